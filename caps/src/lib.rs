@@ -1,0 +1,3 @@
+//! exocap capabilities (being written).
+#![no_std]
+#![forbid(unsafe_code)]
