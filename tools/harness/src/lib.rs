@@ -1,1 +1,365 @@
-//! QEMU harness
+//! The host side of exocap's QEMU tests and of `make run`.
+//!
+//! [`Machine`] describes one boot (image, data disk, firmware, deadline) and
+//! holds the one QEMU command line the project uses; [`Machine::run`] boots
+//! it with the serial console captured and returns a [`Run`]: the console
+//! text and how the run ended. [`Image`] builds a boot image for a test
+//! with the `imager` tool: the kernel, the user programs, the boot settings.
+//!
+//! The paths of the built pieces come from the environment, set by the
+//! Makefile: `EXOCAP_IMAGER` (the image builder), `EXOCAP_KERNEL` (the
+//! kernel ELF, the self-test build for tests), `EXOCAP_USER_DIR` (the user
+//! programs). Run the QEMU tests with `make test`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Host exit code of QEMU when the kernel reports success through
+/// `isa-debug-exit` (it writes 0x10; QEMU exits `(0x10 << 1) | 1`).
+pub const QEMU_EXIT_SUCCESS: i32 = 33;
+/// Host exit code of QEMU when the kernel reports a failure (writes 0x11).
+pub const QEMU_EXIT_FAILURE: i32 = 35;
+/// The firmware image for UEFI boots (Debian's `ovmf` package).
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+/// Default size of a fresh data disk.
+pub const DATA_DISK_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The kernel powered off reporting success.
+    Success,
+    /// The kernel powered off reporting a failure (a failed run or a bug).
+    Failure,
+    /// QEMU stopped on its own with status 0: with `-no-reboot` that is a
+    /// triple fault (or a reset), never a success.
+    TripleFault,
+    /// QEMU exited with some other status (e.g. it could not start).
+    Qemu(i32),
+    /// QEMU was killed by a signal.
+    Killed,
+    /// The deadline passed; QEMU was killed.
+    Timeout,
+}
+
+impl Exit {
+    fn from_status(code: Option<i32>) -> Self {
+        match code {
+            Some(QEMU_EXIT_SUCCESS) => Exit::Success,
+            Some(QEMU_EXIT_FAILURE) => Exit::Failure,
+            Some(0) => Exit::TripleFault,
+            Some(c) => Exit::Qemu(c),
+            None => Exit::Killed,
+        }
+    }
+
+    /// The exit status `make run` reports for this ending.
+    pub fn shell_status(&self) -> i32 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::TripleFault => 2,
+            Exit::Qemu(_) | Exit::Killed => 3,
+            Exit::Timeout => 124,
+        }
+    }
+
+    /// A sentence for the user.
+    pub fn describe(&self) -> String {
+        match self {
+            Exit::Success => "the kernel powered off reporting success".into(),
+            Exit::Failure => "the kernel powered off reporting a failure".into(),
+            Exit::TripleFault => "QEMU stopped without the kernel's exit (triple fault?)".into(),
+            Exit::Qemu(c) => format!("QEMU exited with status {c}"),
+            Exit::Killed => "QEMU was killed by a signal".into(),
+            Exit::Timeout => "the run passed its deadline and QEMU was killed".into(),
+        }
+    }
+}
+
+/// The result of one boot.
+#[derive(Debug)]
+pub struct Run {
+    /// Everything the serial console printed.
+    pub console: String,
+    /// How it ended.
+    pub exit: Exit,
+    /// Wall time from QEMU's start to its end.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The last `n` lines of the console, for failure messages.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.console.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Whether some console line contains `needle`.
+    pub fn has_line(&self, needle: &str) -> bool {
+        self.console.lines().any(|l| l.contains(needle))
+    }
+
+    /// Panics (failing the test) unless the run ended as `exit` and every
+    /// needle appears in some console line; the message holds the tail.
+    #[track_caller]
+    pub fn expect(&self, exit: Exit, needles: &[&str]) -> &Self {
+        let missing: Vec<&&str> = needles.iter().filter(|n| !self.has_line(n)).collect();
+        if self.exit != exit || !missing.is_empty() {
+            panic!(
+                "expected {exit:?} with lines {needles:?}\n got {:?}, missing {missing:?}\n--- console tail ---\n{}",
+                self.exit,
+                self.tail(40)
+            );
+        }
+        self
+    }
+
+    /// Panics unless no console line contains `needle`.
+    #[track_caller]
+    pub fn expect_absent(&self, needle: &str) -> &Self {
+        if self.has_line(needle) {
+            panic!(
+                "unexpected line {needle:?}\n--- console tail ---\n{}",
+                self.tail(40)
+            );
+        }
+        self
+    }
+}
+
+/// One boot of exocap in QEMU.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The boot disk image.
+    pub image: PathBuf,
+    /// The data disk (raw image), attached as `virtio-blk-pci`.
+    pub data_disk: Option<PathBuf>,
+    /// Boot through UEFI (OVMF) instead of BIOS.
+    pub uefi: bool,
+    /// Use KVM (not available on our build machines: TCG is the default).
+    pub kvm: bool,
+    /// Wait for GDB on :1234 before starting (`-s -S`).
+    pub gdb: bool,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// More QEMU arguments (tests use it for `blkdebug` and the like).
+    pub extra: Vec<String>,
+}
+
+impl Machine {
+    /// A BIOS boot of `image` with no data disk and a 60 s deadline.
+    pub fn new(image: impl Into<PathBuf>) -> Self {
+        Machine {
+            image: image.into(),
+            data_disk: None,
+            uefi: false,
+            kvm: false,
+            gdb: false,
+            timeout: Duration::from_secs(60),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The QEMU command line; the serial console goes to stdout.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1"]);
+        cmd.args(["-accel", if self.kvm { "kvm" } else { "tcg" }]);
+        cmd.args([
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ]);
+        cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        if self.uefi {
+            cmd.args(["-bios", OVMF]);
+        }
+        cmd.arg("-drive")
+            .arg(format!("format=raw,file={}", self.image.display()));
+        if let Some(disk) = &self.data_disk {
+            cmd.arg("-drive").arg(format!(
+                "if=none,id=data,format=raw,cache=none,file={}",
+                disk.display()
+            ));
+            cmd.args(["-device", "virtio-blk-pci,drive=data"]);
+        }
+        if self.gdb {
+            cmd.args(["-s", "-S"]);
+        }
+        cmd.args(&self.extra);
+        cmd
+    }
+
+    /// Boots with the console shown on this terminal (for `make run`).
+    pub fn run_interactive(&self) -> std::io::Result<Exit> {
+        let status = self.command().stdin(Stdio::null()).status()?;
+        Ok(Exit::from_status(status.code()))
+    }
+
+    /// Boots with the console captured, until QEMU exits or the deadline.
+    pub fn run(&self) -> Run {
+        let start = Instant::now();
+        let mut child = match self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return Run {
+                    console: format!("harness: cannot start qemu-system-x86_64: {e}"),
+                    exit: Exit::Qemu(-1),
+                    elapsed: start.elapsed(),
+                };
+            }
+        };
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            spawn_reader(child.stdout.take(), console.clone()),
+            spawn_reader(child.stderr.take(), console.clone()),
+        ];
+        let exit = wait_until(&mut child, start + self.timeout);
+        for r in readers {
+            let _ = r.join();
+        }
+        let bytes = console.lock().unwrap().clone();
+        Run {
+            console: String::from_utf8_lossy(&bytes).into_owned(),
+            exit,
+            elapsed: start.elapsed(),
+        }
+    }
+}
+
+fn spawn_reader(
+    pipe: Option<impl Read + Send + 'static>,
+    sink: Arc<Mutex<Vec<u8>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Some(mut pipe) = pipe else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+fn wait_until(child: &mut Child, deadline: Instant) -> Exit {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Exit::from_status(status.code()),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Exit::Timeout;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return Exit::Killed,
+        }
+    }
+}
+
+/// Creates (or truncates to zeros) a sparse raw disk image of `bytes`.
+pub fn fresh_disk(path: &Path, bytes: u64) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(path)?;
+    file.set_len(bytes)
+}
+
+/// A boot image to build for a test: kernel, programs, settings.
+#[derive(Clone, Debug, Default)]
+pub struct Image {
+    cmdline: String,
+    files: Vec<(String, PathBuf, bool)>,
+    uefi: bool,
+}
+
+/// A path the Makefile must have set in the environment.
+pub fn env_path(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) => PathBuf::from(v),
+        None => panic!("{var} is not set: run the QEMU tests through `make test`"),
+    }
+}
+
+impl Image {
+    /// An image with the given boot settings (`key=value` words).
+    pub fn new(cmdline: &str) -> Self {
+        Image {
+            cmdline: cmdline.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds the user program `name` (from `EXOCAP_USER_DIR`) as `bin/<name>`.
+    pub fn program(mut self, name: &str) -> Self {
+        let path = env_path("EXOCAP_USER_DIR").join(name);
+        self.files.push((name.into(), path, true));
+        self
+    }
+
+    /// Adds a file from `path` under `name` in the ramdisk.
+    pub fn file(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
+        self.files.push((name.into(), path.into(), false));
+        self
+    }
+
+    /// Build for UEFI boot rather than BIOS.
+    pub fn uefi(mut self) -> Self {
+        self.uefi = true;
+        self
+    }
+
+    /// Builds the image at `dir/boot.img` with the kernel from
+    /// `EXOCAP_KERNEL` and returns a [`Machine`] that boots it.
+    pub fn build(&self, dir: &Path) -> Machine {
+        std::fs::create_dir_all(dir).expect("create the test's directory");
+        let out = dir.join("boot.img");
+        let mut cmd = Command::new(env_path("EXOCAP_IMAGER"));
+        cmd.arg("--kernel").arg(env_path("EXOCAP_KERNEL"));
+        cmd.arg("--out").arg(&out);
+        cmd.arg("--cmdline").arg(&self.cmdline);
+        if self.uefi {
+            cmd.arg("--uefi");
+        }
+        for (name, path, is_bin) in &self.files {
+            cmd.arg(if *is_bin { "--bin" } else { "--file" });
+            cmd.arg(format!("{name}={}", path.display()));
+        }
+        let output = cmd.output().expect("run the imager");
+        assert!(
+            output.status.success(),
+            "imager failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut machine = Machine::new(out);
+        machine.uefi = self.uefi;
+        machine
+    }
+}
+
+/// A fresh, empty directory for one test's files (images, data disk).
+pub fn test_dir(name: &str) -> PathBuf {
+    let base = std::env::var_os("EXOCAP_TEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("exocap-tests"));
+    let dir = base.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    dir
+}

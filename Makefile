@@ -1,0 +1,85 @@
+# exocap: `make run` boots the system and runs the example apps in QEMU;
+# `make test` runs every test. Both install what is missing first.
+#
+# Other targets: gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
+# Settings: EXAMPLE=<name> (run one example), DATA_DISK=<raw image>,
+# UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+TARGET       := x86_64-unknown-none
+BUILD        := build
+DATA_DISK    ?= $(BUILD)/data.img
+LOG          ?= info
+EXAMPLE      ?=
+UEFI         ?=
+
+# The image builder's toolchain must not leak from an outer cargo/rustup.
+CLEAN_ENV    := env -u RUSTUP_TOOLCHAIN -u CARGO -u RUSTC -u RUSTDOC -u RUSTFLAGS \
+                    -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u CARGO_ENCODED_RUSTFLAGS
+
+KERNEL       := target/$(TARGET)/release/kernel
+TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
+IMAGER       := tools/imager/target/debug/imager
+QEMU_RUNNER  := target/debug/exocap-qemu
+
+# Property tests at their full count in `make test`.
+export PROPTEST_CASES ?= 10000
+
+.PHONY: setup run gdb image kernel test-kernel imager runner test host-test qemu-test \
+        lint bench fuzz clean
+
+setup:
+	@tools/setup.sh
+
+kernel: setup
+	cargo build --release -p kernel --target $(TARGET)
+
+test-kernel: setup
+	cargo build --release -p kernel --target $(TARGET) --features selftest \
+	    --target-dir target/selftest
+
+imager: setup
+	cd tools/imager && $(CLEAN_ENV) cargo build --quiet
+
+runner: setup
+	cargo build --quiet -p harness --bin exocap-qemu
+
+# The boot image `make run` uses.
+image: kernel imager
+	@mkdir -p $(BUILD)
+	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
+	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE))"
+
+run: image runner
+	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
+
+gdb: image runner
+	@echo "In another terminal:"
+	@echo "  gdb -ex 'add-symbol-file $(KERNEL) -o 0xffffffff80000000' -ex 'target remote :1234'"
+	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) --gdb
+
+test: lint host-test qemu-test
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
+	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest -- -D warnings
+
+host-test: setup
+	cargo test --release -p caps -p libos -p fs-inspect
+
+qemu-test: test-kernel imager
+	EXOCAP_KERNEL=$(CURDIR)/$(TEST_KERNEL) EXOCAP_IMAGER=$(CURDIR)/$(IMAGER) \
+	EXOCAP_TEST_DIR=$(CURDIR)/target/qemu-tests \
+	    cargo test -p harness -- --test-threads=2
+
+bench: setup
+	cargo bench -p caps
+
+clean:
+	cargo clean
+	cd tools/imager && $(CLEAN_ENV) cargo clean
+	rm -rf $(BUILD)

@@ -1,0 +1,272 @@
+//! CPU exceptions: the IDT, the entry stubs, and the report of a fault.
+//!
+//! Every exception vector has a small naked stub that makes the stack look
+//! the same for all of them (a dummy error code where the CPU pushes none,
+//! then the vector number) and jumps to one common entry, which saves the
+//! general registers into a [`TrapFrame`] and calls [`trap_dispatch`], plain
+//! Rust. An exception in kernel code is a kernel bug: it is reported with
+//! its vector, error code, RIP, CR2 and registers, and the machine powers
+//! off with a failure code.
+
+use core::arch::naked_asm;
+use core::fmt;
+use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::registers::control::Cr2;
+use x86_64::structures::idt::InterruptDescriptorTable;
+
+use super::gdt;
+use crate::console::emergency_println;
+use crate::qemu;
+
+/// The registers of the interrupted context, as the entry code leaves them
+/// on the stack (lowest address first).
+#[repr(C)]
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Pushed by the stub.
+    pub vector: u64,
+    /// Pushed by the CPU, or 0 by the stub for vectors without one.
+    pub error: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    /// Whether the interrupted code ran in ring 3.
+    #[allow(dead_code)] // the process layer uses it
+    pub fn is_user_mode(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+/// Mnemonic and name of each architectural exception vector.
+const EXCEPTIONS: [(&str, &str); 32] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("#CSO", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection"),
+    ("#PF", "page fault"),
+    ("#15", "reserved"),
+    ("#MF", "x87 floating point"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating point"),
+    ("#VE", "virtualization"),
+    ("#CP", "control protection"),
+    ("#22", "reserved"),
+    ("#23", "reserved"),
+    ("#24", "reserved"),
+    ("#25", "reserved"),
+    ("#26", "reserved"),
+    ("#27", "reserved"),
+    ("#HV", "hypervisor injection"),
+    ("#VC", "VMM communication"),
+    ("#SX", "security"),
+    ("#31", "reserved"),
+];
+
+/// The exception's mnemonic and name, for reports.
+pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
+    EXCEPTIONS
+        .get(vector as usize)
+        .copied()
+        .unwrap_or(("#??", "unknown vector"))
+}
+
+/// The page-fault vector, whose report adds CR2.
+const PAGE_FAULT: u64 = 14;
+
+/// Common entry: save the general registers, call the dispatcher, restore,
+/// drop vector and error code, return from the interrupt.
+#[unsafe(naked)]
+extern "C" fn trap_common() {
+    naked_asm!(
+        "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
+        "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14",
+        "push r15",
+        // The frame is 16-byte aligned here (the CPU aligns before pushing
+        // SS, and 22 words have been pushed since), as the call needs.
+        "mov rdi, rsp",
+        "cld",
+        "call {dispatch}",
+        "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+        "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
+        "add rsp, 16",
+        "iretq",
+        dispatch = sym trap_dispatch,
+    )
+}
+
+/// Defines the entry stub of one vector.
+macro_rules! stub {
+    ($name:ident, $vector:literal) => {
+        #[unsafe(naked)]
+        extern "C" fn $name() {
+            naked_asm!("push 0", "push {v}", "jmp {common}", v = const $vector, common = sym trap_common)
+        }
+    };
+    ($name:ident, $vector:literal, error_code) => {
+        #[unsafe(naked)]
+        extern "C" fn $name() {
+            naked_asm!("push {v}", "jmp {common}", v = const $vector, common = sym trap_common)
+        }
+    };
+}
+
+stub!(stub_de, 0);
+stub!(stub_db, 1);
+stub!(stub_nmi, 2);
+stub!(stub_bp, 3);
+stub!(stub_of, 4);
+stub!(stub_br, 5);
+stub!(stub_ud, 6);
+stub!(stub_nm, 7);
+stub!(stub_df, 8, error_code);
+stub!(stub_ts, 10, error_code);
+stub!(stub_np, 11, error_code);
+stub!(stub_ss, 12, error_code);
+stub!(stub_gp, 13, error_code);
+stub!(stub_pf, 14, error_code);
+stub!(stub_mf, 16);
+stub!(stub_ac, 17, error_code);
+stub!(stub_mc, 18);
+stub!(stub_xm, 19);
+stub!(stub_ve, 20);
+stub!(stub_cp, 21, error_code);
+stub!(stub_hv, 28);
+stub!(stub_vc, 29, error_code);
+stub!(stub_sx, 30, error_code);
+
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+
+fn addr(stub: extern "C" fn()) -> VirtAddr {
+    VirtAddr::new(stub as usize as u64)
+}
+
+/// Builds and loads the IDT: every architectural exception has a handler.
+pub fn init() {
+    let idt = IDT.call_once(|| {
+        let mut idt = InterruptDescriptorTable::new();
+        // SAFETY (for every `set_handler_addr` below): each address is one of
+        // the stubs above, which keep the stack layout `trap_common` expects
+        // for its vector (error code pushed by the CPU exactly where the stub
+        // does not push one) and return with `iretq`.
+        unsafe {
+            idt.divide_error.set_handler_addr(addr(stub_de));
+            idt.debug.set_handler_addr(addr(stub_db));
+            idt.non_maskable_interrupt
+                .set_handler_addr(addr(stub_nmi))
+                .set_stack_index(gdt::NMI_IST);
+            idt.breakpoint.set_handler_addr(addr(stub_bp));
+            idt.overflow.set_handler_addr(addr(stub_of));
+            idt.bound_range_exceeded.set_handler_addr(addr(stub_br));
+            idt.invalid_opcode.set_handler_addr(addr(stub_ud));
+            idt.device_not_available.set_handler_addr(addr(stub_nm));
+            idt.double_fault
+                .set_handler_addr(addr(stub_df))
+                .set_stack_index(gdt::DOUBLE_FAULT_IST);
+            idt.invalid_tss.set_handler_addr(addr(stub_ts));
+            idt.segment_not_present.set_handler_addr(addr(stub_np));
+            idt.stack_segment_fault.set_handler_addr(addr(stub_ss));
+            idt.general_protection_fault.set_handler_addr(addr(stub_gp));
+            idt.page_fault.set_handler_addr(addr(stub_pf));
+            idt.x87_floating_point.set_handler_addr(addr(stub_mf));
+            idt.alignment_check.set_handler_addr(addr(stub_ac));
+            idt.machine_check
+                .set_handler_addr(addr(stub_mc))
+                .set_stack_index(gdt::NMI_IST);
+            idt.simd_floating_point.set_handler_addr(addr(stub_xm));
+            idt.virtualization.set_handler_addr(addr(stub_ve));
+            idt.cp_protection_exception.set_handler_addr(addr(stub_cp));
+            idt.hv_injection_exception.set_handler_addr(addr(stub_hv));
+            idt.vmm_communication_exception
+                .set_handler_addr(addr(stub_vc));
+            idt.security_exception.set_handler_addr(addr(stub_sx));
+        }
+        idt
+    });
+    idt.load();
+}
+
+/// Called by `trap_common` with the saved context of the interrupted code.
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    kernel_fault(frame)
+}
+
+/// An exception in kernel code: report it and power off with a failure.
+fn kernel_fault(frame: &TrapFrame) -> ! {
+    emergency_println(format_args!("{}", FaultReport(frame)));
+    qemu::exit(qemu::ExitCode::Failure)
+}
+
+/// The multi-line report of a fault: what, where, and the registers.
+pub struct FaultReport<'a>(pub &'a TrapFrame);
+
+impl fmt::Display for FaultReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        let (mnemonic, name) = exception_name(t.vector);
+        let ring = if t.is_user_mode() { "user" } else { "KERNEL" };
+        write!(
+            f,
+            "{ring} EXCEPTION {mnemonic} {name} (vector {}) error={:#x} rip={:#018x}",
+            t.vector, t.error, t.rip
+        )?;
+        if t.vector == PAGE_FAULT {
+            write!(f, " cr2={:#018x}", Cr2::read_raw())?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  cs={:#x} ss={:#x} rflags={:#x} rsp={:#018x} rbp={:#018x}",
+            t.cs, t.ss, t.rflags, t.rsp, t.rbp
+        )?;
+        writeln!(
+            f,
+            "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}",
+            t.rax, t.rbx, t.rcx, t.rdx
+        )?;
+        writeln!(
+            f,
+            "  rsi={:#018x} rdi={:#018x} r8 ={:#018x} r9 ={:#018x}",
+            t.rsi, t.rdi, t.r8, t.r9
+        )?;
+        writeln!(
+            f,
+            "  r10={:#018x} r11={:#018x} r12={:#018x} r13={:#018x}",
+            t.r10, t.r11, t.r12, t.r13
+        )?;
+        write!(f, "  r14={:#018x} r15={:#018x}", t.r14, t.r15)
+    }
+}

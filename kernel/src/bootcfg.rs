@@ -1,0 +1,77 @@
+//! Boot settings: `key=value` words in the ramdisk's `cmdline` file.
+//!
+//! | key | values | meaning |
+//! |---|---|---|
+//! | `log` | `off` `error` `warn` `info` `debug` `trace` | console log level (default `info`) |
+//! | `selftest` | a name from `selftest.rs` | test builds only: run a kernel self test |
+//!
+//! Unknown keys and bad values are reported and otherwise ignored: a typo in
+//! the settings must not stop a boot.
+
+use crate::ramdisk::Ramdisk;
+use log::LevelFilter;
+
+/// The name of the settings file inside the ramdisk.
+const CMDLINE_FILE: &str = "cmdline";
+
+/// The parsed boot settings.
+pub struct BootConfig {
+    /// Console log level.
+    pub log_level: LevelFilter,
+    /// Which kernel self test to run (test builds only).
+    #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
+    pub selftest: Option<&'static str>,
+    /// The first problem found in the settings, reported once logging is up.
+    pub error: Option<&'static str>,
+}
+
+impl BootConfig {
+    /// Reads the settings from the ramdisk; defaults when there are none.
+    pub fn from_ramdisk(ramdisk: Option<&Ramdisk>) -> Self {
+        let text = ramdisk
+            .and_then(|rd| rd.file(CMDLINE_FILE))
+            .map(core::str::from_utf8);
+        match text {
+            Some(Ok(text)) => Self::parse(text),
+            Some(Err(_)) => Self {
+                error: Some("cmdline is not UTF-8"),
+                ..Self::default()
+            },
+            None => Self::default(),
+        }
+    }
+
+    /// Parses whitespace-separated `key=value` words.
+    pub fn parse(text: &'static str) -> Self {
+        let mut cfg = Self::default();
+        for word in text.split_whitespace() {
+            let Some((key, value)) = word.split_once('=') else {
+                cfg.error.get_or_insert("a word without '=' was ignored");
+                continue;
+            };
+            match key {
+                "log" => match value.parse() {
+                    Ok(level) => cfg.log_level = level,
+                    Err(_) => {
+                        cfg.error.get_or_insert("bad log level ignored");
+                    }
+                },
+                "selftest" => cfg.selftest = Some(value),
+                _ => {
+                    cfg.error.get_or_insert("unknown key ignored");
+                }
+            }
+        }
+        cfg
+    }
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        Self {
+            log_level: LevelFilter::Info,
+            selftest: None,
+            error: None,
+        }
+    }
+}

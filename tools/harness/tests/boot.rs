@@ -1,0 +1,129 @@
+//! Boot tests: the kernel comes up, reports its bugs clearly, and powers off
+//! with the right status. Each test boots its own image (self-test kernel).
+
+use harness::{Exit, Image, test_dir};
+
+const BANNER: &str = "exocap 0.1.0 (x86_64 capability exokernel) booting";
+
+fn boot(name: &str, cmdline: &str) -> harness::Run {
+    Image::new(cmdline).build(&test_dir(name)).run()
+}
+
+#[test]
+fn banner_memory_summary_and_clean_poweroff() {
+    boot("banner", "")
+        .expect(
+            Exit::Success,
+            &[
+                BANNER,
+                "memory: ",
+                "frames free",
+                "boot complete; powering off",
+            ],
+        )
+        .expect_absent("EXCEPTION")
+        .expect_absent("PANIC");
+}
+
+#[test]
+fn uefi_boot_reaches_the_banner() {
+    let machine = Image::new("").uefi().build(&test_dir("uefi"));
+    machine
+        .run()
+        .expect(Exit::Success, &[BANNER, "boot complete"]);
+}
+
+#[test]
+fn bad_boot_settings_are_reported_not_fatal() {
+    boot("bad-settings", "log=loud nonsense")
+        .expect(Exit::Success, &["[WARN ] boot settings:", "boot complete"]);
+}
+
+#[test]
+fn log_level_setting_is_obeyed() {
+    boot("log-warn", "log=warn")
+        .expect(Exit::Success, &[])
+        .expect_absent(BANNER);
+}
+
+/// Boots a self test that must end in a kernel exception report and a
+/// failure exit (not a hang, not a triple fault).
+fn expect_exception(selftest: &str, header: &str) -> harness::Run {
+    let run = boot(selftest, &format!("selftest={selftest}"));
+    run.expect(Exit::Failure, &[header, "rip=0x", "rax=0x"]);
+    run
+}
+
+#[test]
+fn divide_error_is_reported() {
+    expect_exception(
+        "divide",
+        "KERNEL EXCEPTION #DE divide error (vector 0) error=0x0 rip=0xffffffff8",
+    );
+}
+
+#[test]
+fn invalid_opcode_is_reported() {
+    expect_exception(
+        "invalid-opcode",
+        "KERNEL EXCEPTION #UD invalid opcode (vector 6)",
+    );
+}
+
+#[test]
+fn breakpoint_is_reported() {
+    expect_exception("breakpoint", "KERNEL EXCEPTION #BP breakpoint (vector 3)");
+}
+
+#[test]
+fn page_fault_is_reported_with_cr2() {
+    expect_exception("page-fault", "KERNEL EXCEPTION #PF page fault (vector 14)")
+        .expect(Exit::Failure, &["cr2=0x00007000dead0000"]);
+}
+
+#[test]
+fn general_protection_is_reported() {
+    expect_exception(
+        "general-protection",
+        "KERNEL EXCEPTION #GP general protection (vector 13)",
+    );
+}
+
+#[test]
+fn kernel_stack_overflow_is_a_reported_double_fault() {
+    // Regression: the double-fault stack once sat in read-only memory, so a
+    // stack overflow became a silent triple fault.
+    expect_exception(
+        "stack-overflow",
+        "KERNEL EXCEPTION #DF double fault (vector 8)",
+    );
+}
+
+#[test]
+fn panic_is_reported_with_its_location() {
+    boot("panic", "selftest=panic").expect(
+        Exit::Failure,
+        &["KERNEL PANIC at kernel/src/selftest.rs:", "selftest panic"],
+    );
+}
+
+#[test]
+fn unknown_selftest_fails_the_run() {
+    boot("unknown-selftest", "selftest=no-such-test")
+        .expect(Exit::Failure, &["selftest no-such-test: unknown self test"]);
+}
+
+#[test]
+fn kernel_heap_works() {
+    boot("heap", "selftest=heap").expect(Exit::Success, &["selftest heap: ok"]);
+}
+
+#[test]
+fn frame_allocator_hands_out_distinct_frames_and_reuses_freed_ones() {
+    boot("frames", "selftest=frames").expect(Exit::Success, &["selftest frames: ok"]);
+}
+
+#[test]
+fn kernel_page_tables_map_and_unmap() {
+    boot("paging", "selftest=paging").expect(Exit::Success, &["selftest paging: ok"]);
+}
