@@ -1,0 +1,51 @@
+//! How the arguments and results of some syscalls are encoded.
+//!
+//! | syscall | arguments | result |
+//! |---|---|---|
+//! | `debug_write` | console, ptr, len (≤ [`MAX_DEBUG_WRITE`]) | bytes written |
+//! | `cap_info` | handle, out ptr (0: none) | [`pack_info`] of kind and rights; the full [`CapInfo`](super::CapInfo) at `out` |
+//! | `cap_derive` | handle, rights, mode ([`DERIVE_SAME`], [`DERIVE_RANGE`], [`DERIVE_BADGE`]), a, b | new handle |
+//! | `cap_drop` | handle | 0 |
+//! | `cap_revoke` | handle | capabilities destroyed |
+//! | `mem_map` | memory, vaddr, len, flags ([`MAP_WRITE`], [`MAP_EXEC`]) | 0 |
+//! | `mem_unmap` | vaddr, len | pages unmapped |
+//! | `proc_spawn` | ptr to [`SpawnArgs`](super::process::SpawnArgs) | process handle |
+//! | `proc_wait` | process, flags ([`WAIT_NONBLOCK`]) | [`ExitStatus`](super::process::ExitStatus) encoded |
+//! | `exit` | code | does not return |
+//! | `yield` | | 0 |
+//! | `sleep` | timer, ns | 0 |
+//! | `clock` | timer | ns since boot |
+//!
+//! `cap_derive` modes: `DERIVE_SAME` keeps the object (a = b = 0);
+//! `DERIVE_RANGE` takes the sub-range (offset a, count b) of a `DiskRange`;
+//! `DERIVE_BADGE` sets badge a on an unbadged endpoint capability.
+
+use super::{ObjectKind, Rights};
+
+/// `cap_derive`: same object, fewer rights.
+pub const DERIVE_SAME: u64 = 0;
+/// `cap_derive`: a sub-range `(a, b)` = `(offset, count)`.
+pub const DERIVE_RANGE: u64 = 1;
+/// `cap_derive`: a badge `a`.
+pub const DERIVE_BADGE: u64 = 2;
+
+/// `mem_map`: the pages are writable.
+pub const MAP_WRITE: u64 = 1 << 0;
+/// `mem_map`: the pages are executable (never together with `MAP_WRITE`).
+pub const MAP_EXEC: u64 = 1 << 1;
+
+/// `proc_wait`: return `WouldBlock` instead of waiting.
+pub const WAIT_NONBLOCK: u64 = 1 << 0;
+
+/// Most bytes one `debug_write` takes.
+pub const MAX_DEBUG_WRITE: u64 = 64 * 1024;
+
+/// `cap_info`'s result: the kind in bits 0..16, the rights in 16..48.
+pub const fn pack_info(kind: ObjectKind, rights: Rights) -> u64 {
+    kind.as_raw() as u64 | (rights.bits() as u64) << 16
+}
+
+/// Undoes [`pack_info`].
+pub const fn unpack_info(raw: u64) -> (Option<ObjectKind>, Rights) {
+    (ObjectKind::from_raw(raw & 0xffff), Rights::from_bits_truncate((raw >> 16) as u32))
+}
