@@ -21,14 +21,21 @@ CLEAN_ENV    := env -u RUSTUP_TOOLCHAIN -u CARGO -u RUSTC -u RUSTDOC -u RUSTFLAG
                     -u CARGO_TARGET_DIR -u CARGO_BUILD_TARGET -u CARGO_ENCODED_RUSTFLAGS
 
 KERNEL       := target/$(TARGET)/release/kernel
+USER_DIR     := target/user/$(TARGET)/release
+# User programs: static executables at USER_MIN, laid out by libos/user.ld.
+USER_FLAGS   := -C relocation-model=static -C link-arg=-T$(CURDIR)/libos/user.ld -C strip=debuginfo
+EXAMPLES     := $(filter-out init,$(notdir $(wildcard examples/*)))
+TEST_PROGS   := $(notdir $(wildcard tests/programs/*))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
 IMAGER       := tools/imager/target/debug/imager
 QEMU_RUNNER  := target/debug/exocap-qemu
 
+comma        := ,
+
 # Property tests at their full count in `make test`.
 export PROPTEST_CASES ?= 10000
 
-.PHONY: setup run gdb image kernel test-kernel imager runner test host-test qemu-test \
+.PHONY: setup run gdb image kernel test-kernel user imager runner test host-test qemu-test \
         lint bench fuzz clean
 
 setup:
@@ -41,6 +48,11 @@ test-kernel: setup
 	cargo build --release -p kernel --target $(TARGET) --features selftest \
 	    --target-dir target/selftest
 
+# Every user program (examples and test programs) in one build.
+user: setup
+	RUSTFLAGS="$(USER_FLAGS)" cargo build --release --target $(TARGET) --target-dir target/user \
+	    -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS),-p $(p))
+
 imager: setup
 	cd tools/imager && $(CLEAN_ENV) cargo build --quiet
 
@@ -48,10 +60,11 @@ runner: setup
 	cargo build --quiet -p harness --bin exocap-qemu
 
 # The boot image `make run` uses.
-image: kernel imager
+image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
-	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE))"
+	    --bin init=$(USER_DIR)/init $(foreach e,$(EXAMPLES),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE),examples=$(subst $(eval) ,$(comma),$(EXAMPLES)))"
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
@@ -71,10 +84,11 @@ lint: setup
 host-test: setup
 	cargo test --release -p caps -p libos -p fs-inspect
 
-qemu-test: test-kernel imager
+qemu-test: test-kernel user imager
 	EXOCAP_KERNEL=$(CURDIR)/$(TEST_KERNEL) EXOCAP_IMAGER=$(CURDIR)/$(IMAGER) \
+	EXOCAP_USER_DIR=$(CURDIR)/$(USER_DIR) \
 	EXOCAP_TEST_DIR=$(CURDIR)/target/qemu-tests \
-	    cargo test -p harness -- --test-threads=2
+	    cargo test --no-fail-fast -p harness -- --test-threads=2
 
 bench: setup
 	cargo bench -p caps

@@ -4,9 +4,11 @@
 //! |---|---|---|
 //! | `log` | `off` `error` `warn` `info` `debug` `trace` | console log level (default `info`) |
 //! | `selftest` | a name from `selftest.rs` | test builds only: run a kernel self test |
+//! | `init` | a program in the ramdisk | the first process (default `init`) |
 //!
-//! Unknown keys and bad values are reported and otherwise ignored: a typo in
-//! the settings must not stop a boot.
+//! Every other word is passed on to init as its arguments (for example
+//! `example=hello`). A bad value is reported and otherwise ignored: a typo
+//! in the settings must not stop a boot.
 
 use crate::ramdisk::Ramdisk;
 use log::LevelFilter;
@@ -21,6 +23,10 @@ pub struct BootConfig {
     /// Which kernel self test to run (test builds only).
     #[cfg_attr(not(feature = "selftest"), allow(dead_code))]
     pub selftest: Option<&'static str>,
+    /// The first process's program.
+    pub init: &'static str,
+    /// The whole settings text.
+    text: &'static str,
     /// The first problem found in the settings, reported once logging is up.
     pub error: Option<&'static str>,
 }
@@ -28,27 +34,19 @@ pub struct BootConfig {
 impl BootConfig {
     /// Reads the settings from the ramdisk; defaults when there are none.
     pub fn from_ramdisk(ramdisk: Option<&Ramdisk>) -> Self {
-        let text = ramdisk
-            .and_then(|rd| rd.file(CMDLINE_FILE))
-            .map(core::str::from_utf8);
+        let text = ramdisk.and_then(|rd| rd.file(CMDLINE_FILE)).map(core::str::from_utf8);
         match text {
             Some(Ok(text)) => Self::parse(text),
-            Some(Err(_)) => Self {
-                error: Some("cmdline is not UTF-8"),
-                ..Self::default()
-            },
+            Some(Err(_)) => Self { error: Some("cmdline is not UTF-8"), ..Self::default() },
             None => Self::default(),
         }
     }
 
     /// Parses whitespace-separated `key=value` words.
     pub fn parse(text: &'static str) -> Self {
-        let mut cfg = Self::default();
+        let mut cfg = Self { text, ..Self::default() };
         for word in text.split_whitespace() {
-            let Some((key, value)) = word.split_once('=') else {
-                cfg.error.get_or_insert("a word without '=' was ignored");
-                continue;
-            };
+            let (key, value) = word.split_once('=').unwrap_or((word, ""));
             match key {
                 "log" => match value.parse() {
                     Ok(level) => cfg.log_level = level,
@@ -57,21 +55,35 @@ impl BootConfig {
                     }
                 },
                 "selftest" => cfg.selftest = Some(value),
-                _ => {
-                    cfg.error.get_or_insert("unknown key ignored");
-                }
+                "init" => cfg.init = value,
+                _ => {} // passed on to init (see `init_args`)
             }
         }
         cfg
     }
 }
 
+/// Keys the kernel itself uses (not passed to init).
+const KERNEL_KEYS: [&str; 3] = ["log", "selftest", "init"];
+
+impl BootConfig {
+    /// The words the kernel does not use, space-separated, for init.
+    pub fn init_args(&self) -> alloc::string::String {
+        let mut args = alloc::string::String::new();
+        let words = self.text.split_whitespace();
+        for w in words.filter(|w| !KERNEL_KEYS.contains(&w.split_once('=').map_or(*w, |(k, _)| k)))
+        {
+            if !args.is_empty() {
+                args.push(' ');
+            }
+            args.push_str(w);
+        }
+        args
+    }
+}
+
 impl Default for BootConfig {
     fn default() -> Self {
-        Self {
-            log_level: LevelFilter::Info,
-            selftest: None,
-            error: None,
-        }
+        Self { log_level: LevelFilter::Info, selftest: None, init: "init", text: "", error: None }
     }
 }

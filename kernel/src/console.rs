@@ -33,6 +33,17 @@ pub fn print(args: fmt::Arguments) {
     });
 }
 
+/// Writes bytes as they are (user `debug_write` output).
+pub fn write_bytes(bytes: &[u8]) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        if let Some(port) = SERIAL.lock().as_mut() {
+            for &b in bytes {
+                port.send(b);
+            }
+        }
+    });
+}
+
 /// Writes one line without taking the console lock: for the panic and
 /// fatal-exception paths only, where the lock may be held by the code that
 /// failed. May interleave with a line in progress; that is the price of

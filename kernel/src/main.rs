@@ -23,14 +23,21 @@
 extern crate alloc;
 
 mod arch;
+mod boot;
 mod bootcfg;
 mod console;
 mod mem;
+mod objtable;
 mod panic;
+mod proc;
 mod qemu;
+mod quota;
 mod ramdisk;
 #[cfg(feature = "selftest")]
 mod selftest;
+mod state;
+mod syscall;
+mod time;
 
 use bootloader_api::config::{BootloaderConfig, Mapping};
 use bootloader_api::{BootInfo, entry_point};
@@ -71,13 +78,13 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     arch::init();
     let summary = mem::init(boot_info);
+    assert!(proc::kstack::region_is_free(), "the kernel-stack region overlaps a boot mapping");
+    mem::aspace::init();
+    let features = arch::init_cpu();
     summary.log();
+    log::info!("cpu: SMEP {}, SMAP {}, FPU/SIMD off", on_off(features.smep), on_off(features.smap));
     match &ramdisk {
-        Some(rd) => log::info!(
-            "ramdisk: {} files, {} KiB",
-            rd.file_count(),
-            rd.len() / 1024
-        ),
+        Some(rd) => log::info!("ramdisk: {} files, {} KiB", rd.file_count(), rd.len() / 1024),
         None => log::info!("ramdisk: none"),
     }
 
@@ -86,6 +93,13 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         selftest::run(name);
     }
 
-    log::info!("boot complete; powering off");
-    qemu::exit(qemu::ExitCode::Success)
+    time::init();
+    state::init(boot::programs(ramdisk.as_ref()));
+    boot::start_init(cfg.init, &cfg.init_args());
+    log::info!("boot complete");
+    proc::sched::idle_loop()
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
 }

@@ -39,11 +39,15 @@ impl Ramdisk {
         self.archive.entries().count()
     }
 
+    /// Every file as (name, contents).
+    pub fn files(&self) -> impl Iterator<Item = (alloc::string::String, &'static [u8])> + '_ {
+        self.archive.entries().filter_map(|e| {
+            Some((alloc::string::String::from(e.filename().as_str().ok()?), e.data()))
+        })
+    }
+
     /// The contents of the file named `name`, if present.
     pub fn file(&self, name: &str) -> Option<&'static [u8]> {
-        self.archive
-            .entries()
-            .find(|e| e.filename().as_str() == Ok(name))
-            .map(|e| e.data())
+        self.archive.entries().find(|e| e.filename().as_str() == Ok(name)).map(|e| e.data())
     }
 }

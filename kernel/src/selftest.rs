@@ -80,19 +80,12 @@ fn heap() {
     let sum: u64 = v.iter().sum();
     assert_eq!(sum, 100_000 * 99_999 / 2);
     let boxes: Vec<Vec<u8>> = (0..1000).map(|i| alloc::vec![i as u8; 1000]).collect();
-    assert!(
-        boxes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| b.iter().all(|&x| x == i as u8))
-    );
+    assert!(boxes.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == i as u8)));
 }
 
 fn frames() {
     let before = frame::free_frames();
-    let taken: Vec<_> = (0..1000)
-        .map(|_| frame::alloc().expect("frames available"))
-        .collect();
+    let taken: Vec<_> = (0..1000).map(|_| frame::alloc().expect("frames available")).collect();
     assert_eq!(frame::free_frames(), before - 1000);
     let mut addrs: Vec<u64> = taken.iter().map(|f| f.start_address().as_u64()).collect();
     addrs.sort_unstable();
@@ -117,9 +110,7 @@ fn paging() {
     let mut table = unsafe { mem::paging::active() };
     let flags = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
     // SAFETY: maps a fresh zeroed frame at an address nothing else uses.
-    unsafe { table.map_to(page, frame, flags, &mut frame::GlobalFrames) }
-        .expect("map")
-        .flush();
+    unsafe { table.map_to(page, frame, flags, &mut frame::GlobalFrames) }.expect("map").flush();
     let ptr = UNMAPPED as *mut u64;
     // SAFETY: the page was just mapped writable.
     unsafe {

@@ -1,7 +1,56 @@
-//! exocap's library operating system.
+//! # libos: exocap's library operating system
+//!
+//! The kernel only multiplexes hardware through capabilities; everything
+//! a program expects of an operating system lives here, linked into the
+//! program:
+//! - the runtime: `_start`, a heap grown from the process's `memory`
+//!   capability, `println!` over its `console`, panics that exit cleanly;
+//! - typed handles ([`Handle<K>`]) with the calls each kind supports;
+//! - processes ([`process::Spawn`]) and the start page ([`Start`]);
+//! - block devices ([`block`]) and a crash-safe file system on them ([`fs`]).
+//!
+//! A program:
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use libos::{Start, println};
+//! libos::main!(main);
+//! fn main(start: &Start) -> i32 {
+//!     println!("hello from {}", start.name());
+//!     0
+//! }
+//! ```
+//!
+//! `unsafe` lives only in [`sys`], the syscall layer; the rest is safe
+//! code and most of it builds and is tested on the host.
 #![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 
 pub mod block;
+pub mod console;
 pub mod fs;
+pub mod handle;
+pub mod process;
+pub mod start;
+#[allow(unsafe_code)]
+pub mod sys;
+
+pub use caps::abi;
+pub use caps::abi::process::ExitStatus;
+pub use caps::abi::{Error, Rights, kind};
+pub use handle::Handle;
+pub use start::Start;
+
+/// Declares the program's `main`: `fn(&Start) -> i32`, the exit code.
+#[macro_export]
+macro_rules! main {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn __libos_main(start: &$crate::Start) -> i32 {
+            $main(start)
+        }
+    };
+}

@@ -21,7 +21,7 @@ pub const MAX_START_HANDLES: usize = 48;
 /// Longest process name kept in the start page.
 pub const NAME_LEN: usize = 32;
 /// Most bytes of arguments a process starts with.
-pub const ARGS_LEN: usize = 256;
+pub const ARGS_LEN: usize = 1024;
 /// `StartInfo::magic`.
 pub const START_MAGIC: u64 = 0x7472_6174_7370_6f78; // "xopstart"
 /// `StartInfo::version`.

@@ -36,7 +36,6 @@ static NMI_STACK: IstStack = IstStack(UnsafeCell::new([0; IST_STACK_SIZE]));
 
 /// The selectors the rest of the kernel needs.
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // the user selectors serve the syscall path
 pub struct Selectors {
     /// Ring-0 code.
     pub kernel_code: SegmentSelector,
@@ -49,7 +48,15 @@ pub struct Selectors {
     tss: SegmentSelector,
 }
 
-static TSS: Once<TaskStateSegment> = Once::new();
+/// The TSS. Its ring-0 stack pointer changes at every process switch, so it
+/// sits in an `UnsafeCell`; the CPU reads it on each entry from ring 3.
+struct TssCell(UnsafeCell<TaskStateSegment>);
+
+// SAFETY: one CPU; written only by `set_interrupt_stack` with interrupts
+// off, read by the CPU.
+unsafe impl Sync for TssCell {}
+
+static TSS: TssCell = TssCell(UnsafeCell::new(TaskStateSegment::new()));
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
 fn stack_top(stack: &'static IstStack) -> VirtAddr {
@@ -58,12 +65,14 @@ fn stack_top(stack: &'static IstStack) -> VirtAddr {
 
 /// Builds and loads the GDT and TSS on this CPU.
 pub fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
+    // SAFETY: boot, interrupts off, before the TSS is loaded: nothing else
+    // reads or writes it.
+    let tss: &'static TaskStateSegment = unsafe {
+        let tss = &mut *TSS.0.get();
         tss.interrupt_stack_table[DOUBLE_FAULT_IST as usize] = stack_top(&DOUBLE_FAULT_STACK);
         tss.interrupt_stack_table[NMI_IST as usize] = stack_top(&NMI_STACK);
         tss
-    });
+    };
     let (gdt, sel) = GDT.call_once(|| {
         let mut gdt = GlobalDescriptorTable::new();
         let kernel_code = gdt.append(Descriptor::kernel_code_segment());
@@ -71,16 +80,7 @@ pub fn init() {
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
         let tss = gdt.append(Descriptor::tss_segment(tss));
-        (
-            gdt,
-            Selectors {
-                kernel_code,
-                kernel_data,
-                user_data,
-                user_code,
-                tss,
-            },
-        )
+        (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
     });
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded, which
@@ -94,8 +94,15 @@ pub fn init() {
     }
 }
 
+/// Sets the stack the CPU switches to on an interrupt or exception from
+/// ring 3 (TSS.RSP0).
+pub fn set_interrupt_stack(top: u64) {
+    // SAFETY: a single aligned store into the TSS, with interrupts off on
+    // our one CPU; the CPU reads the field only on a ring transition.
+    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+}
+
 /// The selectors of the loaded GDT.
-#[allow(dead_code)] // used by the syscall path
 pub fn selectors() -> Selectors {
     GDT.get().expect("gdt::init runs first at boot").1
 }

@@ -1,6 +1,11 @@
-//! The x86_64 processor: descriptor tables, traps, and small CPU helpers.
+//! The x86_64 processor: descriptor tables, traps, the syscall entry, the
+//! local APIC, context switches, and small CPU helpers.
 
+pub mod apic;
+pub mod context;
+pub mod cpu;
 pub mod gdt;
+pub mod syscall;
 pub mod trap;
 
 /// Loads the GDT/TSS and the IDT. After this, every CPU exception is
@@ -8,6 +13,13 @@ pub mod trap;
 pub fn init() {
     gdt::init();
     trap::init();
+}
+
+/// Sets the CPU features and the syscall entry (after `init` and memory).
+pub fn init_cpu() -> cpu::Features {
+    let features = cpu::init();
+    syscall::init();
+    features
 }
 
 /// Stops this CPU for good (interrupts off, `hlt` in a loop).

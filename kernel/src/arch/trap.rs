@@ -11,6 +11,7 @@
 use core::arch::naked_asm;
 use core::fmt;
 use spin::Once;
+use x86_64::PrivilegeLevel;
 use x86_64::VirtAddr;
 use x86_64::registers::control::Cr2;
 use x86_64::structures::idt::InterruptDescriptorTable;
@@ -98,34 +99,41 @@ const EXCEPTIONS: [(&str, &str); 32] = [
 
 /// The exception's mnemonic and name, for reports.
 pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
-    EXCEPTIONS
-        .get(vector as usize)
-        .copied()
-        .unwrap_or(("#??", "unknown vector"))
+    EXCEPTIONS.get(vector as usize).copied().unwrap_or(("#??", "unknown vector"))
 }
 
 /// The page-fault vector, whose report adds CR2.
 const PAGE_FAULT: u64 = 14;
 
-/// Common entry: save the general registers, call the dispatcher, restore,
-/// drop vector and error code, return from the interrupt.
-#[unsafe(naked)]
-extern "C" fn trap_common() {
-    naked_asm!(
-        "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
-        "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14",
-        "push r15",
-        // The frame is 16-byte aligned here (the CPU aligns before pushing
-        // SS, and 22 words have been pushed since), as the call needs.
-        "mov rdi, rsp",
-        "cld",
-        "call {dispatch}",
-        "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
-        "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
-        "add rsp, 16",
-        "iretq",
-        dispatch = sym trap_dispatch,
-    )
+// Common entry: save the general registers into a `TrapFrame`, clear
+// RFLAGS (AC and DF: an interrupt gate leaves AC as user code set it, and
+// AC would switch SMAP off for the handler), call the dispatcher. A new
+// process starts by "returning" through `trap_return` with a prepared frame.
+core::arch::global_asm!(
+    ".global trap_common",
+    ".global trap_return",
+    "trap_common:",
+    "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
+    "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14",
+    "push r15",
+    "push 0",
+    "popfq",
+    // The frame is 16-byte aligned here (the CPU aligns before pushing
+    // SS, and 22 words have been pushed since), as the call needs.
+    "mov rdi, rsp",
+    "call {dispatch}",
+    "trap_return:",
+    "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+    "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
+    "add rsp, 16",
+    "iretq",
+    dispatch = sym trap_dispatch,
+);
+
+unsafe extern "C" {
+    fn trap_common();
+    /// Pops a [`TrapFrame`] off the stack and returns to it with `iretq`.
+    pub fn trap_return();
 }
 
 /// Defines the entry stub of one vector.
@@ -167,11 +175,18 @@ stub!(stub_cp, 21, error_code);
 stub!(stub_hv, 28);
 stub!(stub_vc, 29, error_code);
 stub!(stub_sx, 30, error_code);
+stub!(stub_timer, 32);
+stub!(stub_spurious, 255);
+
+/// The local APIC timer's vector.
+pub const TIMER_VECTOR: u8 = 32;
+/// The local APIC's spurious-interrupt vector.
+pub const SPURIOUS_VECTOR: u8 = 255;
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
 fn addr(stub: extern "C" fn()) -> VirtAddr {
-    VirtAddr::new(stub as usize as u64)
+    VirtAddr::new(stub as *const () as u64)
 }
 
 /// Builds and loads the IDT: every architectural exception has a handler.
@@ -188,14 +203,16 @@ pub fn init() {
             idt.non_maskable_interrupt
                 .set_handler_addr(addr(stub_nmi))
                 .set_stack_index(gdt::NMI_IST);
-            idt.breakpoint.set_handler_addr(addr(stub_bp));
-            idt.overflow.set_handler_addr(addr(stub_of));
+            // int3 and into from user code are faults of that process, not
+            // #GP: let ring 3 raise them.
+            idt.breakpoint
+                .set_handler_addr(addr(stub_bp))
+                .set_privilege_level(PrivilegeLevel::Ring3);
+            idt.overflow.set_handler_addr(addr(stub_of)).set_privilege_level(PrivilegeLevel::Ring3);
             idt.bound_range_exceeded.set_handler_addr(addr(stub_br));
             idt.invalid_opcode.set_handler_addr(addr(stub_ud));
             idt.device_not_available.set_handler_addr(addr(stub_nm));
-            idt.double_fault
-                .set_handler_addr(addr(stub_df))
-                .set_stack_index(gdt::DOUBLE_FAULT_IST);
+            idt.double_fault.set_handler_addr(addr(stub_df)).set_stack_index(gdt::DOUBLE_FAULT_IST);
             idt.invalid_tss.set_handler_addr(addr(stub_ts));
             idt.segment_not_present.set_handler_addr(addr(stub_np));
             idt.stack_segment_fault.set_handler_addr(addr(stub_ss));
@@ -203,16 +220,15 @@ pub fn init() {
             idt.page_fault.set_handler_addr(addr(stub_pf));
             idt.x87_floating_point.set_handler_addr(addr(stub_mf));
             idt.alignment_check.set_handler_addr(addr(stub_ac));
-            idt.machine_check
-                .set_handler_addr(addr(stub_mc))
-                .set_stack_index(gdt::NMI_IST);
+            idt.machine_check.set_handler_addr(addr(stub_mc)).set_stack_index(gdt::NMI_IST);
             idt.simd_floating_point.set_handler_addr(addr(stub_xm));
             idt.virtualization.set_handler_addr(addr(stub_ve));
             idt.cp_protection_exception.set_handler_addr(addr(stub_cp));
             idt.hv_injection_exception.set_handler_addr(addr(stub_hv));
-            idt.vmm_communication_exception
-                .set_handler_addr(addr(stub_vc));
+            idt.vmm_communication_exception.set_handler_addr(addr(stub_vc));
             idt.security_exception.set_handler_addr(addr(stub_sx));
+            idt[TIMER_VECTOR].set_handler_addr(addr(stub_timer));
+            idt[SPURIOUS_VECTOR].set_handler_addr(addr(stub_spurious));
         }
         idt
     });
@@ -221,7 +237,16 @@ pub fn init() {
 
 /// Called by `trap_common` with the saved context of the interrupted code.
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
-    kernel_fault(frame)
+    match frame.vector {
+        v if v < 32 && frame.is_user_mode() => crate::proc::fault::user_fault(frame),
+        v if v < 32 => kernel_fault(frame),
+        v if v == TIMER_VECTOR as u64 => {
+            super::apic::end_of_interrupt();
+            crate::time::tick(frame.is_user_mode());
+        }
+        v if v == SPURIOUS_VECTOR as u64 => {}
+        v => log::warn!("unexpected interrupt vector {v}"),
+    }
 }
 
 /// An exception in kernel code: report it and power off with a failure.

@@ -12,9 +12,10 @@ use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
 use super::{PAGE_SIZE, phys_to_virt};
 
-/// How many usable regions the allocator tracks; the rest are ignored (and
-/// logged). BIOS memory maps on the machines we target have a handful.
-const MAX_REGIONS: usize = 32;
+/// How many usable regions the allocator tracks (after merging adjacent
+/// ones); the rest are ignored and logged. BIOS maps have a handful; UEFI
+/// maps split memory into many pieces, most of them adjacent.
+const MAX_REGIONS: usize = 64;
 /// Frames below 1 MiB hold BIOS data and are never used.
 const LOW_MEMORY_END: u64 = 0x10_0000;
 
@@ -45,6 +46,13 @@ pub fn init(usable: impl Iterator<Item = Range<u64>>) {
         let start = r.start.max(LOW_MEMORY_END).next_multiple_of(PAGE_SIZE);
         let end = r.end & !(PAGE_SIZE - 1);
         if start >= end {
+            continue;
+        }
+        if let Some(last) = a.region_count.checked_sub(1).map(|i| &mut a.regions[i])
+            && last.end == start
+        {
+            last.end = end;
+            a.free_count += (end - start) / PAGE_SIZE;
             continue;
         }
         if a.region_count == MAX_REGIONS {
@@ -91,9 +99,7 @@ pub fn alloc_zeroed() -> Option<PhysFrame> {
     // SAFETY: the frame was just taken from the allocator, so nothing else
     // refers to it; the physical window maps it writable.
     unsafe {
-        phys_to_virt(frame.start_address())
-            .as_mut_ptr::<u8>()
-            .write_bytes(0, PAGE_SIZE as usize);
+        phys_to_virt(frame.start_address()).as_mut_ptr::<u8>().write_bytes(0, PAGE_SIZE as usize);
     }
     Some(frame)
 }

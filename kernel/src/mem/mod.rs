@@ -3,9 +3,12 @@
 //! The bootloader maps all of physical memory at one offset in the upper
 //! half (the "physical window"); the kernel reaches any frame through it.
 
+pub mod aspace;
+pub mod copy;
 pub mod frame;
 pub mod heap;
 pub mod paging;
+pub mod user;
 
 use bootloader_api::BootInfo;
 use bootloader_api::info::MemoryRegionKind;
@@ -65,10 +68,5 @@ pub fn init(boot_info: &BootInfo) -> Summary {
     let regions = usable().count();
     let heap = heap::init(usable());
     frame::init(usable().flat_map(|r| heap::exclude(r, heap.clone())));
-    Summary {
-        usable_bytes,
-        regions,
-        heap_bytes: heap.end - heap.start,
-        phys_offset,
-    }
+    Summary { usable_bytes, regions, heap_bytes: heap.end - heap.start, phys_offset }
 }

@@ -122,10 +122,7 @@ impl Run {
     #[track_caller]
     pub fn expect_absent(&self, needle: &str) -> &Self {
         if self.has_line(needle) {
-            panic!(
-                "unexpected line {needle:?}\n--- console tail ---\n{}",
-                self.tail(40)
-            );
+            panic!("unexpected line {needle:?}\n--- console tail ---\n{}", self.tail(40));
         }
         self
     }
@@ -169,26 +166,15 @@ impl Machine {
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1"]);
         cmd.args(["-accel", if self.kvm { "kvm" } else { "tcg" }]);
-        cmd.args([
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            "-no-reboot",
-        ]);
+        cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
         cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         if self.uefi {
             cmd.args(["-bios", OVMF]);
         }
-        cmd.arg("-drive")
-            .arg(format!("format=raw,file={}", self.image.display()));
+        cmd.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
         if let Some(disk) = &self.data_disk {
-            cmd.arg("-drive").arg(format!(
-                "if=none,id=data,format=raw,cache=none,file={}",
-                disk.display()
-            ));
+            cmd.arg("-drive")
+                .arg(format!("if=none,id=data,format=raw,cache=none,file={}", disk.display()));
             cmd.args(["-device", "virtio-blk-pci,drive=data"]);
         }
         if self.gdb {
@@ -300,10 +286,7 @@ pub fn env_path(var: &str) -> PathBuf {
 impl Image {
     /// An image with the given boot settings (`key=value` words).
     pub fn new(cmdline: &str) -> Self {
-        Image {
-            cmdline: cmdline.into(),
-            ..Default::default()
-        }
+        Image { cmdline: cmdline.into(), ..Default::default() }
     }
 
     /// Adds the user program `name` (from `EXOCAP_USER_DIR`) as `bin/<name>`.

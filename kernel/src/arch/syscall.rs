@@ -1,0 +1,125 @@
+//! The `syscall` instruction's entry and exit.
+//!
+//! The entry is the only assembly on the path: it switches to the current
+//! process's kernel stack, saves the user registers the kernel may change
+//! into a [`SyscallFrame`], and calls `crate::syscall::dispatch`, safe Rust.
+//! On the way out every register the kernel may have changed is reloaded
+//! from the frame (the callee-saved ones the Rust ABI preserved), so no
+//! kernel value leaks to user space.
+//!
+//! Syscall number 0 (`Nop`) returns at once, before even the stack switch:
+//! the bare `syscall`/`sysretq` floor that benchmarks compare against.
+//!
+//! The `sysretq` non-canonical-RIP hazard (a #GP in ring 0 on the user's
+//! stack) cannot arise: the return RIP is the one the CPU saved, and user
+//! space ends below the last page of the lower half (`mem::layout`), so the
+//! instruction after a `syscall` is always canonical. The dispatcher checks
+//! it anyway (`SyscallFrame::rip`).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+
+use super::gdt;
+
+/// The user registers at a `syscall`, as the entry leaves them on the
+/// kernel stack. Handlers read arguments and write results here.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SyscallFrame {
+    /// In: the syscall number. Out: the result (see `caps::abi::error`).
+    pub rax: u64,
+    /// Arguments 1 to 6 in; extra results out (e.g. an IPC message).
+    pub rdi: u64,
+    #[allow(missing_docs)]
+    pub rsi: u64,
+    #[allow(missing_docs)]
+    pub rdx: u64,
+    #[allow(missing_docs)]
+    pub r10: u64,
+    #[allow(missing_docs)]
+    pub r8: u64,
+    #[allow(missing_docs)]
+    pub r9: u64,
+    /// Where user code resumes (saved by the CPU in rcx).
+    pub rip: u64,
+    /// User RFLAGS (saved by the CPU in r11).
+    pub rflags: u64,
+    /// User stack pointer.
+    pub rsp: u64,
+}
+
+/// Top of the current process's kernel stack (loaded by the entry).
+static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
+/// Where the entry parks the user stack pointer while it switches stacks.
+/// One CPU: a per-CPU area (through GS) replaces these with SMP.
+static USER_RSP_SCRATCH: AtomicU64 = AtomicU64::new(0);
+
+core::arch::global_asm!(
+    ".global syscall_entry",
+    "syscall_entry:",
+    "test rax, rax",
+    "jnz 2f",
+    "sysretq",
+    "2:",
+    "mov [rip + {scratch}], rsp",
+    "mov rsp, [rip + {kstack}]",
+    "push qword ptr [rip + {scratch}]",
+    "push r11",
+    "push rcx",
+    "push r9",
+    "push r8",
+    "push r10",
+    "push rdx",
+    "push rsi",
+    "push rdi",
+    "push rax",
+    // 10 words pushed on a 16-byte aligned stack top: aligned for the call.
+    "mov rdi, rsp",
+    "call {dispatch}",
+    "pop rax",
+    "pop rdi",
+    "pop rsi",
+    "pop rdx",
+    "pop r10",
+    "pop r8",
+    "pop r9",
+    "pop rcx",
+    "pop r11",
+    "pop rsp",
+    "sysretq",
+    scratch = sym USER_RSP_SCRATCH,
+    kstack = sym KERNEL_RSP,
+    dispatch = sym crate::syscall::dispatch,
+);
+
+unsafe extern "C" {
+    fn syscall_entry();
+}
+
+/// Programs the syscall MSRs (EFER.SCE is set by `cpu::init`).
+pub fn init() {
+    let sel = gdt::selectors();
+    Star::write(sel.user_code, sel.user_data, sel.kernel_code, sel.kernel_data)
+        .expect("the GDT order is the one sysret needs");
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+    // Interrupts off in the kernel; no single-stepping, string direction
+    // forward, and AC clear so SMAP holds.
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK
+            | RFlags::IOPL_HIGH
+            | RFlags::IOPL_LOW,
+    );
+}
+
+/// Makes `top` the kernel stack for the next entry from user mode, by
+/// `syscall` (the entry above) or by interrupt (the TSS).
+pub fn set_kernel_stack(top: u64) {
+    KERNEL_RSP.store(top, Ordering::Relaxed);
+    gdt::set_interrupt_stack(top);
+}

@@ -1,0 +1,36 @@
+//! A CPU exception in user code: the process that caused it dies alone.
+
+use caps::abi::process::ExitStatus;
+use x86_64::registers::control::Cr2;
+
+use crate::arch::trap::{TrapFrame, exception_name};
+use crate::state;
+
+/// The page-fault vector, whose report names the address.
+const PAGE_FAULT: u64 = 14;
+
+/// Kills the current process for the exception in `frame` and runs another.
+pub fn user_fault(frame: &TrapFrame) -> ! {
+    let mut k = state::lock();
+    let pid = k.sched.current.expect("a user-mode trap has a current process");
+    let (mnemonic, name) = exception_name(frame.vector);
+    let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
+    if frame.vector == PAGE_FAULT {
+        log::warn!(
+            "process {} ({pname}) killed: {mnemonic} {name} at rip={:#x} addr={:#x} error={:#x}",
+            pid.0,
+            frame.rip,
+            Cr2::read_raw(),
+            frame.error
+        );
+    } else {
+        log::warn!(
+            "process {} ({pname}) killed: {mnemonic} {name} at rip={:#x} error={:#x}",
+            pid.0,
+            frame.rip,
+            frame.error
+        );
+    }
+    super::terminate(&mut k, pid, ExitStatus::Faulted(frame.vector as u8));
+    super::sched::exit_current(k)
+}

@@ -1,0 +1,62 @@
+//! `mem_map` and `mem_unmap`: user memory from a `Memory` quota.
+
+use caps::Object;
+use caps::abi::RawHandle;
+use caps::abi::args::{MAP_EXEC, MAP_WRITE};
+use caps::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
+use caps::abi::{Error, ObjectKind, Rights};
+
+use super::Caller;
+use crate::mem::aspace::Access;
+use crate::state;
+
+fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
+    let end = vaddr.checked_add(len).ok_or(Error::InvalidArgument)?;
+    if len == 0
+        || vaddr % PAGE_SIZE != 0
+        || len % PAGE_SIZE != 0
+        || vaddr < USER_MIN
+        || end > end_limit
+    {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(len / PAGE_SIZE)
+}
+
+/// `mem_map(memory, vaddr, len, flags)`: maps fresh zeroed pages at
+/// `vaddr`, charged to the quota `memory` names. Needs MAP and READ, plus
+/// WRITE for `MAP_WRITE` and EXEC for `MAP_EXEC` (never both: W^X). The
+/// range must be page-aligned, inside `[USER_MIN, MAP_END)`, and unmapped.
+pub fn map(memory: u64, vaddr: u64, len: u64, flags: u64) -> Result<u64, Error> {
+    if flags & !(MAP_WRITE | MAP_EXEC) != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let (access, need) = match (flags & MAP_WRITE != 0, flags & MAP_EXEC != 0) {
+        (false, false) => (Access::Read, Rights::MAP | Rights::READ),
+        (true, false) => (Access::ReadWrite, Rights::MAP | Rights::READ | Rights::WRITE),
+        (false, true) => (Access::ReadExec, Rights::MAP | Rights::READ | Rights::EXEC),
+        (true, true) => return Err(Error::InvalidArgument),
+    };
+    let pages = page_range(vaddr, len, MAP_END)?;
+    let mut k = state::lock();
+    let c = Caller::current(&k);
+    let cap = k.caps.lookup(c.table, RawHandle::from_raw(memory), ObjectKind::Memory, need)?;
+    let Object::Memory(quota) = cap.object else { return Err(Error::WrongKind) };
+    let kernel = &mut *k;
+    let aspace =
+        kernel.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
+    aspace.map_zeroed(vaddr, pages, access, quota, &mut kernel.quotas)?;
+    Ok(0)
+}
+
+/// `mem_unmap(vaddr, len)`: unmaps the caller's pages in the range (those
+/// not mapped are skipped) and credits their quotas. Returns the count.
+pub fn unmap(vaddr: u64, len: u64) -> Result<u64, Error> {
+    let pages = page_range(vaddr, len, USER_END)?;
+    let mut k = state::lock();
+    let c = Caller::current(&k);
+    let kernel = &mut *k;
+    let aspace =
+        kernel.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
+    aspace.unmap(vaddr, pages, &mut kernel.quotas)
+}

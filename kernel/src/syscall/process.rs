@@ -1,0 +1,127 @@
+//! `proc_spawn`, `proc_wait`, `exit`, `yield`.
+
+use alloc::vec::Vec;
+use caps::abi::RawHandle;
+use caps::abi::args::WAIT_NONBLOCK;
+use caps::abi::process::{
+    ARGS_LEN, ExitStatus, Grant, MAX_START_HANDLES, PROCESS_HANDLE_RIGHTS, SpawnArgs,
+};
+use caps::abi::{Error, ObjectKind, Rights};
+use caps::{Capability, NO_BADGE, Object};
+
+use super::Caller;
+use crate::mem::user::{Pod, UserSlice, read_value};
+use crate::proc::spawn::{SpawnRequest, StartGrant};
+use crate::proc::{self, Block, sched};
+use crate::state;
+
+// SAFETY: `SpawnArgs` is `repr(C)`, seven u64, no padding.
+unsafe impl Pod for SpawnArgs {}
+// SAFETY: `Grant` is `repr(C)`: u64, u32, u32, [u8; 24], no padding.
+unsafe impl Pod for Grant {}
+
+/// `proc_spawn(args)`: starts the program an `Image` handle (EXEC) names,
+/// with a quota carved from a `Memory` handle (MAP) and the handles the
+/// grants list. Returns a `Process` handle.
+pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
+    let mut k = state::lock();
+    let c = Caller::current(&k);
+    let aspace = k.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+    let args: SpawnArgs = read_value(aspace, args_ptr)?;
+    if args.grants_len > MAX_START_HANDLES as u64 || args.args_len > ARGS_LEN as u64 {
+        return Err(Error::InvalidArgument);
+    }
+    let mut grants = Vec::with_capacity(args.grants_len as usize);
+    for i in 0..args.grants_len {
+        let g: Grant = read_value(aspace, args.grants + i * size_of::<Grant>() as u64)?;
+        grants.push(StartGrant::from_user(c.table, &g)?);
+    }
+    let mut arg_bytes = [0u8; ARGS_LEN];
+    let arg_bytes = &mut arg_bytes[..args.args_len as usize];
+    UserSlice::new(args.args, args.args_len)?.read(aspace, arg_bytes)?;
+
+    let image =
+        k.caps.lookup(c.table, RawHandle::from_raw(args.image), ObjectKind::Image, Rights::EXEC)?;
+    let Object::Image(image_id) = image.object else { return Err(Error::WrongKind) };
+    let memory = k.caps.lookup(
+        c.table,
+        RawHandle::from_raw(args.memory),
+        ObjectKind::Memory,
+        Rights::MAP,
+    )?;
+    let Object::Memory(quota) = memory.object else { return Err(Error::WrongKind) };
+    if !k.caps.table(c.table).is_some_and(|t| t.has_room()) {
+        return Err(Error::TableFull);
+    }
+    let program = k.images.get(image_id.0 as usize).ok_or(Error::BadHandle)?;
+    let (name, bytes) = (program.name.clone(), program.bytes);
+    let req = SpawnRequest {
+        name: &name,
+        image: bytes,
+        parent_quota: quota,
+        quota_pages: args.quota_pages,
+        grants: &grants,
+        args: arg_bytes,
+    };
+    let child = proc::spawn::spawn(&mut k, &req)?;
+    let cap = Capability {
+        object: Object::Process(child),
+        rights: PROCESS_HANDLE_RIGHTS,
+        badge: NO_BADGE,
+    };
+    match k.caps.mint(c.table, cap) {
+        Ok(h) => {
+            k.cap_created(&cap.object);
+            Ok(h.as_raw())
+        }
+        Err(e) => {
+            // The global capability limit: undo the child before it runs.
+            proc::terminate(&mut k, child, ExitStatus::Killed);
+            Err(e)
+        }
+    }
+}
+
+/// `proc_wait(process, flags)`: the child's exit status, waiting for it to
+/// end unless `WAIT_NONBLOCK`. Needs WAIT.
+pub fn wait(process: u64, flags: u64) -> Result<u64, Error> {
+    if flags & !WAIT_NONBLOCK != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    loop {
+        let mut k = state::lock();
+        let c = Caller::current(&k);
+        let cap = k.caps.lookup(
+            c.table,
+            RawHandle::from_raw(process),
+            ObjectKind::Process,
+            Rights::WAIT,
+        )?;
+        let Object::Process(child) = cap.object else { return Err(Error::WrongKind) };
+        let p = k.procs.get_mut(child).ok_or(Error::PeerGone)?;
+        if let Some(status) = p.exit {
+            return Ok(status.encode());
+        }
+        if flags & WAIT_NONBLOCK != 0 {
+            return Err(Error::WouldBlock);
+        }
+        if !p.waiters.contains(&c.pid) {
+            p.waiters.push(c.pid);
+        }
+        sched::block_current(k, Block::Wait(child));
+    }
+}
+
+/// `exit(code)`: ends the caller.
+pub fn exit(code: u64) -> Result<u64, Error> {
+    let mut k = state::lock();
+    let c = Caller::current(&k);
+    proc::terminate(&mut k, c.pid, ExitStatus::Exited(code as i32));
+    sched::exit_current(k)
+}
+
+/// `yield()`: lets the other ready processes run first.
+pub fn yield_now() -> Result<u64, Error> {
+    sched::yield_now(state::lock());
+    Ok(0)
+}

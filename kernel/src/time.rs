@@ -1,0 +1,42 @@
+//! The clock (the TSC, calibrated at boot) and the timer tick.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::{apic, cpu};
+
+/// Timer interrupts per second: the resolution of `sleep` and of
+/// preemption.
+pub const TICK_HZ: u64 = 1000;
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(1);
+static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// Calibrates the clock and starts the timer (interrupts stay off).
+pub fn init() {
+    BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
+    let cal = apic::init(TICK_HZ);
+    TSC_HZ.store(cal.tsc_hz.max(1), Ordering::Relaxed);
+    log::info!(
+        "timer: TSC {} MHz, local APIC timer {} kHz, tick {} Hz",
+        cal.tsc_hz / 1_000_000,
+        cal.apic_hz / 1000,
+        TICK_HZ
+    );
+}
+
+/// Nanoseconds since boot.
+pub fn now_ns() -> u64 {
+    let ticks = cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed));
+    (ticks as u128 * 1_000_000_000 / TSC_HZ.load(Ordering::Relaxed) as u128) as u64
+}
+
+/// TSC ticks per second.
+#[allow(dead_code)]
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// The timer interrupt.
+pub fn tick(from_user: bool) {
+    crate::proc::sched::tick(now_ns(), from_user);
+}

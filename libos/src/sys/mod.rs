@@ -1,0 +1,146 @@
+//! The system interface: the only place in `libos` with `unsafe`.
+//!
+//! - [`raw`]: the `syscall` instruction;
+//! - this module: one safe function per syscall, which passes the kernel
+//!   only pointers made from Rust references of the right size, so no call
+//!   can make the kernel write where Rust does not expect it;
+//! - `entry` (target only): `_start`, the start page, the panic handler;
+//! - `heap` (target only): the global allocator, grown with `mem_map`.
+//!
+//! Everything above this module is safe code.
+
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+mod heap;
+pub mod raw;
+
+use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
+#[cfg(not(target_os = "none"))]
+use caps::abi::process::StartInfo;
+use caps::abi::process::{ExitStatus, SpawnArgs};
+use caps::abi::{CapInfo, Error, ObjectKind, RawHandle, Rights, Syscall};
+
+use raw::syscall;
+
+#[cfg(target_os = "none")]
+pub use entry::start_info;
+
+/// Host builds have no start page.
+#[cfg(not(target_os = "none"))]
+pub fn start_info() -> &'static StartInfo {
+    panic!("libos::sys::start_info: only exocap processes have a start page")
+}
+
+fn call(call: Syscall, a: [u64; 6]) -> Result<u64, Error> {
+    // SAFETY: only for calls that take no pointer the kernel writes through
+    // (every caller below says which pointers it passes and why they are
+    // valid).
+    unsafe { syscall(call, a) }
+}
+
+/// The cheapest call: returns at once (the `syscall`/`sysretq` floor).
+pub fn nop() -> Result<u64, Error> {
+    call(Syscall::Nop, [0; 6])
+}
+
+/// `debug_write`: writes bytes to the console; returns how many.
+pub fn debug_write(console: RawHandle, bytes: &[u8]) -> Result<u64, Error> {
+    let mut done = 0;
+    for chunk in bytes.chunks(MAX_DEBUG_WRITE as usize) {
+        // The kernel only reads the chunk.
+        done += call(
+            Syscall::DebugWrite,
+            [console.as_raw(), chunk.as_ptr() as u64, chunk.len() as u64, 0, 0, 0],
+        )?;
+    }
+    Ok(done)
+}
+
+/// `cap_info` without the record: the kind and rights.
+pub fn cap_kind(handle: RawHandle) -> Result<(Option<ObjectKind>, Rights), Error> {
+    call(Syscall::CapInfo, [handle.as_raw(), 0, 0, 0, 0, 0]).map(unpack_info)
+}
+
+/// `cap_info`: the whole record.
+pub fn cap_info(handle: RawHandle) -> Result<CapInfo, Error> {
+    let mut info = CapInfo::default();
+    // SAFETY: `info` is a live `CapInfo`, the exact record the kernel writes.
+    unsafe {
+        syscall(Syscall::CapInfo, [handle.as_raw(), &mut info as *mut CapInfo as u64, 0, 0, 0, 0])
+    }?;
+    Ok(info)
+}
+
+/// `cap_derive(handle, rights, mode, a, b)`.
+pub fn cap_derive(
+    handle: RawHandle,
+    rights: Rights,
+    mode: u64,
+    a: u64,
+    b: u64,
+) -> Result<RawHandle, Error> {
+    call(Syscall::CapDerive, [handle.as_raw(), rights.bits() as u64, mode, a, b, 0])
+        .map(RawHandle::from_raw)
+}
+
+/// `cap_drop(handle)`.
+pub fn cap_drop(handle: RawHandle) -> Result<(), Error> {
+    call(Syscall::CapDrop, [handle.as_raw(), 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// `cap_revoke(handle)`: how many capabilities died.
+pub fn cap_revoke(handle: RawHandle) -> Result<u64, Error> {
+    call(Syscall::CapRevoke, [handle.as_raw(), 0, 0, 0, 0, 0])
+}
+
+/// `mem_map(memory, vaddr, len, flags)`: maps fresh pages where nothing
+/// is mapped (the kernel refuses a mapped page), so no Rust memory changes.
+pub fn mem_map(memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> Result<(), Error> {
+    call(Syscall::MemMap, [memory.as_raw(), vaddr, len, flags, 0, 0]).map(drop)
+}
+
+/// `mem_unmap(vaddr, len)`: returns how many pages were unmapped.
+///
+/// # Safety
+/// Nothing may use the memory in the range any more.
+#[allow(unsafe_code)]
+pub unsafe fn mem_unmap(vaddr: u64, len: u64) -> Result<u64, Error> {
+    call(Syscall::MemUnmap, [vaddr, len, 0, 0, 0, 0])
+}
+
+/// `proc_spawn(args)`: the kernel reads `args` and the arrays it points to.
+pub fn proc_spawn(args: &SpawnArgs) -> Result<RawHandle, Error> {
+    call(Syscall::ProcSpawn, [args as *const SpawnArgs as u64, 0, 0, 0, 0, 0])
+        .map(RawHandle::from_raw)
+}
+
+/// `proc_wait(process, flags)`.
+pub fn proc_wait(process: RawHandle, flags: u64) -> Result<ExitStatus, Error> {
+    let raw = call(Syscall::ProcWait, [process.as_raw(), flags, 0, 0, 0, 0])?;
+    ExitStatus::decode(raw).ok_or(Error::InvalidArgument)
+}
+
+/// `exit(code)`: ends this process.
+pub fn exit(code: i32) -> ! {
+    let _ = call(Syscall::Exit, [code as u32 as u64, 0, 0, 0, 0, 0]);
+    // exit does not return; if it ever did, stop here rather than run on.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// `yield()`.
+pub fn yield_now() {
+    let _ = call(Syscall::Yield, [0; 6]);
+}
+
+/// `sleep(timer, ns)`.
+pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
+    call(Syscall::Sleep, [timer.as_raw(), ns, 0, 0, 0, 0]).map(drop)
+}
+
+/// `clock(timer)`: nanoseconds since boot.
+pub fn clock(timer: RawHandle) -> Result<u64, Error> {
+    call(Syscall::Clock, [timer.as_raw(), 0, 0, 0, 0, 0])
+}

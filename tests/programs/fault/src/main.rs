@@ -1,0 +1,60 @@
+//! Dies of the CPU exception named by its `kind=` argument. The kernel must
+//! kill it alone, with a report, and run the next program.
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+use libos::{Start, println};
+
+libos::main!(main);
+
+/// A kernel-half address (the kernel image).
+const KERNEL_ADDR: u64 = 0xffff_ffff_8000_0000;
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 32]);
+    recurse(frame[1] + 1) + frame[9]
+}
+
+fn main(start: &Start) -> i32 {
+    let kind = start.arg("kind").unwrap_or("");
+    println!("fault: raising {kind}");
+    // SAFETY: none of this is sound: each arm deliberately breaks a rule of
+    // the machine so that the kernel has to kill this process.
+    unsafe {
+        match kind {
+            "page-fault" => {
+                core::ptr::read_volatile(0x10 as *const u64);
+            }
+            "write-code" => core::ptr::write_volatile(main as *const () as *mut u8, 0),
+            "kernel-read" => {
+                core::ptr::read_volatile(KERNEL_ADDR as *const u64);
+            }
+            "kernel-jump" => asm!("jmp {a}", a = in(reg) KERNEL_ADDR),
+            "noncanonical-jump" => asm!("jmp {a}", a = in(reg) 0x8000_0000_0000_0000u64),
+            "general-protection" => {
+                asm!("mov rax, [{a}]", a = in(reg) 0x8000_0000_0000_0000u64, out("rax") _)
+            }
+            "privileged" => asm!("hlt"),
+            "cli" => asm!("cli"),
+            "port-io" => asm!("out dx, al", in("dx") 0xf4u16, in("al") 0u8),
+            "divide" => {
+                asm!("xor edx, edx", "xor eax, eax", "div ecx", in("ecx") 0u32, out("eax") _, out("edx") _)
+            }
+            "invalid-opcode" => asm!("ud2"),
+            "breakpoint" => asm!("int3"),
+            "x87" => asm!("fldz"),
+            "sse" => asm!("xorps xmm0, xmm0", out("xmm0") _),
+            "stack-overflow" => {
+                recurse(0);
+            }
+            _ => {
+                println!("fault: unknown kind {kind:?}");
+                return 2;
+            }
+        }
+    }
+    println!("fault: {kind} did not fault");
+    3
+}
