@@ -26,6 +26,7 @@ USER_DIR     := target/user/$(TARGET)/release
 USER_FLAGS   := -C relocation-model=static -C link-arg=-T$(CURDIR)/libos/user.ld -C strip=debuginfo
 EXAMPLES     := $(filter-out init,$(notdir $(wildcard examples/*)))
 TEST_PROGS   := $(notdir $(wildcard tests/programs/*))
+BENCH_PROGS  := $(addprefix bench-,$(notdir $(wildcard bench/*)))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
 IMAGER       := tools/imager/target/debug/imager
 QEMU_RUNNER  := target/debug/exocap-qemu
@@ -51,13 +52,13 @@ test-kernel: setup
 # Every user program (examples and test programs) in one build.
 user: setup
 	RUSTFLAGS="$(USER_FLAGS)" cargo build --release --target $(TARGET) --target-dir target/user \
-	    -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS),-p $(p))
+	    -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS) $(BENCH_PROGS),-p $(p))
 
 imager: setup
 	cd tools/imager && $(CLEAN_ENV) cargo build --quiet
 
 runner: setup
-	cargo build --quiet -p harness --bin exocap-qemu
+	cargo build --quiet -p harness --bins
 
 # The boot image `make run` uses.
 image: kernel user imager
@@ -80,6 +81,8 @@ lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
 	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest -- -D warnings
+	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
+	    -p libos -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
 
 host-test: setup
 	cargo test --release -p caps -p libos -p fs-inspect
@@ -90,8 +93,15 @@ qemu-test: test-kernel user imager
 	EXOCAP_TEST_DIR=$(CURDIR)/target/qemu-tests \
 	    cargo test --no-fail-fast -p harness -- --test-threads=2
 
-bench: setup
-	cargo bench -p caps
+# In-QEMU benchmarks (figures in target/bench/results.json), then the
+# host micro-benchmarks of the capability table.
+bench: kernel user imager runner
+	@mkdir -p $(BUILD)
+	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench.img \
+	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
+	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(BENCH_PROGS))"
+	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img
+	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 
 clean:
 	cargo clean

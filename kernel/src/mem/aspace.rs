@@ -201,7 +201,7 @@ impl AddressSpace {
         charge: &mut impl Charge,
     ) -> Result<(), Error> {
         let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
-        if vaddr % PAGE_SIZE != 0 || pages == 0 || !is_user_range(vaddr, len) {
+        if !vaddr.is_multiple_of(PAGE_SIZE) || pages == 0 || !is_user_range(vaddr, len) {
             return Err(Error::InvalidArgument);
         }
         if (0..pages).any(|i| self.is_mapped(vaddr + i * PAGE_SIZE)) {
@@ -278,7 +278,7 @@ impl AddressSpace {
         charge: &mut impl Charge,
     ) -> Result<u64, Error> {
         let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
-        if vaddr % PAGE_SIZE != 0 || pages == 0 || !is_user_range(vaddr, len) {
+        if !vaddr.is_multiple_of(PAGE_SIZE) || pages == 0 || !is_user_range(vaddr, len) {
             return Err(Error::InvalidArgument);
         }
         Ok((0..pages).filter(|i| self.unmap_one(vaddr + i * PAGE_SIZE, charge)).count() as u64)

@@ -57,12 +57,12 @@ impl Scheduler {
 
     /// Makes a blocked process ready.
     pub fn wake(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        if let Some(p) = procs.get_mut(pid) {
-            if let State::Blocked(block) = p.state {
-                p.state = State::Ready;
-                self.forget_blocked(pid, block);
-                self.ready.push_back(pid);
-            }
+        if let Some(p) = procs.get_mut(pid)
+            && let State::Blocked(block) = p.state
+        {
+            p.state = State::Ready;
+            self.forget_blocked(pid, block);
+            self.ready.push_back(pid);
         }
     }
 

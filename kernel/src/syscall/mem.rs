@@ -13,8 +13,8 @@ use crate::state;
 fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
     let end = vaddr.checked_add(len).ok_or(Error::InvalidArgument)?;
     if len == 0
-        || vaddr % PAGE_SIZE != 0
-        || len % PAGE_SIZE != 0
+        || !vaddr.is_multiple_of(PAGE_SIZE)
+        || !len.is_multiple_of(PAGE_SIZE)
         || vaddr < USER_MIN
         || end > end_limit
     {

@@ -144,3 +144,10 @@ pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
 pub fn clock(timer: RawHandle) -> Result<u64, Error> {
     call(Syscall::Clock, [timer.as_raw(), 0, 0, 0, 0, 0])
 }
+
+/// The CPU's time-stamp counter (for benchmarks: cycles, not seconds).
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc only reads the counter; the kernel leaves it enabled
+    // for user mode.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

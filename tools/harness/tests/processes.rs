@@ -25,7 +25,7 @@ fn hello_runs_and_init_reports_it() {
 fn processes_run_one_after_another_and_are_reaped() {
     // Ten in a row: each is reaped (its memory and slot reused) or the
     // later ones would run out.
-    let list = vec!["hello"; 10].join(",");
+    let list = ["hello"; 10].join(",");
     let run = run_examples("sequence", &list, &["hello"]);
     run.expect(Exit::Success, &["init: 10/10 examples passed"]);
     assert_eq!(run.console.matches("example hello: ok").count(), 10);
