@@ -24,7 +24,10 @@ KERNEL       := target/$(TARGET)/release/kernel
 USER_DIR     := target/user/$(TARGET)/release
 # User programs: static executables at USER_MIN, laid out by libos/user.ld.
 USER_FLAGS   := -C relocation-model=static -C link-arg=-T$(CURDIR)/libos/user.ld -C strip=debuginfo
-EXAMPLES     := $(filter-out init,$(notdir $(wildcard examples/*)))
+# Examples init runs; `<example>-<helper>` programs are only started by
+# their example (init gives each example its helpers' images).
+PROGRAMS     := $(filter-out init,$(notdir $(wildcard examples/*)))
+EXAMPLES     := $(foreach p,$(PROGRAMS),$(if $(findstring -,$(p)),,$(p)))
 TEST_PROGS   := $(notdir $(wildcard tests/programs/*))
 BENCH_PROGS  := $(addprefix bench-,$(notdir $(wildcard bench/*)))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
@@ -52,7 +55,7 @@ test-kernel: setup
 # Every user program (examples and test programs) in one build.
 user: setup
 	RUSTFLAGS="$(USER_FLAGS)" cargo build --release --target $(TARGET) --target-dir target/user \
-	    -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS) $(BENCH_PROGS),-p $(p))
+	    -p init $(foreach p,$(PROGRAMS) $(TEST_PROGS) $(BENCH_PROGS),-p $(p))
 
 imager: setup
 	cd tools/imager && $(CLEAN_ENV) cargo build --quiet
@@ -64,7 +67,7 @@ runner: setup
 image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
-	    --bin init=$(USER_DIR)/init $(foreach e,$(EXAMPLES),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
 	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE),examples=$(subst $(eval) ,$(comma),$(EXAMPLES)))"
 
 run: image runner
@@ -82,7 +85,7 @@ lint: setup
 	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
 	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest -- -D warnings
 	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
-	    -p libos -p init $(foreach p,$(EXAMPLES) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
+	    -p libos -p init $(foreach p,$(PROGRAMS) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
 
 host-test: setup
 	cargo test --release -p caps -p libos -p fs-inspect

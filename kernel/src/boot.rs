@@ -2,7 +2,8 @@
 //!
 //! init gets the console, its `memory` (like every process: a `Memory`
 //! capability for its own quota, here all the memory the kernel does not
-//! keep for itself), the timer, and an `Image` capability
+//! keep for itself), the timer, every disk whole (`disk`, `disk1`, ...),
+//! and an `Image` capability
 //! for each program in the ramdisk (role = the program's name), each with
 //! every right its kind has. Everything else is derived from those by
 //! user code.
@@ -57,6 +58,14 @@ pub fn start_init(init_name: &str, args: &str) {
     let mut grants: Vec<StartGrant> = Vec::new();
     grants.extend(grant(Object::Console(CONSOLE_ID), "console"));
     grants.extend(grant(Object::Timer(TIMER_ID), "timer"));
+    // Each disk, whole, as a DiskRange: `disk` for the first, `disk1`...
+    for n in 0..k.devices.len() as u32 {
+        let sectors = k.devices.get(n).map_or(0, |d| d.sector_count());
+        if let Ok(range) = caps::SectorRange::new(n, 0, sectors) {
+            let role = if n == 0 { String::from("disk") } else { alloc::format!("disk{n}") };
+            grants.extend(grant(Object::DiskRange(range), &role));
+        }
+    }
     for (i, p) in k.images.iter().enumerate() {
         match grant(Object::Image(ObjectId(i as u64)), &p.name) {
             Some(g) => grants.push(g),

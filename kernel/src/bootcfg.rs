@@ -5,6 +5,7 @@
 //! | `log` | `off` `error` `warn` `info` `debug` `trace` | console log level (default `info`) |
 //! | `selftest` | a name from `selftest.rs` | test builds only: run a kernel self test |
 //! | `init` | a program in the ramdisk | the first process (default `init`) |
+//! | `ramdisk` | MiB | also make a RAM disk of that size (default 0: none) |
 //!
 //! Every other word is passed on to init as its arguments (for example
 //! `example=hello`). A bad value is reported and otherwise ignored: a typo
@@ -25,6 +26,8 @@ pub struct BootConfig {
     pub selftest: Option<&'static str>,
     /// The first process's program.
     pub init: &'static str,
+    /// Size of the RAM disk to make, in MiB (0: none).
+    pub ram_disk_mib: u64,
     /// The whole settings text.
     text: &'static str,
     /// The first problem found in the settings, reported once logging is up.
@@ -56,6 +59,12 @@ impl BootConfig {
                 },
                 "selftest" => cfg.selftest = Some(value),
                 "init" => cfg.init = value,
+                "ramdisk" => match value.parse() {
+                    Ok(mib) => cfg.ram_disk_mib = mib,
+                    Err(_) => {
+                        cfg.error.get_or_insert("bad ramdisk size ignored");
+                    }
+                },
                 _ => {} // passed on to init (see `init_args`)
             }
         }
@@ -64,7 +73,7 @@ impl BootConfig {
 }
 
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 3] = ["log", "selftest", "init"];
+const KERNEL_KEYS: [&str; 4] = ["log", "selftest", "init", "ramdisk"];
 
 impl BootConfig {
     /// The words the kernel does not use, space-separated, for init.
@@ -84,6 +93,13 @@ impl BootConfig {
 
 impl Default for BootConfig {
     fn default() -> Self {
-        Self { log_level: LevelFilter::Info, selftest: None, init: "init", text: "", error: None }
+        Self {
+            log_level: LevelFilter::Info,
+            selftest: None,
+            init: "init",
+            ram_disk_mib: 0,
+            text: "",
+            error: None,
+        }
     }
 }

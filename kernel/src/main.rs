@@ -26,6 +26,8 @@ mod arch;
 mod boot;
 mod bootcfg;
 mod console;
+mod diskio;
+mod drivers;
 mod mem;
 mod objtable;
 mod panic;
@@ -94,7 +96,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
 
     time::init();
-    state::init(boot::programs(ramdisk.as_ref()));
+    let devices = drivers::probe(cfg.ram_disk_mib * 2048);
+    state::init(boot::programs(ramdisk.as_ref()), devices);
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
     proc::sched::idle_loop()

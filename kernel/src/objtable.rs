@@ -63,4 +63,9 @@ impl<T> ObjectTable<T> {
     pub fn is_full(&self) -> bool {
         self.slots.len() >= self.limit
     }
+
+    /// Every live object with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (ObjectId, &T)> {
+        self.slots.iter().map(|(i, e)| (ObjectId((e.generation as u64) << 32 | i as u64), &e.value))
+    }
 }

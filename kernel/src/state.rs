@@ -11,6 +11,8 @@ use alloc::vec::Vec;
 use caps::{CapSpace, Object, ObjectId, Removed};
 use spin::{Mutex, MutexGuard, Once};
 
+use crate::diskio::AsyncIo;
+use crate::drivers::block::Devices;
 use crate::objtable::ObjectTable;
 use crate::proc::Process;
 use crate::proc::sched::Scheduler;
@@ -47,12 +49,16 @@ pub struct Kernel {
     pub sched: Scheduler,
     /// The first process, whose end powers the machine off.
     pub init: Option<ObjectId>,
+    /// Block devices.
+    pub devices: Devices,
+    /// Asynchronous disk requests.
+    pub async_io: AsyncIo,
 }
 
 static KERNEL: Once<Mutex<Kernel>> = Once::new();
 
 /// Sets up the (empty) kernel state. Call once at boot.
-pub fn init(images: Vec<ProgramImage>) {
+pub fn init(images: Vec<ProgramImage>, devices: Devices) {
     KERNEL.call_once(|| {
         Mutex::new(Kernel {
             caps: CapSpace::new(MAX_CAPABILITIES),
@@ -61,6 +67,8 @@ pub fn init(images: Vec<ProgramImage>) {
             images,
             sched: Scheduler::new(),
             init: None,
+            devices,
+            async_io: AsyncIo::new(),
         })
     });
 }

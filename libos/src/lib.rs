@@ -31,6 +31,7 @@ extern crate alloc;
 
 pub mod block;
 pub mod console;
+pub mod disk;
 pub mod fs;
 pub mod handle;
 pub mod process;

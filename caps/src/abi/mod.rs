@@ -7,6 +7,7 @@
 //! decode requests and encode answers.
 
 pub mod args;
+pub mod disk;
 pub mod error;
 pub mod handle;
 pub mod info;

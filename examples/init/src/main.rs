@@ -6,7 +6,8 @@
 //! (default: every program it was given but itself); `example=name` runs
 //! just that one. An entry `name:args` passes `args` to the program, with
 //! `+` standing for a space (`fault:kind=page-fault`). Each example gets
-//! the console, the timer, and the images of its helper programs (named
+//! the console, the timer, its own slice of the data disk (see
+//! `DISK_SLICES`), and the images of its helper programs (named
 //! `<example>-<helper>`), with only the rights it needs. Prints one line per example, `example <name>: ok` or
 //! `example <name>: FAILED (<reason>)`, then `init: <passed>/<total>
 //! examples passed`, and exits 0 only if all passed.
@@ -17,7 +18,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use libos::kind::{Console, Image, Timer};
+use libos::kind::{Console, DiskRange, Image, Timer};
 use libos::process::Spawn;
 use libos::{ExitStatus, Handle, Rights, Start, println};
 
@@ -25,6 +26,20 @@ libos::main!(main);
 
 /// Pages each example may use.
 const EXAMPLE_QUOTA_PAGES: u64 = 16 * 1024;
+
+/// The part of the data disk each program gets, as (first sector, sector
+/// count; 0 = to the end of the disk). Fixed, so a program finds its data
+/// again at the next boot; disjoint for the examples, so no example can
+/// touch another's sectors. Benchmarks and disk tests run alone.
+const DISK_SLICES: [(&str, u64, u64); 7] = [
+    ("delegate", 0, 32 * 1024),
+    ("ipc", 32 * 1024, 32 * 1024),
+    ("fs", 64 * 1024, 256 * 1024),
+    ("bench-disk", 0, 0),
+    ("bench-fs", 64 * 1024, 0),
+    ("disktest", 0, 0),
+    ("fstest", 0, 0),
+];
 
 fn main(start: &Start) -> i32 {
     let names: Vec<String> = match (start.arg("example"), start.arg("examples")) {
@@ -71,12 +86,29 @@ fn run(start: &Start, entry: &str) -> Result<(), String> {
             .grant(console, Rights::WRITE | Rights::DERIVE | Rights::GRANT, "console")
             .map_err(|e| alloc::format!("grant console: {e}"))?;
     }
+    let mut disk_slice = None;
+    if let Some(&(_, first, count)) = DISK_SLICES.iter().find(|(n, _, _)| *n == name)
+        && let Some(disk) = start.handle::<DiskRange>("disk")
+    {
+        let sectors = disk.sectors().map_err(|e| alloc::format!("disk size: {e}"))?;
+        let count = if count == 0 { sectors.saturating_sub(first) } else { count };
+        let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::GRANT | Rights::REVOKE;
+        let slice = disk.derive_range(first, count, all).map_err(|e| alloc::format!("disk slice: {e}"))?;
+        spawn = spawn.grant(slice, all, "disk").map_err(|e| alloc::format!("grant disk: {e}"))?;
+        disk_slice = Some(slice);
+    }
     if let Some(timer) = start.handle::<Timer>("timer") {
         spawn = spawn
             .grant(timer, Rights::READ | Rights::WAIT | Rights::DERIVE | Rights::GRANT, "timer")
             .map_err(|e| alloc::format!("grant timer: {e}"))?;
     }
-    let child = spawn.spawn().map_err(|e| alloc::format!("spawn: {e}"))?;
+    let child = spawn.spawn();
+    // Our copy of the slice goes now; the child's lives on (re-parented to
+    // our whole-disk capability, which can still revoke it).
+    if let Some(slice) = disk_slice {
+        slice.close().map_err(|e| alloc::format!("close disk slice: {e}"))?;
+    }
+    let child = child.map_err(|e| alloc::format!("spawn: {e}"))?;
     match child.wait().map_err(|e| alloc::format!("wait: {e}"))? {
         ExitStatus::Exited(0) => Ok(()),
         ExitStatus::Exited(code) => Err(alloc::format!("exit code {code}")),

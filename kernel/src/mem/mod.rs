@@ -67,6 +67,17 @@ pub fn init(boot_info: &BootInfo) -> Summary {
     let usable_bytes = usable().map(|r| r.end - r.start).sum();
     let regions = usable().count();
     let heap = heap::init(usable());
-    frame::init(usable().flat_map(|r| heap::exclude(r, heap.clone())));
+    let dma_bytes = crate::drivers::dma::POOL_PAGES as u64 * PAGE_SIZE;
+    let dma = usable()
+        .flat_map(|r| heap::exclude(r, heap.clone()))
+        .find_map(|r| {
+            let start = r.start.max(0x10_0000).next_multiple_of(PAGE_SIZE);
+            (start.checked_add(dma_bytes)? <= r.end).then_some(start..start + dma_bytes)
+        })
+        .expect("no usable memory region can hold the DMA pool");
+    crate::drivers::dma::init(dma.clone());
+    frame::init(
+        usable().flat_map(|r| heap::exclude(r, heap.clone())).flat_map(|r| heap::exclude(r, dma.clone())),
+    );
     Summary { usable_bytes, regions, heap_bytes: heap.end - heap.start, phys_offset }
 }

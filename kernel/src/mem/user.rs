@@ -51,6 +51,11 @@ impl UserSlice {
         self.check_pages(aspace, false)
     }
 
+    /// Checks that every page of the range is mapped user-writable.
+    pub fn check_writable(&self, aspace: &AddressSpace) -> Result<(), Error> {
+        self.check_pages(aspace, true)
+    }
+
     fn check_pages(&self, aspace: &AddressSpace, write: bool) -> Result<(), Error> {
         if self.len == 0 {
             return Ok(());

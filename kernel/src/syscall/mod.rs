@@ -9,6 +9,7 @@
 
 mod cap;
 mod console;
+mod disk;
 mod mem;
 mod process;
 mod time;
@@ -64,13 +65,13 @@ fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
         Syscall::Yield => process::yield_now(),
         Syscall::Sleep => time::sleep(a0, a1),
         Syscall::Clock => time::clock(a0),
-        Syscall::DiskInfo
-        | Syscall::DiskRead
-        | Syscall::DiskWrite
-        | Syscall::DiskFlush
-        | Syscall::DiskSubmit
-        | Syscall::DiskComplete
-        | Syscall::IpcSend
+        Syscall::DiskInfo => disk::info(a0, a1),
+        Syscall::DiskRead => disk::read(a0, a1, a2, a3),
+        Syscall::DiskWrite => disk::write(a0, a1, a2, a3),
+        Syscall::DiskFlush => disk::flush(a0),
+        Syscall::DiskSubmit => disk::submit(a0, a1, a2, a3, a4),
+        Syscall::DiskComplete => disk::complete(a0, a1),
+        Syscall::IpcSend
         | Syscall::IpcRecv
         | Syscall::IpcCall
         | Syscall::IpcReply

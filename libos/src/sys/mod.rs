@@ -151,3 +151,84 @@ pub fn rdtsc() -> u64 {
     // for user mode.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
+
+/// `disk_info(range)`: the record, including the device's statistics.
+pub fn disk_info(range: RawHandle) -> Result<caps::abi::disk::DiskInfo, Error> {
+    let mut info = caps::abi::disk::DiskInfo::default();
+    // SAFETY: `info` is a live `DiskInfo`, the exact record the kernel writes.
+    unsafe { syscall(Syscall::DiskInfo, [range.as_raw(), &mut info as *mut _ as u64, 0, 0, 0, 0]) }?;
+    Ok(info)
+}
+
+/// `disk_read(range, sector, buf.len() / 512, buf)`: the kernel writes
+/// exactly `buf` (whose length must be a whole number of sectors).
+pub fn disk_read(range: RawHandle, sector: u64, buf: &mut [u8]) -> Result<u64, Error> {
+    let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
+    // SAFETY: the kernel writes `count * 512 <= buf.len()` bytes of `buf`.
+    unsafe { syscall(Syscall::DiskRead, [range.as_raw(), sector, count, buf.as_mut_ptr() as u64, 0, 0]) }
+}
+
+/// `disk_write(range, sector, buf.len() / 512, buf)`: the kernel reads `buf`.
+pub fn disk_write(range: RawHandle, sector: u64, buf: &[u8]) -> Result<u64, Error> {
+    let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
+    call(Syscall::DiskWrite, [range.as_raw(), sector, count, buf.as_ptr() as u64, 0, 0])
+}
+
+/// `disk_flush(range)`.
+pub fn disk_flush(range: RawHandle) -> Result<(), Error> {
+    call(Syscall::DiskFlush, [range.as_raw(), 0, 0, 0, 0, 0]).map(drop)
+}
+
+/// An asynchronous disk request in flight (`disk_submit`). It borrows its
+/// buffer until the request is completed — by [`Pending::wait`],
+/// [`Pending::poll`] or its `Drop` — since the kernel writes a read's data
+/// into the buffer at completion.
+pub struct Pending<'a> {
+    id: Option<u64>,
+    _buf: &'a mut [u8],
+}
+
+impl<'a> Pending<'a> {
+    /// `disk_submit(range, op, sector, buf.len() / 512, buf)`.
+    pub fn submit(range: RawHandle, op: u64, sector: u64, buf: &'a mut [u8]) -> Result<Self, Error> {
+        let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
+        // SAFETY: the kernel writes `buf` only during `disk_complete`, which
+        // only this `Pending` calls, while it still borrows `buf`.
+        let id =
+            unsafe { syscall(Syscall::DiskSubmit, [range.as_raw(), op, sector, count, buf.as_mut_ptr() as u64, 0]) }?;
+        Ok(Pending { id: Some(id), _buf: buf })
+    }
+
+    /// The request's id.
+    pub fn id(&self) -> Option<u64> {
+        self.id
+    }
+
+    /// Waits for the request; returns the sectors moved.
+    pub fn wait(mut self) -> Result<u64, Error> {
+        let id = self.id.take().ok_or(Error::InvalidArgument)?;
+        // SAFETY: we still borrow the buffer.
+        unsafe { syscall(Syscall::DiskComplete, [id, 0, 0, 0, 0, 0]) }
+    }
+
+    /// The result if the request is done (`WouldBlock` if not yet).
+    pub fn poll(&mut self) -> Result<u64, Error> {
+        let id = self.id.ok_or(Error::InvalidArgument)?;
+        let flags = caps::abi::disk::COMPLETE_NONBLOCK;
+        // SAFETY: we still borrow the buffer.
+        let r = unsafe { syscall(Syscall::DiskComplete, [id, flags, 0, 0, 0, 0]) };
+        if r != Err(Error::WouldBlock) {
+            self.id = None;
+        }
+        r
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            // SAFETY: we still borrow the buffer until this returns.
+            let _ = unsafe { syscall(Syscall::DiskComplete, [id, 0, 0, 0, 0, 0]) };
+        }
+    }
+}

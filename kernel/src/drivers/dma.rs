@@ -1,0 +1,120 @@
+//! Memory the devices read and write: a physically contiguous pool, and
+//! the `virtio-drivers` `Hal` over it.
+//!
+//! The pool is one block of RAM set aside at boot (like the heap) and
+//! handed out in whole pages by a first-fit bitmap. Device rings, request
+//! headers and the bounce buffers of asynchronous requests come from it.
+//! Synchronous requests go straight to the user's frames (see
+//! `syscall/disk.rs`): every buffer the device sees lives in the physical
+//! window, so its device address is its kernel address minus the window's
+//! offset.
+//!
+//! Drivers are trusted code. Without an IOMMU nothing confines a device's
+//! DMA: a buggy driver could let the device write anywhere.
+
+use core::ops::Range;
+use core::ptr::NonNull;
+use spin::Mutex;
+use virtio_drivers::{BufferDirection, Hal, PhysAddr as DevAddr};
+use x86_64::PhysAddr;
+
+use crate::mem::{PAGE_SIZE, phys_to_virt};
+
+/// Pages in the DMA pool (4 MiB).
+pub const POOL_PAGES: usize = 1024;
+
+struct Pool {
+    base: u64,
+    /// One bit per page, set when in use.
+    used: [u64; POOL_PAGES / 64],
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool { base: 0, used: [0; POOL_PAGES / 64] });
+
+/// Hands the pool its physical block (`POOL_PAGES` pages, page-aligned).
+pub fn init(block: Range<u64>) {
+    assert_eq!(block.end - block.start, POOL_PAGES as u64 * PAGE_SIZE);
+    POOL.lock().base = block.start;
+}
+
+impl Pool {
+    fn is_free(&self, page: usize) -> bool {
+        self.used[page / 64] & (1 << (page % 64)) == 0
+    }
+
+    fn mark(&mut self, first: usize, pages: usize, used: bool) {
+        for p in first..first + pages {
+            if used {
+                self.used[p / 64] |= 1 << (p % 64);
+            } else {
+                self.used[p / 64] &= !(1 << (p % 64));
+            }
+        }
+    }
+
+    fn alloc(&mut self, pages: usize) -> Option<u64> {
+        let mut run = 0;
+        for p in 0..POOL_PAGES {
+            run = if self.is_free(p) { run + 1 } else { 0 };
+            if run == pages {
+                let first = p + 1 - pages;
+                self.mark(first, pages, true);
+                return Some(self.base + first as u64 * PAGE_SIZE);
+            }
+        }
+        None
+    }
+}
+
+/// Takes `pages` contiguous zeroed pages; returns their physical address.
+pub fn alloc(pages: usize) -> Option<u64> {
+    let phys = POOL.lock().alloc(pages)?;
+    // SAFETY: the pages were free in the pool, which nothing else uses;
+    // the physical window maps them writable.
+    unsafe { phys_to_virt(PhysAddr::new(phys)).as_mut_ptr::<u8>().write_bytes(0, pages * PAGE_SIZE as usize) };
+    Some(phys)
+}
+
+/// Gives back pages from [`alloc`].
+pub fn free(phys: u64, pages: usize) {
+    let mut pool = POOL.lock();
+    let first = ((phys - pool.base) / PAGE_SIZE) as usize;
+    pool.mark(first, pages, false);
+}
+
+/// The device address of kernel memory in the physical window.
+pub fn device_address(virt: *const u8) -> u64 {
+    let offset = phys_to_virt(PhysAddr::new(0)).as_u64();
+    let v = virt as u64;
+    assert!(v >= offset, "DMA buffer outside the physical window: {v:#x}");
+    v - offset
+}
+
+/// The `Hal` the virtio drivers use.
+pub struct KernelHal;
+
+// SAFETY: `dma_alloc` returns zeroed, page-aligned pages that nothing else
+// uses until `dma_dealloc`; `share` returns the device address of memory in
+// the physical window (the only memory drivers give devices).
+unsafe impl Hal for KernelHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (DevAddr, NonNull<u8>) {
+        let phys = alloc(pages).expect("DMA pool exhausted while setting a device up");
+        let virt = NonNull::new(phys_to_virt(PhysAddr::new(phys)).as_mut_ptr()).expect("non-null");
+        (phys, virt)
+    }
+
+    unsafe fn dma_dealloc(paddr: DevAddr, _vaddr: NonNull<u8>, pages: usize) -> i32 {
+        free(paddr, pages);
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: DevAddr, _size: usize) -> NonNull<u8> {
+        NonNull::new(phys_to_virt(PhysAddr::new(paddr)).as_mut_ptr()).expect("non-null")
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> DevAddr {
+        device_address(buffer.as_ptr() as *const u8)
+    }
+
+    unsafe fn unshare(_paddr: DevAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+}

@@ -1,0 +1,52 @@
+//! Device drivers: the block layer and its devices.
+//!
+//! Drivers are trusted kernel code (see `dma` on DMA without an IOMMU).
+
+pub mod block;
+pub mod dma;
+pub mod memdisk;
+pub mod pci;
+pub mod virtio_blk;
+
+use alloc::boxed::Box;
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::PciRoot;
+
+use block::Devices;
+use dma::KernelHal;
+
+/// Finds the disks: every virtio block device on the PCI bus, then a RAM
+/// disk of `ram_disk_sectors` if asked for.
+pub fn probe(ram_disk_sectors: u64) -> Devices {
+    let mut devices = Devices::new();
+    let mut root = PciRoot::new(pci::PortCam);
+    for df in pci::virtio_block_devices(&mut root) {
+        let disk = PciTransport::new::<KernelHal, _>(&mut root, df)
+            .map_err(|_| "PCI transport")
+            .and_then(virtio_blk::VirtioBlk::new);
+        match disk {
+            Ok(d) => {
+                use block::BlockDevice;
+                log::info!(
+                    "disk {}: {} at {df}, {} MiB{}",
+                    devices.len(),
+                    d.name(),
+                    d.sector_count() / 2048,
+                    if d.read_only() { ", read-only" } else { "" }
+                );
+                devices.add(Box::new(d));
+            }
+            Err(e) => log::warn!("virtio-blk at {df}: cannot set up: {e}"),
+        }
+    }
+    if ram_disk_sectors > 0 {
+        match memdisk::MemDisk::new(ram_disk_sectors) {
+            Some(d) => {
+                log::info!("disk {}: RAM disk, {} MiB", devices.len(), ram_disk_sectors / 2048);
+                devices.add(Box::new(d));
+            }
+            None => log::warn!("RAM disk: not enough memory"),
+        }
+    }
+    devices
+}

@@ -1,0 +1,250 @@
+//! The virtio block driver (PCI transport), on `virtio-drivers`' transport
+//! and virtqueue, with our own request handling so that a request can
+//! scatter over several memory segments and many requests can be in
+//! flight at once.
+//!
+//! A request is a descriptor chain: the 16-byte header (device-readable),
+//! the data segments, the 1-byte status (device-writable). Headers and
+//! statuses live in one DMA page, a slot per request. Completion is by
+//! polling the used ring (the device runs in another host thread, so the
+//! CPU sees progress while it polls).
+
+use caps::abi::Error;
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::Transport;
+use virtio_drivers::transport::pci::PciTransport;
+
+use super::block::{BlockDevice, Op, SECTOR_SIZE, Tag};
+use super::dma::{self, KernelHal};
+use crate::mem::phys_to_virt;
+
+/// Descriptors in the virtqueue.
+const QUEUE_SIZE: usize = 128;
+/// Request slots (the most requests in flight).
+const SLOTS: usize = 64;
+/// Data segments one request may carry (plus header and status).
+pub const MAX_SEGMENTS: usize = 30;
+/// Bytes per slot in the header page: header (16) + status (1), padded.
+const SLOT_BYTES: usize = 32;
+
+// Feature bits (virtio 1.x).
+const F_RO: u64 = 1 << 5;
+const F_FLUSH: u64 = 1 << 9;
+const F_VERSION_1: u64 = 1 << 32;
+
+// Request types and statuses.
+const T_IN: u32 = 0;
+const T_OUT: u32 = 1;
+const T_FLUSH: u32 = 4;
+const S_OK: u8 = 0;
+const S_NOT_READY: u8 = 0xff;
+
+const _: () = assert!(SLOTS * SLOT_BYTES <= 4096 && MAX_SEGMENTS + 2 <= QUEUE_SIZE);
+
+bitflags::bitflags! {
+    /// The features we ask for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Features: u64 {
+        const RO = F_RO;
+        const FLUSH = F_FLUSH;
+        const VERSION_1 = F_VERSION_1;
+    }
+}
+
+/// What a slot remembers to give the buffers back to `pop_used`.
+#[derive(Clone, Copy)]
+struct Slot {
+    token: u16,
+    segments: [(usize, usize); MAX_SEGMENTS],
+    count: usize,
+}
+
+/// A virtio-blk device.
+pub struct VirtioBlk {
+    transport: PciTransport,
+    queue: VirtQueue<KernelHal, QUEUE_SIZE>,
+    capacity: u64,
+    read_only: bool,
+    has_flush: bool,
+    /// Physical address of the header/status page.
+    slots_phys: u64,
+    slots: [Option<Slot>; SLOTS],
+    /// A flush on a device without a write cache: done at once, reported
+    /// by the next `poll`.
+    instant: Option<Tag>,
+}
+
+// SAFETY: the device is only used under the kernel lock, on one CPU.
+unsafe impl Send for VirtioBlk {}
+
+impl VirtioBlk {
+    /// Sets the device up: feature negotiation, one request queue.
+    pub fn new(mut transport: PciTransport) -> Result<Self, &'static str> {
+        let features = transport.begin_init(Features::RO | Features::FLUSH | Features::VERSION_1);
+        // Capacity (in 512-byte sectors) is the first field of the config.
+        let low: u32 = transport.read_config_space(0).map_err(|_| "config space")?;
+        let high: u32 = transport.read_config_space(4).map_err(|_| "config space")?;
+        let queue = VirtQueue::new(&mut transport, 0, false, false).map_err(|_| "virtqueue")?;
+        transport.finish_init();
+        let slots_phys = dma::alloc(1).ok_or("DMA pool")?;
+        Ok(VirtioBlk {
+            transport,
+            queue,
+            capacity: u64::from(low) | u64::from(high) << 32,
+            read_only: features.contains(Features::RO),
+            has_flush: features.contains(Features::FLUSH),
+            slots_phys,
+            slots: [None; SLOTS],
+            instant: None,
+        })
+    }
+
+    /// The header and status bytes of slot `i`.
+    fn slot_bytes(&self, i: usize) -> (&'static mut [u8], &'static mut [u8]) {
+        let base = phys_to_virt(x86_64::PhysAddr::new(self.slots_phys + (i * SLOT_BYTES) as u64)).as_mut_ptr::<u8>();
+        // SAFETY: slot `i`'s 32 bytes of our DMA page; only this slot's
+        // request uses them, and the device only while it is in flight.
+        unsafe { (core::slice::from_raw_parts_mut(base, 16), core::slice::from_raw_parts_mut(base.add(16), 1)) }
+    }
+}
+
+impl BlockDevice for VirtioBlk {
+    fn name(&self) -> &'static str {
+        "virtio-blk"
+    }
+
+    fn sector_count(&self) -> u64 {
+        self.capacity
+    }
+
+    fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    unsafe fn start(&mut self, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<Tag, Error> {
+        if segments.len() > MAX_SEGMENTS || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0) {
+            return Err(Error::InvalidArgument);
+        }
+        match op {
+            Op::Write if self.read_only => return Err(Error::MissingRight),
+            _ => {}
+        }
+        let Some(i) = self.slots.iter().position(Option::is_none) else { return Err(Error::Busy) };
+        if op == Op::Flush && !self.has_flush {
+            // No write cache: nothing to make durable.
+            if self.instant.is_some() {
+                return Err(Error::Busy);
+            }
+            self.instant = Some(Tag(SLOTS as u32 + i as u32));
+            return Ok(Tag(SLOTS as u32 + i as u32));
+        }
+        if self.queue.available_desc() < segments.len() + 2 {
+            return Err(Error::Busy);
+        }
+        let (header, status) = self.slot_bytes(i);
+        let kind = match op {
+            Op::Read => T_IN,
+            Op::Write => T_OUT,
+            Op::Flush => T_FLUSH,
+        };
+        header[0..4].copy_from_slice(&kind.to_le_bytes());
+        header[4..8].copy_from_slice(&0u32.to_le_bytes());
+        header[8..16].copy_from_slice(&sector.to_le_bytes());
+        status[0] = S_NOT_READY;
+        let mut slot = Slot { token: 0, segments: [(0, 0); MAX_SEGMENTS], count: segments.len() };
+        for (k, s) in segments.iter().enumerate() {
+            slot.segments[k] = (s.as_ptr() as usize, s.len());
+        }
+        let token = {
+            let mut b = slot.buffers(header, status, op);
+            let (inputs, outputs) = b.split();
+            // SAFETY: the header/status are this slot's; the caller keeps
+            // the segments valid until the tag is reaped (`poll`).
+            unsafe { self.queue.add(inputs, outputs) }.map_err(|_| Error::Busy)?
+        };
+        slot.token = token;
+        self.slots[i] = Some(slot);
+        if self.queue.should_notify() {
+            self.transport.notify(0);
+        }
+        Ok(Tag(i as u32))
+    }
+
+    fn poll(&mut self, done: &mut dyn FnMut(Tag, Result<(), Error>)) {
+        if let Some(tag) = self.instant.take() {
+            done(tag, Ok(()));
+        }
+        while let Some(token) = self.queue.peek_used() {
+            let Some(i) = self.slots.iter().position(|s| s.is_some_and(|s| s.token == token)) else {
+                log::error!("virtio-blk: the device completed an unknown request {token}");
+                return;
+            };
+            let slot = self.slots[i].take().expect("found above");
+            let popped = {
+                let (header, status) = self.slot_bytes(i);
+                let op = match u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) {
+                    T_IN => Op::Read,
+                    T_OUT => Op::Write,
+                    _ => Op::Flush,
+                };
+                let mut b = slot.buffers(header, status, op);
+                let (inputs, outputs) = b.split();
+                // SAFETY: the same buffers `start` added for this token.
+                unsafe { self.queue.pop_used(token, inputs, outputs) }
+            };
+            let (_, status) = self.slot_bytes(i);
+            let result = match (popped, status[0]) {
+                (Ok(_), S_OK) => Ok(()),
+                _ => Err(Error::IoError),
+            };
+            done(Tag(i as u32), result);
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+/// The buffer lists of one request, as the virtqueue wants them.
+struct Buffers<'a> {
+    inputs: [&'a [u8]; MAX_SEGMENTS + 1],
+    n_in: usize,
+    outputs: [&'a mut [u8]; MAX_SEGMENTS + 1],
+    n_out: usize,
+}
+
+impl<'a> Buffers<'a> {
+    fn split(&'a mut self) -> (&'a [&'a [u8]], &'a mut [&'a mut [u8]]) {
+        (&self.inputs[..self.n_in], &mut self.outputs[..self.n_out])
+    }
+}
+
+impl Slot {
+    /// The device-readable and device-writable buffers of this request.
+    fn buffers<'a>(&self, header: &'a mut [u8], status: &'a mut [u8], op: Op) -> Buffers<'a> {
+        let mut b = Buffers {
+            inputs: [&[]; MAX_SEGMENTS + 1],
+            n_in: 0,
+            outputs: core::array::from_fn(|_| <&mut [u8]>::default()),
+            n_out: 0,
+        };
+        b.inputs[0] = header;
+        b.n_in = 1;
+        for &(ptr, len) in &self.segments[..self.count] {
+            // SAFETY: a segment `start` was given, which its caller keeps
+            // valid until the request is reaped.
+            let seg = unsafe { core::slice::from_raw_parts_mut(ptr as *mut u8, len) };
+            if op == Op::Write {
+                b.inputs[b.n_in] = seg;
+                b.n_in += 1;
+            } else {
+                b.outputs[b.n_out] = seg;
+                b.n_out += 1;
+            }
+        }
+        b.outputs[b.n_out] = status;
+        b.n_out += 1;
+        b
+    }
+}

@@ -1,0 +1,134 @@
+//! Disk ranges: raw sectors through a `DiskRange` capability.
+//!
+//! `Handle<DiskRange>` reads, writes and flushes sectors relative to its
+//! range, derives narrower ranges, and keeps several requests in flight
+//! ([`Pending`]). [`RangeDevice`] makes a range a [`BlockDevice`], so the
+//! file system runs on it.
+
+use caps::abi::args::DERIVE_RANGE;
+use caps::abi::disk::{DiskInfo, MAX_SECTORS, OP_READ, OP_WRITE};
+use caps::abi::kind::DiskRange;
+use caps::abi::{Error, Rights, SECTOR_SIZE};
+
+use crate::block::{BlockDevice, BlockError};
+use crate::handle::Handle;
+use crate::sys;
+pub use crate::sys::Pending;
+
+impl Handle<DiskRange> {
+    /// The range's size and its device's statistics. Needs READ.
+    pub fn disk_info(self) -> Result<DiskInfo, Error> {
+        sys::disk_info(self.raw())
+    }
+
+    /// Sectors in the range. Needs READ.
+    pub fn sectors(self) -> Result<u64, Error> {
+        self.disk_info().map(|i| i.sectors)
+    }
+
+    /// Reads `buf.len() / 512` sectors at `sector` (relative to the range).
+    /// Needs READ. `buf.len()` must be a whole number of sectors; any size
+    /// is split into requests the kernel takes.
+    pub fn read(self, sector: u64, buf: &mut [u8]) -> Result<(), Error> {
+        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let mut s = sector;
+        for chunk in buf.chunks_mut(MAX_SECTORS as usize * SECTOR_SIZE) {
+            sys::disk_read(self.raw(), s, chunk)?;
+            s += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes `buf` at `sector`. Needs WRITE. Durable after [`flush`](Self::flush).
+    pub fn write(self, sector: u64, buf: &[u8]) -> Result<(), Error> {
+        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let mut s = sector;
+        for chunk in buf.chunks(MAX_SECTORS as usize * SECTOR_SIZE) {
+            sys::disk_write(self.raw(), s, chunk)?;
+            s += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
+    }
+
+    /// Makes every completed write durable. Needs WRITE.
+    pub fn flush(self) -> Result<(), Error> {
+        sys::disk_flush(self.raw())
+    }
+
+    /// A new handle for the sub-range `(offset, count)` with `rights` (a
+    /// subset). Needs DERIVE.
+    pub fn derive_range(self, offset: u64, count: u64, rights: Rights) -> Result<Self, Error> {
+        sys::cap_derive(self.raw(), rights, DERIVE_RANGE, offset, count).map(Self::from_raw)
+    }
+
+    /// Starts reading into `buf` (at most 64 KiB); finish with
+    /// [`Pending::wait`]. Needs READ.
+    pub fn submit_read<'a>(self, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
+        self.submit(OP_READ, sector, buf)
+    }
+
+    /// Starts writing `buf` (at most 64 KiB; copied at once). Needs WRITE.
+    pub fn submit_write<'a>(self, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
+        self.submit(OP_WRITE, sector, buf)
+    }
+
+    fn submit<'a>(self, op: u64, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
+        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        Pending::submit(self.raw(), op, sector, buf)
+    }
+}
+
+/// A disk range as a [`BlockDevice`] (for the file system).
+pub struct RangeDevice {
+    handle: Handle<DiskRange>,
+    sectors: u64,
+}
+
+impl RangeDevice {
+    /// Wraps `handle` (asks the kernel its size once: needs READ).
+    pub fn new(handle: Handle<DiskRange>) -> Result<Self, Error> {
+        Ok(RangeDevice { handle, sectors: handle.sectors()? })
+    }
+
+    /// The capability.
+    pub fn handle(&self) -> Handle<DiskRange> {
+        self.handle
+    }
+}
+
+/// The block layer's view of a syscall error.
+pub fn block_error(e: Error) -> BlockError {
+    match e {
+        Error::OutOfRange => BlockError::OutOfRange,
+        Error::MissingRight => BlockError::Denied,
+        // A revoked capability is a dead handle.
+        Error::BadHandle | Error::Revoked => BlockError::Revoked,
+        Error::IoError => BlockError::Io,
+        Error::InvalidArgument => BlockError::BadBuffer,
+        other => BlockError::Other(other.code() as u32),
+    }
+}
+
+impl BlockDevice for RangeDevice {
+    fn sector_count(&self) -> u64 {
+        self.sectors
+    }
+
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.handle.read(sector, buf).map_err(block_error)
+    }
+
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), BlockError> {
+        self.handle.write(sector, buf).map_err(block_error)
+    }
+
+    fn flush(&mut self) -> Result<(), BlockError> {
+        self.handle.flush().map_err(block_error)
+    }
+}
