@@ -68,7 +68,7 @@ image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
 	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
-	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE),examples=$(subst $(eval) ,$(comma),$(EXAMPLES)))"
+	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE),examples=$(subst $(eval) ,$(comma),$(strip $(EXAMPLES))))"
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
@@ -102,7 +102,7 @@ bench: kernel user imager runner
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench.img \
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
-	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(BENCH_PROGS))"
+	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(strip $(BENCH_PROGS)))"
 	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img
 	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 
