@@ -22,34 +22,49 @@ use crate::mem::aspace::AddressSpace;
 use crate::mem::phys_to_virt;
 use crate::objtable::ObjectTable;
 
-/// Most segments one transfer is split into (a 1 MiB buffer of scattered
-/// pages has 256).
-pub const MAX_USER_SEGMENTS: usize = 257;
-
-/// The user buffer `[addr, addr + len)` as kernel slices over its frames,
-/// adjacent frames merged; `None` unless it is sector-aligned and every
-/// page is mapped (writable if `write`). The slices are valid while the
-/// address space keeps those pages mapped.
-pub fn user_segments(
+/// Checks that every page of the user buffer `[addr, addr + len)` is
+/// mapped (writable if `write`), so a transfer cannot fail half-way on a
+/// bad page.
+pub fn check_user_pages(
     aspace: &AddressSpace,
     addr: u64,
     len: u64,
     write: bool,
-    out: &mut Vec<(u64, usize)>,
 ) -> Result<(), Error> {
-    out.clear();
-    let mut pos = addr;
-    let end = addr + len;
-    while pos < end {
-        let in_page = (PAGE_SIZE - pos % PAGE_SIZE).min(end - pos);
-        let phys = aspace.translate(pos, write).ok_or(Error::BadAddress)?.as_u64();
-        match out.last_mut() {
-            Some((p, l)) if *p + *l as u64 == phys => *l += in_page as usize,
-            _ => out.push((phys, in_page as usize)),
-        }
-        pos += in_page;
+    let mut page = addr & !(PAGE_SIZE - 1);
+    while page < addr + len {
+        aspace.translate(page, write).ok_or(Error::BadAddress)?;
+        page += PAGE_SIZE;
     }
     Ok(())
+}
+
+/// The user buffer `[addr, addr + len)` as physical segments, adjacent
+/// frames merged. Every page must have been checked (`check_user_pages`).
+pub fn user_segments(
+    aspace: &AddressSpace,
+    addr: u64,
+    len: u64,
+) -> impl Iterator<Item = (u64, usize)> + '_ {
+    let end = addr + len;
+    let mut pos = addr;
+    core::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
+        let first = aspace.translate_any(pos)?.as_u64();
+        let mut seg = (first, 0usize);
+        while pos < end {
+            let in_page = (PAGE_SIZE - pos % PAGE_SIZE).min(end - pos);
+            let phys = aspace.translate_any(pos)?.as_u64();
+            if phys != seg.0 + seg.1 as u64 {
+                break;
+            }
+            seg.1 += in_page as usize;
+            pos += in_page;
+        }
+        Some(seg)
+    })
 }
 
 /// A kernel slice over physical memory in the window.
@@ -62,25 +77,41 @@ pub unsafe fn phys_slice(phys: u64, len: usize) -> &'static mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(phys_to_virt(PhysAddr::new(phys)).as_mut_ptr(), len) }
 }
 
-/// Moves `len` bytes between device `n` at `sector` and the physical
-/// segments, splitting into requests the device accepts. Waits for all.
-pub fn transfer_phys(devices: &mut Devices, n: u32, op: Op, sector: u64, segments: &[(u64, usize)]) -> Result<(), Error> {
+/// Moves data between device `n` at `sector` and the physical segments
+/// (whose lengths are whole sectors), in requests the device accepts.
+/// Waits for all.
+pub fn transfer_phys(
+    devices: &mut Devices,
+    n: u32,
+    op: Op,
+    sector: u64,
+    segments: impl Iterator<Item = (u64, usize)>,
+) -> Result<(), Error> {
     const PER_REQUEST: usize = crate::drivers::virtio_blk::MAX_SEGMENTS;
     let mut sector = sector;
-    for chunk in segments.chunks(PER_REQUEST) {
-        let mut slices: [&mut [u8]; PER_REQUEST] = core::array::from_fn(|_| <&mut [u8]>::default());
-        let mut bytes = 0;
-        for (i, &(p, l)) in chunk.iter().enumerate() {
+    let mut segments = segments.peekable();
+    loop {
+        let mut slices: [&mut [u8]; PER_REQUEST] = Default::default();
+        let (mut count, mut bytes) = (0, 0);
+        while count < PER_REQUEST
+            && let Some((p, l)) = segments.next()
+        {
             // SAFETY: the caller's segments are user frames it checked, or
             // DMA buffers it owns, unused by anything else until we return.
-            slices[i] = unsafe { phys_slice(p, l) };
+            slices[count] = unsafe { phys_slice(p, l) };
+            count += 1;
             bytes += l;
         }
+        if count == 0 && op != Op::Flush {
+            return Ok(());
+        }
         // SAFETY: the slices stay valid until `transfer` returns.
-        unsafe { devices.transfer(n, op, sector, &slices[..chunk.len()]) }?;
+        unsafe { devices.transfer(n, op, sector, &slices[..count]) }?;
         sector += (bytes / SECTOR_SIZE) as u64;
+        if segments.peek().is_none() {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// A request started by `disk_submit`.

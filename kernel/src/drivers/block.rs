@@ -49,6 +49,11 @@ pub trait BlockDevice: Send {
     fn poll(&mut self, done: &mut dyn FnMut(Tag, Result<(), Error>));
     /// Requests in flight.
     fn in_flight(&self) -> usize;
+    /// TSC cycles spent ringing the device's doorbell since the last call
+    /// (under emulation the device does its work inside that write).
+    fn take_doorbell_cycles(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Every block device, by number (the `device` of a `DiskRange`).
@@ -58,8 +63,9 @@ pub struct Devices {
     finished: Vec<(usize, Tag, Result<(), Error>)>,
     /// Per device: requests handled and the kernel's own cycles on them.
     stats: Vec<(u64, u64)>,
-    /// TSC cycles spent waiting for devices (kept to tell the kernel's own
-    /// time from the device's).
+    /// TSC cycles spent waiting for devices, including the doorbell writes
+    /// that hand requests to an emulated device (kept to tell the kernel's
+    /// own time from the device's).
     pub waited_cycles: u64,
 }
 
@@ -119,12 +125,20 @@ impl Devices {
     /// # Safety
     /// As [`BlockDevice::start`]; the segments are only used until this
     /// returns.
-    pub unsafe fn transfer(&mut self, n: u32, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<(), Error> {
+    pub unsafe fn transfer(
+        &mut self,
+        n: u32,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<(), Error> {
         let tag = loop {
             let dev = self.get(n).ok_or(Error::BadHandle)?;
             // SAFETY: the caller keeps the segments valid until we return,
             // and we return only after the tag is reaped.
-            match unsafe { dev.start(op, sector, segments) } {
+            let started = unsafe { dev.start(op, sector, segments) };
+            self.waited_cycles += dev.take_doorbell_cycles();
+            match started {
                 Err(Error::Busy) => self.poll_all(),
                 other => break other?,
             }

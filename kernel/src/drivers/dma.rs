@@ -71,7 +71,11 @@ pub fn alloc(pages: usize) -> Option<u64> {
     let phys = POOL.lock().alloc(pages)?;
     // SAFETY: the pages were free in the pool, which nothing else uses;
     // the physical window maps them writable.
-    unsafe { phys_to_virt(PhysAddr::new(phys)).as_mut_ptr::<u8>().write_bytes(0, pages * PAGE_SIZE as usize) };
+    unsafe {
+        phys_to_virt(PhysAddr::new(phys))
+            .as_mut_ptr::<u8>()
+            .write_bytes(0, pages * PAGE_SIZE as usize)
+    };
     Some(phys)
 }
 

@@ -84,7 +84,9 @@ impl BlockDevice for MemDisk {
         }
         let total: usize = segments.iter().map(|s| s.len()).sum();
         if segments.iter().any(|s| s.len() % SECTOR_SIZE != 0)
-            || sector.checked_add((total / SECTOR_SIZE) as u64).is_none_or(|end| end > self.sector_count())
+            || sector
+                .checked_add((total / SECTOR_SIZE) as u64)
+                .is_none_or(|end| end > self.sector_count())
         {
             return Err(Error::OutOfRange);
         }

@@ -14,7 +14,11 @@ const CONFIG_DATA: u16 = 0xcfc;
 pub struct PortCam;
 
 fn address(df: DeviceFunction, offset: u8) -> u32 {
-    1 << 31 | (df.bus as u32) << 16 | (df.device as u32) << 11 | (df.function as u32) << 8 | (offset as u32 & 0xfc)
+    1 << 31
+        | (df.bus as u32) << 16
+        | (df.device as u32) << 11
+        | (df.function as u32) << 8
+        | (offset as u32 & 0xfc)
 }
 
 impl ConfigurationAccess for PortCam {

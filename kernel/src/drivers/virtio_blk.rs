@@ -23,7 +23,7 @@ const QUEUE_SIZE: usize = 128;
 /// Request slots (the most requests in flight).
 const SLOTS: usize = 64;
 /// Data segments one request may carry (plus header and status).
-pub const MAX_SEGMENTS: usize = 30;
+pub const MAX_SEGMENTS: usize = 16;
 /// Bytes per slot in the header page: header (16) + status (1), padded.
 const SLOT_BYTES: usize = 32;
 
@@ -51,12 +51,13 @@ bitflags::bitflags! {
     }
 }
 
-/// What a slot remembers to give the buffers back to `pop_used`.
+/// A request in flight: its token, and how many segments of its row of
+/// `VirtioBlk::segments` it uses (to give the same buffers back to
+/// `pop_used`). Kept small: slots are scanned and moved on every request.
 #[derive(Clone, Copy)]
 struct Slot {
     token: u16,
-    segments: [(usize, usize); MAX_SEGMENTS],
-    count: usize,
+    count: u16,
 }
 
 /// A virtio-blk device.
@@ -69,9 +70,13 @@ pub struct VirtioBlk {
     /// Physical address of the header/status page.
     slots_phys: u64,
     slots: [Option<Slot>; SLOTS],
+    /// The data segments (address, length) of each slot's request.
+    segments: alloc::boxed::Box<[[(usize, usize); MAX_SEGMENTS]; SLOTS]>,
     /// A flush on a device without a write cache: done at once, reported
     /// by the next `poll`.
     instant: Option<Tag>,
+    /// Cycles spent in doorbell writes, not yet taken.
+    doorbell_cycles: u64,
 }
 
 // SAFETY: the device is only used under the kernel lock, on one CPU.
@@ -95,16 +100,24 @@ impl VirtioBlk {
             has_flush: features.contains(Features::FLUSH),
             slots_phys,
             slots: [None; SLOTS],
+            segments: alloc::boxed::Box::new([[(0, 0); MAX_SEGMENTS]; SLOTS]),
             instant: None,
+            doorbell_cycles: 0,
         })
     }
 
     /// The header and status bytes of slot `i`.
     fn slot_bytes(&self, i: usize) -> (&'static mut [u8], &'static mut [u8]) {
-        let base = phys_to_virt(x86_64::PhysAddr::new(self.slots_phys + (i * SLOT_BYTES) as u64)).as_mut_ptr::<u8>();
+        let base = phys_to_virt(x86_64::PhysAddr::new(self.slots_phys + (i * SLOT_BYTES) as u64))
+            .as_mut_ptr::<u8>();
         // SAFETY: slot `i`'s 32 bytes of our DMA page; only this slot's
         // request uses them, and the device only while it is in flight.
-        unsafe { (core::slice::from_raw_parts_mut(base, 16), core::slice::from_raw_parts_mut(base.add(16), 1)) }
+        unsafe {
+            (
+                core::slice::from_raw_parts_mut(base, 16),
+                core::slice::from_raw_parts_mut(base.add(16), 1),
+            )
+        }
     }
 }
 
@@ -122,7 +135,9 @@ impl BlockDevice for VirtioBlk {
     }
 
     unsafe fn start(&mut self, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<Tag, Error> {
-        if segments.len() > MAX_SEGMENTS || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0) {
+        if segments.len() > MAX_SEGMENTS
+            || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0)
+        {
             return Err(Error::InvalidArgument);
         }
         match op {
@@ -151,12 +166,12 @@ impl BlockDevice for VirtioBlk {
         header[4..8].copy_from_slice(&0u32.to_le_bytes());
         header[8..16].copy_from_slice(&sector.to_le_bytes());
         status[0] = S_NOT_READY;
-        let mut slot = Slot { token: 0, segments: [(0, 0); MAX_SEGMENTS], count: segments.len() };
+        let mut slot = Slot { token: 0, count: segments.len() as u16 };
         for (k, s) in segments.iter().enumerate() {
-            slot.segments[k] = (s.as_ptr() as usize, s.len());
+            self.segments[i][k] = (s.as_ptr() as usize, s.len());
         }
         let token = {
-            let mut b = slot.buffers(header, status, op);
+            let mut b = slot.buffers(&self.segments[i], header, status, op);
             let (inputs, outputs) = b.split();
             // SAFETY: the header/status are this slot's; the caller keeps
             // the segments valid until the tag is reaped (`poll`).
@@ -165,7 +180,9 @@ impl BlockDevice for VirtioBlk {
         slot.token = token;
         self.slots[i] = Some(slot);
         if self.queue.should_notify() {
+            let t0 = crate::arch::cpu::rdtsc();
             self.transport.notify(0);
+            self.doorbell_cycles += crate::arch::cpu::rdtsc() - t0;
         }
         Ok(Tag(i as u32))
     }
@@ -175,7 +192,8 @@ impl BlockDevice for VirtioBlk {
             done(tag, Ok(()));
         }
         while let Some(token) = self.queue.peek_used() {
-            let Some(i) = self.slots.iter().position(|s| s.is_some_and(|s| s.token == token)) else {
+            let Some(i) = self.slots.iter().position(|s| s.is_some_and(|s| s.token == token))
+            else {
                 log::error!("virtio-blk: the device completed an unknown request {token}");
                 return;
             };
@@ -187,7 +205,7 @@ impl BlockDevice for VirtioBlk {
                     T_OUT => Op::Write,
                     _ => Op::Flush,
                 };
-                let mut b = slot.buffers(header, status, op);
+                let mut b = slot.buffers(&self.segments[i], header, status, op);
                 let (inputs, outputs) = b.split();
                 // SAFETY: the same buffers `start` added for this token.
                 unsafe { self.queue.pop_used(token, inputs, outputs) }
@@ -203,6 +221,10 @@ impl BlockDevice for VirtioBlk {
 
     fn in_flight(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    fn take_doorbell_cycles(&mut self) -> u64 {
+        core::mem::take(&mut self.doorbell_cycles)
     }
 }
 
@@ -222,7 +244,13 @@ impl<'a> Buffers<'a> {
 
 impl Slot {
     /// The device-readable and device-writable buffers of this request.
-    fn buffers<'a>(&self, header: &'a mut [u8], status: &'a mut [u8], op: Op) -> Buffers<'a> {
+    fn buffers<'a>(
+        &self,
+        segments: &[(usize, usize); MAX_SEGMENTS],
+        header: &'a mut [u8],
+        status: &'a mut [u8],
+        op: Op,
+    ) -> Buffers<'a> {
         let mut b = Buffers {
             inputs: [&[]; MAX_SEGMENTS + 1],
             n_in: 0,
@@ -231,7 +259,7 @@ impl Slot {
         };
         b.inputs[0] = header;
         b.n_in = 1;
-        for &(ptr, len) in &self.segments[..self.count] {
+        for &(ptr, len) in &segments[..self.count as usize] {
             // SAFETY: a segment `start` was given, which its caller keeps
             // valid until the request is reaped.
             let seg = unsafe { core::slice::from_raw_parts_mut(ptr as *mut u8, len) };

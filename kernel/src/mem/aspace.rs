@@ -379,7 +379,8 @@ impl AddressSpace {
         Ok(())
     }
 
-    fn translate_any(&self, vaddr: u64) -> Option<PhysAddr> {
+    /// The frame behind a page of this space, whatever its permissions.
+    pub fn translate_any(&self, vaddr: u64) -> Option<PhysAddr> {
         let mut t = table(self.pml4.start_address().as_u64());
         for level in [4, 3, 2, 1] {
             // SAFETY: `t` is a table of this address space.

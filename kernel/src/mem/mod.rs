@@ -4,6 +4,7 @@
 //! half (the "physical window"); the kernel reaches any frame through it.
 
 pub mod aspace;
+pub mod builtins;
 pub mod copy;
 pub mod frame;
 pub mod heap;
@@ -77,7 +78,9 @@ pub fn init(boot_info: &BootInfo) -> Summary {
         .expect("no usable memory region can hold the DMA pool");
     crate::drivers::dma::init(dma.clone());
     frame::init(
-        usable().flat_map(|r| heap::exclude(r, heap.clone())).flat_map(|r| heap::exclude(r, dma.clone())),
+        usable()
+            .flat_map(|r| heap::exclude(r, heap.clone()))
+            .flat_map(|r| heap::exclude(r, dma.clone())),
     );
     Summary { usable_bytes, regions, heap_bytes: heap.end - heap.start, phys_offset }
 }

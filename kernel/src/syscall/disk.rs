@@ -5,7 +5,6 @@
 //! rights), the sectors (relative to the range, overflow-safe), the user
 //! buffer (mapped, writable for reads) — before the device sees anything.
 
-use alloc::vec::Vec;
 use caps::abi::disk::{
     COMPLETE_NONBLOCK, DiskInfo, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
 };
@@ -15,7 +14,7 @@ use caps::{Object, ObjectId, SectorRange};
 
 use super::Caller;
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{self, AsyncRequest, phys_slice, transfer_phys, user_segments};
+use crate::diskio::{AsyncRequest, check_user_pages, phys_slice, transfer_phys, user_segments};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::drivers::dma;
 use crate::mem::user::{Pod, UserSlice, write_value};
@@ -26,7 +25,8 @@ unsafe impl Pod for DiskInfo {}
 
 /// Looks `handle` up as a DiskRange with `rights`.
 fn range(k: &Kernel, c: Caller, handle: u64, rights: Rights) -> Result<SectorRange, Error> {
-    match k.caps.lookup(c.table, RawHandle::from_raw(handle), ObjectKind::DiskRange, rights)?.object {
+    match k.caps.lookup(c.table, RawHandle::from_raw(handle), ObjectKind::DiskRange, rights)?.object
+    {
         Object::DiskRange(r) => Ok(r),
         _ => Err(Error::WrongKind),
     }
@@ -81,14 +81,13 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
     let waited = kernel.devices.waited_cycles;
     if buf % SECTOR_SIZE as u64 == 0 {
         // Straight to the user's frames: a read writes them.
-        let mut segments = Vec::new();
-        user_segments(aspace, buf, len, op == Op::Read, &mut segments)?;
-        if segments.len() <= diskio::MAX_USER_SEGMENTS {
-            transfer_phys(&mut kernel.devices, r.device, op, first, &segments)?;
-            let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
-            kernel.devices.account(r.device, 1, spent);
-            return Ok(count);
-        }
+        // Straight to the user's frames: check every page first (a read
+        // writes them), then hand the device their addresses.
+        check_user_pages(aspace, buf, len, op == Op::Read)?;
+        transfer_phys(&mut kernel.devices, r.device, op, first, user_segments(aspace, buf, len))?;
+        let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
+        kernel.devices.account(r.device, 1, spent);
+        return Ok(count);
     }
     // Through a bounce buffer.
     let slice = UserSlice::new(buf, len)?;
@@ -105,7 +104,13 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
         if op == Op::Write {
             slice.read(aspace, bytes)?;
         }
-        transfer_phys(&mut kernel.devices, r.device, op, first, &[(bounce, len as usize)])?;
+        transfer_phys(
+            &mut kernel.devices,
+            r.device,
+            op,
+            first,
+            core::iter::once((bounce, len as usize)),
+        )?;
         if op == Op::Read {
             slice.write(aspace, bytes)?;
         }
@@ -122,7 +127,7 @@ pub fn flush(handle: u64) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
     let r = range(&k, c, handle, Rights::WRITE)?;
-    transfer_phys(&mut k.devices, r.device, Op::Flush, 0, &[])?;
+    transfer_phys(&mut k.devices, r.device, Op::Flush, 0, core::iter::empty())?;
     Ok(0)
 }
 
@@ -187,6 +192,7 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
             return Err(e);
         }
     };
+    let doorbell = kernel.devices.get(r.device).map_or(0, |d| d.take_doorbell_cycles());
     let id = kernel.async_io.add(AsyncRequest {
         owner: Some(c.pid),
         device: r.device,
@@ -198,7 +204,7 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
         len,
         result: None,
     });
-    kernel.devices.account(r.device, 1, rdtsc() - t0);
+    kernel.devices.account(r.device, 1, rdtsc() - t0 - doorbell);
     Ok(id.0)
 }
 
@@ -225,10 +231,15 @@ pub fn complete(id: u64, flags: u64) -> Result<u64, Error> {
             continue;
         };
         let t0 = rdtsc();
-        let (op, bounce, len, user_buf, device) = (req.op, req.bounce, req.len, req.user_buf, req.device);
+        let (op, bounce, len, user_buf, device) =
+            (req.op, req.bounce, req.len, req.user_buf, req.device);
         let copied = match (result, op) {
             (Ok(()), Op::Read) => {
-                let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+                let aspace = kernel
+                    .procs
+                    .get(c.pid)
+                    .and_then(|p| p.aspace.as_ref())
+                    .expect("running process");
                 // SAFETY: the bounce buffer is this request's until freed.
                 let bytes = unsafe { phys_slice(bounce, len as usize) };
                 UserSlice::new(user_buf, len).and_then(|s| s.write(aspace, bytes))

@@ -6,8 +6,9 @@
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
 //! ```
 
-use harness::{DATA_DISK_BYTES, Exit, Machine, fresh_disk};
+use harness::{DATA_DISK_BYTES, Exit, Machine};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,6 +48,23 @@ fn json(figures: &[Figure]) -> String {
     s
 }
 
+/// Writes `bytes` of pseudo-random data to `path`.
+fn filled_disk(path: &std::path::Path, bytes: u64) -> std::io::Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..bytes / chunk.len() as u64 {
+        for word in chunk.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        file.write_all(&chunk)?;
+    }
+    file.flush()
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut image = None;
@@ -72,8 +90,10 @@ fn main() -> ExitCode {
         return ExitCode::from(64);
     };
     let mut machine = Machine::new(image);
+    // A disk with real data in every block: reading a sparse image's holes
+    // would flatter the figures.
     if let Some(disk) = &data_disk
-        && let Err(e) = fresh_disk(disk, DATA_DISK_BYTES)
+        && let Err(e) = filled_disk(disk, DATA_DISK_BYTES)
     {
         eprintln!("exocap-bench: cannot create {}: {e}", disk.display());
         return ExitCode::from(3);
