@@ -49,7 +49,7 @@ kernel: setup
 	cargo build --release -p kernel --target $(TARGET)
 
 test-kernel: setup
-	cargo build --release -p kernel --target $(TARGET) --features selftest \
+	cargo build --release -p kernel --target $(TARGET) --features selftest,authority-checks \
 	    --target-dir target/selftest
 
 # Every user program (examples and test programs) in one build.
@@ -83,7 +83,7 @@ test: lint host-test qemu-test
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
-	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest -- -D warnings
+	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest,authority-checks -- -D warnings
 	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
 	    -p libos -p init $(foreach p,$(PROGRAMS) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
 

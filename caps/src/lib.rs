@@ -65,5 +65,5 @@ mod tree;
 pub use invariants::InvariantViolation;
 pub use object::{Badge, Capability, NO_BADGE, Narrow, Object, ObjectId};
 pub use range::SectorRange;
-pub use space::{CapSpace, Removed, TableId};
+pub use space::{Audited, CapSpace, Removed, TableId};
 pub use table::CapTable;

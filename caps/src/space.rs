@@ -34,6 +34,19 @@ impl TableId {
     }
 }
 
+/// One capability, as [`CapSpace::audit`] shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Audited<'a> {
+    /// Its table.
+    pub table: TableId,
+    /// Its handle there.
+    pub handle: RawHandle,
+    /// The capability.
+    pub capability: &'a Capability,
+    /// The capability it derives from, `None` for a kernel-minted root.
+    pub parent: Option<&'a Capability>,
+}
+
 /// A capability removed by [`CapSpace::drop_cap`], [`CapSpace::revoke`] or
 /// [`CapSpace::destroy_table`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,6 +362,22 @@ impl CapSpace {
             on_removed(Removed { table, handle, capability: entry.cap });
         }
         Ok(count)
+    }
+
+    /// Every capability in every table, with the capability it was derived
+    /// from (`None` for a root the kernel minted). For audits (the kernel's
+    /// authority checks): O(all capabilities).
+    pub fn audit(&self) -> impl Iterator<Item = Audited<'_>> + '_ {
+        self.tables().flat_map(move |(table, t)| {
+            t.entries().map(move |(slot, entry)| {
+                let parent = self.tree.get(entry.node).and_then(|n| {
+                    let p = self.tree.get(n.parent)?;
+                    let pt = self.tables.get(p.table.index as usize)?;
+                    pt.table.entry(p.slot as usize).map(|e| &e.cap)
+                });
+                Audited { table, handle: t.handle_of(slot, entry), capability: &entry.cap, parent }
+            })
+        })
     }
 
     pub(crate) fn tables(&self) -> impl Iterator<Item = (TableId, &CapTable)> + '_ {

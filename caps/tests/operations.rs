@@ -374,3 +374,26 @@ fn a_failed_operation_changes_nothing() {
     assert!(space.table(t[1]).unwrap().is_empty());
     space.check_invariants().unwrap();
 }
+
+#[test]
+fn audit_lists_every_capability_with_its_parent() {
+    let (mut space, t) = space_with_tables(2);
+    let root = space.mint(t[0], disk(0, 100)).unwrap();
+    let child = space
+        .derive(t[0], root, Rights::READ | Rights::GRANT, Narrow::Range { offset: 10, count: 5 })
+        .unwrap();
+    let copy = space.grant(t[0], child, t[1], Rights::READ).unwrap();
+    let audited: Vec<_> = space.audit().collect();
+    assert_eq!(audited.len(), 3);
+    let find = |table: TableId, handle| {
+        audited.iter().find(|a| a.table == table && a.handle == handle).unwrap()
+    };
+    assert!(find(t[0], root).parent.is_none());
+    assert_eq!(find(t[0], child).parent, Some(find(t[0], root).capability));
+    assert_eq!(find(t[1], copy).parent, Some(find(t[0], child).capability));
+    // Revoking the root leaves it alone, a root again in the audit.
+    space.revoke(t[0], root, |_| {}).unwrap();
+    let audited: Vec<_> = space.audit().collect();
+    assert_eq!(audited.len(), 1);
+    assert!(audited[0].parent.is_none());
+}

@@ -23,6 +23,8 @@
 extern crate alloc;
 
 mod arch;
+#[cfg(feature = "authority-checks")]
+mod authority;
 mod boot;
 mod bootcfg;
 mod console;

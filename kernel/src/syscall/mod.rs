@@ -40,11 +40,14 @@ impl Caller {
 
 /// Called by the syscall entry with the caller's saved registers.
 pub extern "C" fn dispatch(f: &mut SyscallFrame) {
-    let result = match Syscall::from_raw(f.rax) {
+    let call = Syscall::from_raw(f.rax);
+    let result = match call {
         Some(call) => handle(call, f),
         None => Err(Error::BadSyscall),
     };
     f.rax = encode_result(result);
+    #[cfg(feature = "authority-checks")]
+    crate::authority::after_syscall(call);
 }
 
 fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
