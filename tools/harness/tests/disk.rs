@@ -41,10 +41,16 @@ fn delegate_example_and_its_data_survive_a_reboot() {
     let programs = ["delegate", "delegate-writer", "delegate-reader"];
     let first = boot_with_disk(&dir, "delegate", &programs, &disk);
     first
-        .expect(Exit::Success, &["write refused (MissingRight)", "BadHandle (range revoked)", "example delegate: ok"])
+        .expect(
+            Exit::Success,
+            &["write refused (MissingRight)", "BadHandle (range revoked)", "example delegate: ok"],
+        )
         .expect_absent("from a previous boot");
     let second = boot_with_disk(&dir, "delegate", &programs, &disk);
-    second.expect(Exit::Success, &["the writer's pattern from a previous boot is on the disk", "example delegate: ok"]);
+    second.expect(
+        Exit::Success,
+        &["the writer's pattern from a previous boot is on the disk", "example delegate: ok"],
+    );
 }
 
 #[test]
@@ -54,7 +60,9 @@ fn injected_io_errors_reach_the_program() {
     fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
     let conf = dir.join("blkdebug.conf");
     let rule = |event: &str| {
-        format!("[inject-error]\nevent = \"{event}\"\nerrno = \"5\"\nsector = \"4096\"\nonce = \"off\"\n\n")
+        format!(
+            "[inject-error]\nevent = \"{event}\"\nerrno = \"5\"\nsector = \"4096\"\nonce = \"off\"\n\n"
+        )
     };
     std::fs::write(&conf, rule("read_aio") + &rule("write_aio")).unwrap();
     let mut machine = Image::new("examples=disktest:mode=ioerror")
@@ -64,12 +72,22 @@ fn injected_io_errors_reach_the_program() {
         .build(&dir);
     machine.extra.extend([
         "-drive".to_string(),
-        format!("if=none,id=data,format=raw,cache=none,file=blkdebug:{}:{}", conf.display(), disk.display()),
+        format!(
+            "if=none,id=data,format=raw,cache=none,file=blkdebug:{}:{}",
+            conf.display(),
+            disk.display()
+        ),
         "-device".to_string(),
         "virtio-blk-pci,drive=data".to_string(),
     ]);
     machine
         .run()
-        .expect(Exit::Success, &["I/O errors reach the program; other sectors intact", "example disktest:mode=ioerror: ok"])
+        .expect(
+            Exit::Success,
+            &[
+                "I/O errors reach the program; other sectors intact",
+                "example disktest:mode=ioerror: ok",
+            ],
+        )
         .expect_absent("KERNEL");
 }
