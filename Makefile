@@ -106,6 +106,16 @@ bench: kernel user imager runner
 	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img
 	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 
+# The syscall fuzzer under the authority-checking kernel: SEED=<n> replays
+# one seed; SEEDS=<first>..<last> and CALLS=<n> set the run.
+SEEDS ?= 1..60
+CALLS ?= 100000
+JOBS  ?= 2
+fuzz: test-kernel user imager runner
+	EXOCAP_KERNEL=$(CURDIR)/$(TEST_KERNEL) EXOCAP_IMAGER=$(CURDIR)/$(IMAGER) \
+	EXOCAP_USER_DIR=$(CURDIR)/$(USER_DIR) EXOCAP_TEST_DIR=$(CURDIR)/target/fuzz \
+	    target/debug/exocap-fuzz $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) --calls $(CALLS) --jobs $(JOBS)
+
 clean:
 	cargo clean
 	cd tools/imager && $(CLEAN_ENV) cargo clean

@@ -30,7 +30,7 @@ impl Handle<DiskRange> {
     /// Needs READ. `buf.len()` must be a whole number of sectors; any size
     /// is split into requests the kernel takes.
     pub fn read(self, sector: u64, buf: &mut [u8]) -> Result<(), Error> {
-        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(SECTOR_SIZE) {
             return Err(Error::InvalidArgument);
         }
         let mut s = sector;
@@ -43,7 +43,7 @@ impl Handle<DiskRange> {
 
     /// Writes `buf` at `sector`. Needs WRITE. Durable after [`flush`](Self::flush).
     pub fn write(self, sector: u64, buf: &[u8]) -> Result<(), Error> {
-        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(SECTOR_SIZE) {
             return Err(Error::InvalidArgument);
         }
         let mut s = sector;
@@ -77,7 +77,7 @@ impl Handle<DiskRange> {
     }
 
     fn submit<'a>(self, op: u64, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
-        if buf.is_empty() || buf.len() % SECTOR_SIZE != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(SECTOR_SIZE) {
             return Err(Error::InvalidArgument);
         }
         Pending::submit(self.raw(), op, sector, buf)

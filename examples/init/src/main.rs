@@ -31,7 +31,7 @@ const EXAMPLE_QUOTA_PAGES: u64 = 16 * 1024;
 /// count; 0 = to the end of the disk). Fixed, so a program finds its data
 /// again at the next boot; disjoint for the examples, so no example can
 /// touch another's sectors. Benchmarks and disk tests run alone.
-const DISK_SLICES: [(&str, u64, u64); 7] = [
+const DISK_SLICES: [(&str, u64, u64); 8] = [
     ("delegate", 0, 32 * 1024),
     ("ipc", 32 * 1024, 32 * 1024),
     ("fs", 64 * 1024, 256 * 1024),
@@ -39,6 +39,7 @@ const DISK_SLICES: [(&str, u64, u64); 7] = [
     ("bench-fs", 64 * 1024, 0),
     ("disktest", 0, 0),
     ("fstest", 0, 0),
+    ("fuzz", 0, 64 * 1024),
 ];
 
 fn main(start: &Start) -> i32 {
@@ -93,7 +94,8 @@ fn run(start: &Start, entry: &str) -> Result<(), String> {
         let sectors = disk.sectors().map_err(|e| alloc::format!("disk size: {e}"))?;
         let count = if count == 0 { sectors.saturating_sub(first) } else { count };
         let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::GRANT | Rights::REVOKE;
-        let slice = disk.derive_range(first, count, all).map_err(|e| alloc::format!("disk slice: {e}"))?;
+        let slice =
+            disk.derive_range(first, count, all).map_err(|e| alloc::format!("disk slice: {e}"))?;
         spawn = spawn.grant(slice, all, "disk").map_err(|e| alloc::format!("grant disk: {e}"))?;
         disk_slice = Some(slice);
     }
