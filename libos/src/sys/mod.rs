@@ -156,7 +156,9 @@ pub fn rdtsc() -> u64 {
 pub fn disk_info(range: RawHandle) -> Result<caps::abi::disk::DiskInfo, Error> {
     let mut info = caps::abi::disk::DiskInfo::default();
     // SAFETY: `info` is a live `DiskInfo`, the exact record the kernel writes.
-    unsafe { syscall(Syscall::DiskInfo, [range.as_raw(), &mut info as *mut _ as u64, 0, 0, 0, 0]) }?;
+    unsafe {
+        syscall(Syscall::DiskInfo, [range.as_raw(), &mut info as *mut _ as u64, 0, 0, 0, 0])
+    }?;
     Ok(info)
 }
 
@@ -165,7 +167,9 @@ pub fn disk_info(range: RawHandle) -> Result<caps::abi::disk::DiskInfo, Error> {
 pub fn disk_read(range: RawHandle, sector: u64, buf: &mut [u8]) -> Result<u64, Error> {
     let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
     // SAFETY: the kernel writes `count * 512 <= buf.len()` bytes of `buf`.
-    unsafe { syscall(Syscall::DiskRead, [range.as_raw(), sector, count, buf.as_mut_ptr() as u64, 0, 0]) }
+    unsafe {
+        syscall(Syscall::DiskRead, [range.as_raw(), sector, count, buf.as_mut_ptr() as u64, 0, 0])
+    }
 }
 
 /// `disk_write(range, sector, buf.len() / 512, buf)`: the kernel reads `buf`.
@@ -190,12 +194,21 @@ pub struct Pending<'a> {
 
 impl<'a> Pending<'a> {
     /// `disk_submit(range, op, sector, buf.len() / 512, buf)`.
-    pub fn submit(range: RawHandle, op: u64, sector: u64, buf: &'a mut [u8]) -> Result<Self, Error> {
+    pub fn submit(
+        range: RawHandle,
+        op: u64,
+        sector: u64,
+        buf: &'a mut [u8],
+    ) -> Result<Self, Error> {
         let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
         // SAFETY: the kernel writes `buf` only during `disk_complete`, which
         // only this `Pending` calls, while it still borrows `buf`.
-        let id =
-            unsafe { syscall(Syscall::DiskSubmit, [range.as_raw(), op, sector, count, buf.as_mut_ptr() as u64, 0]) }?;
+        let id = unsafe {
+            syscall(
+                Syscall::DiskSubmit,
+                [range.as_raw(), op, sector, count, buf.as_mut_ptr() as u64, 0],
+            )
+        }?;
         Ok(Pending { id: Some(id), _buf: buf })
     }
 
