@@ -37,7 +37,9 @@ fn check(start: &Start) -> Result<(), &'static str> {
     }
     shared.read(size - 1, &mut buf).map_err(|_| "the last sector must be readable")?;
     own.write(0, &buf).map_err(|_| "write to its own range")?;
-    println!("delegate-reader: pattern read back; write refused (MissingRight); read past the end refused (OutOfRange)");
+    println!(
+        "delegate-reader: pattern read back; write refused (MissingRight); read past the end refused (OutOfRange)"
+    );
     Ok(())
 }
 

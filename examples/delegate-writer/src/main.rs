@@ -18,7 +18,9 @@ fn pattern(sector: u64, offset: usize) -> u8 {
 }
 
 fn main(start: &Start) -> i32 {
-    let (Some(disk), Some(timer)) = (start.handle::<DiskRange>("disk"), start.handle::<Timer>("timer")) else {
+    let (Some(disk), Some(timer)) =
+        (start.handle::<DiskRange>("disk"), start.handle::<Timer>("timer"))
+    else {
         return 2;
     };
     let mut sector = [0u8; 512];
@@ -38,7 +40,10 @@ fn main(start: &Start) -> i32 {
         match disk.write(SCRATCH_SECTOR, &sector) {
             Ok(()) => writes += 1,
             Err(Error::BadHandle) => {
-                println!("delegate-writer: write {} refused: BadHandle (range revoked)", writes + 1);
+                println!(
+                    "delegate-writer: write {} refused: BadHandle (range revoked)",
+                    writes + 1
+                );
                 return 0;
             }
             Err(e) => {

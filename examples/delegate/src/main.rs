@@ -55,7 +55,9 @@ fn run(start: &Start) -> Result<(), &'static str> {
     // Clear the pattern area so this run proves the writer wrote it.
     r1.write(0, &[0u8; (PATTERN_SECTORS * 512) as usize]).map_err(|_| "clear R1")?;
 
-    let image = |name| start.images().find(|&(n, _)| n == name).map(|(_, h)| h).ok_or("missing helper image");
+    let image = |name| {
+        start.images().find(|&(n, _)| n == name).map(|(_, h)| h).ok_or("missing helper image")
+    };
     let console = start.handle::<libos::kind::Console>("console").ok_or("no console")?;
     let writer = Spawn::new(image("delegate-writer")?)
         .quota_pages(512)

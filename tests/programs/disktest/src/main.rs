@@ -57,7 +57,10 @@ fn edges(disk: Handle<DiskRange>) -> Result<(), ()> {
     ensure!(raw_read(r, 1, u64::MAX, b) == Err(Error::InvalidArgument), "a huge count");
     ensure!(raw_read(r, 0, 1, 0) == Err(Error::BadAddress), "a null buffer");
     ensure!(raw_read(r, 0, 1, 0xffff_8000_0000_0000) == Err(Error::BadAddress), "a kernel buffer");
-    ensure!(disk.derive_range(u64::MAX, 2, all) == Err(Error::OutOfRange), "deriving past u64::MAX");
+    ensure!(
+        disk.derive_range(u64::MAX, 2, all) == Err(Error::OutOfRange),
+        "deriving past u64::MAX"
+    );
     ensure!(r.derive_range(60, 5, all) == Err(Error::OutOfRange), "deriving past the parent");
     ensure!(r.derive_range(0, 0, all) == Err(Error::InvalidArgument), "deriving an empty range");
     // Rights.
@@ -66,8 +69,14 @@ fn edges(disk: Handle<DiskRange>) -> Result<(), ()> {
     ensure!(ro.write(0, &buf[..512]) == Err(Error::MissingRight), "write through read-only");
     ensure!(wo.read(0, &mut buf[..512]) == Err(Error::MissingRight), "read through write-only");
     ensure!(wo.write(0, &fill(0, 1)).is_ok(), "write through write-only");
-    ensure!(ro.read(0, &mut buf[..512]).is_ok() && buf[..512] == fill(0, 1), "read back through read-only");
-    ensure!(ro.derive_range(0, 1, Rights::READ | Rights::WRITE) == Err(Error::MissingRight), "rights only shrink");
+    ensure!(
+        ro.read(0, &mut buf[..512]).is_ok() && buf[..512] == fill(0, 1),
+        "read back through read-only"
+    );
+    ensure!(
+        ro.derive_range(0, 1, Rights::READ | Rights::WRITE) == Err(Error::MissingRight),
+        "rights only shrink"
+    );
     ensure!(ro.flush() == Err(Error::MissingRight), "flush needs WRITE");
     r.revoke().map_err(|_| ())?;
     r.close().map_err(|_| ())?;
@@ -99,7 +108,11 @@ fn delegate_to_child(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
     let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::REVOKE;
     let r = disk.derive_range(3000, 64, all | Rights::GRANT).map_err(|_| ())?;
-    let child = Spawn::new(image).quota_pages(256).grant(r, all, "disk").and_then(Spawn::spawn).map_err(|_| ())?;
+    let child = Spawn::new(image)
+        .quota_pages(256)
+        .grant(r, all, "disk")
+        .and_then(Spawn::spawn)
+        .map_err(|_| ())?;
     let status = child.wait().map_err(|_| ())?;
     ensure!(status.success(), "the child derived, wrote, revoked: {status:?}");
     let mut buf = [0u8; 512];
@@ -112,13 +125,15 @@ fn delegate_to_child(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
 fn queue_depth(disk: Handle<DiskRange>) -> Result<(), ()> {
     const N: usize = MAX_ASYNC_REQUESTS;
     const BASE: u64 = 10_000;
-    let mut bufs: Vec<[u8; 4096]> = (0..N).map(|i| {
-        let mut b = [0u8; 4096];
-        for s in 0..8 {
-            b[s * 512..(s + 1) * 512].copy_from_slice(&fill(BASE + (i * 8 + s) as u64, 3));
-        }
-        b
-    }).collect();
+    let mut bufs: Vec<[u8; 4096]> = (0..N)
+        .map(|i| {
+            let mut b = [0u8; 4096];
+            for s in 0..8 {
+                b[s * 512..(s + 1) * 512].copy_from_slice(&fill(BASE + (i * 8 + s) as u64, 3));
+            }
+            b
+        })
+        .collect();
     {
         let pending: Vec<_> = bufs
             .iter_mut()
@@ -157,7 +172,11 @@ fn queue_depth(disk: Handle<DiskRange>) -> Result<(), ()> {
             }
         }
     }
-    ensure!(refused == Some(Error::Busy) && pending.len() == N, "request {} refused with Busy ({refused:?})", N + 1);
+    ensure!(
+        refused == Some(Error::Busy) && pending.len() == N,
+        "request {} refused with Busy ({refused:?})",
+        N + 1
+    );
     drop(pending);
     ensure!(libos::sys::disk_info(RawHandle::from_raw(disk.raw().as_raw())).is_ok(), "info");
     println!("disktest: {N} requests in flight, all complete with correct data; one more refused");
@@ -166,7 +185,8 @@ fn queue_depth(disk: Handle<DiskRange>) -> Result<(), ()> {
 
 fn buffers(disk: Handle<DiskRange>) -> Result<(), ()> {
     // Large: 1 MiB and more, split by libos into kernel-sized requests.
-    let big: Vec<u8> = (0..(3 << 19)).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let big: Vec<u8> =
+        (0..(3 << 19)).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     ensure!(disk.write(20_000, &big).is_ok(), "1.5 MiB write");
     let mut back = vec![0u8; big.len()];
     ensure!(disk.read(20_000, &mut back).is_ok() && back == big, "1.5 MiB read back");
@@ -177,7 +197,10 @@ fn buffers(disk: Handle<DiskRange>) -> Result<(), ()> {
     unaligned.copy_from_slice(&big[4096..6144]);
     ensure!(disk.write(30_000, unaligned).is_ok(), "unaligned write");
     let mut check = vec![0u8; 2048];
-    ensure!(disk.read(30_000, &mut check).is_ok() && check[..] == big[4096..6144], "unaligned write read back");
+    ensure!(
+        disk.read(30_000, &mut check).is_ok() && check[..] == big[4096..6144],
+        "unaligned write read back"
+    );
     ensure!(disk.flush().is_ok(), "flush");
     println!("disktest: large and unaligned buffers ok");
     Ok(())
@@ -192,7 +215,10 @@ fn io_errors(disk: Handle<DiskRange>) -> Result<(), ()> {
     ensure!(disk.read(ERROR_SECTOR, &mut buf) == Err(Error::IoError), "read of the bad sector");
     ensure!(disk.write(ERROR_SECTOR, &buf) == Err(Error::IoError), "write of the bad sector");
     let mut big = vec![0u8; 4096];
-    ensure!(disk.read(ERROR_SECTOR - 2, &mut big) == Err(Error::IoError), "a read spanning the bad sector");
+    ensure!(
+        disk.read(ERROR_SECTOR - 2, &mut big) == Err(Error::IoError),
+        "a read spanning the bad sector"
+    );
     for s in around {
         ensure!(disk.read(s, &mut buf).is_ok() && buf == fill(s, 9), "neighbours intact");
     }
