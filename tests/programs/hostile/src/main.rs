@@ -1,0 +1,118 @@
+//! Hostile behaviour that must fail cleanly while everything else carries
+//! on: overlapping input and output buffers, spawning as deep as the
+//! kernel allows, and a child that crashes holding delegated capabilities.
+#![no_std]
+#![no_main]
+
+use libos::abi::process::{Grant, Role, SpawnArgs};
+use libos::abi::{CapInfo, Error, Syscall};
+use libos::kind::{DiskRange, Memory};
+use libos::process::Spawn;
+use libos::sys::raw::syscall;
+use libos::{ExitStatus, Rights, Start, println};
+
+libos::main!(main);
+
+const AREA: u64 = 0x0000_5000_0000_0000;
+
+fn overlapping(start: &Start) -> Result<(), &'static str> {
+    let memory = start.handle::<Memory>("memory").ok_or("memory")?;
+    memory.map(AREA, 4096, libos::abi::args::MAP_WRITE).map_err(|_| "map")?;
+    let disk = start.handle::<DiskRange>("disk").ok_or("disk")?;
+    // cap_info writing its record over the very bytes that hold... nothing
+    // the kernel reads again: the handle went in a register. The record
+    // lands, the call succeeds.
+    // SAFETY: AREA is ours and no Rust object lives there.
+    let r = unsafe { syscall(Syscall::CapInfo, [disk.raw().as_raw(), AREA, 0, 0, 0, 0]) };
+    if r.is_err() {
+        return Err("cap_info into our own page");
+    }
+    // proc_spawn whose grant array overlaps its own argument record and
+    // whose argument text overlaps both: the kernel copies each once, so
+    // the overlap only makes the request nonsense, never unsafe.
+    let args_at = AREA + 64;
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let spawn = SpawnArgs {
+        image: image.raw().as_raw(),
+        memory: memory.raw().as_raw(),
+        quota_pages: 256,
+        grants: args_at, // the grant array *is* this record
+        grants_len: 1,
+        args: args_at,
+        args_len: 16,
+    };
+    // SAFETY: writes our own page, which no Rust object uses.
+    unsafe { core::ptr::write_volatile(args_at as *mut SpawnArgs, spawn) };
+    // SAFETY: the kernel only reads the record.
+    let r = unsafe { syscall(Syscall::ProcSpawn, [args_at, 0, 0, 0, 0, 0]) };
+    // The "grant" is the record's first 40 bytes read as a Grant: garbage
+    // (a reserved field that is not zero, or a role that is not text).
+    if !matches!(r, Err(Error::InvalidArgument | Error::BadHandle | Error::MissingRight)) {
+        return Err("overlapping spawn arguments were not refused");
+    }
+    // disk_read straight into the page holding the record it came from.
+    // SAFETY: the kernel writes our own page.
+    let r = unsafe { syscall(Syscall::DiskRead, [disk.raw().as_raw(), 0, 8, AREA, 0, 0]) };
+    if r != Ok(8) {
+        return Err("disk_read over our own page");
+    }
+    let _ = core::mem::size_of::<(Grant, Role, CapInfo)>();
+    println!("hostile: overlapping buffers refused or handled");
+    Ok(())
+}
+
+fn deep(start: &Start) -> Result<(), &'static str> {
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-deep").ok_or("deep image")?;
+    let child = Spawn::new(image)
+        .quota_pages(8192)
+        .grant(image, Rights::EXEC | Rights::GRANT, "hostile-deep")
+        .map(|s| s.args("quota=8192"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn the first level")?;
+    match child.wait() {
+        Ok(ExitStatus::Exited(depth)) if depth > 3 => {
+            println!("hostile: spawned {depth} levels deep until the kernel refused; all unwound");
+            Ok(())
+        }
+        _ => Err("the deep spawn chain did not unwind cleanly"),
+    }
+}
+
+fn crash_holding_capabilities(start: &Start) -> Result<(), &'static str> {
+    let disk = start.handle::<DiskRange>("disk").ok_or("disk")?;
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::GRANT | Rights::REVOKE;
+    let lent = disk.derive_range(100, 8, all).map_err(|_| "derive")?;
+    let child = Spawn::new(image)
+        .quota_pages(256)
+        .grant(lent, Rights::READ | Rights::WRITE, "disk")
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn the crasher")?;
+    if !matches!(child.wait(), Ok(ExitStatus::Faulted(14))) {
+        return Err("the crasher did not die of its page fault");
+    }
+    // Its copy died with it: revoking ours finds nothing left.
+    if lent.revoke() != Ok(0) {
+        return Err("the dead child's capability outlived it");
+    }
+    let mut buf = [0u8; 512];
+    lent.read(0, &mut buf).map_err(|_| "our range stopped working")?;
+    if buf != [0x42; 512] {
+        return Err("the child's write before it crashed is missing");
+    }
+    println!("hostile: a child crashed holding a delegated range; it was released, ours works");
+    Ok(())
+}
+
+fn main(start: &Start) -> i32 {
+    match overlapping(start)
+        .and_then(|()| deep(start))
+        .and_then(|()| crash_holding_capabilities(start))
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("hostile: {e}");
+            1
+        }
+    }
+}
