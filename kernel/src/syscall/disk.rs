@@ -79,7 +79,7 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
     let kernel = &mut *k;
     let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
     let waited = kernel.devices.waited_cycles;
-    if buf % SECTOR_SIZE as u64 == 0 {
+    if buf.is_multiple_of(SECTOR_SIZE as u64) {
         // Straight to the user's frames: a read writes them.
         // Straight to the user's frames: check every page first (a read
         // writes them), then hand the device their addresses.
