@@ -30,6 +30,7 @@ mod bootcfg;
 mod console;
 mod diskio;
 mod drivers;
+mod ipc;
 mod mem;
 mod objtable;
 mod panic;

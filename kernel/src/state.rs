@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use caps::{CapSpace, Object, ObjectId, Removed};
+use caps::{CapSpace, Capability, Object, ObjectId, Removed};
 use spin::{Mutex, MutexGuard, Once};
 
 use crate::diskio::AsyncIo;
@@ -53,6 +53,8 @@ pub struct Kernel {
     pub devices: Devices,
     /// Asynchronous disk requests.
     pub async_io: AsyncIo,
+    /// IPC endpoints and replies.
+    pub ipc: crate::ipc::Objects,
 }
 
 static KERNEL: Once<Mutex<Kernel>> = Once::new();
@@ -69,6 +71,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices) {
             init: None,
             devices,
             async_io: AsyncIo::new(),
+            ipc: crate::ipc::Objects::new(),
         })
     });
 }
@@ -83,23 +86,26 @@ pub fn lock() -> MutexGuard<'static, Kernel> {
 }
 
 impl Kernel {
-    /// Notes a new capability to `object` (objects count their holders).
-    pub fn cap_created(&mut self, object: &Object) {
-        match object {
+    /// Notes a new capability (objects count their holders; endpoints
+    /// count those with SEND and with RECV apart).
+    pub fn cap_created(&mut self, cap: &Capability) {
+        match &cap.object {
             Object::Memory(id) => self.quotas.hold(*id),
             Object::Process(id) => {
                 if let Some(p) = self.procs.get_mut(*id) {
                     p.handle_refs += 1;
                 }
             }
+            Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
+            Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
             _ => {}
         }
     }
 
-    /// Notes that a capability to `object` is gone; frees what nothing
-    /// refers to any more.
-    pub fn cap_removed(&mut self, object: &Object) {
-        match object {
+    /// Notes that a capability is gone; frees what nothing refers to any
+    /// more, and wakes IPC peers that can no longer be answered.
+    pub fn cap_removed(&mut self, cap: &Capability) {
+        match &cap.object {
             Object::Memory(id) => self.quotas.release(*id),
             Object::Process(id) => {
                 let Some(p) = self.procs.get_mut(*id) else { return };
@@ -108,6 +114,8 @@ impl Kernel {
                     self.procs.remove(*id);
                 }
             }
+            Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
+            Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
             _ => {}
         }
     }
@@ -115,7 +123,7 @@ impl Kernel {
     /// `cap_removed` for each of a batch of removals.
     pub fn caps_removed(&mut self, removed: &[Removed]) {
         for r in removed {
-            self.cap_removed(&r.capability.object);
+            self.cap_removed(&r.capability);
         }
     }
 }

@@ -15,6 +15,10 @@
 //! | `yield` | | 0 |
 //! | `sleep` | timer, ns | 0 |
 //! | `clock` | timer | ns since boot |
+//! | `ipc_send`, `ipc_call`, `ipc_reply` | endpoint or reply, [tag](super::ipc::Tag), 4 slots (or a [`MsgDesc`](super::ipc::MsgDesc)) | 0; a call: the answer (see [`ipc`](super::ipc)) |
+//! | `ipc_recv` | endpoint, flags, buffer, length | tag; badge, reply, slots in the argument registers |
+//! | `ipc_reply_recv` | reply, tag, 3 slots, endpoint | as `ipc_recv` |
+//! | `endpoint_create` | memory (MAP; one frame charged) | endpoint handle, every right |
 //!
 //! `cap_derive` modes: `DERIVE_SAME` keeps the object (a = b = 0);
 //! `DERIVE_RANGE` takes the sub-range (offset a, count b) of a `DiskRange`;

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod error;
 pub mod handle;
 pub mod info;
+pub mod ipc;
 pub mod kind;
 pub mod layout;
 pub mod process;

@@ -59,23 +59,29 @@ pub enum Syscall {
     DiskSubmit = 18,
     /// `(range, flags)` → id of a finished request (or `WouldBlock`).
     DiskComplete = 19,
-    /// `(endpoint, msg_ptr, msg_len, [handle])` → 0. Needs `SEND`.
+    /// `(endpoint, tag, slots...)` → 0. Needs `SEND` (and `GRANT` on each
+    /// handle sent). Registers and tag: [`ipc`](super::ipc).
     IpcSend = 20,
-    /// `(endpoint, buf_ptr, buf_len)` → message length. Needs `RECV`.
+    /// `(endpoint, flags, buf_ptr, buf_len)` → tag, with the badge, reply
+    /// handle and slots in the argument registers. Needs `RECV`.
     IpcRecv = 21,
-    /// `(endpoint, msg_ptr, msg_len, [handle], buf_ptr, buf_len)` → reply
-    /// length. Needs `SEND`; the callee gets a one-shot reply capability.
+    /// `(endpoint, tag, slots...)` → the answer's tag and slots. Needs
+    /// `SEND`; the receiver gets a one-shot reply capability.
     IpcCall = 22,
-    /// `(reply, msg_ptr, msg_len, [handle])` → 0. Needs `SEND`.
+    /// `(reply, tag, slots...)` → 0. Needs `SEND` on the reply; spends it.
     IpcReply = 23,
-    /// `(reply, msg_ptr, msg_len, endpoint, buf_ptr, buf_len)` → message
-    /// length: reply, then receive on the endpoint, in one call.
+    /// `(reply, tag, slot0, slot1, slot2, endpoint)` → as `ipc_recv`:
+    /// answer, then receive on the endpoint (`RECV`), in one call.
     IpcReplyRecv = 24,
+    /// `(memory)` → a new endpoint handle with every endpoint right. Needs
+    /// `MAP` on the `Memory` handle, whose quota is charged one frame for
+    /// the endpoint while it lives.
+    EndpointCreate = 25,
 }
 
 impl Syscall {
     /// How many syscall numbers are defined (numbers `0..COUNT`).
-    pub const COUNT: usize = 25;
+    pub const COUNT: usize = 26;
 
     /// Every syscall, in numeric order (index = number).
     pub const ALL: [Syscall; Syscall::COUNT] = [
@@ -104,6 +110,7 @@ impl Syscall {
         Syscall::IpcCall,
         Syscall::IpcReply,
         Syscall::IpcReplyRecv,
+        Syscall::EndpointCreate,
     ];
 
     /// Decodes a syscall number; `None` for unknown numbers (answer those
@@ -145,6 +152,7 @@ impl Syscall {
             Syscall::IpcCall => "ipc_call",
             Syscall::IpcReply => "ipc_reply",
             Syscall::IpcReplyRecv => "ipc_reply_recv",
+            Syscall::EndpointCreate => "endpoint_create",
         }
     }
 }

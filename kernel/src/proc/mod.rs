@@ -32,6 +32,12 @@ pub enum Block {
     Wait(ObjectId),
     /// In `sleep` until this clock value (ns).
     Sleep(u64),
+    /// In `ipc_send` or `ipc_call`, queued on this endpoint.
+    Send(ObjectId),
+    /// In `ipc_recv` or `ipc_reply_recv`, queued on this endpoint.
+    Recv(ObjectId),
+    /// In `ipc_call`, waiting for the answer through this reply object.
+    Reply(ObjectId),
 }
 
 /// Where a process is in its life.
@@ -67,6 +73,8 @@ pub struct Process {
     pub waiters: Vec<ObjectId>,
     /// `Process` capabilities naming it.
     pub handle_refs: u64,
+    /// Its IPC state: queue link, pending message, kernel buffer.
+    pub ipc: crate::ipc::IpcState,
 }
 
 impl Process {
@@ -84,6 +92,8 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     if p.state == State::Dead {
         return;
     }
+    crate::ipc::on_terminate(k, pid);
+    let p = k.procs.get_mut(pid).expect("checked above");
     if let State::Blocked(block) = p.state {
         k.sched.forget_blocked(pid, block);
     }

@@ -216,7 +216,7 @@ fn build(
             }
         };
         let cap = *k.caps.get(table, handle).expect("just created");
-        k.cap_created(&cap.object);
+        k.cap_created(&cap);
         info.handles[i] = StartHandle {
             handle: handle.as_raw(),
             kind: cap.kind().as_raw() as u32,
@@ -238,6 +238,7 @@ fn build(
         exit: None,
         waiters: Vec::new(),
         handle_refs: 0,
+        ipc: crate::ipc::IpcState::default(),
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");

@@ -40,8 +40,8 @@ pub fn derive(handle: u64, rights: u64, mode: u64, a: u64, b: u64) -> Result<u64
     let mut k = state::lock();
     let c = Caller::current(&k);
     let new = k.caps.derive(c.table, RawHandle::from_raw(handle), rights, narrow)?;
-    let object = k.caps.get(c.table, new).expect("just derived").object;
-    k.cap_created(&object);
+    let cap = *k.caps.get(c.table, new).expect("just derived");
+    k.cap_created(&cap);
     Ok(new.as_raw())
 }
 
@@ -50,7 +50,7 @@ pub fn drop(handle: u64) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
     let removed = k.caps.drop_cap(c.table, RawHandle::from_raw(handle))?;
-    k.cap_removed(&removed.capability.object);
+    k.cap_removed(&removed.capability);
     Ok(0)
 }
 

@@ -10,6 +10,7 @@
 mod cap;
 mod console;
 mod disk;
+mod ipc;
 mod mem;
 mod process;
 mod time;
@@ -74,10 +75,11 @@ fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
         Syscall::DiskFlush => disk::flush(a0),
         Syscall::DiskSubmit => disk::submit(a0, a1, a2, a3, a4),
         Syscall::DiskComplete => disk::complete(a0, a1),
-        Syscall::IpcSend
-        | Syscall::IpcRecv
-        | Syscall::IpcCall
-        | Syscall::IpcReply
-        | Syscall::IpcReplyRecv => Err(Error::NotSupported),
+        Syscall::IpcSend => ipc::send(f),
+        Syscall::IpcRecv => ipc::recv(f),
+        Syscall::IpcCall => ipc::call(f),
+        Syscall::IpcReply => ipc::reply(f),
+        Syscall::IpcReplyRecv => ipc::reply_recv(f),
+        Syscall::EndpointCreate => ipc::endpoint_create(a0),
     }
 }

@@ -71,7 +71,7 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
     };
     match k.caps.mint(c.table, cap) {
         Ok(h) => {
-            k.cap_created(&cap.object);
+            k.cap_created(&cap);
             Ok(h.as_raw())
         }
         Err(e) => {

@@ -245,3 +245,148 @@ impl Drop for Pending<'_> {
         }
     }
 }
+
+/// What a receive returns (`ipc_recv`, `ipc_reply_recv`, `ipc_call`'s
+/// answer): see `caps::abi::ipc`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpcRegs {
+    /// The received tag.
+    pub tag: caps::abi::ipc::Tag,
+    /// The badge of the capability it came through.
+    pub badge: u64,
+    /// The reply handle of a call, or 0.
+    pub reply: u64,
+    /// Words, then the new handles.
+    pub slots: [u64; caps::abi::ipc::MSG_SLOTS],
+}
+
+fn ipc_regs(r: raw::Regs) -> Result<IpcRegs, Error> {
+    let tag = caps::abi::decode_result(r.rax)?;
+    Ok(IpcRegs {
+        tag: caps::abi::ipc::Tag(tag),
+        badge: r.out[0],
+        reply: r.out[1],
+        slots: [r.out[2], r.out[3], r.out[4], r.out[5]],
+    })
+}
+
+/// `endpoint_create(memory)`: a new endpoint with every right.
+pub fn endpoint_create(memory: RawHandle) -> Result<RawHandle, Error> {
+    call(Syscall::EndpointCreate, [memory.as_raw(), 0, 0, 0, 0, 0]).map(RawHandle::from_raw)
+}
+
+/// `ipc_send` or `ipc_reply` in the register form (`call` says which):
+/// the kernel reads no memory.
+pub fn ipc_send(call_nr: Syscall, cap: RawHandle, tag: u64, slots: [u64; 4]) -> Result<(), Error> {
+    if !matches!(call_nr, Syscall::IpcSend | Syscall::IpcReply) {
+        return Err(Error::InvalidArgument);
+    }
+    call(call_nr, [cap.as_raw(), tag, slots[0], slots[1], slots[2], slots[3]]).map(drop)
+}
+
+/// `ipc_send` or `ipc_reply` in the long form: the kernel reads `data`
+/// and `handles` (at most `MAX_HANDLES`; the tag's count is set here).
+pub fn ipc_send_long(
+    call_nr: Syscall,
+    cap: RawHandle,
+    flags: u64,
+    data: &[u8],
+    handles: &[u64],
+) -> Result<(), Error> {
+    if !matches!(call_nr, Syscall::IpcSend | Syscall::IpcReply) {
+        return Err(Error::InvalidArgument);
+    }
+    let (desc, tag) = long_desc(flags, data, handles)?;
+    call(call_nr, [cap.as_raw(), tag, &desc as *const _ as u64, 0, 0, 0]).map(drop)
+}
+
+fn long_desc(
+    flags: u64,
+    data: &[u8],
+    handles: &[u64],
+) -> Result<(caps::abi::ipc::MsgDesc, u64), Error> {
+    use caps::abi::ipc::{MAX_HANDLES, MsgDesc, Tag};
+    if handles.len() > MAX_HANDLES {
+        return Err(Error::InvalidArgument);
+    }
+    let mut desc = MsgDesc { data: data.as_ptr() as u64, len: data.len() as u64, handles: [0; 4] };
+    desc.handles[..handles.len()].copy_from_slice(handles);
+    Ok((desc, Tag::long(handles.len()).with(flags).0))
+}
+
+/// `ipc_recv(endpoint, flags, buf)`: the kernel writes at most `buf`.
+pub fn ipc_recv(ep: RawHandle, flags: u64, buf: &mut [u8]) -> Result<IpcRegs, Error> {
+    let (ptr, len) = (buf.as_mut_ptr() as u64, buf.len() as u64);
+    // SAFETY: the kernel writes only within `buf`, which we borrow mutably.
+    ipc_regs(unsafe { raw::syscall6(Syscall::IpcRecv, [ep.as_raw(), flags, ptr, len, 0, 0]) })
+}
+
+/// `ipc_call` in the register form (the kernel reads and writes no memory).
+pub fn ipc_call(ep: RawHandle, tag: u64, slots: [u64; 4]) -> Result<IpcRegs, Error> {
+    if tag & caps::abi::ipc::TAG_LONG != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    // SAFETY: no pointers in the register form.
+    ipc_regs(unsafe {
+        raw::syscall6(Syscall::IpcCall, [ep.as_raw(), tag, slots[0], slots[1], slots[2], slots[3]])
+    })
+}
+
+/// `ipc_call` in the long form: the kernel reads `data` and `handles`
+/// and writes the answer's data into at most `buf`.
+pub fn ipc_call_long(
+    ep: RawHandle,
+    flags: u64,
+    data: &[u8],
+    handles: &[u64],
+    buf: &mut [u8],
+) -> Result<IpcRegs, Error> {
+    let (desc, tag) = long_desc(flags, data, handles)?;
+    let (ptr, len) = (buf.as_mut_ptr() as u64, buf.len() as u64);
+    // SAFETY: the kernel reads `desc` and what it names, and writes only
+    // within `buf`, which we borrow mutably.
+    ipc_regs(unsafe {
+        raw::syscall6(Syscall::IpcCall, [ep.as_raw(), tag, &desc as *const _ as u64, ptr, len, 0])
+    })
+}
+
+/// `ipc_reply_recv` in the register form: three reply slots, then a
+/// receive on `ep` (long data of the received message is cut off).
+pub fn ipc_reply_recv(
+    reply: RawHandle,
+    tag: u64,
+    slots: [u64; 3],
+    ep: RawHandle,
+) -> Result<IpcRegs, Error> {
+    if tag & caps::abi::ipc::TAG_LONG != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    // SAFETY: no pointers in the register form.
+    ipc_regs(unsafe {
+        raw::syscall6(
+            Syscall::IpcReplyRecv,
+            [reply.as_raw(), tag, slots[0], slots[1], slots[2], ep.as_raw()],
+        )
+    })
+}
+
+/// `ipc_reply_recv` in the long form: the kernel reads `data` and
+/// `handles`, and writes the received data into at most `buf`.
+pub fn ipc_reply_recv_long(
+    reply: RawHandle,
+    flags: u64,
+    data: &[u8],
+    handles: &[u64],
+    buf: &mut [u8],
+    ep: RawHandle,
+) -> Result<IpcRegs, Error> {
+    let (desc, tag) = long_desc(flags, data, handles)?;
+    let (ptr, len) = (buf.as_mut_ptr() as u64, buf.len() as u64);
+    // SAFETY: as `ipc_call_long`.
+    ipc_regs(unsafe {
+        raw::syscall6(
+            Syscall::IpcReplyRecv,
+            [reply.as_raw(), tag, &desc as *const _ as u64, ptr, len, ep.as_raw()],
+        )
+    })
+}

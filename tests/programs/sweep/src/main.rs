@@ -8,6 +8,7 @@
 extern crate alloc;
 
 use libos::abi::args::{DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE};
+use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
 use libos::abi::process::{Grant, MAX_START_HANDLES, Role, SpawnArgs};
 use libos::abi::{CapInfo, Error, RawHandle, Syscall};
@@ -208,7 +209,7 @@ fn main(start: &Start) -> i32 {
     );
 
     // Bad arguments.
-    for nr in [999u64, 25, u64::MAX] {
+    for nr in [999u64, Syscall::COUNT as u64, u64::MAX] {
         // SAFETY: no pointers.
         let got = libos::abi::decode_result(unsafe { syscall6_raw(nr, [0; 6]) }.rax);
         s.check("unknown syscall number", got.map(|_| ()), Error::BadSyscall);
@@ -434,6 +435,125 @@ fn main(start: &Start) -> i32 {
         "another process's handle",
         if status.success() { Err(Error::BadHandle) } else { Ok(()) },
         Error::BadHandle,
+    );
+
+    // IPC: bad handles, wrong kinds, bad tags and flags, bad buffers.
+    let ep = libos::sys::endpoint_create(memory.raw()).expect("endpoint").as_raw();
+    let nb = TAG_NONBLOCK;
+    let one = Tag::new(1, 0).with(nb).0;
+    for &h in &bad_handles {
+        s.call("ipc_send bad handle", Syscall::IpcSend, [h, one, 1, 0, 0, 0], Error::BadHandle);
+        s.call("ipc_recv bad handle", Syscall::IpcRecv, [h, nb, 0, 0, 0, 0], Error::BadHandle);
+        s.call("ipc_call bad handle", Syscall::IpcCall, [h, one, 1, 0, 0, 0], Error::BadHandle);
+        s.call("ipc_reply bad handle", Syscall::IpcReply, [h, one, 1, 0, 0, 0], Error::BadHandle);
+        s.call(
+            "ipc_reply_recv bad reply",
+            Syscall::IpcReplyRecv,
+            [h, one, 1, 0, 0, ep],
+            Error::BadHandle,
+        );
+        s.call(
+            "ipc_reply_recv bad endpoint",
+            Syscall::IpcReplyRecv,
+            [c, one, 1, 0, 0, h],
+            Error::BadHandle,
+        );
+        s.call(
+            "endpoint_create bad handle",
+            Syscall::EndpointCreate,
+            [h, 0, 0, 0, 0, 0],
+            Error::BadHandle,
+        );
+        let m = Tag::new(0, 1).with(nb).0;
+        s.call("ipc_send a bad handle", Syscall::IpcSend, [ep, m, h, 0, 0, 0], Error::BadHandle);
+    }
+    s.call("ipc_send on a console", Syscall::IpcSend, [c, one, 1, 0, 0, 0], Error::WrongKind);
+    s.call("ipc_recv on a console", Syscall::IpcRecv, [c, nb, 0, 0, 0, 0], Error::WrongKind);
+    s.call("ipc_call on a timer", Syscall::IpcCall, [t, one, 1, 0, 0, 0], Error::WrongKind);
+    s.call("ipc_reply on an endpoint", Syscall::IpcReply, [ep, one, 1, 0, 0, 0], Error::WrongKind);
+    s.call(
+        "ipc_reply_recv on a console",
+        Syscall::IpcReplyRecv,
+        [c, one, 1, 0, 0, ep],
+        Error::WrongKind,
+    );
+    s.call(
+        "endpoint_create on a console",
+        Syscall::EndpointCreate,
+        [c, 0, 0, 0, 0, 0],
+        Error::WrongKind,
+    );
+    let no_map = memory.derive(Rights::READ).expect("derive").raw().as_raw();
+    s.call(
+        "endpoint_create without MAP",
+        Syscall::EndpointCreate,
+        [no_map, 0, 0, 0, 0, 0],
+        Error::MissingRight,
+    );
+    let recv_only =
+        libos::sys::cap_derive(RawHandle::from_raw(ep), Rights::RECV, DERIVE_SAME, 0, 0)
+            .expect("derive")
+            .as_raw();
+    s.call(
+        "ipc_send without SEND",
+        Syscall::IpcSend,
+        [recv_only, one, 1, 0, 0, 0],
+        Error::MissingRight,
+    );
+    s.call(
+        "ipc_send a handle without GRANT",
+        Syscall::IpcSend,
+        [ep, Tag::new(0, 1).with(nb).0, no_derive, 0, 0, 0],
+        Error::MissingRight,
+    );
+    for (what, tag) in [
+        ("ipc_send undefined tag bit", 1u64 << 40),
+        ("ipc_send five words", Tag::new(5, 0).0),
+        ("ipc_send words and handles past the slots", Tag::new(3, 2).0),
+        ("ipc_send five handles (long)", Tag::long(5).0),
+        ("ipc_send a received-only flag", TAG_CALL),
+        ("ipc_send words in the long form", Tag::long(0).0 | 1),
+    ] {
+        s.call(what, Syscall::IpcSend, [ep, tag | nb, 0, 0, 0, 0], Error::InvalidArgument);
+    }
+    s.call(
+        "ipc_recv unknown flag",
+        Syscall::IpcRecv,
+        [ep, 1 << 3, 0, 0, 0, 0],
+        Error::InvalidArgument,
+    );
+    s.call(
+        "ipc_reply_recv four slots",
+        Syscall::IpcReplyRecv,
+        [c, Tag::new(4, 0).0, 0, 0, 0, ep],
+        Error::InvalidArgument,
+    );
+    let long = Tag::long(0).with(nb).0;
+    let big = MsgDesc { data: AREA, len: MAX_MSG_BYTES as u64 + 1, handles: [0; 4] };
+    s.call(
+        "ipc_send too long",
+        Syscall::IpcSend,
+        [ep, long, &big as *const _ as u64, 0, 0, 0],
+        Error::InvalidArgument,
+    );
+    for (what, ptr, len) in bad_ranges {
+        s.call(what, Syscall::IpcRecv, [ep, nb, ptr, len, 0, 0], Error::BadAddress);
+        if ptr != 0 {
+            s.call(what, Syscall::IpcSend, [ep, long, ptr, 0, 0, 0], Error::BadAddress);
+        }
+        let desc = MsgDesc { data: ptr, len, handles: [0; 4] };
+        s.call(
+            what,
+            Syscall::IpcSend,
+            [ep, long, &desc as *const _ as u64, 0, 0, 0],
+            Error::BadAddress,
+        );
+    }
+    s.call(
+        "ipc_recv into read-only memory",
+        Syscall::IpcRecv,
+        [ep, nb, ro, 8, 0, 0],
+        Error::BadAddress,
     );
 
     // Nothing above changed what we hold: the console still works.

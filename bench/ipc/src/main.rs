@@ -1,0 +1,151 @@
+//! Benchmark: IPC round trips between two processes (two address spaces).
+//! Prints `BENCH <name> <value> <unit>`.
+//!
+//! - `ipc_call_roundtrip_ns`: `ipc_call` with one word, answered by the
+//!   `bench-ipc-echo` server with one word through `ipc_reply_recv`;
+//! - `ipc_call_roundtrip_cap_ns`: the same with one handle each way (the
+//!   server's answer carries a handle back, which this side closes);
+//! - `ipc_syscall_null_ns`: the null capability-checked syscall in the
+//!   same boot (as `bench-syscall`'s `syscall_null_ns`), to compare;
+//! - `ipc_call_over_null`: the ratio of the two;
+//! - `ipc_yield_pair_ns`, for comparison: this process yields to a helper
+//!   that yields back (two process switches through the run queue, three
+//!   syscalls, no message).
+//!
+//! Each figure is the median of `RUNS` runs of `CALLS` round trips.
+#![no_std]
+#![no_main]
+
+use libos::ipc::{Msg, create_endpoint};
+use libos::kind::{Console, Memory, Timer};
+use libos::process::Spawn;
+use libos::{ExitStatus, Handle, Rights, Start, println, sys};
+
+libos::main!(main);
+
+const CALLS: u64 = 100_000;
+const NULL_CALLS: u64 = 1_000_000;
+const YIELDS: u64 = 10_000;
+const RUNS: usize = 3;
+
+fn median(mut v: [u64; RUNS]) -> u64 {
+    v.sort_unstable();
+    v[RUNS / 2]
+}
+
+/// Picoseconds per call of `f`, the median of `RUNS` runs of `n` calls.
+fn measure(timer: Handle<Timer>, n: u64, mut f: impl FnMut() -> bool) -> Option<u64> {
+    let mut ps = [0; RUNS];
+    for r in ps.iter_mut() {
+        let t0 = timer.now_ns().ok()?;
+        for _ in 0..n {
+            if !f() {
+                return None;
+            }
+        }
+        let t1 = timer.now_ns().ok()?;
+        *r = (t1 - t0) * 1000 / n;
+    }
+    Some(median(ps))
+}
+
+fn print_ns(name: &str, ps: u64) {
+    println!("BENCH {name} {}.{:03} ns", ps / 1000, ps % 1000);
+}
+
+fn main(start: &Start) -> i32 {
+    match run(start) {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("bench-ipc: {e}");
+            1
+        }
+    }
+}
+
+fn run(start: &Start) -> Result<(), &'static str> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let console = start.handle::<Console>("console").ok_or("no console")?;
+    let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    let image = start
+        .images()
+        .find(|&(n, _)| n == "bench-ipc-echo")
+        .map(|(_, h)| h)
+        .ok_or("no bench-ipc-echo image")?;
+    let ep = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+    let echo = Spawn::new(image)
+        .quota_pages(256)
+        .grant(ep.server().map_err(|_| "derive")?, Rights::RECV, "service")
+        .and_then(|s| s.grant(console, Rights::WRITE | Rights::GRANT, "console"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn bench-ipc-echo")?;
+    let client = ep.client(1).map_err(|_| "derive")?;
+    ep.close().map_err(|_| "close")?;
+    // A handle to send: the client's console, which the server sends back.
+    let give = console.derive(Rights::WRITE | Rights::GRANT).map_err(|_| "derive")?;
+
+    let null = measure(timer, NULL_CALLS, || sys::cap_kind(console.raw()).is_ok())
+        .ok_or("null syscall")?;
+    let mut i = 0u64;
+    let call = measure(timer, CALLS, || {
+        i += 1;
+        client.call(&Msg::word(i)).is_ok_and(|a| a.word(0) == i + 1)
+    })
+    .ok_or("call round trip")?;
+    let cap = measure(timer, CALLS, || {
+        let Ok(m) = Msg::word(0).with(give) else { return false };
+        match client.call(&m) {
+            Ok(a) => a.handle::<Console>(0).is_some_and(|h| h.close().is_ok()),
+            Err(_) => false,
+        }
+    })
+    .ok_or("call round trip with handles")?;
+    client.close().map_err(|_| "close")?;
+    if echo.wait() != Ok(ExitStatus::Exited(0)) {
+        return Err("bench-ipc-echo failed");
+    }
+    let switch = switch_pair(start, timer, memory, console)?;
+    print_ns("ipc_call_roundtrip_ns", call);
+    print_ns("ipc_call_roundtrip_cap_ns", cap);
+    print_ns("ipc_syscall_null_ns", null);
+    print_ns("ipc_yield_pair_ns", switch);
+    println!(
+        "BENCH ipc_call_over_null {}.{:02} ratio",
+        call / null.max(1),
+        call * 100 / null.max(1) % 100
+    );
+    Ok(())
+}
+
+/// Picoseconds per yield to a helper that yields back.
+fn switch_pair(
+    start: &Start,
+    timer: Handle<Timer>,
+    memory: Handle<Memory>,
+    console: Handle<Console>,
+) -> Result<u64, &'static str> {
+    let image = start
+        .images()
+        .find(|&(n, _)| n == "bench-ipc-echo")
+        .map(|(_, h)| h)
+        .ok_or("no bench-ipc-echo image")?;
+    let ep = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+    let helper = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=yield")
+        .grant(ep, Rights::RECV, "service")
+        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn bench-ipc-echo")?;
+    let ps = measure(timer, YIELDS, || {
+        libos::process::yield_now();
+        true
+    })
+    .ok_or("yield")?;
+    ep.send(&Msg::word(0)).map_err(|_| "stop the helper")?;
+    ep.close().map_err(|_| "close")?;
+    if helper.wait() != Ok(ExitStatus::Exited(0)) {
+        return Err("the yielding helper failed");
+    }
+    Ok(ps)
+}

@@ -1,0 +1,208 @@
+//! Endpoints: where senders meet receivers.
+//!
+//! An endpoint has two queues of blocked processes (senders and
+//! receivers; at most one of them is non-empty), linked through the
+//! processes' records, and counts the capabilities naming it: all of them,
+//! those with SEND, those with RECV. It is charged one frame to the quota
+//! it was created from, and freed (the frame credited) when no capability
+//! names it.
+
+use caps::abi::{Error, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId};
+
+use super::wake;
+use crate::mem::aspace::Charge;
+use crate::objtable::ObjectTable;
+use crate::proc::Process;
+use crate::state::Kernel;
+
+/// The rights a new endpoint capability has.
+pub const ENDPOINT_RIGHTS: Rights = Rights::SEND
+    .union(Rights::RECV)
+    .union(Rights::GRANT)
+    .union(Rights::DERIVE)
+    .union(Rights::REVOKE);
+
+/// A FIFO of blocked processes, linked through `IpcState::next`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Queue {
+    head: Option<ObjectId>,
+    tail: Option<ObjectId>,
+}
+
+impl Queue {
+    /// Whether nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Appends `pid`.
+    pub fn push_back(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
+        if let Some(p) = procs.get_mut(pid) {
+            p.ipc.next = None;
+        }
+        match self.tail {
+            Some(t) => procs.get_mut(t).expect("queued processes exist").ipc.next = Some(pid),
+            None => self.head = Some(pid),
+        }
+        self.tail = Some(pid);
+    }
+
+    /// Puts `pid` back at the front (a delivery that did not happen).
+    pub fn push_front(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
+        if let Some(p) = procs.get_mut(pid) {
+            p.ipc.next = self.head;
+        }
+        if self.head.is_none() {
+            self.tail = Some(pid);
+        }
+        self.head = Some(pid);
+    }
+
+    /// Takes the first process.
+    pub fn pop(&mut self, procs: &mut ObjectTable<Process>) -> Option<ObjectId> {
+        let pid = self.head?;
+        let next = procs.get_mut(pid).and_then(|p| p.ipc.next.take());
+        self.head = next;
+        if next.is_none() {
+            self.tail = None;
+        }
+        Some(pid)
+    }
+
+    /// Removes `pid` wherever it is. O(queue length).
+    pub fn remove(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
+        let mut prev: Option<ObjectId> = None;
+        let mut cur = self.head;
+        while let Some(c) = cur {
+            let next = procs.get(c).and_then(|p| p.ipc.next);
+            if c == pid {
+                match prev {
+                    Some(p) => procs.get_mut(p).expect("queued").ipc.next = next,
+                    None => self.head = next,
+                }
+                if self.tail == Some(pid) {
+                    self.tail = prev;
+                }
+                if let Some(p) = procs.get_mut(pid) {
+                    p.ipc.next = None;
+                }
+                return;
+            }
+            prev = cur;
+            cur = next;
+        }
+    }
+}
+
+/// One endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The quota it is charged to.
+    pub quota: ObjectId,
+    /// Capabilities naming it.
+    pub caps: u32,
+    /// Of those, the ones with SEND.
+    pub send_caps: u32,
+    /// Of those, the ones with RECV.
+    pub recv_caps: u32,
+    /// Processes blocked sending (or calling).
+    pub senders: Queue,
+    /// Processes blocked receiving.
+    pub receivers: Queue,
+}
+
+/// Creates an endpoint charged to `quota` and mints a capability to it
+/// with every right in `table`. All or nothing.
+pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u64, Error> {
+    if k.ipc.endpoints.is_full() {
+        return Err(Error::OutOfMemory);
+    }
+    if !k.caps.table(table).is_some_and(|t| t.has_room()) {
+        return Err(Error::TableFull);
+    }
+    k.quotas.charge(quota)?;
+    let ep = Endpoint {
+        quota,
+        caps: 0,
+        send_caps: 0,
+        recv_caps: 0,
+        senders: Queue::default(),
+        receivers: Queue::default(),
+    };
+    let id = k.ipc.endpoints.insert(ep).expect("room checked above");
+    k.quotas.hold(quota);
+    let cap = Capability { object: Object::Endpoint(id), rights: ENDPOINT_RIGHTS, badge: NO_BADGE };
+    match k.caps.mint(table, cap) {
+        Ok(h) => {
+            k.cap_created(&cap);
+            Ok(h.as_raw())
+        }
+        Err(e) => {
+            free(k, id);
+            Err(e)
+        }
+    }
+}
+
+/// Counts a new capability to endpoint `id`.
+pub fn cap_created(k: &mut Kernel, id: ObjectId, rights: Rights) {
+    if let Some(ep) = k.ipc.endpoints.get_mut(id) {
+        ep.caps += 1;
+        ep.send_caps += u32::from(rights.contains(Rights::SEND));
+        ep.recv_caps += u32::from(rights.contains(Rights::RECV));
+    }
+}
+
+/// Counts a capability to endpoint `id` gone: the last RECV one wakes the
+/// blocked senders with `PeerGone`, the last SEND one the blocked
+/// receivers; the last one frees the endpoint.
+pub fn cap_removed(k: &mut Kernel, id: ObjectId, rights: Rights) {
+    let Some(ep) = k.ipc.endpoints.get_mut(id) else { return };
+    ep.caps -= 1;
+    if rights.contains(Rights::SEND) {
+        ep.send_caps -= 1;
+        if ep.send_caps == 0 {
+            let mut q = core::mem::take(&mut ep.receivers);
+            while let Some(pid) = q.pop(&mut k.procs) {
+                wake(k, pid, Err(Error::PeerGone), false);
+            }
+        }
+    }
+    let ep = k.ipc.endpoints.get_mut(id).expect("still there");
+    if rights.contains(Rights::RECV) {
+        ep.recv_caps -= 1;
+        if ep.recv_caps == 0 {
+            let mut q = core::mem::take(&mut ep.senders);
+            while let Some(pid) = q.pop(&mut k.procs) {
+                wake(k, pid, Err(Error::PeerGone), false);
+            }
+        }
+    }
+    if k.ipc.endpoints.get(id).is_some_and(|ep| ep.caps == 0) {
+        free(k, id);
+    }
+}
+
+/// Frees endpoint `id` (nobody names it; its queues are empty).
+fn free(k: &mut Kernel, id: ObjectId) {
+    if let Some(ep) = k.ipc.endpoints.remove(id) {
+        debug_assert!(ep.senders.is_empty() && ep.receivers.is_empty());
+        k.quotas.credit(ep.quota);
+        k.quotas.release(ep.quota);
+    }
+}
+
+/// Takes a dying (or woken) sender out of endpoint `id`'s queue.
+pub fn unlink_sender(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
+    if let Some(ep) = k.ipc.endpoints.get_mut(id) {
+        ep.senders.remove(&mut k.procs, pid);
+    }
+}
+
+/// Takes a dying (or woken) receiver out of endpoint `id`'s queue.
+pub fn unlink_receiver(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
+    if let Some(ep) = k.ipc.endpoints.get_mut(id) {
+        ep.receivers.remove(&mut k.procs, pid);
+    }
+}

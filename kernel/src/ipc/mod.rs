@@ -1,0 +1,169 @@
+//! IPC: endpoints, one-shot replies, and messages that carry capabilities.
+//!
+//! The ABI (registers, tags, flags) is `caps::abi::ipc`; the syscalls are
+//! in `syscall/ipc.rs`. This module holds the objects and the rules:
+//!
+//! - **Rendezvous.** A message moves only when a sender meets a receiver.
+//!   Whoever comes first blocks in an endpoint queue (intrusive, linked
+//!   through the process records: no allocation) with its message in its
+//!   own process record; so the kernel holds at most one message per
+//!   blocked process, and an untrusted sender cannot make it queue more.
+//! - **Buffers.** Words and handles travel in registers and in the
+//!   process record. Long data (up to `MAX_MSG_BYTES`) is copied once from
+//!   the running side's user memory into the blocked side's kernel buffer
+//!   ([`IpcState::buf`], allocated on first use and charged one frame to
+//!   the process's own quota until it ends), and out from there once.
+//! - **Handles** are checked when sent (GRANT) and again when delivered;
+//!   delivery is all or nothing ([`transfer`]).
+//! - **Objects count their capabilities** ([`endpoint`], [`reply`]): the
+//!   last RECV (SEND) capability of an endpoint gone wakes its blocked
+//!   senders (receivers) with `PeerGone`; an endpoint nobody names is
+//!   freed and its frame credited; a reply nobody can use any more wakes
+//!   its caller with `PeerGone`.
+//! - **Direct switch.** A call whose receiver waits, and an answer whose
+//!   answerer then waits, put the woken process at the front of the run
+//!   queue before blocking, so the CPU goes straight to it.
+//!
+//! A woken process finds its outcome in [`IpcState::result`]; the blocked
+//! syscall picks it up when it resumes.
+
+pub mod endpoint;
+pub mod reply;
+pub mod transfer;
+
+use alloc::boxed::Box;
+use caps::ObjectId;
+use caps::abi::Error;
+use caps::abi::ipc::{MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, Tag};
+
+use crate::mem::aspace::Charge;
+use crate::objtable::ObjectTable;
+use crate::proc::{Block, State};
+use crate::state::Kernel;
+use endpoint::Endpoint;
+use reply::Reply;
+
+/// Most endpoints at once (each is also charged to a quota).
+pub const MAX_ENDPOINTS: usize = 4096;
+/// Most reply objects at once (at most one pending per calling process;
+/// spent ones live until their last capability is dropped).
+pub const MAX_REPLIES: usize = 4096;
+
+/// A message as its sender gave it, checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outgoing {
+    /// The sender's tag (checked: words, handles, flags).
+    pub tag: Tag,
+    /// The words.
+    pub words: [u64; MSG_SLOTS],
+    /// The raw handles, in the sender's table.
+    pub handles: [u64; MAX_HANDLES],
+    /// Long data length (in the sender's user memory or kernel buffer).
+    pub len: usize,
+    /// The badge of the capability it is sent through.
+    pub badge: u64,
+}
+
+/// A message as its receiver gets it (the syscall's results).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Incoming {
+    /// The received tag.
+    pub tag: Tag,
+    /// The badge it came through (0 for an answer).
+    pub badge: u64,
+    /// The new reply handle of a call, or 0.
+    pub reply: u64,
+    /// Words, then the receiver's new handles.
+    pub slots: [u64; MSG_SLOTS],
+}
+
+/// What a process's record holds for IPC.
+#[derive(Default)]
+pub struct IpcState {
+    /// The next process in the endpoint queue it waits in.
+    pub next: Option<ObjectId>,
+    /// Its message, while it is blocked sending.
+    pub outgoing: Outgoing,
+    /// Whether that message is a call.
+    pub calling: bool,
+    /// The outcome of its blocked send, receive or call, set by whoever
+    /// woke it.
+    pub result: Option<Result<Incoming, Error>>,
+    /// Kernel buffer for long data (charged one frame to its own quota).
+    pub buf: Option<Box<[u8; MAX_MSG_BYTES]>>,
+    /// Bytes of long data it accepts now (its receive buffer's length).
+    pub accept: usize,
+    /// The reply object it waits on, in a call.
+    pub awaiting: Option<ObjectId>,
+}
+
+/// The IPC objects.
+pub struct Objects {
+    /// Endpoints, by id.
+    pub endpoints: ObjectTable<Endpoint>,
+    /// Reply objects, by id.
+    pub replies: ObjectTable<Reply>,
+}
+
+impl Objects {
+    /// None yet.
+    pub const fn new() -> Self {
+        Objects {
+            endpoints: ObjectTable::new(MAX_ENDPOINTS),
+            replies: ObjectTable::new(MAX_REPLIES),
+        }
+    }
+}
+
+/// Gives process `pid` its kernel buffer if it has none, charging one
+/// frame to its own quota (`OutOfMemory` if the quota is spent).
+pub fn ensure_buffer(k: &mut Kernel, pid: ObjectId) -> Result<(), Error> {
+    let p = k.procs.get_mut(pid).ok_or(Error::PeerGone)?;
+    if p.ipc.buf.is_some() {
+        return Ok(());
+    }
+    let own = p.own_quota;
+    k.quotas.charge(own)?;
+    let p = k.procs.get_mut(pid).expect("checked above");
+    p.ipc.buf = Some(Box::new([0; MAX_MSG_BYTES]));
+    Ok(())
+}
+
+/// Wakes blocked process `pid` with `result`; `first` puts it at the
+/// front of the run queue (the direct switch of a call or an answer).
+pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, first: bool) {
+    let Some(p) = k.procs.get_mut(pid) else { return };
+    let State::Blocked(block) = p.state else { return };
+    p.ipc.result = Some(result);
+    p.ipc.awaiting = None;
+    p.ipc.next = None;
+    p.state = State::Ready;
+    k.sched.forget_blocked(pid, block);
+    if first {
+        k.sched.ready.push_front(pid);
+    } else {
+        k.sched.ready.push_back(pid);
+    }
+}
+
+/// Cleans a dying process out of IPC: out of the endpoint queue it waits
+/// in, its pending reply marked as having no caller, its kernel buffer
+/// freed and credited. Called by `proc::terminate` before its table goes.
+pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
+    let Some(p) = k.procs.get_mut(pid) else { return };
+    let state = p.state;
+    let buf = p.ipc.buf.take();
+    let awaiting = p.ipc.awaiting.take();
+    let own = p.own_quota;
+    match state {
+        State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
+        State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
+        _ => {}
+    }
+    if let Some(r) = awaiting {
+        reply::caller_gone(k, r);
+    }
+    if buf.is_some() {
+        k.quotas.credit(own);
+    }
+}

@@ -1,0 +1,105 @@
+//! Reply objects: the one-shot right to answer one call.
+//!
+//! A call that meets a receiver creates a `Reply` and mints one capability
+//! to it (SEND | GRANT) into the receiver's table. The first use answers
+//! the caller and spends the object: the handle used dies, and any copy of
+//! it (granted onwards) then gets `BadHandle`. If the caller dies first,
+//! the first use spends it with `PeerGone`. If every capability to it dies
+//! while the caller still waits, the caller wakes with `PeerGone`. The
+//! object lives while a capability names it, so every capability names a
+//! live object.
+
+use caps::abi::{Error, RawHandle, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
+
+use super::wake;
+use crate::state::Kernel;
+
+/// The rights of a new reply capability.
+pub const REPLY_RIGHTS: Rights = Rights::SEND.union(Rights::GRANT);
+
+/// Where a reply is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyState {
+    /// The caller waits for the answer.
+    Waiting(ObjectId),
+    /// Answered (or spent on a dead caller).
+    Spent,
+    /// The caller died before the answer.
+    CallerGone,
+}
+
+/// One reply object.
+#[derive(Debug)]
+pub struct Reply {
+    /// Where it is in its life.
+    pub state: ReplyState,
+    /// Capabilities naming it.
+    pub caps: u32,
+}
+
+/// Creates a reply for `caller` and mints its capability into `table`
+/// (whose room the caller of this function checked). Returns the object
+/// and the raw handle. The capability is not counted yet: the delivery
+/// either confirms it ([`created`]) or takes it back ([`discard`]).
+pub fn create(k: &mut Kernel, caller: ObjectId, table: TableId) -> Result<(ObjectId, u64), Error> {
+    let id = k
+        .ipc
+        .replies
+        .insert(Reply { state: ReplyState::Waiting(caller), caps: 0 })
+        .ok_or(Error::OutOfMemory)?;
+    match k.caps.mint(table, capability(id)) {
+        Ok(h) => Ok((id, h.as_raw())),
+        Err(e) => {
+            k.ipc.replies.remove(id);
+            Err(e)
+        }
+    }
+}
+
+/// The capability a new reply `id` is minted as.
+fn capability(id: ObjectId) -> Capability {
+    Capability { object: Object::Reply(id), rights: REPLY_RIGHTS, badge: NO_BADGE }
+}
+
+/// Counts the capability [`create`] minted: the delivery went through.
+pub fn created(k: &mut Kernel, id: ObjectId) {
+    k.cap_created(&capability(id));
+}
+
+/// Takes back what [`create`] made (the delivery failed): the capability
+/// and the object, with no effect on the caller.
+pub fn discard(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) {
+    let _ = k.caps.drop_cap(table, handle);
+    k.ipc.replies.remove(id);
+}
+
+/// Counts a new capability to reply `id`.
+pub fn cap_created(k: &mut Kernel, id: ObjectId) {
+    if let Some(r) = k.ipc.replies.get_mut(id) {
+        r.caps += 1;
+    }
+}
+
+/// Counts a capability to reply `id` gone: the last one of a reply still
+/// awaited wakes its caller with `PeerGone`; the last one frees it.
+pub fn cap_removed(k: &mut Kernel, id: ObjectId) {
+    let Some(r) = k.ipc.replies.get_mut(id) else { return };
+    r.caps -= 1;
+    if r.caps > 0 {
+        return;
+    }
+    let r = k.ipc.replies.remove(id).expect("present");
+    if let ReplyState::Waiting(caller) = r.state {
+        wake(k, caller, Err(Error::PeerGone), false);
+    }
+}
+
+/// The caller of reply `id` died: its use will say `PeerGone`.
+pub fn caller_gone(k: &mut Kernel, id: ObjectId) {
+    if let Some(r) = k.ipc.replies.get_mut(id)
+        && matches!(r.state, ReplyState::Waiting(_))
+    {
+        r.state = ReplyState::CallerGone;
+    }
+}

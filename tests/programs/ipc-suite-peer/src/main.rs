@@ -1,0 +1,159 @@
+//! The other process in `ipc-suite`'s cases (`mode=<name>`; see there).
+//! Exits 0 if its side went as expected, else prints why and exits 1.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use libos::abi::ObjectKind;
+use libos::abi::args::MAP_WRITE;
+use libos::abi::layout::PAGE_SIZE;
+use libos::ipc::Msg;
+use libos::kind::{Console, Endpoint, Memory};
+use libos::{Error, Start, println, sys};
+
+libos::main!(main);
+
+/// Where the flood case probes its quota.
+const PROBE: u64 = 0x0000_2000_0000_0000;
+
+fn main(start: &Start) -> i32 {
+    let mode = start.arg("mode").unwrap_or("");
+    match run(start, mode) {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("ipc-suite-peer: {mode}: {e}");
+            1
+        }
+    }
+}
+
+fn ok<T>(what: &str, r: Result<T, Error>) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e:?}"))
+}
+
+fn want<T: core::fmt::Debug + PartialEq>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want { Ok(()) } else { Err(format!("{what}: got {got:?}, want {want:?}")) }
+}
+
+fn run(start: &Start, mode: &str) -> Result<(), String> {
+    let ep = start.handle::<Endpoint>("ep").ok_or("no endpoint")?;
+    let console = start.handle::<Console>("console").ok_or("no console")?;
+    match mode {
+        "badge" => {
+            want(
+                "re-badge",
+                ep.derive_badged(libos::Rights::SEND, 7).map(drop),
+                Err(Error::InvalidArgument),
+            )?;
+            ok("send", ep.send(&Msg::word(0)))?;
+            let copy = ok("derive", ep.derive(libos::Rights::SEND))?;
+            ok("send through a copy", copy.send(&Msg::word(1)))
+        }
+        "caller" => {
+            let a = ok("call", ep.call(&Msg::word(5)))?;
+            want("answer", a.words(), &[6][..])?;
+            let a = ok("call", ep.call(&Msg::word(7)))?;
+            want("answer", a.word(0), 8)?;
+            let h = a.handle::<Console>(0).ok_or("no handle in the answer")?;
+            want(
+                "the answer's handle",
+                sys::cap_kind(h.raw()).map(|k| k.0),
+                Ok(Some(ObjectKind::Console)),
+            )?;
+            ok("send", ep.send(&Msg::word(9)))
+        }
+        "full" => {
+            // Fill our table, then leave one slot: a message with two
+            // handles does not fit.
+            let mut made = Vec::new();
+            loop {
+                match console.derive(libos::Rights::WRITE) {
+                    Ok(h) => made.push(h),
+                    Err(Error::TableFull) => break,
+                    Err(e) => return Err(format!("fill: {e:?}")),
+                }
+            }
+            ok("close", made.pop().ok_or("nothing derived")?.close())?;
+            want("receive into a full table", ep.recv().map(drop), Err(Error::TableFull))?;
+            // The one free slot is still free, and only one.
+            let one = ok("derive into the last slot", console.derive(libos::Rights::WRITE))?;
+            let past = console.derive(libos::Rights::WRITE).map(drop);
+            want("derive past the quota", past, Err(Error::TableFull))?;
+            ok("close", one.close())?;
+            ok("close", made.pop().ok_or("nothing derived")?.close())?;
+            let m = ok("receive with room", ep.recv())?;
+            want("handles received", m.handle_count(), 2)?;
+            for i in 0..2 {
+                let h = m.handle::<Console>(i).ok_or("missing handle")?;
+                want(
+                    "a received handle",
+                    sys::cap_kind(h.raw()).map(|k| k.0),
+                    Ok(Some(ObjectKind::Console)),
+                )?;
+            }
+            Ok(())
+        }
+        "revoke" => {
+            let m = ok("receive", ep.recv())?;
+            let h = m.handle::<Endpoint>(0).ok_or("no handle")?;
+            // Nobody receives on the lent endpoint: a valid send would wait.
+            want("use the received handle", h.try_send(&Msg::word(0)), Err(Error::WouldBlock))?;
+            ok("call", ep.call(&Msg::word(1)))?;
+            want("use it after the revoke", h.try_send(&Msg::word(0)), Err(Error::BadHandle))
+        }
+        "exit" => Ok(()),
+        "take-call-and-exit" => {
+            let m = ok("receive", ep.recv())?;
+            m.reply().ok_or("not a call")?;
+            Ok(())
+        }
+        "flood" => {
+            let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+            free_pages(memory)?; // page tables for the probe area, once
+            let before = free_pages(memory)?;
+            for _ in 0..10_000 {
+                want("a non-blocking send", ep.try_send(&Msg::word(1)), Err(Error::WouldBlock))?;
+            }
+            let data = [7u8; 4096];
+            for _ in 0..1000 {
+                let r = sys::ipc_send_long(
+                    libos::abi::Syscall::IpcSend,
+                    ep.raw(),
+                    libos::abi::ipc::TAG_NONBLOCK,
+                    &data,
+                    &[],
+                );
+                want("a non-blocking long send", r, Err(Error::WouldBlock))?;
+            }
+            want("free pages after the flood", free_pages(memory)?, before)
+        }
+        "send-then-try" => {
+            ok("send", ep.send(&Msg::word(1)))?;
+            // The receiver is not receiving now: nothing queues a second.
+            want("a second, non-blocking send", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))
+        }
+        _ => Err(format!("unknown mode {mode:?}")),
+    }
+}
+
+/// Pages our quota can still map: maps one at a time until OutOfMemory,
+/// then unmaps them all.
+fn free_pages(memory: libos::Handle<Memory>) -> Result<u64, String> {
+    let mut n = 0;
+    loop {
+        match memory.map(PROBE + n * PAGE_SIZE, PAGE_SIZE, MAP_WRITE) {
+            Ok(()) => n += 1,
+            Err(Error::OutOfMemory) => break,
+            Err(e) => return Err(format!("probe map: {e:?}")),
+        }
+    }
+    if n > 0 {
+        // SAFETY: nothing uses the probe pages, mapped just above.
+        ok("unmap the probe", unsafe { sys::mem_unmap(PROBE, n * PAGE_SIZE) })?;
+    }
+    Ok(n)
+}

@@ -1,0 +1,88 @@
+//! IPC: endpoints, calls and replies, capability transfer, failure of
+//! either side, and the example that delegates a disk range over IPC.
+
+use harness::{DATA_DISK_BYTES, Exit, Image, Run, fresh_disk, test_dir};
+
+/// Boots init running `examples` with `programs` in the ramdisk and a
+/// fresh data disk.
+fn run(test: &str, examples: &str, programs: &[&str]) -> Run {
+    let dir = test_dir(test);
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    let mut image = Image::new(&format!("examples={examples}")).program("init");
+    for p in programs {
+        image = image.program(p);
+    }
+    let mut machine = image.build(&dir);
+    machine.data_disk = Some(disk);
+    machine.run()
+}
+
+#[test]
+fn the_ipc_example_ping_pongs_and_delegates_a_disk_range() {
+    run("ipc-example", "ipc", &["ipc", "ipc-pong", "ipc-storage", "ipc-client"])
+        .expect(
+            Exit::Success,
+            &[
+                "ipc: 1000 calls answered; the server saw its last client go",
+                "ipc-client: read 8 sectors through the range the server sent",
+                "ipc-storage: revoked 1 capability derived from the shared range",
+                "ipc-client: after the revoke, the read is refused",
+                "ipc: a disk range went over IPC, was read, revoked, and refused",
+                "example ipc: ok",
+            ],
+        )
+        .expect_absent("KERNEL")
+        .expect_absent("AUTHORITY");
+}
+
+/// Runs one `ipc-suite` case and expects it to pass.
+fn suite_case(case: &str) {
+    run(
+        &format!("ipc-{case}"),
+        &format!("ipc-suite:case={case}"),
+        &["ipc-suite", "ipc-suite-peer"],
+    )
+    .expect(
+        Exit::Success,
+        &[&format!("ipc-suite: {case} ok"), &format!("example ipc-suite:case={case}: ok")],
+    )
+    .expect_absent("ipc-suite-peer:")
+    .expect_absent("KERNEL")
+    .expect_absent("AUTHORITY");
+}
+
+#[test]
+fn ipc_refuses_missing_rights_wrong_kinds_and_bad_tags() {
+    suite_case("rights");
+}
+
+#[test]
+fn ipc_delivers_the_senders_badge_which_it_cannot_change() {
+    suite_case("badges");
+}
+
+#[test]
+fn ipc_replies_answer_once() {
+    suite_case("reply");
+}
+
+#[test]
+fn ipc_transfer_into_a_full_table_fails_whole_on_both_sides() {
+    suite_case("full");
+}
+
+#[test]
+fn ipc_revoking_a_sent_handle_takes_the_receivers_copy() {
+    suite_case("revoke");
+}
+
+#[test]
+fn ipc_peer_exit_wakes_the_blocked_side_with_peer_gone() {
+    suite_case("peer-exit");
+}
+
+#[test]
+fn ipc_floods_get_would_block_and_charge_nothing() {
+    suite_case("flood");
+}
