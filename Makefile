@@ -30,6 +30,9 @@ PROGRAMS     := $(filter-out init,$(notdir $(wildcard examples/*)))
 EXAMPLES     := $(foreach p,$(PROGRAMS),$(if $(findstring -,$(p)),,$(p)))
 TEST_PROGS   := $(notdir $(wildcard tests/programs/*))
 BENCH_PROGS  := $(addprefix bench-,$(notdir $(wildcard bench/*)))
+# Benchmarks make runs; `bench-<name>-<helper>` programs are only started by
+# their benchmark (init gives it their images, as for examples).
+BENCH_RUN    := $(foreach p,$(BENCH_PROGS),$(if $(findstring -,$(patsubst bench-%,%,$(p))),,$(p)))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
 IMAGER       := tools/imager/target/debug/imager
 QEMU_RUNNER  := target/debug/exocap-qemu
@@ -102,7 +105,7 @@ bench: kernel user imager runner
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench.img \
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
-	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(strip $(BENCH_PROGS)))"
+	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(strip $(BENCH_RUN)))"
 	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img
 	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 

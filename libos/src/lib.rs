@@ -7,6 +7,7 @@
 //!   capability, `println!` over its `console`, panics that exit cleanly;
 //! - typed handles ([`Handle<K>`]) with the calls each kind supports;
 //! - processes ([`process::Spawn`]) and the start page ([`Start`]);
+//! - IPC over endpoints ([`ipc`]): messages with handles, channels, RPC;
 //! - block devices ([`block`]) and a crash-safe file system on them ([`fs`]).
 //!
 //! A program:
@@ -34,6 +35,7 @@ pub mod console;
 pub mod disk;
 pub mod fs;
 pub mod handle;
+pub mod ipc;
 pub mod process;
 pub mod start;
 #[allow(unsafe_code)]

@@ -143,3 +143,27 @@ fn a_failed_fsync_poisons_until_remount() {
     let t = read_tree(&mut fs).unwrap();
     assert!(t.is_empty() || t.get("/f") == Some(&support::Node::File(b"data".to_vec())));
 }
+
+#[test]
+fn a_device_error_after_part_of_a_write_is_an_error_not_a_short_write() {
+    // Guards against an error in a later chunk or step of one `write`
+    // being swallowed into a short count (which `write_all` reports as
+    // `NoSpace`), and against the half-written file committing later.
+    const LEN: usize = 9 << 20; // more than two steps of one `write` call
+    let base = Fs::format(MemDisk::new(16 << 20 >> 9 << 2)).unwrap().unmount().unwrap();
+    for fault_at in [1, 3, 6] {
+        let mut dev = FaultyDisk::new(base.clone());
+        dev.writes = Fault::Once(fault_at);
+        let mut fs = Fs::mount(dev).unwrap();
+        let f = fs.create("/big").unwrap();
+        let data: Vec<u8> = (0..LEN).map(|i| (i / 4096) as u8).collect();
+        assert_eq!(fs.write(&f, &data), Err(FsError::Io(BlockError::Io)), "fault at {fault_at}");
+        assert_eq!(fs.sync(), Err(FsError::Io(BlockError::Io)), "must not commit the rest");
+        let dev = fs.into_device();
+        let mut fs = Fs::mount(dev.disk).unwrap();
+        assert!(fs.fsck().unwrap().is_clean());
+        let len = fs.metadata("/big").map(|m| m.len).unwrap_or(0);
+        let back = fs.read_file("/big").unwrap_or_default();
+        assert_eq!(back[..], data[..len as usize], "a committed prefix must be the data written");
+    }
+}

@@ -5,7 +5,11 @@
 //! contents go to a freshly allocated block and the old one is freed (and
 //! not reused before the next checkpoint). Blocks allocated in the running
 //! transaction are rewritten in place. Large requests become one device
-//! request per physically contiguous run.
+//! request per physically contiguous run (up to [`WRITE_CHUNK_BLOCKS`]),
+//! and whole blocks go to the device straight from the caller's buffer:
+//! only a block written in part is copied (merged with its old contents),
+//! so a large write costs no copy in user space, where the emulator's
+//! `memcpy` is slow.
 //!
 //! Bytes past the end of a file inside its last block are always zero, so a
 //! file that grows shows zeroes there, as it does in holes.
@@ -16,12 +20,13 @@ use alloc::vec::Vec;
 use super::FsError;
 use super::extent::{self, MAX_FILE_BLOCKS};
 use super::inode::{Inode, chain_blocks_for};
+use super::iobuf::IoBuf;
 use super::layout::{BLOCK_SIZE, MAX_FILE_SIZE};
 use super::volume::Volume;
 use crate::block::BlockDevice;
 
 /// Blocks written per device request and per allocation step.
-pub const WRITE_CHUNK_BLOCKS: u64 = 64;
+pub const WRITE_CHUNK_BLOCKS: u64 = 256;
 const BS: u64 = BLOCK_SIZE as u64;
 
 impl<D: BlockDevice> Volume<D> {
@@ -77,7 +82,8 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Writes `data` into `inode` at byte `pos`. Returns the bytes written,
     /// fewer than asked only when space ran out after some were written.
-    /// The caller stores the inode.
+    /// Any other error after some were written counts as a change (so the
+    /// operation fails the file system). The caller stores the inode.
     pub fn write_at(&mut self, inode: &mut Inode, pos: u64, data: &[u8]) -> Result<usize, FsError> {
         if data.is_empty() {
             return Ok(0);
@@ -91,15 +97,25 @@ impl<D: BlockDevice> Volume<D> {
         let mut done = 0;
         let mut step = WRITE_CHUNK_BLOCKS;
         while lb <= last {
-            let n = (last + 1 - lb).min(step);
+            // A block `data` covers in part is a chunk of its own; whole
+            // blocks go in chunks of up to `step`.
+            let whole = (end / BS).saturating_sub(lb);
+            let n = if lb * BS < pos || whole == 0 { 1 } else { whole.min(step) };
             match self.write_chunk(inode, pos, data, lb, n) {
                 Ok(bytes) => {
                     done += bytes;
                     lb += n;
                 }
                 Err(FsError::NoSpace) if n > 1 => step = 1,
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
+                Err(FsError::NoSpace) if done > 0 => break,
+                Err(e) => {
+                    if done > 0 {
+                        // Part of the data is in: the caller must treat
+                        // the file system as changed (and fail it).
+                        self.mutations += 1;
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok(done)
@@ -120,24 +136,22 @@ impl<D: BlockDevice> Volume<D> {
         let cs = lb * BS;
         let ws = pos.max(cs);
         let we = end.min(cs + n * BS);
-        let mut buf = vec![0u8; (n * BS) as usize];
-        for blk in [lb, lb + n - 1] {
-            let bs = blk * BS;
-            let whole = ws <= bs && we >= bs + BS;
-            if !whole
-                && bs < inode.size
-                && let Some(p) = extent::lookup(&inode.extents, blk)
-            {
-                let at = ((blk - lb) * BS) as usize;
-                self.read_blocks(p, &mut buf[at..at + BLOCK_SIZE])?;
-                if bs + BS > inode.size {
-                    // Past the end is zero, even while shrinking.
-                    buf[at + (inode.size - bs) as usize..at + BLOCK_SIZE].fill(0);
-                }
-            }
-        }
-        buf[(ws - cs) as usize..(we - cs) as usize]
-            .copy_from_slice(&data[(ws - pos) as usize..(we - pos) as usize]);
+        // Whole blocks go to the device straight from the caller's bytes
+        // (a copy here would be the slowest part of a large write); a
+        // chunk with a partial block is merged with the old contents.
+        let merged;
+        let src: &[u8] = if ws == cs && we == cs + n * BS {
+            &data[(ws - pos) as usize..(we - pos) as usize]
+        } else {
+            merged = self.merge_chunk(
+                inode,
+                &data[(ws - pos) as usize..(we - pos) as usize],
+                ws,
+                lb,
+                n,
+            )?;
+            &merged
+        };
 
         // Where each block goes: in place if it is fresh, else a new block.
         let mut targets: Vec<Option<u64>> = (lb..lb + n)
@@ -187,7 +201,7 @@ impl<D: BlockDevice> Volume<D> {
             while j < phys.len() && phys[j] == phys[j - 1] + 1 {
                 j += 1;
             }
-            let bytes = &buf[i * BLOCK_SIZE..j * BLOCK_SIZE];
+            let bytes = &src[i * BLOCK_SIZE..j * BLOCK_SIZE];
             if let Err(e) = self.write_blocks(phys[i], bytes) {
                 let rewrote_in_place = is_new.iter().any(|&x| !x);
                 self.undo_alloc(&allocated, before);
@@ -199,7 +213,7 @@ impl<D: BlockDevice> Volume<D> {
             i = j;
         }
         for (k, &p) in phys.iter().enumerate() {
-            self.note_data(p, &buf[k * BLOCK_SIZE..(k + 1) * BLOCK_SIZE]);
+            self.note_data(p, &src[k * BLOCK_SIZE..(k + 1) * BLOCK_SIZE]);
             if is_new[k] {
                 for (s, len) in extent::map(&mut inode.extents, lb + k as u64, p, 1) {
                     self.free_blocks(s, len);
@@ -208,6 +222,39 @@ impl<D: BlockDevice> Volume<D> {
         }
         inode.size = inode.size.max(we);
         Ok((we - ws) as usize)
+    }
+
+    /// File blocks `[lb, lb+n)` with `part` placed at byte `ws` of the
+    /// file, over the old contents of the first and last block where
+    /// `part` covers them only in part.
+    fn merge_chunk(
+        &mut self,
+        inode: &Inode,
+        part: &[u8],
+        ws: u64,
+        lb: u64,
+        n: u64,
+    ) -> Result<IoBuf, FsError> {
+        let cs = lb * BS;
+        let we = ws + part.len() as u64;
+        let mut buf = IoBuf::zeroed((n * BS) as usize);
+        for blk in [lb, lb + n - 1] {
+            let bs = blk * BS;
+            let whole = ws <= bs && we >= bs + BS;
+            if !whole
+                && bs < inode.size
+                && let Some(p) = extent::lookup(&inode.extents, blk)
+            {
+                let at = ((blk - lb) * BS) as usize;
+                self.read_blocks(p, &mut buf[at..at + BLOCK_SIZE])?;
+                if bs + BS > inode.size {
+                    // Past the end is zero, even while shrinking.
+                    buf[at + (inode.size - bs) as usize..at + BLOCK_SIZE].fill(0);
+                }
+            }
+        }
+        buf[(ws - cs) as usize..(we - cs) as usize].copy_from_slice(part);
+        Ok(buf)
     }
 
     fn undo_alloc(&mut self, allocated: &[(u64, u64)], mutations: u64) {

@@ -35,6 +35,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::FsError;
+use super::iobuf::IoBuf;
 use super::layout::{BLOCK_SIZE, Block, Superblock, checksum, get_u32, get_u64, put_u32, put_u64};
 use super::volume::{DATA_SEED, Volume};
 use crate::block::BlockDevice;
@@ -100,7 +101,7 @@ impl<D: BlockDevice> Volume<D> {
             self.flush()?;
         }
         let seq = self.journal_seq;
-        let mut buf = vec![0u8; total as usize * BLOCK_SIZE];
+        let mut buf = IoBuf::zeroed(total as usize * BLOCK_SIZE);
         put_u64(&mut buf, H_MAGIC, TXN_MAGIC);
         put_u64(&mut buf, H_SEQ, seq);
         put_u32(&mut buf, H_META, items.len() as u32);
@@ -162,9 +163,9 @@ impl<D: BlockDevice> Volume<D> {
             while j < homes.len() && homes[j].0 == homes[j - 1].0 + 1 {
                 j += 1;
             }
-            let mut buf = Vec::with_capacity((j - i) * BLOCK_SIZE);
-            for (_, d) in &homes[i..j] {
-                buf.extend_from_slice(&d[..]);
+            let mut buf = IoBuf::zeroed((j - i) * BLOCK_SIZE);
+            for (k, (_, d)) in homes[i..j].iter().enumerate() {
+                buf[k * BLOCK_SIZE..(k + 1) * BLOCK_SIZE].copy_from_slice(&d[..]);
             }
             self.write_blocks(homes[i].0, &buf)?;
             i = j;

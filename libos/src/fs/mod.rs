@@ -80,6 +80,7 @@ mod file;
 pub mod fsck;
 mod handle;
 mod inode;
+mod iobuf;
 pub mod journal;
 pub mod layout;
 mod namespace;

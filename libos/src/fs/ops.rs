@@ -11,6 +11,7 @@ use super::FsError;
 use super::alloc::{Bitmap, RangeSet};
 use super::handle::{File, Handles, OpenFile};
 use super::inode::Inode;
+use super::iobuf::IoBuf;
 use super::layout::{
     BLOCK_SIZE, FileType, Geometry, MAX_NAME_LEN, ROOT_INO, RawInode, SECTORS_PER_BLOCK, Superblock,
 };
@@ -154,7 +155,7 @@ impl<D: BlockDevice> Fs<D> {
     pub fn format(mut dev: D) -> Result<Self, FsError> {
         let total = block_count(&dev)?;
         let geo = Geometry::for_blocks(total).ok_or(FsError::InvalidArgument)?;
-        let zeros = vec![0u8; FORMAT_CHUNK_BLOCKS as usize * BLOCK_SIZE];
+        let zeros = IoBuf::zeroed(FORMAT_CHUNK_BLOCKS as usize * BLOCK_SIZE);
         let mut b = geo.journal_start;
         while b < geo.data_start {
             let n = (geo.data_start - b).min(FORMAT_CHUNK_BLOCKS);
@@ -411,7 +412,8 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Writes at the handle's position (at the end in append mode) and
     /// advances it. Returns fewer bytes than given only when space ran out
-    /// after some were written.
+    /// after some were written; a device error after some were written
+    /// fails the file system until it is mounted again.
     pub fn write(&mut self, file: &File, data: &[u8]) -> Result<usize, FsError> {
         let mut done = 0;
         for step in data.chunks(WRITE_STEP_BYTES) {
@@ -435,7 +437,13 @@ impl<D: BlockDevice> Fs<D> {
                     }
                 }
                 Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
+                Err(FsError::NoSpace) => break,
+                Err(e) => {
+                    // Earlier steps are in: the file system no longer
+                    // matches any state the caller knows of.
+                    self.poisoned = Some(e);
+                    return Err(e);
+                }
             }
         }
         Ok(done)

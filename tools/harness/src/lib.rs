@@ -43,6 +43,9 @@ pub enum Exit {
     Killed,
     /// The deadline passed; QEMU was killed.
     Timeout,
+    /// The harness killed QEMU as the run's [`StopRule`] asked (a
+    /// simulated power cut, not a failure of the run).
+    Stopped,
 }
 
 impl Exit {
@@ -62,7 +65,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::TripleFault => 2,
-            Exit::Qemu(_) | Exit::Killed => 3,
+            Exit::Qemu(_) | Exit::Killed | Exit::Stopped => 3,
             Exit::Timeout => 124,
         }
     }
@@ -76,6 +79,7 @@ impl Exit {
             Exit::Qemu(c) => format!("QEMU exited with status {c}"),
             Exit::Killed => "QEMU was killed by a signal".into(),
             Exit::Timeout => "the run passed its deadline and QEMU was killed".into(),
+            Exit::Stopped => "the harness killed QEMU as the run asked (power cut)".into(),
         }
     }
 }
@@ -145,6 +149,20 @@ pub struct Machine {
     pub timeout: Duration,
     /// More QEMU arguments (tests use it for `blkdebug` and the like).
     pub extra: Vec<String>,
+    /// Kill QEMU at a chosen moment of the run (a power cut); `None`
+    /// (the default) lets it run to its end or its deadline.
+    pub stop: Option<StopRule>,
+}
+
+/// When [`Machine::run`] kills QEMU on purpose: `delay` after the first
+/// console line containing `after_line` appears. The run then ends as
+/// [`Exit::Stopped`], with the console printed up to that moment.
+#[derive(Clone, Debug)]
+pub struct StopRule {
+    /// Text of the console line that starts the clock.
+    pub after_line: String,
+    /// How long after that line to kill QEMU.
+    pub delay: Duration,
 }
 
 impl Machine {
@@ -158,6 +176,7 @@ impl Machine {
             gdb: false,
             timeout: Duration::from_secs(60),
             extra: Vec::new(),
+            stop: None,
         }
     }
 
@@ -214,7 +233,7 @@ impl Machine {
             spawn_reader(child.stdout.take(), console.clone()),
             spawn_reader(child.stderr.take(), console.clone()),
         ];
-        let exit = wait_until(&mut child, start + self.timeout);
+        let exit = wait_until(&mut child, start + self.timeout, self.stop.as_ref(), &console);
         for r in readers {
             let _ = r.join();
         }
@@ -243,10 +262,34 @@ fn spawn_reader(
     })
 }
 
-fn wait_until(child: &mut Child, deadline: Instant) -> Exit {
+/// Waits for QEMU to exit; kills it at `deadline` ([`Exit::Timeout`]) or
+/// when `stop` says so ([`Exit::Stopped`]).
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    stop: Option<&StopRule>,
+    console: &Mutex<Vec<u8>>,
+) -> Exit {
+    let mut stop_at: Option<Instant> = None;
+    // Console bytes already searched for the stop line (minus an overlap).
+    let mut searched: usize = 0;
     loop {
+        if let (Some(rule), None) = (stop, stop_at) {
+            let bytes = console.lock().unwrap();
+            let from = searched.saturating_sub(rule.after_line.len());
+            let needle = rule.after_line.as_bytes();
+            if bytes[from..].windows(needle.len().max(1)).any(|w| w == needle) {
+                stop_at = Some(Instant::now() + rule.delay);
+            }
+            searched = bytes.len();
+        }
         match child.try_wait() {
             Ok(Some(status)) => return Exit::from_status(status.code()),
+            Ok(None) if stop_at.is_some_and(|t| Instant::now() >= t) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Exit::Stopped;
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
