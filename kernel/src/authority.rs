@@ -7,7 +7,8 @@
 //! - the capability space's own invariants (`CapSpace::check_invariants`):
 //!   every derived capability's rights within its parent's, every range
 //!   within its parent's, the tree and the tables consistent;
-//! - every capability names a live object (process, quota, image, disk),
+//! - every capability names a live object (process, quota, image, disk,
+//!   endpoint, reply),
 //!   and every disk range lies on its device;
 //! - every root capability (one derived from nothing) is of a kind the
 //!   kernel mints — whole disks, consoles, timers, images, quotas,
@@ -53,6 +54,8 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             Object::Process(id) => k.procs.get(id).is_some(),
             Object::Memory(id) => k.quotas.0.get(id).is_some(),
             Object::Image(id) => (id.0 as usize) < k.images.len(),
+            Object::Endpoint(id) => k.ipc.endpoints.get(id).is_some(),
+            Object::Reply(id) => k.ipc.replies.get(id).is_some(),
             Object::DiskRange(r) => k.devices.get(r.device).is_some_and(|d| {
                 r.first.checked_add(r.count).is_some_and(|end| end <= d.sector_count())
             }),

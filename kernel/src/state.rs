@@ -9,7 +9,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use caps::{CapSpace, Capability, Object, ObjectId, Removed};
-use spin::{Mutex, MutexGuard, Once};
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
 
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
@@ -57,12 +58,53 @@ pub struct Kernel {
     pub ipc: crate::ipc::Objects,
 }
 
-static KERNEL: Once<Mutex<Kernel>> = Once::new();
+/// The kernel state's home. One CPU, and the kernel only runs with
+/// interrupts off, so no two contexts ever touch it at once: a plain flag
+/// (not an atomic lock) catches the one mistake possible, a path re-taking
+/// it, and turns it into a panic rather than a silent corruption.
+struct KernelCell {
+    taken: UnsafeCell<bool>,
+    kernel: UnsafeCell<Option<Kernel>>,
+}
+
+// SAFETY: see above: one CPU, interrupts off whenever the kernel runs;
+// `lock` hands out at most one `KernelGuard` at a time.
+unsafe impl Sync for KernelCell {}
+
+static KERNEL: KernelCell =
+    KernelCell { taken: UnsafeCell::new(false), kernel: UnsafeCell::new(None) };
+
+/// Exclusive access to the kernel state, until dropped.
+pub struct KernelGuard {
+    kernel: &'static mut Kernel,
+}
+
+impl Deref for KernelGuard {
+    type Target = Kernel;
+    fn deref(&self) -> &Kernel {
+        self.kernel
+    }
+}
+
+impl DerefMut for KernelGuard {
+    fn deref_mut(&mut self) -> &mut Kernel {
+        self.kernel
+    }
+}
+
+impl Drop for KernelGuard {
+    fn drop(&mut self) {
+        // SAFETY: one CPU, interrupts off: nothing else reads the flag now.
+        unsafe { *KERNEL.taken.get() = false };
+    }
+}
 
 /// Sets up the (empty) kernel state. Call once at boot.
 pub fn init(images: Vec<ProgramImage>, devices: Devices) {
-    KERNEL.call_once(|| {
-        Mutex::new(Kernel {
+    let _guard = lock_raw();
+    // SAFETY: the flag is taken (no guard exists), and boot is single-threaded.
+    unsafe {
+        *KERNEL.kernel.get() = Some(Kernel {
             caps: CapSpace::new(MAX_CAPABILITIES),
             procs: ObjectTable::new(MAX_PROCESSES),
             quotas: Quotas::new(),
@@ -73,16 +115,36 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices) {
             async_io: AsyncIo::new(),
             ipc: crate::ipc::Objects::new(),
         })
-    });
+    };
 }
 
-/// Takes the kernel lock.
-pub fn lock() -> MutexGuard<'static, Kernel> {
-    KERNEL
-        .get()
-        .expect("state::init runs at boot")
-        .try_lock()
-        .expect("kernel lock taken twice: a path blocked or re-entered while holding it")
+/// Sets the taken flag, panicking if it already was.
+fn lock_raw() -> TakenFlag {
+    // SAFETY: one CPU, interrupts off: no other context reads or writes the
+    // flag during this read-modify-write.
+    let was = unsafe { core::ptr::replace(KERNEL.taken.get(), true) };
+    assert!(!was, "kernel state taken twice: a path blocked or re-entered while holding it");
+    TakenFlag
+}
+
+/// Clears the flag when dropped (for `init`, which has no guard).
+struct TakenFlag;
+
+impl Drop for TakenFlag {
+    fn drop(&mut self) {
+        // SAFETY: as in `lock_raw`.
+        unsafe { *KERNEL.taken.get() = false };
+    }
+}
+
+/// Takes the kernel state.
+pub fn lock() -> KernelGuard {
+    let flag = lock_raw();
+    core::mem::forget(flag); // the guard clears it instead
+    // SAFETY: the flag was clear, so no other reference to the state
+    // exists; it stays ours until the guard is dropped.
+    let kernel = unsafe { (*KERNEL.kernel.get()).as_mut() }.expect("state::init runs at boot");
+    KernelGuard { kernel }
 }
 
 impl Kernel {

@@ -102,6 +102,9 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     p.exit = Some(status);
     let waiters = core::mem::take(&mut p.waiters);
     let table = p.table.take();
+    if k.sched.current == Some(pid) {
+        k.sched.current_table = None;
+    }
     if let Some(table) = table {
         let mut removed = Vec::new();
         let _ = k.caps.destroy_table(table, |r| removed.push(r));

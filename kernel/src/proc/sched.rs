@@ -12,14 +12,13 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use caps::ObjectId;
 use core::sync::atomic::{AtomicU64, Ordering};
-use spin::MutexGuard;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
 use super::{Block, Process, State};
 use crate::arch::{context, syscall};
 use crate::objtable::ObjectTable;
-use crate::state::{self, Kernel};
+use crate::state::{self, Kernel, KernelGuard};
 
 /// Timer ticks a process runs before another ready one gets the CPU.
 pub const QUANTUM_TICKS: u32 = 10;
@@ -28,6 +27,9 @@ pub const QUANTUM_TICKS: u32 = 10;
 pub struct Scheduler {
     /// The process on the CPU (`None`: the idle loop).
     pub current: Option<ObjectId>,
+    /// Its capability table, kept here so the syscall path need not look
+    /// the process up (cleared when the process ends).
+    pub current_table: Option<caps::TableId>,
     /// Ready processes, in order.
     pub ready: VecDeque<ObjectId>,
     /// Sleeping processes and when they wake (ns since boot).
@@ -48,6 +50,7 @@ impl Scheduler {
     pub fn new() -> Self {
         Scheduler {
             current: None,
+            current_table: None,
             ready: VecDeque::with_capacity(state::MAX_PROCESSES),
             sleepers: Vec::new(),
             dead: Vec::new(),
@@ -113,12 +116,13 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 
 /// Gives the CPU to the next ready process (or the idle loop), saving the
 /// current context in `save`. Returns when this context is resumed.
-fn switch_away(mut k: MutexGuard<'static, Kernel>, save: *mut u64) {
+fn switch_away(mut k: KernelGuard, save: *mut u64) {
     let next = k.sched.ready.pop_front();
     if let Some(pid) = next {
         k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
     }
     k.sched.current = next;
+    k.sched.current_table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
     k.sched.quantum = QUANTUM_TICKS;
     let t = target(&k, next);
     drop(k);
@@ -154,7 +158,7 @@ fn current_save_slot(k: &Kernel) -> *mut u64 {
 
 /// Puts the current process at the back of the ready queue and runs the
 /// next one; returns when it is this process's turn again.
-pub fn yield_now(mut k: MutexGuard<'static, Kernel>) {
+pub fn yield_now(mut k: KernelGuard) {
     let Some(pid) = k.sched.current else { return };
     if k.sched.ready.is_empty() {
         k.sched.quantum = QUANTUM_TICKS;
@@ -168,7 +172,7 @@ pub fn yield_now(mut k: MutexGuard<'static, Kernel>) {
 
 /// Blocks the current process for `block` and runs another; returns when
 /// it has been woken.
-pub fn block_current(mut k: MutexGuard<'static, Kernel>, block: Block) {
+pub fn block_current(mut k: KernelGuard, block: Block) {
     let pid = k.sched.current.expect("only a process blocks");
     k.procs.get_mut(pid).expect("current exists").state = State::Blocked(block);
     if let Block::Sleep(deadline) = block {
@@ -179,7 +183,7 @@ pub fn block_current(mut k: MutexGuard<'static, Kernel>, block: Block) {
 }
 
 /// Switches away from a process that has just ended; never returns.
-pub fn exit_current(k: MutexGuard<'static, Kernel>) -> ! {
+pub fn exit_current(k: KernelGuard) -> ! {
     let save = current_save_slot(&k);
     switch_away(k, save);
     unreachable!("an ended process was resumed");

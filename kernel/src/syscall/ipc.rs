@@ -13,7 +13,6 @@ use caps::abi::ipc::{
     MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_NONBLOCK, Tag,
 };
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
-use spin::MutexGuard;
 
 use super::Caller;
 use crate::arch::syscall::SyscallFrame;
@@ -22,7 +21,7 @@ use crate::ipc::transfer::{Data, deliver};
 use crate::ipc::{Incoming, Outgoing, endpoint, ensure_buffer, wake};
 use crate::mem::user::{Pod, UserSlice, read_value};
 use crate::proc::{Block, State, sched};
-use crate::state::{self, Kernel};
+use crate::state::{self, Kernel, KernelGuard};
 
 // SAFETY: `MsgDesc` is `repr(C)`: six u64, no padding.
 unsafe impl Pod for MsgDesc {}
@@ -256,7 +255,7 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
 /// Receives on endpoint `ep`: takes a waiting sender's message, or waits
 /// for one (unless `nonblock`).
 fn receive(
-    mut k: MutexGuard<'static, Kernel>,
+    mut k: KernelGuard,
     c: Caller,
     ep: ObjectId,
     buf: Data,

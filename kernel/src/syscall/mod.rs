@@ -34,7 +34,7 @@ impl Caller {
     /// The current process, as seen under the kernel lock.
     pub fn current(k: &Kernel) -> Caller {
         let pid = k.sched.current.expect("syscalls come from a process");
-        let table = k.procs.get(pid).and_then(|p| p.table).expect("a running process has a table");
+        let table = k.sched.current_table.expect("a running process has a table");
         Caller { pid, table }
     }
 }

@@ -19,6 +19,7 @@ mod pool;
 mod random;
 
 use libos::abi::error::ERROR_BAND;
+use libos::abi::ipc::{TAG_LONG, TAG_MOVE, TAG_NONBLOCK};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
 use libos::abi::process::{Grant, Role, SpawnArgs};
 use libos::abi::{Error, RawHandle, Rights, Syscall};
@@ -223,6 +224,43 @@ impl Fuzzer {
                 a = [self.handle(), self.small(), self.sector(), count, p, 0];
                 ptr = if a[1] == 0 || c != PtrClass::ReadOnly { c } else { PtrClass::Valid };
             }
+            Syscall::EndpointCreate => {
+                a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() }
+            }
+            Syscall::IpcSend
+            | Syscall::IpcCall
+            | Syscall::IpcReply
+            | Syscall::IpcRecv
+            | Syscall::IpcReplyRecv => {
+                // Never block: no peer is guaranteed to come (a hung fuzzer
+                // proves nothing). The tag is otherwise random, valid or not.
+                let words = self.rng.below(6);
+                let handles = self.rng.below(6);
+                let mut flags =
+                    self.rng.pick(&[0, TAG_LONG, TAG_MOVE, TAG_LONG | TAG_MOVE, 1 << 13]);
+                if self.rng.chance(5) {
+                    flags |= self.rng.next() & !TAG_NONBLOCK;
+                }
+                let tag = (words & 0xf) | (handles & 0xf) << 4 | flags | TAG_NONBLOCK;
+                a[0] = self.handle();
+                a[1] = tag;
+                for slot in a.iter_mut().skip(2) {
+                    *slot = if self.rng.chance(50) { self.handle() } else { self.rng.pick(&EDGES) };
+                }
+                if flags & TAG_LONG != 0 {
+                    // rdx points to a MsgDesc in scratch (or somewhere bad).
+                    let (p, c) = self.buffer(48);
+                    a[2] = p;
+                    ptr = if c == PtrClass::ReadOnly { PtrClass::Valid } else { c };
+                    len = 48;
+                    if call == Syscall::IpcRecv {
+                        ptr = PtrClass::Valid; // recv takes (flags, buf, len), not a descriptor
+                    }
+                }
+                if call == Syscall::IpcRecv {
+                    a[1] = TAG_NONBLOCK | (self.rng.below(4) << 8);
+                }
+            }
             Syscall::DiskComplete => {
                 a = [
                     self.pool.request(&mut self.rng),
@@ -283,6 +321,7 @@ impl Fuzzer {
                 }
             }
             Syscall::DiskSubmit => self.pool.add_request(value),
+            Syscall::EndpointCreate => self.pool.add(Slot { handle: value, protected: false }),
             Syscall::CapDrop => {
                 self.pool.forget(a[0]);
                 let info = libos::sys::cap_kind(RawHandle::from_raw(a[0]));
@@ -301,7 +340,13 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 19] = [
+const CALLS: [Syscall; 25] = [
+    Syscall::EndpointCreate,
+    Syscall::IpcSend,
+    Syscall::IpcRecv,
+    Syscall::IpcCall,
+    Syscall::IpcReply,
+    Syscall::IpcReplyRecv,
     Syscall::DebugWrite,
     Syscall::CapInfo,
     Syscall::CapDerive,
