@@ -1,10 +1,11 @@
-//! The kernel's state: every table of objects, behind one lock.
+//! The kernel's state: every table of objects, in one cell.
 //!
 //! One CPU, and the kernel runs with interrupts off (syscalls enter with IF
-//! cleared, interrupt gates clear it), so the lock is never contended: it
-//! is there so that Rust's rules hold, and `lock` turns a re-entry (a bug)
-//! into a panic rather than a silent deadlock. Code that blocks drops the
-//! guard before it switches away (see `proc::sched`).
+//! cleared, interrupt gates clear it), so nothing ever contends for the
+//! state: `lock` hands out one `KernelGuard` at a time, so that Rust's
+//! aliasing rules hold, and turns a re-entry (a bug) into a panic. Code
+//! that blocks drops the guard before it switches away (see
+//! `proc::sched`). With SMP this becomes a real lock (or per-CPU state).
 
 use alloc::string::String;
 use alloc::vec::Vec;
