@@ -35,6 +35,7 @@ pub mod console;
 pub mod disk;
 pub mod fs;
 pub mod handle;
+pub mod iobuf;
 pub mod ipc;
 pub mod process;
 pub mod start;

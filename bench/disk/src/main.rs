@@ -12,8 +12,8 @@
 
 extern crate alloc;
 
-use alloc::vec;
 use alloc::vec::Vec;
+use libos::iobuf::IoBuf;
 use libos::kind::{DiskRange, Timer};
 use libos::{Handle, Start, println, sys};
 
@@ -22,24 +22,6 @@ libos::main!(main);
 const RANDOM_READS: usize = 10_000;
 const FLUSHED_WRITES: usize = 200;
 const MIB: usize = 1 << 20;
-
-/// A page-aligned buffer (the kernel then moves data straight to it).
-struct Aligned {
-    storage: Vec<u8>,
-    offset: usize,
-    len: usize,
-}
-
-impl Aligned {
-    fn new(len: usize) -> Self {
-        let storage = vec![0u8; len + 4096];
-        let offset = (4096 - storage.as_ptr() as usize % 4096) % 4096;
-        Aligned { storage, offset, len }
-    }
-    fn buf(&mut self) -> &mut [u8] {
-        &mut self.storage[self.offset..self.offset + self.len]
-    }
-}
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
@@ -71,7 +53,7 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), libos::Error
     let now = || timer.now_ns().unwrap_or(0);
 
     // Random 4 KiB reads.
-    let mut page = Aligned::new(4096);
+    let mut page = IoBuf::zeroed(4096);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let before = disk.disk_info()?;
     let (t_all, c_all) = (now(), sys::rdtsc());
@@ -82,7 +64,7 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), libos::Error
         seed ^= seed << 17;
         let block = seed % blocks;
         let t0 = now();
-        disk.read(block * 8, page.buf())?;
+        disk.read(block * 8, &mut page)?;
         lat.push(now() - t0);
     }
     let (t_end, c_end) = (now(), sys::rdtsc());
@@ -99,12 +81,12 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), libos::Error
     println!("BENCH disk_kernel_overhead_ns {overhead_ns} ns");
 
     // Sequential: the whole range in 1 MiB requests.
-    let mut big = Aligned::new(MIB);
+    let mut big = IoBuf::zeroed(MIB);
     let chunk = (MIB / 512) as u64;
     let t0 = now();
     let mut s = 0;
     while s + chunk <= sectors {
-        disk.read(s, big.buf())?;
+        disk.read(s, &mut big)?;
         s += chunk;
     }
     let elapsed = now() - t0;
@@ -115,9 +97,9 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), libos::Error
     // 4 KiB write + flush.
     let mut lat = Vec::with_capacity(FLUSHED_WRITES);
     for i in 0..FLUSHED_WRITES as u64 {
-        page.buf().fill(i as u8);
+        page.fill(i as u8);
         let t0 = now();
-        disk.write((i % blocks) * 8, page.buf())?;
+        disk.write((i % blocks) * 8, &page)?;
         disk.flush()?;
         lat.push(now() - t0);
     }

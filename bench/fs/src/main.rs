@@ -20,10 +20,10 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use libos::disk::RangeDevice;
 use libos::fs::{Fs, FsError};
+use libos::iobuf::IoBuf;
 use libos::kind::{DiskRange, Timer};
 use libos::{Handle, Start, println};
 
@@ -39,24 +39,6 @@ const CREATE_FILES: usize = 1000;
 /// Bytes in each created file.
 const CREATE_BYTES: usize = 100;
 const PAGE: usize = 4096;
-
-/// A page-aligned buffer (the kernel then moves data straight to it).
-struct Aligned {
-    storage: Vec<u8>,
-    offset: usize,
-    len: usize,
-}
-
-impl Aligned {
-    fn new(len: usize) -> Self {
-        let storage = vec![0u8; len + PAGE];
-        let offset = (PAGE - storage.as_ptr() as usize % PAGE) % PAGE;
-        Aligned { storage, offset, len }
-    }
-    fn buf(&mut self) -> &mut [u8] {
-        &mut self.storage[self.offset..self.offset + self.len]
-    }
-}
 
 fn median(mut v: Vec<u64>) -> u64 {
     v.sort_unstable();
@@ -99,8 +81,8 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     if sectors < 2 * seq_sectors {
         return Err(format!("the range ({sectors} sectors) is too small"));
     }
-    let mut big = Aligned::new(MIB);
-    let mut page = Aligned::new(PAGE);
+    let mut big = IoBuf::zeroed(MIB);
+    let mut page = IoBuf::zeroed(PAGE);
 
     // Raw figures first, on the same range (the file system erases it).
     let chunk = (MIB / 512) as u64;
@@ -110,15 +92,15 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     for _ in 0..2 {
         let t0 = now();
         for s in (0..seq_sectors).step_by(chunk as usize) {
-            disk.read(s, big.buf()).map_err(|e| format!("raw read: {e}"))?;
+            disk.read(s, &mut big).map_err(|e| format!("raw read: {e}"))?;
         }
         raw_read = mibs_x1000((SEQ_MIB * MIB) as u64, now() - t0);
     }
     let mut lat = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES as u64 {
-        page.buf().fill(i as u8);
+        page.fill(i as u8);
         let t0 = now();
-        disk.write(seq_sectors + i * 8, page.buf()).map_err(|e| format!("raw write: {e}"))?;
+        disk.write(seq_sectors + i * 8, &page).map_err(|e| format!("raw write: {e}"))?;
         disk.flush().map_err(|e| format!("raw flush: {e}"))?;
         lat.push(now() - t0);
     }
@@ -131,9 +113,9 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     let f = fs.create("/append.bin").map_err(fs_err("create"))?;
     let mut lat = Vec::with_capacity(LATENCY_SAMPLES);
     for i in 0..LATENCY_SAMPLES {
-        page.buf().fill(i as u8);
+        page.fill(i as u8);
         let t0 = now();
-        fs.write_all(&f, page.buf()).map_err(fs_err("append"))?;
+        fs.write_all(&f, &page).map_err(fs_err("append"))?;
         fs.fsync(&f).map_err(fs_err("fsync"))?;
         lat.push(now() - t0);
     }
@@ -144,7 +126,7 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     let f = fs.create("/seq.bin").map_err(fs_err("create"))?;
     let t0 = now();
     for i in 0..SEQ_MIB {
-        let b = big.buf();
+        let b = &mut *big;
         b.fill(0x5a);
         b[..8].copy_from_slice(&(i as u64).to_le_bytes());
         fs.write_all(&f, b).map_err(fs_err("sequential write"))?;
@@ -158,8 +140,8 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     let t0 = now();
     let mut wrong = 0;
     for i in 0..SEQ_MIB {
-        let n = fs.read_to_fill(&f, big.buf()).map_err(fs_err("sequential read"))?;
-        let b = big.buf();
+        let n = fs.read_to_fill(&f, &mut big).map_err(fs_err("sequential read"))?;
+        let b = &mut *big;
         if n != MIB || b[..8] != (i as u64).to_le_bytes() || b[MIB - 1] != 0x5a {
             wrong += 1;
         }

@@ -20,10 +20,10 @@ use alloc::vec::Vec;
 use super::FsError;
 use super::extent::{self, MAX_FILE_BLOCKS};
 use super::inode::{Inode, chain_blocks_for};
-use super::iobuf::IoBuf;
 use super::layout::{BLOCK_SIZE, MAX_FILE_SIZE};
 use super::volume::Volume;
 use crate::block::BlockDevice;
+use crate::iobuf::IoBuf;
 
 /// Blocks written per device request and per allocation step.
 pub const WRITE_CHUNK_BLOCKS: u64 = 256;

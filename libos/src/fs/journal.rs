@@ -35,10 +35,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::FsError;
-use super::iobuf::IoBuf;
 use super::layout::{BLOCK_SIZE, Block, Superblock, checksum, get_u32, get_u64, put_u32, put_u64};
 use super::volume::{DATA_SEED, Volume};
 use crate::block::BlockDevice;
+use crate::iobuf::IoBuf;
 
 /// Transaction magic: "EXOJTXN1".
 pub const TXN_MAGIC: u64 = u64::from_le_bytes(*b"EXOJTXN1");

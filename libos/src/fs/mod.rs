@@ -80,7 +80,6 @@ mod file;
 pub mod fsck;
 mod handle;
 mod inode;
-mod iobuf;
 pub mod journal;
 pub mod layout;
 mod namespace;

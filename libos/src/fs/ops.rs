@@ -11,13 +11,13 @@ use super::FsError;
 use super::alloc::{Bitmap, RangeSet};
 use super::handle::{File, Handles, OpenFile};
 use super::inode::Inode;
-use super::iobuf::IoBuf;
 use super::layout::{
     BLOCK_SIZE, FileType, Geometry, MAX_NAME_LEN, ROOT_INO, RawInode, SECTORS_PER_BLOCK, Superblock,
 };
 use super::path;
 use super::volume::Volume;
 use crate::block::{BlockDevice, SECTOR_SIZE};
+use crate::iobuf::IoBuf;
 
 /// Blocks zeroed per device request while formatting.
 const FORMAT_CHUNK_BLOCKS: u64 = 64;

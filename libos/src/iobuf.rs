@@ -1,11 +1,11 @@
-//! Sector-aligned buffers for the file system's own device requests.
+//! Sector-aligned buffers for device requests.
 //!
 //! The kernel moves data straight between the device and a buffer that
 //! starts on a sector boundary; any other buffer goes through a kernel
 //! bounce buffer, one more copy of every byte. The heap makes no such
-//! promise for a `Vec<u8>`, so the file system builds its request buffers
-//! with [`IoBuf`]: a zeroed `Vec` a little larger than asked, used from
-//! its first sector-aligned byte.
+//! promise for a `Vec<u8>`, so the file system (and anyone doing raw disk
+//! I/O) builds request buffers with [`IoBuf`]: a zeroed `Vec` a little
+//! larger than asked, used from its first sector-aligned byte.
 
 use alloc::vec;
 use alloc::vec::Vec;
