@@ -2,7 +2,7 @@
 //!
 //! The security core of exocap: the capability model the kernel checks on
 //! every syscall, and the ABI ([`abi`]) that user space shares with it.
-//! Pure logic: `no_std` + `alloc`, no `unsafe`, tested on the host.
+//! Pure logic: `no_std` + `alloc`, safe Rust only (`forbid(unsafe_code)`), tested on the host.
 //!
 //! ## Promises
 //! - **No forgery.** A handle is a value the kernel issued into one table;
