@@ -154,10 +154,6 @@ impl AsyncIo {
 
     /// How many requests `pid` has started and not collected.
     pub fn owned_by(&self, pid: ObjectId) -> usize {
-        self.in_flight_or_done(pid)
-    }
-
-    fn in_flight_or_done(&self, pid: ObjectId) -> usize {
         self.requests.iter().filter(|(_, r)| r.owner == Some(pid)).count()
     }
 

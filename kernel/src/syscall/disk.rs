@@ -75,7 +75,7 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
     }
     let first = r.translate(sector, count)?;
     let len = count * SECTOR_SIZE as u64;
-    UserSlice::new(buf, len)?;
+    let slice = UserSlice::new(buf, len)?;
     let kernel = &mut *k;
     let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
     let waited = kernel.devices.waited_cycles;
@@ -90,7 +90,6 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
         return Ok(count);
     }
     // Through a bounce buffer.
-    let slice = UserSlice::new(buf, len)?;
     if op == Op::Read {
         slice.check_writable(aspace)?;
     } else {
