@@ -53,11 +53,14 @@ pub enum Error {
     /// The object is busy (e.g. a second receiver on a single-receiver
     /// endpoint, a full submission queue).
     Busy = 16,
+    /// The kernel's process table is full: no process can be created until
+    /// one ends (the caller's memory quota may still have room).
+    ProcessTableFull = 17,
 }
 
 impl Error {
     /// Every error, in numeric order.
-    pub const ALL: [Error; 16] = [
+    pub const ALL: [Error; 17] = [
         Error::BadHandle,
         Error::WrongKind,
         Error::MissingRight,
@@ -74,6 +77,7 @@ impl Error {
         Error::IoError,
         Error::TimedOut,
         Error::Busy,
+        Error::ProcessTableFull,
     ];
 
     /// Decodes an error number; `None` for 0 (success) and unknown numbers.
@@ -95,6 +99,7 @@ impl Error {
             14 => Error::IoError,
             15 => Error::TimedOut,
             16 => Error::Busy,
+            17 => Error::ProcessTableFull,
             _ => return None,
         })
     }
@@ -123,6 +128,7 @@ impl Error {
             Error::IoError => "I/O error",
             Error::TimedOut => "timed out",
             Error::Busy => "busy",
+            Error::ProcessTableFull => "process table full",
         }
     }
 }

@@ -88,7 +88,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
         return Err(Error::InvalidArgument);
     }
     if k.procs.is_full() {
-        return Err(Error::OutOfMemory);
+        return Err(Error::ProcessTableFull);
     }
     let program = elf::parse(req.image)?;
     // Check the grants before anything is created.
