@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
+# One setup at a time on a machine: rustup and apt-get both fail when two
+# installs of the same component race (seen with several worktrees building
+# at once).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${TMPDIR:-/tmp}/exocap-setup.lock"
+  flock 9
+fi
+
 # The channel pinned in a rust-toolchain.toml file.
 channel_of() { sed -n 's/^channel *= *"\(.*\)"/\1/p' "$1"; }
 
