@@ -5,6 +5,7 @@ pub mod apic;
 pub mod context;
 pub mod cpu;
 pub mod gdt;
+pub mod mca;
 pub mod syscall;
 pub mod trap;
 
@@ -19,6 +20,7 @@ pub fn init() {
 pub fn init_cpu() -> cpu::Features {
     let features = cpu::init();
     syscall::init();
+    mca::init();
     features
 }
 

@@ -4,9 +4,23 @@
 //! the same for all of them (a dummy error code where the CPU pushes none,
 //! then the vector number) and jumps to one common entry, which saves the
 //! general registers into a [`TrapFrame`] and calls [`trap_dispatch`], plain
-//! Rust. An exception in kernel code is a kernel bug: it is reported with
-//! its vector, error code, RIP, CR2 and registers, and the machine powers
-//! off with a failure code.
+//! Rust, which acts on the vector's [`Policy`]:
+//!
+//! | vectors | policy | user mode | kernel mode |
+//! |---|---|---|---|
+//! | #DE #DB #BP #OF #BR #UD #NM #TS #NP #SS #GP #PF #MF #AC #XM #CP | [`Policy::Fault`] | the process dies alone | kernel bug: report, power off |
+//! | NMI | [`Policy::External`] | counted, reported at the next timer tick; the process carries on | same |
+//! | #MC | [`Policy::Fatal`] | hardware error: report with the machine-check banks, power off | same |
+//! | #DF, #CSO, #VE, #HV, #VC, #SX and the reserved vectors | [`Policy::Fatal`] | cannot be raised by a process; report, power off | same |
+//!
+//! A kernel-bug report gives the vector, error code, RIP, CR2 and
+//! registers, and the machine powers off with a failure code. A process
+//! cannot reach the fatal vectors on purpose: `int n` from ring 3 to a gate
+//! of privilege 0 is a #GP (its own fault), #DF needs a fault while
+//! delivering a fault (kernel-side only), and #VE/#HV/#VC/#SX exist only in
+//! guests of kinds exocap does not run as. Single-stepping (RFLAGS.TF) is
+//! cleared on `syscall` entry (`arch::syscall`), so a process that sets it
+//! traps only itself.
 
 use core::arch::naked_asm;
 use core::fmt;
@@ -235,13 +249,72 @@ pub fn init() {
     idt.load();
 }
 
+/// What an exception means for the code it interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Raised by the instruction that ran: in user mode the process broke
+    /// the rules of its own address space and dies alone; in kernel mode it
+    /// is a kernel bug.
+    Fault,
+    /// Comes from outside the running code (NMI: a watchdog, a debugger,
+    /// the platform): nobody's fault. Counted and reported; the interrupted
+    /// code, user or kernel, carries on.
+    External,
+    /// A hardware error (#MC, see `arch::mca`) or a vector only a kernel
+    /// bug or an unsupported platform can raise: reported, and the machine
+    /// powers off with a failure.
+    Fatal,
+}
+
+/// The deliberate policy of each vector below 32 (the module docs give the
+/// table and the reasons).
+pub const fn policy(vector: u64) -> Policy {
+    match vector {
+        0 | 1 | 3 | 4 | 5 | 6 | 7 | 10 | 11 | 12 | 13 | 14 | 16 | 17 | 19 | 21 => Policy::Fault,
+        NMI => Policy::External,
+        _ => Policy::Fatal,
+    }
+}
+
+/// The non-maskable-interrupt vector.
+const NMI: u64 = 2;
+/// The machine-check vector, whose report adds the error banks.
+const MACHINE_CHECK: u64 = 18;
+
+/// NMIs taken and not yet reported. The NMI handler may interrupt the
+/// kernel anywhere, even with the console or the state locked, so it only
+/// counts; the timer tick (which never interrupts the kernel: kernel code
+/// runs with interrupts off) reports.
+static NMI_PENDING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// NMIs taken since boot.
+static NMI_TOTAL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn report_nmis() {
+    use core::sync::atomic::Ordering::Relaxed;
+    let n = NMI_PENDING.swap(0, Relaxed);
+    if n != 0 {
+        log::warn!(
+            "nmi: {n} non-maskable interrupt(s) received ({} since boot); external event, carrying on",
+            NMI_TOTAL.load(Relaxed)
+        );
+    }
+}
+
 /// Called by `trap_common` with the saved context of the interrupted code.
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
-        v if v < 32 && frame.is_user_mode() => crate::proc::fault::user_fault(frame),
-        v if v < 32 => kernel_fault(frame),
+        v if v < 32 => match (policy(v), frame.is_user_mode()) {
+            (Policy::External, _) => {
+                use core::sync::atomic::Ordering::Relaxed;
+                NMI_PENDING.fetch_add(1, Relaxed);
+                NMI_TOTAL.fetch_add(1, Relaxed);
+            }
+            (Policy::Fault, true) => crate::proc::fault::user_fault(frame),
+            (Policy::Fault, false) | (Policy::Fatal, _) => kernel_fault(frame),
+        },
         v if v == TIMER_VECTOR as u64 => {
             super::apic::end_of_interrupt();
+            report_nmis();
             crate::time::tick(frame.is_user_mode());
         }
         v if v == SPURIOUS_VECTOR as u64 => {}
@@ -249,9 +322,18 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     }
 }
 
-/// An exception in kernel code: report it and power off with a failure.
+/// An exception in kernel code, or a fatal one anywhere: report it and
+/// power off with a failure.
 fn kernel_fault(frame: &TrapFrame) -> ! {
-    emergency_println(format_args!("{}", FaultReport(frame)));
+    if frame.vector == MACHINE_CHECK {
+        emergency_println(format_args!(
+            "MACHINE CHECK: uncorrected hardware error, powering off\n{}\n{}",
+            FaultReport(frame),
+            super::mca::Report
+        ));
+    } else {
+        emergency_println(format_args!("{}", FaultReport(frame)));
+    }
     qemu::exit(qemu::ExitCode::Failure)
 }
 
@@ -262,7 +344,10 @@ impl fmt::Display for FaultReport<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.0;
         let (mnemonic, name) = exception_name(t.vector);
-        let ring = if t.is_user_mode() { "user" } else { "KERNEL" };
+        let ring = match (policy(t.vector), t.is_user_mode()) {
+            (Policy::Fault, true) => "user",
+            _ => "KERNEL",
+        };
         write!(
             f,
             "{ring} EXCEPTION {mnemonic} {name} (vector {}) error={:#x} rip={:#018x}",

@@ -11,6 +11,8 @@
 //! kernel ELF, the self-test build for tests), `EXOCAP_USER_DIR` (the user
 //! programs). Run the QEMU tests with `make test`.
 
+pub mod qmp;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -152,6 +154,22 @@ pub struct Machine {
     /// Kill QEMU at a chosen moment of the run (a power cut); `None`
     /// (the default) lets it run to its end or its deadline.
     pub stop: Option<StopRule>,
+    /// Actions on the running machine (an NMI, a machine check), each sent
+    /// through QMP a delay after a console line; see [`Event`].
+    pub events: Vec<Event>,
+}
+
+/// An action [`Machine::run`] performs on the running machine: `delay`
+/// after the first console line containing `after_line` appears (after
+/// the previous event's moment, so events happen in order).
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// Text of the console line that starts the clock.
+    pub after_line: String,
+    /// How long after that line to act.
+    pub delay: Duration,
+    /// What to do.
+    pub action: qmp::Action,
 }
 
 /// When [`Machine::run`] kills QEMU on purpose: `delay` after the first
@@ -177,6 +195,7 @@ impl Machine {
             timeout: Duration::from_secs(60),
             extra: Vec::new(),
             stop: None,
+            events: Vec::new(),
         }
     }
 
@@ -199,8 +218,17 @@ impl Machine {
         if self.gdb {
             cmd.args(["-s", "-S"]);
         }
+        if !self.events.is_empty() {
+            cmd.arg("-qmp").arg(format!("unix:{},server=on,wait=off", self.qmp_socket().display()));
+        }
         cmd.args(&self.extra);
         cmd
+    }
+
+    /// Where the QMP socket of a run with events lives: beside the image,
+    /// so parallel tests never share one.
+    fn qmp_socket(&self) -> PathBuf {
+        self.image.with_extension("qmp")
     }
 
     /// Boots with the console shown on this terminal (for `make run`).
@@ -233,7 +261,14 @@ impl Machine {
             spawn_reader(child.stdout.take(), console.clone()),
             spawn_reader(child.stderr.take(), console.clone()),
         ];
-        let exit = wait_until(&mut child, start + self.timeout, self.stop.as_ref(), &console);
+        let mut events = Events { rules: &self.events, next: 0, due: None, searched: 0, qmp: None };
+        let exit = wait_until(
+            &mut child,
+            start + self.timeout,
+            self.stop.as_ref(),
+            &console,
+            &mut |console| events.poll(console, &self.qmp_socket()),
+        );
         for r in readers {
             let _ = r.join();
         }
@@ -269,6 +304,7 @@ fn wait_until(
     deadline: Instant,
     stop: Option<&StopRule>,
     console: &Mutex<Vec<u8>>,
+    on_poll: &mut dyn FnMut(&Mutex<Vec<u8>>),
 ) -> Exit {
     let mut stop_at: Option<Instant> = None;
     // Console bytes already searched for the stop line (minus an overlap).
@@ -283,6 +319,7 @@ fn wait_until(
             }
             searched = bytes.len();
         }
+        on_poll(console);
         match child.try_wait() {
             Ok(Some(status)) => return Exit::from_status(status.code()),
             Ok(None) if stop_at.is_some_and(|t| Instant::now() >= t) => {
@@ -298,6 +335,54 @@ fn wait_until(
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(_) => return Exit::Killed,
         }
+    }
+}
+
+/// The events of one run still to happen.
+struct Events<'a> {
+    rules: &'a [Event],
+    next: usize,
+    due: Option<Instant>,
+    searched: usize,
+    qmp: Option<qmp::Qmp>,
+}
+
+impl Events<'_> {
+    /// Performs the next event if its moment has come. A failure to reach
+    /// QMP is written into the console, where the test's expectations
+    /// show it.
+    fn poll(&mut self, console: &Mutex<Vec<u8>>, socket: &Path) {
+        let Some(rule) = self.rules.get(self.next) else { return };
+        if self.due.is_none() {
+            let bytes = console.lock().unwrap();
+            let from = self.searched.saturating_sub(rule.after_line.len());
+            let needle = rule.after_line.as_bytes();
+            if bytes[from..].windows(needle.len().max(1)).any(|w| w == needle) {
+                self.due = Some(Instant::now() + rule.delay);
+                self.searched = bytes.len();
+            } else {
+                self.searched = bytes.len();
+                return;
+            }
+        }
+        if self.due.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let result = match &mut self.qmp {
+            Some(q) => q.perform(&rule.action),
+            None => qmp::Qmp::connect(socket).and_then(|mut q| {
+                let r = q.perform(&rule.action);
+                self.qmp = Some(q);
+                r
+            }),
+        };
+        let note = match result {
+            Ok(()) => format!("\nharness: performed {:?}\n", rule.action),
+            Err(e) => format!("\nharness: could not perform {:?}: {e}\n", rule.action),
+        };
+        console.lock().unwrap().extend_from_slice(note.as_bytes());
+        self.next += 1;
+        self.due = None;
     }
 }
 

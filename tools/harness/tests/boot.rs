@@ -1,7 +1,10 @@
 //! Boot tests: the kernel comes up, reports its bugs clearly, and powers off
 //! with the right status. Each test boots its own image (self-test kernel).
 
-use harness::{Exit, Image, test_dir};
+use std::time::Duration;
+
+use harness::qmp::Action;
+use harness::{Event, Exit, Image, Run, test_dir};
 
 const BANNER: &str = "exocap 0.1.0 (x86_64 capability exokernel) booting";
 /// How a boot with no programs ends.
@@ -24,6 +27,40 @@ fn uefi_boot_reaches_the_banner() {
     let machine = Image::new("").uefi().build(&test_dir("uefi"));
     // UEFI memory maps come in many pieces: none may be dropped.
     machine.run().expect(Exit::Success, &[BANNER, NOTHING_TO_RUN]).expect_absent("ignored");
+}
+
+/// The example apps `make run` runs, with their helpers.
+const EXAMPLES: &str = "delegate,fs,hello,ipc";
+const EXAMPLE_PROGRAMS: [&str; 9] = [
+    "delegate",
+    "delegate-reader",
+    "delegate-writer",
+    "fs",
+    "hello",
+    "ipc",
+    "ipc-client",
+    "ipc-pong",
+    "ipc-storage",
+];
+
+#[test]
+fn uefi_boot_runs_every_example_with_a_data_disk() {
+    // `make run UEFI=1` once died at disk set-up: OVMF puts the virtio
+    // BARs above all RAM, where the physical window had no mapping.
+    let dir = test_dir("uefi-examples");
+    let disk = dir.join("data.img");
+    harness::fresh_disk(&disk, harness::DATA_DISK_BYTES).unwrap();
+    let mut image = Image::new(&format!("examples={EXAMPLES}")).program("init").uefi();
+    for p in EXAMPLE_PROGRAMS {
+        image = image.program(p);
+    }
+    let mut machine = image.build(&dir);
+    machine.data_disk = Some(disk);
+    machine.timeout = Duration::from_secs(120);
+    machine
+        .run()
+        .expect(Exit::Success, &["disk 0: virtio-blk", "init: 4/4 examples passed"])
+        .expect_absent("EXCEPTION");
 }
 
 #[test]
@@ -106,4 +143,58 @@ fn frame_allocator_hands_out_distinct_frames_and_reuses_freed_ones() {
 #[test]
 fn kernel_page_tables_map_and_unmap() {
     boot("paging", "selftest=paging").expect(Exit::Success, &["selftest paging: ok"]);
+}
+
+/// Boots `external` with `events` acted on while it runs.
+fn external_events(test: &str, events: Vec<Event>) -> Run {
+    let dir = test_dir(test);
+    let mut machine =
+        Image::new("examples=external").program("init").program("external").build(&dir);
+    machine.events = events;
+    machine.run()
+}
+
+fn nmi_after(line: &str) -> Event {
+    Event { after_line: line.into(), delay: Duration::from_millis(300), action: Action::InjectNmi }
+}
+
+#[test]
+fn an_nmi_is_reported_and_everything_carries_on() {
+    // One NMI while a process spins in user mode, one while the CPU idles.
+    external_events("nmi", vec![nmi_after("external: spinning"), nmi_after("external: idle")])
+        .expect(
+            Exit::Success,
+            &[
+                "harness: performed InjectNmi",
+                "nmi: 1 non-maskable interrupt(s) received (1 since boot); external event",
+                "nmi: 1 non-maskable interrupt(s) received (2 since boot); external event",
+                "external: still running after both phases",
+                "example external: ok",
+            ],
+        )
+        .expect_absent("killed")
+        .expect_absent("KERNEL");
+}
+
+#[test]
+fn a_machine_check_is_reported_with_its_bank_and_powers_off() {
+    // An uncorrected error (VAL|UC|EN|PCC) in bank 1, RIPV|EIPV set.
+    let mce = Action::Monitor("mce 0 1 0xb200000000000000 0x5 0x1000 0x0".into());
+    external_events(
+        "machine-check",
+        vec![Event {
+            after_line: "external: spinning".into(),
+            delay: Duration::from_millis(300),
+            action: mce,
+        }],
+    )
+    .expect(
+        Exit::Failure,
+        &[
+            "MACHINE CHECK: uncorrected hardware error, powering off",
+            "KERNEL EXCEPTION #MC machine check (vector 18)",
+            "bank 1: status=0xb200000000000000 addr=0x1000",
+        ],
+    )
+    .expect_absent("external: still running");
 }

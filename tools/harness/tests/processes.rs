@@ -50,7 +50,7 @@ fn bad_input_sweep_gets_its_error_for_every_case() {
 }
 
 /// Each fault kind with the vector the kernel must report.
-const FAULTS: [(&str, &str); 15] = [
+const FAULTS: [(&str, &str); 19] = [
     ("page-fault", "#PF page fault"),
     ("write-code", "#PF page fault"),
     ("kernel-read", "#PF page fault"),
@@ -66,6 +66,10 @@ const FAULTS: [(&str, &str); 15] = [
     ("x87", "#NM device not available"),
     ("sse", "#UD invalid opcode"),
     ("stack-overflow", "#PF page fault"),
+    ("single-step", "#DB debug"),
+    ("single-step-syscall", "#DB debug"),
+    ("int-reserved", "#GP general protection"),
+    ("int-double-fault", "#GP general protection"),
 ];
 
 #[test]

@@ -44,6 +44,21 @@ fn main(start: &Start) -> i32 {
             }
             "invalid-opcode" => asm!("ud2"),
             "breakpoint" => asm!("int3"),
+            // The trap flag: the next instruction raises #DB in ring 3.
+            "single-step" => asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop"),
+            // The trap flag set across a syscall (`yield`, through the
+            // whole dispatcher): `syscall` clears it on
+            // entry (SFMASK), so the kernel never single-steps; sysret
+            // restores it and the process traps itself after returning.
+            "single-step-syscall" => asm!(
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq",
+                "syscall", "nop",
+                inout("rax") 11u64 => _, out("rcx") _, out("r11") _
+            ),
+            // `int n` to a kernel-only vector (a reserved one and the
+            // double fault): a #GP of this process, never the vector.
+            "int-reserved" => asm!("int 15"),
+            "int-double-fault" => asm!("int 8"),
             "x87" => asm!("fldz"),
             "sse" => asm!("xorps xmm0, xmm0", out("xmm0") _),
             "stack-overflow" => {
