@@ -15,7 +15,13 @@
 //!   processes — so no table holds a capability it was neither given nor
 //!   derived;
 //! - every table belongs to a live process, and every live process has one;
-//! - every quota is within its limit.
+//! - every quota is within its limit, and its rights ceiling within its
+//!   parent's;
+//! - no capability holds rights its source did not: derived and granted
+//!   ones within their parent's (above), and every `Memory` capability
+//!   within its quota's ceiling, the rights of the handle the quota was
+//!   carved through (so spawn cannot mint a child more memory rights than
+//!   its parent's handle held).
 
 use alloc::format;
 use alloc::string::String;
@@ -43,6 +49,15 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
         if q.used > q.limit {
             return Err(format!("quota {:#x} over its limit: {} of {}", id.0, q.used, q.limit));
         }
+        if let Some((parent, _)) = q.parent
+            && let Some(p) = k.quotas.0.get(parent)
+            && !p.ceiling.contains(q.ceiling)
+        {
+            return Err(format!(
+                "quota {:#x} has rights {:?} beyond its parent's {:?}",
+                id.0, q.ceiling, p.ceiling
+            ));
+        }
     }
     let audited: alloc::vec::Vec<_> =
         k.caps.audit().map(|a| (a.table, *a.capability, a.parent.copied())).collect();
@@ -64,6 +79,15 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
         if !live {
             return Err(format!("capability {cap:?} names nothing"));
         }
+        if let Object::Memory(id) = cap.object
+            && let Some(q) = k.quotas.0.get(id)
+            && !q.ceiling.contains(cap.rights)
+        {
+            return Err(format!(
+                "capability {cap:?} holds rights beyond its quota's ceiling {:?}",
+                q.ceiling
+            ));
+        }
         if parent.is_none() {
             let minted = match cap.object {
                 // Only whole disks are minted; every other range is derived.
@@ -84,6 +108,8 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
 /// Checks after `call`; a violation powers the machine off with a failure.
 pub fn after_syscall(call: Option<Syscall>) {
     let mut k = crate::state::lock();
+    #[cfg(feature = "selftest")]
+    sabotage::apply(&mut k);
     if let Err(violation) = check(&mut k) {
         let pid = k.sched.current.map_or(0, |p| p.0);
         crate::console::emergency_println(format_args!(
@@ -91,5 +117,84 @@ pub fn after_syscall(call: Option<Syscall>) {
             call.map_or("an unknown syscall", Syscall::name)
         ));
         qemu::exit(qemu::ExitCode::Failure);
+    }
+}
+
+/// Deliberately broken invariants, so a test can prove each check fires
+/// (`selftest=authority-<what>` in a test kernel's boot settings). The
+/// damage is done once, just before the first check after a syscall by a
+/// process other than init's first (so init has started its example).
+#[cfg(feature = "selftest")]
+pub mod sabotage {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    use caps::abi::{ObjectKind, Rights};
+    use caps::{Capability, NO_BADGE, Object, SectorRange};
+
+    use crate::state::Kernel;
+
+    /// Which invariant to break; 0 = none.
+    static ARMED: AtomicU8 = AtomicU8::new(0);
+
+    /// The breakable invariants, by self-test name.
+    const KINDS: [&str; 4] =
+        ["authority-rights", "authority-quota", "authority-root", "authority-dangling"];
+
+    /// Arms the sabotage `name`; false if `name` is not one.
+    pub fn arm(name: &str) -> bool {
+        match KINDS.iter().position(|&k| k == name) {
+            Some(i) => {
+                ARMED.store(i as u8 + 1, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Breaks the armed invariant once, in the running process's table.
+    pub fn apply(k: &mut Kernel) {
+        let armed = ARMED.load(Ordering::Relaxed);
+        let Some(pid) = k.sched.current else { return };
+        if armed == 0 || k.init == Some(pid) {
+            return;
+        }
+        let Some(table) = k.procs.get(pid).and_then(|p| p.table) else { return };
+        let own = k.procs.get(pid).map(|p| p.own_quota);
+        ARMED.store(0, Ordering::Relaxed);
+        log::warn!("sabotage: breaking {}", KINDS[armed as usize - 1]);
+        match armed {
+            // A quota whose ceiling is below the rights of its handle (what
+            // the spawn bug did, seen from the other side).
+            1 => {
+                if let Some(q) = own.and_then(|o| k.quotas.0.get_mut(o)) {
+                    q.ceiling = Rights::READ;
+                }
+            }
+            2 => {
+                if let Some(q) = own.and_then(|o| k.quotas.0.get_mut(o)) {
+                    q.used = q.limit + 1;
+                }
+            }
+            // A sector range from nowhere: a root capability for part of a
+            // disk, which the kernel never mints.
+            3 => {
+                if let Ok(range) = SectorRange::new(0, 1, 1) {
+                    let rights = ObjectKind::DiskRange.valid_rights();
+                    let cap =
+                        Capability { object: Object::DiskRange(range), rights, badge: NO_BADGE };
+                    let _ = k.caps.mint(table, cap);
+                }
+            }
+            // A capability naming a process that never existed.
+            _ => {
+                let ghost = caps::ObjectId(u64::MAX >> 1);
+                let cap = Capability {
+                    object: Object::Process(ghost),
+                    rights: ObjectKind::Process.valid_rights(),
+                    badge: NO_BADGE,
+                };
+                let _ = k.caps.mint(table, cap);
+            }
+        }
     }
 }

@@ -77,6 +77,7 @@ pub fn start_init(init_name: &str, args: &str) {
         name: init_name,
         image,
         parent_quota: root,
+        parent_quota_rights: caps::abi::ObjectKind::Memory.valid_rights(),
         quota_pages: free,
         grants: &grants,
         args: args.as_bytes(),

@@ -6,6 +6,7 @@
 //! | `selftest` | a name from `selftest.rs` | test builds only: run a kernel self test |
 //! | `init` | a program in the ramdisk | the first process (default `init`) |
 //! | `ramdisk` | MiB | also make a RAM disk of that size (default 0: none) |
+//! | `procs` | 1 to `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
 //!
 //! Every other word is passed on to init as its arguments (for example
 //! `example=hello`). A bad value is reported and otherwise ignored: a typo
@@ -28,6 +29,8 @@ pub struct BootConfig {
     pub init: &'static str,
     /// Size of the RAM disk to make, in MiB (0: none).
     pub ram_disk_mib: u64,
+    /// Most processes alive at once.
+    pub max_procs: usize,
     /// The whole settings text.
     text: &'static str,
     /// The first problem found in the settings, reported once logging is up.
@@ -65,6 +68,12 @@ impl BootConfig {
                         cfg.error.get_or_insert("bad ramdisk size ignored");
                     }
                 },
+                "procs" => match value.parse() {
+                    Ok(n) if (1..=crate::state::MAX_PROCESSES).contains(&n) => cfg.max_procs = n,
+                    _ => {
+                        cfg.error.get_or_insert("bad process limit ignored");
+                    }
+                },
                 _ => {} // passed on to init (see `init_args`)
             }
         }
@@ -73,7 +82,7 @@ impl BootConfig {
 }
 
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 4] = ["log", "selftest", "init", "ramdisk"];
+const KERNEL_KEYS: [&str; 5] = ["log", "selftest", "init", "ramdisk", "procs"];
 
 impl BootConfig {
     /// The words the kernel does not use, space-separated, for init.
@@ -98,6 +107,7 @@ impl Default for BootConfig {
             selftest: None,
             init: "init",
             ram_disk_mib: 0,
+            max_procs: crate::state::MAX_PROCESSES,
             text: "",
             error: None,
         }

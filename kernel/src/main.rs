@@ -100,7 +100,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     time::init();
     let devices = drivers::probe(cfg.ram_disk_mib * 2048);
-    state::init(boot::programs(ramdisk.as_ref()), devices);
+    state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
     proc::sched::idle_loop()

@@ -6,12 +6,18 @@
 //! quota is carved out of its parent's at spawn: the pages it may use are
 //! reserved in the parent's quota until the child's quota dies.
 //!
+//! Each quota also has a rights *ceiling*: the rights of the capability it
+//! was carved through (within its parent's ceiling). Every `Memory`
+//! capability naming it holds rights within that ceiling, so a child can
+//! never get a right over memory that its parent's handle lacked (the
+//! authority checks verify this after every syscall).
+//!
 //! A quota lives while anything refers to it: capabilities naming it,
 //! processes running on it, frames charged to it, child quotas. The last
 //! reference gone, it gives its reservation back to its parent.
 
 use caps::ObjectId;
-use caps::abi::Error;
+use caps::abi::{Error, ObjectKind, Rights};
 
 use crate::mem::aspace::Charge;
 use crate::objtable::ObjectTable;
@@ -30,6 +36,8 @@ pub struct Quota {
     pub refs: u64,
     /// The quota this one was carved from, and how much it reserved there.
     pub parent: Option<(ObjectId, u64)>,
+    /// The most rights a `Memory` capability naming this quota may hold.
+    pub ceiling: Rights,
 }
 
 /// Every quota.
@@ -41,23 +49,34 @@ impl Quotas {
         Quotas(ObjectTable::new(MAX_QUOTAS))
     }
 
-    /// A root quota of `limit` frames (the one init gets), with one reference.
+    /// A root quota of `limit` frames (the one init gets), with one
+    /// reference and every memory right.
     pub fn root(&mut self, limit: u64) -> Option<ObjectId> {
-        self.0.insert(Quota { limit, used: 0, refs: 1, parent: None })
+        let ceiling = ObjectKind::Memory.valid_rights();
+        self.0.insert(Quota { limit, used: 0, refs: 1, parent: None, ceiling })
     }
 
-    /// A quota of `frames` carved from `parent`, with one reference.
-    pub fn carve(&mut self, parent: ObjectId, frames: u64) -> Result<ObjectId, Error> {
+    /// A quota of `frames` carved from `parent` through a capability with
+    /// `rights`, with one reference. Its ceiling is `rights` within the
+    /// parent's ceiling.
+    pub fn carve(
+        &mut self,
+        parent: ObjectId,
+        frames: u64,
+        rights: Rights,
+    ) -> Result<ObjectId, Error> {
         let p = self.0.get_mut(parent).ok_or(Error::BadHandle)?;
         if p.limit - p.used < frames {
             return Err(Error::OutOfMemory);
         }
         p.used += frames;
+        let ceiling = rights & p.ceiling;
         match self.0.insert(Quota {
             limit: frames,
             used: 0,
             refs: 1,
             parent: Some((parent, frames)),
+            ceiling,
         }) {
             Some(id) => Ok(id),
             None => {

@@ -101,13 +101,13 @@ impl Drop for KernelGuard {
 }
 
 /// Sets up the (empty) kernel state. Call once at boot.
-pub fn init(images: Vec<ProgramImage>, devices: Devices) {
+pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
     let _guard = lock_raw();
     // SAFETY: the flag is taken (no guard exists), and boot is single-threaded.
     unsafe {
         *KERNEL.kernel.get() = Some(Kernel {
             caps: CapSpace::new(MAX_CAPABILITIES),
-            procs: ObjectTable::new(MAX_PROCESSES),
+            procs: ObjectTable::new(max_procs.min(MAX_PROCESSES)),
             quotas: Quotas::new(),
             images,
             sched: Scheduler::new(),

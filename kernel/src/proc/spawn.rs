@@ -12,7 +12,7 @@ use caps::abi::process::{
     ARGS_LEN, Grant, MAX_START_HANDLES, NAME_LEN, Role, START_MAGIC, START_VERSION, StartHandle,
     StartInfo,
 };
-use caps::abi::{Error, ObjectKind, Rights};
+use caps::abi::{Error, Rights};
 use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
 
 use super::kstack::{KernelStack, STACK_PAGES};
@@ -73,6 +73,9 @@ pub struct SpawnRequest<'a> {
     pub image: &'a [u8],
     /// The quota the child's own quota is carved from.
     pub parent_quota: ObjectId,
+    /// The rights of the parent's `Memory` capability for that quota: the
+    /// child's own `memory` handle gets exactly these (never more).
+    pub parent_quota_rights: Rights,
     /// Frames the child may use in all.
     pub quota_pages: u64,
     /// The handles it starts with.
@@ -101,7 +104,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
         }
     }
 
-    let own = k.quotas.carve(req.parent_quota, req.quota_pages)?;
+    let own = k.quotas.carve(req.parent_quota, req.quota_pages, req.parent_quota_rights)?;
     let mut built = Partial { own, aspace: None, table: None, kstack: None };
     match build(k, req, &program, &mut built) {
         Ok(pid) => Ok(pid),
@@ -203,9 +206,12 @@ fn build(
     let name = req.name.as_bytes();
     let n = name.len().min(NAME_LEN);
     info.name[..n].copy_from_slice(&name[..n]);
+    // The child's quota is new, but its authority comes from the parent's
+    // handle: minting it with more rights than that handle held would let
+    // a MAP-only holder hand out WRITE or EXEC memory.
     let own_memory = StartGrant {
         source: GrantSource::Mint(Object::Memory(own)),
-        rights: ObjectKind::Memory.valid_rights(),
+        rights: k.quotas.0.get(own).map_or(Rights::empty(), |q| q.ceiling),
         role: Role::new(MEMORY_ROLE).expect("a short role"),
     };
     for (i, g) in core::iter::once(&own_memory).chain(req.grants).enumerate() {

@@ -59,6 +59,7 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
         name: &name,
         image: bytes,
         parent_quota: quota,
+        parent_quota_rights: memory.rights,
         quota_pages: args.quota_pages,
         grants: &grants,
         args: arg_bytes,

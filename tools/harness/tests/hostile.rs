@@ -20,6 +20,7 @@ fn hostile_programs_fail_cleanly_and_others_carry_on() {
         .expect(
             Exit::Success,
             &[
+                "hostile: a child spawned through a MAP|READ handle holds exactly MAP|READ",
                 "hostile: overlapping buffers refused or handled",
                 "levels deep until the kernel refused; all unwound",
                 "(hostile-crasher) killed: #PF page fault",
@@ -30,4 +31,72 @@ fn hostile_programs_fail_cleanly_and_others_carry_on() {
         )
         .expect_absent("KERNEL")
         .expect_absent("AUTHORITY");
+}
+
+/// Boots `hello` with one invariant deliberately broken after its first
+/// syscall (`selftest=authority-<what>`): the authority checks must stop
+/// the machine and say what is wrong. Without this, a checker that never
+/// fires would pass every other test.
+fn sabotaged(what: &str, expected: &str) {
+    let dir = test_dir(&format!("authority-{what}"));
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    let mut machine = Image::new(&format!("selftest=authority-{what} examples=hello"))
+        .program("init")
+        .program("hello")
+        .build(&dir);
+    machine.data_disk = Some(disk);
+    machine
+        .run()
+        .expect(
+            Exit::Failure,
+            &[
+                &format!("sabotage: breaking authority-{what}"),
+                "AUTHORITY CHECK FAILED after ",
+                expected,
+            ],
+        )
+        .expect_absent("example hello: ok");
+}
+
+#[test]
+fn the_authority_checks_fire_on_rights_beyond_a_quota_ceiling() {
+    sabotaged("rights", "holds rights beyond its quota's ceiling");
+}
+
+#[test]
+fn the_authority_checks_fire_on_a_quota_over_its_limit() {
+    sabotaged("quota", "over its limit");
+}
+
+#[test]
+fn the_authority_checks_fire_on_a_root_capability_the_kernel_never_minted() {
+    sabotaged("root", "was never minted by the kernel");
+}
+
+#[test]
+fn the_authority_checks_fire_on_a_capability_naming_nothing() {
+    sabotaged("dangling", "names nothing");
+}
+
+#[test]
+fn a_full_process_table_is_its_own_error() {
+    // The kernel's limit is lowered to 6 processes so the test reaches it;
+    // init passes `procs=6` on to hostile, which fills the table.
+    let dir = test_dir("process-table-full");
+    let machine = Image::new("procs=6 examples=hostile:procs=6")
+        .program("init")
+        .program("hostile")
+        .program("hostile-crasher")
+        .build(&dir);
+    machine
+        .run()
+        .expect(
+            Exit::Success,
+            &[
+                "hostile: a full process table is ProcessTableFull, with memory to spare",
+                "example hostile:procs=6: ok",
+            ],
+        )
+        .expect_absent("KERNEL");
 }

@@ -4,6 +4,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use libos::abi::process::{Grant, Role, SpawnArgs};
 use libos::abi::{CapInfo, Error, Syscall};
 use libos::kind::{DiskRange, Memory};
@@ -104,8 +106,79 @@ fn crash_holding_capabilities(start: &Start) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Spawning through a `Memory` handle with few rights: the child's own
+/// `memory` handle holds no right ours lacked (it once got every right).
+fn rights_do_not_grow_through_spawn(start: &Start) -> Result<(), &'static str> {
+    let memory = start.handle::<Memory>("memory").ok_or("memory")?;
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let narrow = memory.derive(Rights::MAP | Rights::READ).map_err(|_| "derive MAP|READ")?;
+    let child = Spawn::new(image)
+        .memory(narrow)
+        .quota_pages(256)
+        .args("mode=rights")
+        .spawn()
+        .map_err(|_| "spawn through a MAP|READ handle")?;
+    let rights = match child.wait() {
+        Ok(ExitStatus::Exited(bits)) if bits >= 0 => Rights::from_bits_truncate(bits as u32),
+        _ => return Err("the child did not report its rights"),
+    };
+    if rights != Rights::MAP | Rights::READ {
+        println!("hostile: child's memory rights {rights:?}");
+        return Err("a child's memory handle has rights its parent's lacked");
+    }
+    println!("hostile: a child spawned through a MAP|READ handle holds exactly MAP|READ");
+    Ok(())
+}
+
+/// With the kernel's process limit set low (`procs=` in the boot
+/// settings), spawning until it is reached: the refusal must say the
+/// process table is full, not that memory ran out (our quota has room).
+fn process_table_full(start: &Start, limit: u32) -> Result<(), &'static str> {
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
+    let mut children = alloc::vec::Vec::new();
+    let refusal = loop {
+        let spawned = Spawn::new(image)
+            .quota_pages(256)
+            .grant(timer, Rights::WAIT, "timer")
+            .map(|s| s.args("mode=sleep"))
+            .and_then(Spawn::spawn);
+        match spawned {
+            Ok(child) => children.push(child),
+            Err(e) => break e,
+        }
+        if children.len() > limit as usize {
+            return Err("spawned more processes than the limit");
+        }
+    };
+    // init and we are two of the limit.
+    let expected = limit as usize - 2;
+    let ok = refusal == Error::ProcessTableFull && children.len() == expected;
+    if !ok {
+        println!("hostile: refusal {refusal:?} after {} children", children.len());
+    }
+    for child in children {
+        child.wait().map_err(|_| "wait for a sleeping child")?;
+    }
+    if !ok {
+        return Err("a full process table was not reported as ProcessTableFull");
+    }
+    println!("hostile: a full process table is ProcessTableFull, with memory to spare");
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
-    match overlapping(start)
+    if let Some(limit) = start.arg("procs").and_then(|n| n.parse().ok()) {
+        return match process_table_full(start, limit) {
+            Ok(()) => 0,
+            Err(e) => {
+                println!("hostile: {e}");
+                1
+            }
+        };
+    }
+    match rights_do_not_grow_through_spawn(start)
+        .and_then(|()| overlapping(start))
         .and_then(|()| deep(start))
         .and_then(|()| crash_holding_capabilities(start))
     {
