@@ -112,8 +112,10 @@ unsafe impl Hal for KernelHal {
         0
     }
 
-    unsafe fn mmio_phys_to_virt(paddr: DevAddr, _size: usize) -> NonNull<u8> {
-        NonNull::new(phys_to_virt(PhysAddr::new(paddr)).as_mut_ptr()).expect("non-null")
+    unsafe fn mmio_phys_to_virt(paddr: DevAddr, size: usize) -> NonNull<u8> {
+        let virt = crate::mem::paging::map_device_memory(paddr, size as u64)
+            .expect("page tables for device memory at boot");
+        NonNull::new(virt.as_mut_ptr()).expect("non-null")
     }
 
     unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> DevAddr {
