@@ -10,73 +10,132 @@
 
 /// A syscall number.
 ///
-/// The comment on each variant lists its arguments in register order and
-/// its result; "handle" means a raw handle value, `[x]` an optional
-/// argument (0 when absent).
+/// Each variant's doc comment opens with its [`Signature`] (argument
+/// registers in order, then the result), exactly as
+/// [`Syscall::signature`] renders it: a test fails if they differ, and
+/// another if the kernel's dispatcher decodes other arguments. Handles are
+/// raw handle values; a pointer argument of 0 means "none" where the text
+/// says so.
 #[repr(u64)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Syscall {
-    /// Does nothing and returns 0: measures the syscall floor.
+    /// `nop() → 0`. Does nothing: measures the syscall floor.
     Nop = 0,
-    /// `(console, buf_ptr, buf_len)` → bytes written. Needs `WRITE`.
+    /// `debug_write(console, buf, len) → bytes written`. Needs `WRITE` on
+    /// a `Console`.
     DebugWrite = 1,
-    /// `(handle, info_ptr)` → 0, writing a [`CapInfo`](super::CapInfo).
+    /// `cap_info(handle, out) → packed kind and rights`. Writes a
+    /// [`CapInfo`](super::CapInfo) at `out` unless it is 0. Needs no right.
     CapInfo = 2,
-    /// `(handle, rights, offset, count, badge)` → new handle. Needs
-    /// `DERIVE`; `count == 0` keeps the whole range, `badge == 0` sets none
-    /// (see `caps::Narrow::from_syscall_args`).
+    /// `cap_derive(handle, rights, mode, a, b) → new handle`. Needs
+    /// `DERIVE`; `rights` within the source's. `mode`
+    /// ([`args`](super::args)): `DERIVE_SAME` (`a == b == 0`),
+    /// `DERIVE_RANGE` (sub-range at relative sector `a`, `b` sectors,
+    /// `b >= 1`: a zero count is `InvalidArgument`), `DERIVE_BADGE` (badge
+    /// `a != 0` on an unbadged endpoint, `b == 0`).
     CapDerive = 3,
-    /// `(handle)` → 0. Closes one handle of the caller's.
+    /// `cap_drop(handle) → 0`. Closes one of the caller's handles; its
+    /// children are re-parented to its parent.
     CapDrop = 4,
-    /// `(handle)` → number of capabilities revoked. Needs `REVOKE`.
+    /// `cap_revoke(handle) → capabilities revoked`. Needs `REVOKE`;
+    /// destroys everything derived from `handle`, in every table.
     CapRevoke = 5,
-    /// `(memory, offset, vaddr, len, rights)` → 0. Needs `MAP`.
+    /// `mem_map(memory, vaddr, len, flags) → 0`. Maps fresh zeroed pages
+    /// at `vaddr` (page-aligned, `len` a multiple of a page) charged to the
+    /// quota; needs `MAP | READ`, plus `WRITE` for `MAP_WRITE` or `EXEC`
+    /// for `MAP_EXEC` (never both).
     MemMap = 6,
-    /// `(vaddr, len)` → 0.
+    /// `mem_unmap(vaddr, len) → pages unmapped`. Pages in the range that
+    /// are not mapped are skipped.
     MemUnmap = 7,
-    /// `(image, handles_ptr, handles_len)` → process handle. Needs `EXEC`
-    /// on the image and `GRANT` on every handle passed.
+    /// `proc_spawn(args) → process handle`. `args` points to a
+    /// [`SpawnArgs`](super::process::SpawnArgs): `EXEC` on its image,
+    /// `MAP` on its memory (the child's own `memory` handle gets exactly
+    /// that handle's rights), `GRANT` and the granted rights on each grant.
     ProcSpawn = 8,
-    /// `(process)` → exit code. Needs `WAIT`.
+    /// `proc_wait(process, flags) → exit status`. Needs `WAIT`; the status
+    /// is [`ExitStatus::encode`](super::process::ExitStatus::encode)d;
+    /// `WAIT_NONBLOCK` returns `WouldBlock` instead of waiting.
     ProcWait = 9,
-    /// `(code)` → does not return.
+    /// `exit(code) → never returns`.
     Exit = 10,
-    /// `()` → 0.
+    /// `yield() → 0`. Lets the other ready processes run first.
     Yield = 11,
-    /// `(timer, nanoseconds)` → 0. Needs `WAIT`.
+    /// `sleep(timer, ns) → 0`. Needs `WAIT`; blocks at least `ns`
+    /// nanoseconds.
     Sleep = 12,
-    /// `(timer)` → nanoseconds since boot. Needs `READ`.
+    /// `clock(timer) → nanoseconds since boot`. Needs `READ`.
     Clock = 13,
-    /// `(range)` → sector count of the range. Needs `READ`.
+    /// `disk_info(range, out) → sectors in the range`. Needs `READ`;
+    /// writes a [`DiskInfo`](super::disk::DiskInfo) at `out` unless it is 0.
     DiskInfo = 14,
-    /// `(range, sector, count, buf_ptr)` → 0. Needs `READ`.
+    /// `disk_read(range, sector, count, buf) → sectors read`. Needs
+    /// `READ`; `sector` is relative to the range; `buf` holds `count`
+    /// 512-byte sectors.
     DiskRead = 15,
-    /// `(range, sector, count, buf_ptr)` → 0. Needs `WRITE`.
+    /// `disk_write(range, sector, count, buf) → sectors written`. Needs
+    /// `WRITE`; as `disk_read`.
     DiskWrite = 16,
-    /// `(range)` → 0. Needs `WRITE`.
+    /// `disk_flush(range) → 0`. Needs `WRITE`: every write completed
+    /// before it is durable when it returns.
     DiskFlush = 17,
-    /// `(range, op, sector, count, buf_ptr)` → request id.
+    /// `disk_submit(range, op, sector, count, buf) → request id`. Starts a
+    /// request (`OP_READ` needs `READ`, `OP_WRITE`/`OP_FLUSH` `WRITE`)
+    /// and returns at once; `Busy` when the caller has too many in flight.
     DiskSubmit = 18,
-    /// `(range, flags)` → id of a finished request (or `WouldBlock`).
+    /// `disk_complete(id, flags) → sectors transferred`. The result of one
+    /// of the caller's requests, waiting for it unless `COMPLETE_NONBLOCK`
+    /// (then `WouldBlock`); the id is spent.
     DiskComplete = 19,
-    /// `(endpoint, tag, slots...)` → 0. Needs `SEND` (and `GRANT` on each
-    /// handle sent). Registers and tag: [`ipc`](super::ipc).
+    /// `ipc_send(endpoint, tag, slot0, slot1, slot2, slot3) → 0`. Needs
+    /// `SEND` (and `GRANT` on each handle sent). Registers and tag:
+    /// [`ipc`](super::ipc).
     IpcSend = 20,
-    /// `(endpoint, flags, buf_ptr, buf_len)` → tag, with the badge, reply
+    /// `ipc_recv(endpoint, flags, buf, len) → tag`, with the badge, reply
     /// handle and slots in the argument registers. Needs `RECV`.
     IpcRecv = 21,
-    /// `(endpoint, tag, slots...)` → the answer's tag and slots. Needs
-    /// `SEND`; the receiver gets a one-shot reply capability.
+    /// `ipc_call(endpoint, tag, slot0, slot1, slot2, slot3) → tag`: the
+    /// answer's, with its slots. Needs `SEND`; the receiver gets a
+    /// one-shot reply capability.
     IpcCall = 22,
-    /// `(reply, tag, slots...)` → 0. Needs `SEND` on the reply; spends it.
+    /// `ipc_reply(reply, tag, slot0, slot1, slot2, slot3) → 0`. Needs
+    /// `SEND` on the reply; spends it.
     IpcReply = 23,
-    /// `(reply, tag, slot0, slot1, slot2, endpoint)` → as `ipc_recv`:
-    /// answer, then receive on the endpoint (`RECV`), in one call.
+    /// `ipc_reply_recv(reply, tag, slot0, slot1, slot2, endpoint) → tag`:
+    /// answers, then receives on `endpoint` (`RECV`) as `ipc_recv`.
     IpcReplyRecv = 24,
-    /// `(memory)` → a new endpoint handle with every endpoint right. Needs
-    /// `MAP` on the `Memory` handle, whose quota is charged one frame for
-    /// the endpoint while it lives.
+    /// `endpoint_create(memory) → endpoint handle`, with every endpoint
+    /// right. Needs `MAP` on the `Memory` handle, whose quota is charged
+    /// one frame for the endpoint while it lives.
     EndpointCreate = 25,
+}
+
+/// How a syscall is called: the names of its argument registers in order
+/// (`rdi, rsi, rdx, r10, r8, r9`) and what `rax` holds on success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// Argument names, in register order; unnamed registers are ignored.
+    pub args: &'static [&'static str],
+    /// What a successful result is.
+    pub result: &'static str,
+}
+
+impl Signature {
+    /// Writes `name(arg, arg) → result`, as the docs show it.
+    pub fn render(&self, name: &str, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        write!(out, "{name}(")?;
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                out.write_str(", ")?;
+            }
+            out.write_str(a)?;
+        }
+        write!(out, ") → {}", self.result)
+    }
+}
+
+const fn sig(args: &'static [&'static str], result: &'static str) -> Signature {
+    Signature { args, result }
 }
 
 impl Syscall {
@@ -122,6 +181,43 @@ impl Syscall {
     /// The syscall's number.
     pub const fn as_raw(self) -> u64 {
         self as u64
+    }
+
+    /// The syscall's arguments and result: the one source of its
+    /// documentation (see [`Syscall`]).
+    pub const fn signature(self) -> Signature {
+        match self {
+            Syscall::Nop => sig(&[], "0"),
+            Syscall::DebugWrite => sig(&["console", "buf", "len"], "bytes written"),
+            Syscall::CapInfo => sig(&["handle", "out"], "packed kind and rights"),
+            Syscall::CapDerive => sig(&["handle", "rights", "mode", "a", "b"], "new handle"),
+            Syscall::CapDrop => sig(&["handle"], "0"),
+            Syscall::CapRevoke => sig(&["handle"], "capabilities revoked"),
+            Syscall::MemMap => sig(&["memory", "vaddr", "len", "flags"], "0"),
+            Syscall::MemUnmap => sig(&["vaddr", "len"], "pages unmapped"),
+            Syscall::ProcSpawn => sig(&["args"], "process handle"),
+            Syscall::ProcWait => sig(&["process", "flags"], "exit status"),
+            Syscall::Exit => sig(&["code"], "never returns"),
+            Syscall::Yield => sig(&[], "0"),
+            Syscall::Sleep => sig(&["timer", "ns"], "0"),
+            Syscall::Clock => sig(&["timer"], "nanoseconds since boot"),
+            Syscall::DiskInfo => sig(&["range", "out"], "sectors in the range"),
+            Syscall::DiskRead => sig(&["range", "sector", "count", "buf"], "sectors read"),
+            Syscall::DiskWrite => sig(&["range", "sector", "count", "buf"], "sectors written"),
+            Syscall::DiskFlush => sig(&["range"], "0"),
+            Syscall::DiskSubmit => sig(&["range", "op", "sector", "count", "buf"], "request id"),
+            Syscall::DiskComplete => sig(&["id", "flags"], "sectors transferred"),
+            Syscall::IpcSend => sig(&["endpoint", "tag", "slot0", "slot1", "slot2", "slot3"], "0"),
+            Syscall::IpcRecv => sig(&["endpoint", "flags", "buf", "len"], "tag"),
+            Syscall::IpcCall => {
+                sig(&["endpoint", "tag", "slot0", "slot1", "slot2", "slot3"], "tag")
+            }
+            Syscall::IpcReply => sig(&["reply", "tag", "slot0", "slot1", "slot2", "slot3"], "0"),
+            Syscall::IpcReplyRecv => {
+                sig(&["reply", "tag", "slot0", "slot1", "slot2", "endpoint"], "tag")
+            }
+            Syscall::EndpointCreate => sig(&["memory"], "endpoint handle"),
+        }
     }
 
     /// The syscall's name, as in the docs.
@@ -185,5 +281,57 @@ mod tests {
             }
         }
         assert_eq!(Syscall::IpcReplyRecv.name(), "ipc_reply_recv");
+    }
+
+    extern crate std;
+    use std::string::String;
+    use std::vec::Vec;
+
+    fn rendered(call: Syscall) -> String {
+        let mut s = String::new();
+        call.signature().render(call.name(), &mut s).unwrap();
+        s
+    }
+
+    /// The doc comment of each variant, from this file's own text.
+    fn variant_docs() -> Vec<(String, String)> {
+        let source = include_str!("syscall.rs");
+        let body = &source[source.find("pub enum Syscall {").unwrap()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        let mut docs = Vec::new();
+        let mut doc = String::new();
+        for line in body.lines().skip(1) {
+            let line = line.trim();
+            if let Some(text) = line.strip_prefix("///") {
+                doc.push_str(text.trim());
+                doc.push(' ');
+            } else if let Some((name, _)) = line.split_once(" = ") {
+                docs.push((String::from(name), core::mem::take(&mut doc)));
+            }
+        }
+        docs
+    }
+
+    #[test]
+    fn each_variant_doc_opens_with_its_signature() {
+        let docs = variant_docs();
+        assert_eq!(docs.len(), Syscall::COUNT);
+        for (call, (variant, doc)) in Syscall::ALL.iter().zip(&docs) {
+            assert_eq!(std::format!("{call:?}"), *variant);
+            let want = std::format!("`{}`", rendered(*call));
+            assert!(doc.starts_with(&want), "{variant}: the doc says {doc:?}, the ABI {want}");
+        }
+    }
+
+    #[test]
+    fn signatures_fit_the_registers() {
+        for call in Syscall::ALL {
+            let sig = call.signature();
+            assert!(sig.args.len() <= 6, "{call}");
+            for (i, a) in sig.args.iter().enumerate() {
+                assert!(!sig.args[..i].contains(a), "{call}: {a} twice");
+            }
+        }
+        assert_eq!(rendered(Syscall::MemMap), "mem_map(memory, vaddr, len, flags) → 0");
     }
 }

@@ -14,7 +14,8 @@
 //! stack) cannot arise: the return RIP is the one the CPU saved, and user
 //! space ends below the last page of the lower half (`mem::layout`), so the
 //! instruction after a `syscall` is always canonical. The dispatcher checks
-//! it anyway (`SyscallFrame::rip`).
+//! it anyway (`SyscallFrame::rip` below `USER_END`) and kills the process
+//! as for a #GP if it ever is not, rather than `sysretq` into a fault.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::VirtAddr;

@@ -9,6 +9,17 @@ use crate::state;
 /// The page-fault vector, whose report names the address.
 const PAGE_FAULT: u64 = 14;
 
+/// Kills the current process for `reason`, reporting it as a fault with
+/// `vector`, and runs another.
+pub fn kill_current(reason: &str, vector: u8) -> ! {
+    let mut k = state::lock();
+    let pid = k.sched.current.expect("a syscall has a current process");
+    let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
+    log::warn!("process {} ({pname}) killed: {reason}", pid.0);
+    super::terminate(&mut k, pid, ExitStatus::Faulted(vector));
+    super::sched::exit_current(k)
+}
+
 /// Kills the current process for the exception in `frame` and runs another.
 pub fn user_fault(frame: &TrapFrame) -> ! {
     let mut k = state::lock();

@@ -11,7 +11,7 @@ use crate::state;
 /// Bytes copied from user memory per step.
 const CHUNK: usize = 512;
 
-/// `debug_write(console, ptr, len)`: needs `WRITE` on a `Console`.
+/// `debug_write(console, buf, len)`: needs `WRITE` on a `Console`.
 pub fn debug_write(console: u64, ptr: u64, len: u64) -> Result<u64, Error> {
     let k = state::lock();
     let c = Caller::current(&k);

@@ -37,12 +37,12 @@ pub fn endpoint_create(memory: u64) -> Result<u64, Error> {
     endpoint::create(&mut k, c.table, quota)
 }
 
-/// `ipc_send(endpoint, tag, slots)`.
+/// `ipc_send(endpoint, tag, slot0, slot1, slot2, slot3)`.
 pub fn send(f: &mut SyscallFrame) -> Result<u64, Error> {
     send_or_call(f, false)
 }
 
-/// `ipc_call(endpoint, tag, slots)`: send, then wait for the answer.
+/// `ipc_call(endpoint, tag, slot0, slot1, slot2, slot3)`: send, then wait for the answer.
 pub fn call(f: &mut SyscallFrame) -> Result<u64, Error> {
     send_or_call(f, true)
 }
@@ -62,7 +62,7 @@ pub fn recv(f: &mut SyscallFrame) -> Result<u64, Error> {
     receive(k, c, ep, buf, f.rsi & TAG_NONBLOCK != 0, f)
 }
 
-/// `ipc_reply(reply, tag, slots)`: answers a call and spends the reply.
+/// `ipc_reply(reply, tag, slot0, slot1, slot2, slot3)`: answers a call and spends the reply.
 pub fn reply(f: &mut SyscallFrame) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
@@ -71,7 +71,9 @@ pub fn reply(f: &mut SyscallFrame) -> Result<u64, Error> {
     answer(&mut k, c, f.rdi, &out, data, false).map(|()| 0)
 }
 
-/// `ipc_reply_recv(reply, tag, slot0..2 | desc, buf, len, endpoint)`:
+/// `ipc_reply_recv(reply, tag, slot0, slot1, slot2, endpoint)` (in the
+/// long form `slot0` points to the message, `slot1`/`slot2` give the
+/// receive buffer):
 /// answers, then receives. A reply whose caller died is spent and the
 /// receive goes on.
 pub fn reply_recv(f: &mut SyscallFrame) -> Result<u64, Error> {

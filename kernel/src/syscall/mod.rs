@@ -49,7 +49,15 @@ pub extern "C" fn dispatch(f: &mut SyscallFrame) {
     f.rax = encode_result(result);
     #[cfg(feature = "authority-checks")]
     crate::authority::after_syscall(call);
+    if f.rip >= caps::abi::layout::USER_END {
+        // Unreachable by the layout (see `arch::syscall`): `sysretq` to a
+        // non-canonical RIP would fault in ring 0 on the user's stack.
+        crate::proc::fault::kill_current("syscall return address outside user space", GP_VECTOR);
+    }
 }
+
+/// The vector a bad return address is reported as (#GP, as the CPU would).
+const GP_VECTOR: u8 = 13;
 
 fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
     let (a0, a1, a2, a3, a4) = (f.rdi, f.rsi, f.rdx, f.r10, f.r8);
