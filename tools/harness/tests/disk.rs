@@ -71,7 +71,8 @@ fn in_flight_requests_report_revoked_and_dead_owners_leak_nothing() {
         ],
     )
     .expect_absent("KERNEL")
-    .expect_absent("unknown request");
+    .expect_absent("unknown request")
+    .expect_absent("DMA pool");
 }
 
 /// Boots `disktest` in `mode` on a data disk whose sector 4096 fails every
