@@ -41,12 +41,41 @@
 //! | [`CapSpace::check_invariants`] | O(n) | debug builds and tests |
 //!
 //! ## In-flight operations
-//! `caps` checks authority when an operation starts. An I/O request the
-//! kernel already handed to a driver when its capability is revoked runs to
-//! completion; the kernel reports it (e.g. `disk_complete`) with
-//! [`Error::Revoked`](abi::Error::Revoked) so no data reaches a process
-//! whose authority is gone. Every new request is checked again, so nothing
-//! starts through a revoked capability.
+//! This is the one statement of what revocation does to work already under
+//! way; the other docs point here. `caps` checks authority when an
+//! operation starts, and the kernel checks it again when an operation that
+//! outlives its syscall finishes:
+//! - **Nothing new starts** through a capability that was revoked (through
+//!   any ancestor), dropped, moved away, or whose table was destroyed: the
+//!   handle is dead (`BadHandle`).
+//! - **Synchronous disk calls** (`disk_read`, `disk_write`, `disk_flush`)
+//!   hold the kernel for their whole transfer, so no revoke can fall in
+//!   the middle of one: it completes, and it returns only once the device
+//!   is done with every part of it, failed parts included.
+//! - **An asynchronous disk request** (`disk_submit`) remembers the
+//!   capability it was started through. If, when the program completes it
+//!   (`disk_complete`), that capability no longer exists — revoked through
+//!   any ancestor, dropped, moved away — the result is
+//!   [`Error::Revoked`](abi::Error::Revoked), whatever the device reported
+//!   (an I/O error included), and nothing is copied into the process: a
+//!   read's buffer is left as it was. Revoking the request's *own*
+//!   capability does not touch the request: revoke destroys only what was
+//!   derived from a capability, not the capability itself.
+//! - **A write the device already accepted** (every `disk_submit` write
+//!   that returned an id: its data was copied into the kernel and handed to
+//!   the device before `disk_submit` returned) cannot be called back. When
+//!   its capability is revoked, the write still runs to its end: any of its
+//!   sectors may reach the disk, each sector whole (old or new contents),
+//!   or none; the program is told `Revoked` and must assume nothing about
+//!   which. The same holds for a flush. `cap_revoke` returns only once the
+//!   devices are done with every such request (of any capability that no
+//!   longer resolves), so after it returns nothing more reaches the disk
+//!   through what it destroyed, and the revoker's own later writes land
+//!   after them. (`cap_drop` does not wait: a program's own request through
+//!   a handle it dropped may land after the drop returned.)
+//! - **A process that dies** with requests in flight loses them: the kernel
+//!   keeps each one's buffer until the device is done with it, then frees
+//!   it; writes may still reach the disk, as above.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -4,19 +4,28 @@
 //! Synchronous requests on a sector-aligned user buffer go straight to the
 //! user's frames (no copy): the pages were checked mapped and writable (for
 //! reads) just before, and nothing can unmap them while the CPU waits for
-//! the device (one CPU, interrupts off). Other synchronous requests, and
-//! every asynchronous one, go through a bounce buffer from the DMA pool:
-//! an asynchronous request outlives the syscall that started it, and the
-//! device must never write into a frame the process may have freed.
+//! the device (one CPU, interrupts off, the kernel lock held until the
+//! device has reported every part of the transfer done, failed parts
+//! included). Other synchronous requests, and every asynchronous one, go
+//! through a bounce buffer from the DMA pool: an asynchronous request
+//! outlives the syscall that started it, and the device must never write
+//! into a frame the process may have freed. A bounce buffer goes back to
+//! the pool only after its device request is done (`Devices::take`
+//! returned its result), whether its owner collects it, died, or lost the
+//! capability that started it.
+//!
+//! An asynchronous request remembers the capability that started it; its
+//! completion reports `Revoked` and copies nothing when that capability no
+//! longer resolves (see `caps`, "In-flight operations").
 
-use alloc::vec::Vec;
-use caps::ObjectId;
 use caps::abi::Error;
 use caps::abi::disk::MAX_ASYNC_REQUESTS;
 use caps::abi::layout::PAGE_SIZE;
+use caps::abi::{ObjectKind, RawHandle, Rights};
+use caps::{CapSpace, Object, ObjectId, SectorRange, TableId};
 use x86_64::PhysAddr;
 
-use crate::drivers::block::{Devices, Op, SECTOR_SIZE, Tag};
+use crate::drivers::block::{Devices, Op, RequestId, SECTOR_SIZE};
 use crate::drivers::dma;
 use crate::mem::aspace::AddressSpace;
 use crate::mem::phys_to_virt;
@@ -114,42 +123,94 @@ pub fn transfer_phys(
     }
 }
 
+/// The capability a request was started through, remembered so its
+/// completion can tell whether the authority still exists.
+#[derive(Clone, Copy, Debug)]
+pub struct Authority {
+    /// The table it was looked up in (the owner's).
+    pub table: TableId,
+    /// Its handle there.
+    pub handle: RawHandle,
+    /// The rights the request needed.
+    pub rights: Rights,
+    /// The range it named.
+    pub range: SectorRange,
+}
+
+impl Authority {
+    /// Whether the capability still resolves, with the same range and the
+    /// rights the request needed. A handle never revives (generation
+    /// checked), so this is false for good once the capability was revoked
+    /// (through any ancestor), dropped, moved away, or its table destroyed.
+    /// O(1).
+    pub fn holds(&self, caps: &CapSpace) -> bool {
+        caps.lookup(self.table, self.handle, ObjectKind::DiskRange, self.rights)
+            .is_ok_and(|c| c.object == Object::DiskRange(self.range))
+    }
+}
+
 /// A request started by `disk_submit`.
 pub struct AsyncRequest {
     /// The process that started it (`None` once it died).
     pub owner: Option<ObjectId>,
-    /// Device and tag.
+    /// The capability it was started through.
+    pub authority: Authority,
+    /// Its device request (the bounce buffer is the device's until this
+    /// id's result is taken).
+    pub io: RequestId,
+    /// The device.
     pub device: u32,
-    /// The device's tag.
-    pub tag: Tag,
     /// What it does.
     pub op: Op,
-    /// The bounce buffer (physical) and its pages.
+    /// The bounce buffer (physical).
     pub bounce: u64,
     /// Pages in the bounce buffer.
     pub pages: usize,
-    /// Where a read's data goes, and how much.
+    /// Where a read's data goes.
     pub user_buf: u64,
     /// Bytes moved.
     pub len: u64,
-    /// The outcome, once the device is done.
-    pub result: Option<Result<(), Error>>,
+}
+
+/// A request the device is done with, taken out of [`AsyncIo`]; its bounce
+/// buffer is freed when this is dropped.
+pub struct Finished {
+    /// The request.
+    pub request: AsyncRequest,
+    /// What the device reported.
+    pub result: Result<(), Error>,
+}
+
+impl Finished {
+    /// The bounce buffer's bytes (`len` of them), until this is dropped.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the device is done with the bounce buffer (its request
+        // was taken) and it is freed only when `self` drops.
+        unsafe { phys_slice(self.request.bounce, self.request.len as usize) }
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        dma::free(self.request.bounce, self.request.pages);
+    }
 }
 
 /// Every asynchronous request in the system.
 pub struct AsyncIo {
     requests: ObjectTable<AsyncRequest>,
-    /// (device, tag) of each request in flight, with its id.
-    in_flight: Vec<(u32, Tag, ObjectId)>,
+    /// Requests whose owner died before the device was done with them.
+    orphans: usize,
 }
 
-/// Most asynchronous requests at once, all processes together.
-const MAX_REQUESTS: usize = 256;
+/// Most asynchronous requests at once, all processes together (orphans
+/// included).
+pub const MAX_ASYNC_TOTAL: usize = 256;
 
 impl AsyncIo {
     /// None.
     pub const fn new() -> Self {
-        AsyncIo { requests: ObjectTable::new(MAX_REQUESTS), in_flight: Vec::new() }
+        AsyncIo { requests: ObjectTable::new(MAX_ASYNC_TOTAL), orphans: 0 }
     }
 
     /// How many requests `pid` has started and not collected.
@@ -162,37 +223,10 @@ impl AsyncIo {
         !self.requests.is_full() && self.owned_by(pid) < MAX_ASYNC_REQUESTS
     }
 
-    /// Records a started request.
-    pub fn add(&mut self, r: AsyncRequest) -> ObjectId {
-        let (device, tag) = (r.device, r.tag);
-        let id = self.requests.insert(r).expect("room checked by has_room");
-        self.in_flight.push((device, tag, id));
-        id
-    }
-
-    /// Moves finished results from the devices into their requests, and
-    /// frees those whose owner died.
-    pub fn collect(&mut self, devices: &mut Devices) {
-        devices.poll_all();
-        let mut i = 0;
-        while i < self.in_flight.len() {
-            let (dev, tag, id) = self.in_flight[i];
-            if let Some(result) = devices.take_finished(dev, tag) {
-                self.in_flight.swap_remove(i);
-                let orphan = match self.requests.get_mut(id) {
-                    Some(r) => {
-                        r.result = Some(result);
-                        r.owner.is_none()
-                    }
-                    None => false,
-                };
-                if orphan {
-                    self.free(id);
-                }
-            } else {
-                i += 1;
-            }
-        }
+    /// Records a started request; `None` (nothing recorded) if the table is
+    /// full, which `has_room` rules out.
+    pub fn add(&mut self, r: AsyncRequest) -> Option<ObjectId> {
+        self.requests.insert(r)
     }
 
     /// The request `id` if `pid` owns it.
@@ -200,28 +234,87 @@ impl AsyncIo {
         self.requests.get(id).filter(|r| r.owner == Some(pid))
     }
 
-    /// Frees request `id` and its bounce buffer.
-    pub fn free(&mut self, id: ObjectId) {
-        if let Some(r) = self.requests.remove(id) {
-            dma::free(r.bounce, r.pages);
+    /// Takes request `id` of `pid` out if its device is done with it
+    /// (polling the devices first). `Err(BadHandle)` if `pid` has no such
+    /// request, `Ok(None)` while it is in flight.
+    pub fn take_done(
+        &mut self,
+        id: ObjectId,
+        pid: ObjectId,
+        devices: &mut Devices,
+    ) -> Result<Option<Finished>, Error> {
+        let io = self.get(id, pid).ok_or(Error::BadHandle)?.io;
+        devices.poll_all();
+        let Some(result) = devices.take(io) else { return Ok(None) };
+        let request = self.requests.remove(id).ok_or(Error::BadHandle)?;
+        Ok(Some(Finished { request, result }))
+    }
+
+    /// Frees the requests whose owner died and whose device is done with
+    /// them. O(requests) when there are orphans, O(1) otherwise; no
+    /// allocation.
+    pub fn reap_orphans(&mut self, devices: &mut Devices) {
+        const BATCH: usize = 32;
+        if self.orphans == 0 {
+            return;
+        }
+        devices.poll_all();
+        loop {
+            // Taken device requests must be freed here: the batch stops
+            // taking when it is full.
+            let mut batch = [ObjectId(0); BATCH];
+            let mut n = 0;
+            for (id, r) in self.requests.iter() {
+                if n == BATCH {
+                    break;
+                }
+                if r.owner.is_none() && devices.take(r.io).is_some() {
+                    batch[n] = id;
+                    n += 1;
+                }
+            }
+            for &id in &batch[..n] {
+                if let Some(r) = self.requests.remove(id) {
+                    dma::free(r.bounce, r.pages);
+                    self.orphans -= 1;
+                }
+            }
+            if n < BATCH {
+                return;
+            }
         }
     }
 
-    /// A process died: its finished requests are freed now, those in
-    /// flight when the device is done with them.
-    pub fn orphan(&mut self, pid: ObjectId) {
-        let mine: Vec<(ObjectId, bool)> = self
-            .requests
-            .iter()
-            .filter(|(_, r)| r.owner == Some(pid))
-            .map(|(id, r)| (id, r.result.is_some()))
-            .collect();
-        for (id, done) in mine {
-            if done {
-                self.free(id);
-            } else if let Some(r) = self.requests.get_mut(id) {
-                r.owner = None;
+    /// Waits until the devices are done with every request whose
+    /// capability no longer resolves (revoked, dropped, or its owner dead),
+    /// so that nothing more reaches a disk through it. `cap_revoke` calls
+    /// this when it destroyed a disk range. O(requests) when there are any.
+    pub fn settle_unauthorized(&self, caps: &CapSpace, devices: &mut Devices) {
+        for (_, r) in self.requests.iter() {
+            if !r.authority.holds(caps) {
+                devices.settle(r.io);
             }
         }
+    }
+
+    /// A process died: its requests the device is done with are freed now,
+    /// the others when the device is done with them (`reap_orphans`): the
+    /// device may still write into their bounce buffers until then.
+    pub fn orphan(&mut self, pid: ObjectId, devices: &mut Devices) {
+        let mut ids = [ObjectId(0); MAX_ASYNC_REQUESTS];
+        let mut n = 0;
+        for (id, r) in self.requests.iter() {
+            if r.owner == Some(pid) && n < ids.len() {
+                ids[n] = id;
+                n += 1;
+            }
+        }
+        for &id in &ids[..n] {
+            if let Some(r) = self.requests.get_mut(id) {
+                r.owner = None;
+                self.orphans += 1;
+            }
+        }
+        self.reap_orphans(devices);
     }
 }

@@ -4,6 +4,11 @@
 //! range, derives narrower ranges, and keeps several requests in flight
 //! ([`Pending`]). [`RangeDevice`] makes a range a [`BlockDevice`], so the
 //! file system runs on it.
+//!
+//! A request in flight belongs to the handle it was started through: once
+//! that handle dies (revoked through any ancestor, or dropped) its
+//! completion is `Revoked` and delivers nothing. The precise rules, for
+//! writes too, are in the `caps` crate doc, "In-flight operations".
 
 use caps::abi::args::DERIVE_RANGE;
 use caps::abi::disk::{DiskInfo, MAX_SECTORS, OP_READ, OP_WRITE};
@@ -66,12 +71,18 @@ impl Handle<DiskRange> {
     }
 
     /// Starts reading into `buf` (at most 64 KiB); finish with
-    /// [`Pending::wait`]. Needs READ.
+    /// [`Pending::wait`]. Needs READ. If this handle (or an ancestor) is
+    /// revoked, or it is dropped, before the request is finished, `wait`
+    /// returns `Revoked` and `buf` is left as it was (the `caps` crate doc,
+    /// "In-flight operations").
     pub fn submit_read<'a>(self, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
         self.submit(OP_READ, sector, buf)
     }
 
     /// Starts writing `buf` (at most 64 KiB; copied at once). Needs WRITE.
+    /// If this handle (or an ancestor) is revoked, or it is dropped, before
+    /// the request is finished, `wait` returns `Revoked`; the write may
+    /// still reach the disk (the `caps` crate doc, "In-flight operations").
     pub fn submit_write<'a>(self, sector: u64, buf: &'a mut [u8]) -> Result<Pending<'a>, Error> {
         self.submit(OP_WRITE, sector, buf)
     }

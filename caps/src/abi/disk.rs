@@ -7,16 +7,20 @@
 //! | `disk_write` | range, sector, count, buf | `count` | WRITE |
 //! | `disk_flush` | range | 0 | WRITE |
 //! | `disk_submit` | range, op ([`OP_READ`], [`OP_WRITE`], [`OP_FLUSH`]), sector, count, buf | request id | READ or WRITE |
-//! | `disk_complete` | request id, flags ([`COMPLETE_NONBLOCK`]) | `count` | (own requests only) |
+//! | `disk_complete` | request id, flags ([`COMPLETE_NONBLOCK`]) | `count`; `Revoked` if the request's capability is gone | (own requests only) |
 //!
 //! Sectors are relative to the range; `count` is in sectors and at least
 //! 1; `buf` holds `count * SECTOR_SIZE` bytes of the caller's memory
 //! (writable for reads). Every request is checked on every use: a range
 //! that was revoked or narrowed stops working at the next request.
 //!
-//! Requests already started when their capability is revoked complete
-//! normally (the check was made when they started): `disk_complete`
-//! returns their result. Nothing new starts through a revoked capability.
+//! Synchronous calls return only once the device is done with their
+//! buffer. An asynchronous request remembers the capability it was started
+//! through: if that capability is gone (revoked through any ancestor,
+//! dropped, moved) when `disk_complete` runs, it returns `Revoked` and
+//! copies nothing; a write the device already accepted may still reach the
+//! disk. The precise rules are in the `caps` crate doc, "In-flight
+//! operations".
 
 /// `disk_submit`: read sectors into `buf` (copied out at completion).
 pub const OP_READ: u64 = 0;

@@ -31,7 +31,7 @@ const EXAMPLE_QUOTA_PAGES: u64 = 16 * 1024;
 /// count; 0 = to the end of the disk). Fixed, so a program finds its data
 /// again at the next boot; disjoint for the examples, so no example can
 /// touch another's sectors. Benchmarks and disk tests run alone.
-const DISK_SLICES: [(&str, u64, u64); 9] = [
+const DISK_SLICES: [(&str, u64, u64); 10] = [
     ("delegate", 0, 32 * 1024),
     ("ipc", 32 * 1024, 32 * 1024),
     ("fs", 64 * 1024, 256 * 1024),
@@ -41,6 +41,7 @@ const DISK_SLICES: [(&str, u64, u64); 9] = [
     ("fstest", 0, 0),
     ("fuzz", 0, 64 * 1024),
     ("hostile", 0, 1024),
+    ("sweep", 0, 1024),
 ];
 
 fn main(start: &Start) -> i32 {

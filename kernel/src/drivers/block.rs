@@ -3,9 +3,13 @@
 //!
 //! A request moves whole sectors between the device and a list of kernel
 //! memory segments (slices in the physical window, so a device can reach
-//! them). `start` queues it and returns a tag; `poll` reaps finished
-//! requests; `wait` polls until one tag is done. A synchronous transfer is
-//! `start` then `wait`.
+//! them). Every request, synchronous or asynchronous, is named by a
+//! [`RequestId`] from one table ([`Devices`]): the device is given the id
+//! when the request starts and reports the same id when it is done, and the
+//! id's slot is reused only after whoever started the request has taken
+//! its result ([`Devices::take`]). So a completion is always credited to
+//! the request it belongs to, and a result is never read before its own
+//! request is done. A synchronous transfer is `start` then `wait`.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -13,6 +17,12 @@ use caps::abi::Error;
 
 /// Bytes per sector.
 pub const SECTOR_SIZE: usize = 512;
+
+/// Requests the table holds at once, all devices together: every
+/// asynchronous request the kernel allows (`diskio::MAX_ASYNC_TOTAL`), plus
+/// one synchronous transfer (the kernel lock is held for the whole of one,
+/// so there is never a second).
+pub const MAX_REQUESTS: usize = crate::diskio::MAX_ASYNC_TOTAL + 1;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +35,16 @@ pub enum Op {
     Flush,
 }
 
-/// Names a request in flight on one device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Tag(pub u32);
+/// Names one request: its slot in the [`Devices`] request table and the
+/// slot's generation when the request started (as an NVMe command id names
+/// one command of its queue). The slot is freed only when the result is
+/// taken, and every reuse bumps the generation, so an id never names a
+/// later request, and a device's report with a stale id is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestId {
+    slot: u32,
+    generation: u32,
+}
 
 /// A disk.
 pub trait BlockDevice: Send {
@@ -37,17 +54,26 @@ pub trait BlockDevice: Send {
     fn sector_count(&self) -> u64;
     /// Whether writes are refused.
     fn read_only(&self) -> bool;
-    /// Queues a request on `segments` (whose lengths are multiples of
+    /// Queues request `id` on `segments` (whose lengths are multiples of
     /// `SECTOR_SIZE` and add up to the transfer; empty for a flush).
-    /// `Busy` when the device has no room now (poll, then retry).
+    /// `Busy` when the device has no room now (poll, then retry). On an
+    /// error the device keeps nothing of the request.
     ///
     /// # Safety
-    /// The segments must stay valid, and untouched by the CPU, until the
-    /// tag is reaped by `poll`/`wait`.
-    unsafe fn start(&mut self, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<Tag, Error>;
-    /// Reaps finished requests, calling `done` for each.
-    fn poll(&mut self, done: &mut dyn FnMut(Tag, Result<(), Error>));
-    /// Requests in flight.
+    /// The segments must stay valid, and untouched by the CPU, until `id`
+    /// is reported done by `poll`.
+    unsafe fn start(
+        &mut self,
+        id: RequestId,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<(), Error>;
+    /// Reaps finished requests, calling `done` once for each with the id it
+    /// was started with. After that call the device no longer touches the
+    /// request's segments.
+    fn poll(&mut self, done: &mut dyn FnMut(RequestId, Result<(), Error>));
+    /// Requests in flight (started and not yet reported by `poll`).
     fn in_flight(&self) -> usize;
     /// TSC cycles spent ringing the device's doorbell since the last call
     /// (under emulation the device does its work inside that write).
@@ -56,11 +82,34 @@ pub trait BlockDevice: Send {
     }
 }
 
-/// Every block device, by number (the `device` of a `DiskRange`).
+/// Where a request of the table is.
+#[derive(Clone, Copy, Debug)]
+enum Request {
+    /// Unused; the next free slot (`NO_SLOT` at the end of the list).
+    Free(u32),
+    /// On device `.0`, not reported done yet: its memory is the device's.
+    InFlight(u32),
+    /// Reported done; the result waits to be taken.
+    Done(Result<(), Error>),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    generation: u32,
+    request: Request,
+}
+
+/// The end of the free list.
+const NO_SLOT: u32 = u32::MAX;
+
+/// Every block device, by number (the `device` of a `DiskRange`), and
+/// every request in flight on them.
 pub struct Devices {
     devices: Vec<Box<dyn BlockDevice>>,
-    /// Results reaped by a `wait` for another tag, kept for their owner.
-    finished: Vec<(usize, Tag, Result<(), Error>)>,
+    /// The request table: fixed size, so starting a request never allocates.
+    requests: [Slot; MAX_REQUESTS],
+    /// First free slot (a list through `Request::Free`).
+    free: u32,
     /// Per device: requests handled and the kernel's own cycles on them.
     stats: Vec<(u64, u64)>,
     /// TSC cycles spent waiting for devices, including the doorbell writes
@@ -72,7 +121,13 @@ pub struct Devices {
 impl Devices {
     /// No devices.
     pub const fn new() -> Self {
-        Devices { devices: Vec::new(), finished: Vec::new(), stats: Vec::new(), waited_cycles: 0 }
+        let mut requests = [Slot { generation: 0, request: Request::Free(NO_SLOT) }; MAX_REQUESTS];
+        let mut i = 0;
+        while i + 1 < MAX_REQUESTS {
+            requests[i].request = Request::Free(i as u32 + 1);
+            i += 1;
+        }
+        Devices { devices: Vec::new(), requests, free: 0, stats: Vec::new(), waited_cycles: 0 }
     }
 
     /// Adds a device; returns its number.
@@ -105,22 +160,106 @@ impl Devices {
         self.devices.len()
     }
 
-    /// Reaps every device's finished requests into the finished list.
+    /// Starts a request on device `n` and returns its id. O(1), no
+    /// allocation. Errors: `BadHandle` (no such device), `Busy` (the device
+    /// or the table is full: poll, then retry), or the device's own; on an
+    /// error nothing was started.
+    ///
+    /// # Safety
+    /// As [`BlockDevice::start`]: the segments stay valid and untouched by
+    /// the CPU until [`take`](Self::take) returns this id's result.
+    pub unsafe fn start(
+        &mut self,
+        n: u32,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<RequestId, Error> {
+        let dev = self.devices.get_mut(n as usize).ok_or(Error::BadHandle)?;
+        let slot = self.free;
+        let Some(entry) = self.requests.get_mut(slot as usize) else { return Err(Error::Busy) };
+        // The free list holds free slots only; anything else would be a
+        // kernel bug, refused rather than trusted.
+        let Request::Free(next) = entry.request else { return Err(Error::Busy) };
+        let id = RequestId { slot, generation: entry.generation };
+        // SAFETY: the caller keeps the segments valid until the id is
+        // taken, which is after the device reported it done.
+        let started = unsafe { dev.start(id, op, sector, segments) };
+        self.waited_cycles += dev.take_doorbell_cycles();
+        started?;
+        entry.request = Request::InFlight(n);
+        self.free = next;
+        Ok(id)
+    }
+
+    /// Reaps every device's finished requests into the request table.
     pub fn poll_all(&mut self) {
+        let requests = &mut self.requests;
         for (n, dev) in self.devices.iter_mut().enumerate() {
-            let finished = &mut self.finished;
-            dev.poll(&mut |tag, r| finished.push((n, tag, r)));
+            dev.poll(&mut |id, result| match requests.get_mut(id.slot as usize) {
+                Some(s)
+                    if s.generation == id.generation
+                        && matches!(s.request, Request::InFlight(d) if d as usize == n) =>
+                {
+                    s.request = Request::Done(result);
+                }
+                // A driver bug; the request it names is not in flight there,
+                // so crediting the report to it could only be wrong.
+                _ => log::error!("disk {n}: completion of an unknown request {id:?}"),
+            });
         }
     }
 
-    /// Takes the result of `tag` on device `n` if it has finished.
-    pub fn take_finished(&mut self, n: u32, tag: Tag) -> Option<Result<(), Error>> {
-        let i = self.finished.iter().position(|&(d, t, _)| d == n as usize && t == tag)?;
-        Some(self.finished.swap_remove(i).2)
+    /// The result of request `id` once its device reported it done (the id
+    /// dies then, and its slot may be reused); `None` while it is in flight.
+    /// An id that names no request (already taken) gives `BadHandle`.
+    pub fn take(&mut self, id: RequestId) -> Option<Result<(), Error>> {
+        let s = match self.requests.get_mut(id.slot as usize) {
+            Some(s) if s.generation == id.generation => s,
+            _ => return Some(Err(Error::BadHandle)),
+        };
+        match s.request {
+            Request::InFlight(_) => None,
+            Request::Free(_) => Some(Err(Error::BadHandle)),
+            Request::Done(result) => {
+                s.generation = s.generation.wrapping_add(1);
+                s.request = Request::Free(self.free);
+                self.free = id.slot;
+                Some(result)
+            }
+        }
     }
 
-    /// Runs one synchronous transfer on device `n`: starts it (waiting for
-    /// room if the device is full) and polls until it is done.
+    /// Polls the devices until the device is done with request `id`,
+    /// leaving its result for [`take`](Self::take).
+    pub fn settle(&mut self, id: RequestId) {
+        let started = crate::arch::cpu::rdtsc();
+        while self.requests.get(id.slot as usize).is_some_and(|s| {
+            s.generation == id.generation && matches!(s.request, Request::InFlight(_))
+        }) {
+            self.poll_all();
+            core::hint::spin_loop();
+        }
+        self.waited_cycles += crate::arch::cpu::rdtsc() - started;
+    }
+
+    /// Polls the devices until request `id` is done; returns its result.
+    pub fn wait(&mut self, id: RequestId) -> Result<(), Error> {
+        let started = crate::arch::cpu::rdtsc();
+        loop {
+            self.poll_all();
+            if let Some(r) = self.take(id) {
+                self.waited_cycles += crate::arch::cpu::rdtsc() - started;
+                return r;
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Runs one synchronous transfer on device `n`: starts it (polling for
+    /// room while the device has requests in flight) and waits until the
+    /// device is done with it, even when it fails, so the segments are the
+    /// caller's again when this returns.
     ///
     /// # Safety
     /// As [`BlockDevice::start`]; the segments are only used until this
@@ -132,25 +271,16 @@ impl Devices {
         sector: u64,
         segments: &[&mut [u8]],
     ) -> Result<(), Error> {
-        let tag = loop {
-            let dev = self.get(n).ok_or(Error::BadHandle)?;
+        let id = loop {
             // SAFETY: the caller keeps the segments valid until we return,
-            // and we return only after the tag is reaped.
-            let started = unsafe { dev.start(op, sector, segments) };
-            self.waited_cycles += dev.take_doorbell_cycles();
-            match started {
-                Err(Error::Busy) => self.poll_all(),
+            // and we return only after the request is taken.
+            match unsafe { self.start(n, op, sector, segments) } {
+                Err(Error::Busy) if self.get(n).is_some_and(|d| d.in_flight() > 0) => {
+                    self.poll_all()
+                }
                 other => break other?,
             }
         };
-        let started = crate::arch::cpu::rdtsc();
-        loop {
-            self.poll_all();
-            if let Some(r) = self.take_finished(n, tag) {
-                self.waited_cycles += crate::arch::cpu::rdtsc() - started;
-                return r;
-            }
-            core::hint::spin_loop();
-        }
+        self.wait(id)
     }
 }

@@ -79,10 +79,20 @@ pub fn alloc(pages: usize) -> Option<u64> {
     Some(phys)
 }
 
-/// Gives back pages from [`alloc`].
+/// Gives back pages from [`alloc`]. Pages outside the pool, or not in use,
+/// are a kernel bug: logged and left alone, rather than marking free pages
+/// a device may still be using for another buffer.
 pub fn free(phys: u64, pages: usize) {
     let mut pool = POOL.lock();
-    let first = ((phys - pool.base) / PAGE_SIZE) as usize;
+    let first = (phys.wrapping_sub(pool.base) / PAGE_SIZE) as usize;
+    let valid = phys >= pool.base
+        && phys.is_multiple_of(PAGE_SIZE)
+        && first.checked_add(pages).is_some_and(|end| end <= POOL_PAGES)
+        && (first..first + pages).all(|p| !pool.is_free(p));
+    if !valid {
+        log::error!("DMA pool: freeing {pages} pages at {phys:#x}, not all in use");
+        return;
+    }
     pool.mark(first, pages, false);
 }
 

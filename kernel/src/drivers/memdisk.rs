@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use caps::abi::Error;
 use x86_64::structures::paging::PhysFrame;
 
-use super::block::{BlockDevice, Op, SECTOR_SIZE, Tag};
+use super::block::{BlockDevice, Op, RequestId, SECTOR_SIZE};
 use crate::mem::copy::copy_bytes;
 use crate::mem::{PAGE_SIZE, frame, phys_to_virt};
 
@@ -17,8 +17,9 @@ const MAX_PENDING: usize = 64;
 /// A RAM disk.
 pub struct MemDisk {
     frames: Vec<PhysFrame>,
-    done: Vec<(Tag, Result<(), Error>)>,
-    next_tag: u32,
+    /// Requests done, not yet reported (capacity `MAX_PENDING`, reserved
+    /// at creation so a request never allocates).
+    done: Vec<(RequestId, Result<(), Error>)>,
 }
 
 impl MemDisk {
@@ -39,7 +40,7 @@ impl MemDisk {
                 }
             }
         }
-        Some(MemDisk { frames, done: Vec::new(), next_tag: 0 })
+        Some(MemDisk { frames, done: Vec::with_capacity(MAX_PENDING) })
     }
 
     /// Copies between the disk at byte `pos` and `seg`, frame by frame.
@@ -78,7 +79,13 @@ impl BlockDevice for MemDisk {
         false
     }
 
-    unsafe fn start(&mut self, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<Tag, Error> {
+    unsafe fn start(
+        &mut self,
+        id: RequestId,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<(), Error> {
         if self.done.len() >= MAX_PENDING {
             return Err(Error::Busy);
         }
@@ -97,15 +104,13 @@ impl BlockDevice for MemDisk {
                 pos += s.len() as u64;
             }
         }
-        let tag = Tag(self.next_tag);
-        self.next_tag = self.next_tag.wrapping_add(1);
-        self.done.push((tag, Ok(())));
-        Ok(tag)
+        self.done.push((id, Ok(())));
+        Ok(())
     }
 
-    fn poll(&mut self, done: &mut dyn FnMut(Tag, Result<(), Error>)) {
-        for (tag, r) in self.done.drain(..) {
-            done(tag, r);
+    fn poll(&mut self, done: &mut dyn FnMut(RequestId, Result<(), Error>)) {
+        for (id, r) in self.done.drain(..) {
+            done(id, r);
         }
     }
 

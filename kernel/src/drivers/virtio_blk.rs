@@ -14,7 +14,7 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::Transport;
 use virtio_drivers::transport::pci::PciTransport;
 
-use super::block::{BlockDevice, Op, SECTOR_SIZE, Tag};
+use super::block::{BlockDevice, Op, RequestId, SECTOR_SIZE};
 use super::dma::{self, KernelHal};
 use crate::mem::phys_to_virt;
 
@@ -51,11 +51,13 @@ bitflags::bitflags! {
     }
 }
 
-/// A request in flight: its token, and how many segments of its row of
-/// `VirtioBlk::segments` it uses (to give the same buffers back to
-/// `pop_used`). Kept small: slots are scanned and moved on every request.
+/// A request in flight: the id the block layer gave it, its token, and
+/// how many segments of its row of `VirtioBlk::segments` it uses (to give
+/// the same buffers back to `pop_used`). Kept small: slots are scanned and
+/// moved on every request.
 #[derive(Clone, Copy)]
 struct Slot {
+    id: RequestId,
     token: u16,
     count: u16,
 }
@@ -74,7 +76,7 @@ pub struct VirtioBlk {
     segments: alloc::boxed::Box<[[(usize, usize); MAX_SEGMENTS]; SLOTS]>,
     /// A flush on a device without a write cache: done at once, reported
     /// by the next `poll`.
-    instant: Option<Tag>,
+    instant: Option<RequestId>,
     /// Cycles spent in doorbell writes, not yet taken.
     doorbell_cycles: u64,
 }
@@ -134,7 +136,13 @@ impl BlockDevice for VirtioBlk {
         self.read_only
     }
 
-    unsafe fn start(&mut self, op: Op, sector: u64, segments: &[&mut [u8]]) -> Result<Tag, Error> {
+    unsafe fn start(
+        &mut self,
+        id: RequestId,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<(), Error> {
         if segments.len() > MAX_SEGMENTS
             || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0)
         {
@@ -150,8 +158,8 @@ impl BlockDevice for VirtioBlk {
             if self.instant.is_some() {
                 return Err(Error::Busy);
             }
-            self.instant = Some(Tag(SLOTS as u32 + i as u32));
-            return Ok(Tag(SLOTS as u32 + i as u32));
+            self.instant = Some(id);
+            return Ok(());
         }
         if self.queue.available_desc() < segments.len() + 2 {
             return Err(Error::Busy);
@@ -166,7 +174,7 @@ impl BlockDevice for VirtioBlk {
         header[4..8].copy_from_slice(&0u32.to_le_bytes());
         header[8..16].copy_from_slice(&sector.to_le_bytes());
         status[0] = S_NOT_READY;
-        let mut slot = Slot { token: 0, count: segments.len() as u16 };
+        let mut slot = Slot { id, token: 0, count: segments.len() as u16 };
         for (k, s) in segments.iter().enumerate() {
             self.segments[i][k] = (s.as_ptr() as usize, s.len());
         }
@@ -184,12 +192,12 @@ impl BlockDevice for VirtioBlk {
             self.transport.notify(0);
             self.doorbell_cycles += crate::arch::cpu::rdtsc() - t0;
         }
-        Ok(Tag(i as u32))
+        Ok(())
     }
 
-    fn poll(&mut self, done: &mut dyn FnMut(Tag, Result<(), Error>)) {
-        if let Some(tag) = self.instant.take() {
-            done(tag, Ok(()));
+    fn poll(&mut self, done: &mut dyn FnMut(RequestId, Result<(), Error>)) {
+        if let Some(id) = self.instant.take() {
+            done(id, Ok(()));
         }
         while let Some(token) = self.queue.peek_used() {
             let Some(i) = self.slots.iter().position(|s| s.is_some_and(|s| s.token == token))
@@ -215,12 +223,12 @@ impl BlockDevice for VirtioBlk {
                 (Ok(_), S_OK) => Ok(()),
                 _ => Err(Error::IoError),
             };
-            done(Tag(i as u32), result);
+            done(slot.id, result);
         }
     }
 
     fn in_flight(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.slots.iter().filter(|s| s.is_some()).count() + usize::from(self.instant.is_some())
     }
 
     fn take_doorbell_cycles(&mut self) -> u64 {

@@ -113,7 +113,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     for w in waiters {
         k.sched.wake(&mut k.procs, w);
     }
-    k.async_io.orphan(pid);
+    k.async_io.orphan(pid, &mut k.devices);
     k.sched.ready.retain(|&r| r != pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {

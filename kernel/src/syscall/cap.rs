@@ -62,5 +62,11 @@ pub fn revoke(handle: u64) -> Result<u64, Error> {
     let mut removed = Vec::new();
     let n = k.caps.revoke(c.table, RawHandle::from_raw(handle), |r| removed.push(r))?;
     k.caps_removed(&removed);
+    // Disk writes already on a device through a destroyed range end before
+    // we return (`caps`, "In-flight operations").
+    if removed.iter().any(|r| r.capability.kind() == caps::abi::ObjectKind::DiskRange) {
+        let kernel = &mut *k;
+        kernel.async_io.settle_unauthorized(&kernel.caps, &mut kernel.devices);
+    }
     Ok(n as u64)
 }

@@ -4,6 +4,11 @@
 //! Every request is checked in full on every call — the capability (kind,
 //! rights), the sectors (relative to the range, overflow-safe), the user
 //! buffer (mapped, writable for reads) — before the device sees anything.
+//! A synchronous call returns only once the device is done with every part
+//! of its transfer (failed parts included). An asynchronous request
+//! remembers the capability it was started through: `disk_complete`
+//! reports `Revoked`, and copies nothing, once that capability is gone
+//! (`caps`, "In-flight operations").
 
 use caps::abi::disk::{
     COMPLETE_NONBLOCK, DiskInfo, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
@@ -14,7 +19,9 @@ use caps::{Object, ObjectId, SectorRange};
 
 use super::Caller;
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{AsyncRequest, check_user_pages, phys_slice, transfer_phys, user_segments};
+use crate::diskio::{
+    AsyncRequest, Authority, check_user_pages, phys_slice, transfer_phys, user_segments,
+};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::drivers::dma;
 use crate::mem::user::{Pod, UserSlice, write_value};
@@ -80,7 +87,6 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
     let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
     let waited = kernel.devices.waited_cycles;
     if buf.is_multiple_of(SECTOR_SIZE as u64) {
-        // Straight to the user's frames: a read writes them.
         // Straight to the user's frames: check every page first (a read
         // writes them), then hand the device their addresses.
         check_user_pages(aspace, buf, len, op == Op::Read)?;
@@ -96,8 +102,11 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
         slice.check_readable(aspace)?;
     }
     let pages = len.div_ceil(PAGE_SIZE) as usize;
+    // Buffers of dead owners' finished requests go back first.
+    kernel.async_io.reap_orphans(&mut kernel.devices);
     let bounce = dma::alloc(pages).ok_or(Error::Busy)?;
-    // SAFETY: the bounce buffer is ours until freed below.
+    // SAFETY: the bounce buffer is ours until freed below, after the
+    // device is done with it (`transfer_phys` waits for that).
     let bytes = unsafe { phys_slice(bounce, len as usize) };
     let result = (|| {
         if op == Op::Write {
@@ -158,13 +167,14 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
         Op::Read => slice.check_writable(aspace)?,
         _ => slice.check_readable(aspace)?,
     }
+    kernel.async_io.reap_orphans(&mut kernel.devices);
     if !kernel.async_io.has_room(c.pid) {
         return Err(Error::Busy);
     }
     let pages = (len.div_ceil(PAGE_SIZE) as usize).max(1);
     let bounce = dma::alloc(pages).ok_or(Error::Busy)?;
     // SAFETY: the bounce buffer is ours; the device gets it until the
-    // request is collected.
+    // request's result is taken (`AsyncIo::take_done`, `reap_orphans`).
     let bytes = unsafe { phys_slice(bounce, len as usize) };
     if op == Op::Write
         && let Err(e) = slice.read(aspace, bytes)
@@ -173,43 +183,58 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
         return Err(e);
     }
     let segments: &[&mut [u8]] = if len == 0 { &[] } else { core::slice::from_ref(&bytes) };
+    let waited = kernel.devices.waited_cycles;
     let started = loop {
-        let dev = kernel.devices.get(r.device).ok_or(Error::BadHandle)?;
-        // SAFETY: the bounce buffer stays allocated until the request is
-        // collected (`AsyncIo::free`), even if its owner dies first.
-        match unsafe { dev.start(op, first, segments) } {
+        // SAFETY: the bounce buffer stays allocated, and untouched by the
+        // CPU, until the request's result is taken, even if its owner dies
+        // first.
+        match unsafe { kernel.devices.start(r.device, op, first, segments) } {
             Err(Error::Busy) if kernel.devices.get(r.device).is_some_and(|d| d.in_flight() > 0) => {
-                kernel.async_io.collect(&mut kernel.devices);
+                kernel.devices.poll_all();
             }
             other => break other,
         }
     };
-    let tag = match started {
-        Ok(tag) => tag,
+    let io = match started {
+        Ok(io) => io,
         Err(e) => {
             dma::free(bounce, pages);
             return Err(e);
         }
     };
-    let doorbell = kernel.devices.get(r.device).map_or(0, |d| d.take_doorbell_cycles());
-    let id = kernel.async_io.add(AsyncRequest {
+    let request = AsyncRequest {
         owner: Some(c.pid),
+        authority: Authority {
+            table: c.table,
+            handle: RawHandle::from_raw(handle),
+            rights: need,
+            range: r,
+        },
+        io,
         device: r.device,
-        tag,
         op,
         bounce,
         pages,
         user_buf: buf,
         len,
-        result: None,
-    });
-    kernel.devices.account(r.device, 1, rdtsc() - t0 - doorbell);
+    };
+    // `has_room` was checked above and nothing since took a place.
+    let Some(id) = kernel.async_io.add(request) else {
+        // Unreachable; if it were not, the device still owns the buffer:
+        // wait for it before freeing.
+        let _ = kernel.devices.wait(io);
+        dma::free(bounce, pages);
+        return Err(Error::Busy);
+    };
+    let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
+    kernel.devices.account(r.device, 1, spent);
     Ok(id.0)
 }
 
 /// `disk_complete(id, flags)`: the result of one of the caller's requests,
 /// waiting for it unless `COMPLETE_NONBLOCK`. A read's data is copied to
-/// its buffer now.
+/// its buffer now, if the capability the request was started through still
+/// exists; otherwise the result is `Revoked` and nothing is copied.
 pub fn complete(id: u64, flags: u64) -> Result<u64, Error> {
     if flags & !COMPLETE_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
@@ -219,9 +244,8 @@ pub fn complete(id: u64, flags: u64) -> Result<u64, Error> {
         let mut k = state::lock();
         let c = Caller::current(&k);
         let kernel = &mut *k;
-        kernel.async_io.collect(&mut kernel.devices);
-        let req = kernel.async_io.get(id, c.pid).ok_or(Error::BadHandle)?;
-        let Some(result) = req.result else {
+        kernel.async_io.reap_orphans(&mut kernel.devices);
+        let Some(done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
             if flags & COMPLETE_NONBLOCK != 0 {
                 return Err(Error::WouldBlock);
             }
@@ -230,23 +254,21 @@ pub fn complete(id: u64, flags: u64) -> Result<u64, Error> {
             continue;
         };
         let t0 = rdtsc();
-        let (op, bounce, len, user_buf, device) =
-            (req.op, req.bounce, req.len, req.user_buf, req.device);
-        let copied = match (result, op) {
-            (Ok(()), Op::Read) => {
-                let aspace = kernel
-                    .procs
-                    .get(c.pid)
-                    .and_then(|p| p.aspace.as_ref())
-                    .expect("running process");
-                // SAFETY: the bounce buffer is this request's until freed.
-                let bytes = unsafe { phys_slice(bounce, len as usize) };
-                UserSlice::new(user_buf, len).and_then(|s| s.write(aspace, bytes))
-            }
-            (r, _) => r,
+        let req = &done.request;
+        // Authority first: a program whose capability is gone learns
+        // nothing from the request, not even the device's error.
+        let result = if !req.authority.holds(&kernel.caps) {
+            Err(Error::Revoked)
+        } else if let (Ok(()), Op::Read) = (done.result, req.op) {
+            let aspace =
+                kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+            UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, done.bytes()))
+        } else {
+            done.result
         };
-        kernel.async_io.free(id);
+        let (device, len) = (req.device, req.len);
+        drop(done);
         kernel.devices.account(device, 0, rdtsc() - t0);
-        return copied.map(|()| len / SECTOR_SIZE as u64);
+        return result.map(|()| len / SECTOR_SIZE as u64);
     }
 }

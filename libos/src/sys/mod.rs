@@ -217,7 +217,9 @@ impl<'a> Pending<'a> {
         self.id
     }
 
-    /// Waits for the request; returns the sectors moved.
+    /// Waits for the request; returns the sectors moved. `Revoked` (and a
+    /// read's buffer untouched) if the capability it was started through is
+    /// gone; `IoError` if the device failed this request.
     pub fn wait(mut self) -> Result<u64, Error> {
         let id = self.id.take().ok_or(Error::InvalidArgument)?;
         // SAFETY: we still borrow the buffer.

@@ -1,7 +1,10 @@
 //! Disk-range checks in QEMU: range edges, rights, revocation during a
 //! stream of writes, delegation to a child that derives and revokes,
-//! many requests in flight, unaligned and large buffers; or, with
-//! `mode=ioerror`, errors injected by the host on sector `ERROR_SECTOR`.
+//! many requests in flight, unaligned and large buffers; with
+//! `mode=inflight`, revocation, drop and owner death while requests are in
+//! flight; or, with `mode=ioerror` and `mode=ioerror-mixed`, errors
+//! injected by the host on sector `ERROR_SECTOR`, each reported on its own
+//! request only.
 #![no_std]
 #![no_main]
 
@@ -10,8 +13,9 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use libos::abi::disk::MAX_ASYNC_REQUESTS;
+use libos::abi::process::ExitStatus;
 use libos::abi::{RawHandle, Syscall};
-use libos::kind::DiskRange;
+use libos::kind::{DiskRange, Timer};
 use libos::process::Spawn;
 use libos::sys::raw::syscall;
 use libos::{Error, Handle, Rights, Start, println};
@@ -229,13 +233,240 @@ fn io_errors(disk: Handle<DiskRange>) -> Result<(), ()> {
     Ok(())
 }
 
+/// Where the in-flight revocation tests keep their known pattern.
+const INFLIGHT_SECTOR: u64 = 5000;
+/// Sectors of that pattern.
+const INFLIGHT_COUNT: u64 = 8;
+/// What the program's buffers hold before a request that must not fill them.
+const UNTOUCHED: u8 = 0xAA;
+
+fn pattern(first: u64, seed: u8) -> Vec<u8> {
+    (0..INFLIGHT_COUNT).flat_map(|s| fill(first + s, seed)).collect()
+}
+
+/// Issue 11, item 2: a request remembers the capability it was started
+/// through; once that capability is gone (revoked through any ancestor,
+/// dropped) its completion is `Revoked` and copies nothing.
+fn revoke_in_flight(disk: Handle<DiskRange>) -> Result<(), ()> {
+    const S: u64 = INFLIGHT_SECTOR;
+    const N: u64 = INFLIGHT_COUNT;
+    let known = pattern(S, 21);
+    ensure!(disk.write(S, &known).is_ok() && disk.flush().is_ok(), "write the known pattern");
+    let rdr = Rights::READ | Rights::DERIVE | Rights::REVOKE;
+
+    // The issue's input: the parent of the request's capability is revoked.
+    let parent = disk.derive_range(S, N, rdr).map_err(|_| ())?;
+    let child = parent.derive_range(0, N, Rights::READ).map_err(|_| ())?;
+    let mut buf = vec![UNTOUCHED; known.len()];
+    let p = child.submit_read(0, &mut buf).map_err(|e| println!("disktest: submit: {e:?}"))?;
+    ensure!(parent.revoke() == Ok(1), "revoke the parent");
+    let r = p.wait();
+    ensure!(r == Err(Error::Revoked), "read after its parent's revoke: {r:?}");
+    ensure!(buf.iter().all(|&b| b == UNTOUCHED), "a revoked read copied data");
+    parent.close().map_err(|_| ())?;
+
+    // An ancestor further up (the grandparent) is revoked.
+    let grand = disk.derive_range(S, N, rdr).map_err(|_| ())?;
+    let parent = grand.derive_range(0, N, Rights::READ | Rights::DERIVE).map_err(|_| ())?;
+    let child = parent.derive_range(0, N, Rights::READ).map_err(|_| ())?;
+    let p = child.submit_read(0, &mut buf).map_err(|_| ())?;
+    ensure!(grand.revoke() == Ok(2), "revoke the grandparent");
+    let r = p.wait();
+    ensure!(r == Err(Error::Revoked), "read after its grandparent's revoke: {r:?}");
+    ensure!(buf.iter().all(|&b| b == UNTOUCHED), "a read revoked higher up copied data");
+    grand.close().map_err(|_| ())?;
+
+    // The request's own capability is dropped.
+    let own = disk.derive_range(S, N, Rights::READ).map_err(|_| ())?;
+    let p = own.submit_read(0, &mut buf).map_err(|_| ())?;
+    ensure!(own.close().is_ok(), "drop the request's capability");
+    let r = p.wait();
+    ensure!(r == Err(Error::Revoked), "read after its capability was dropped: {r:?}");
+    ensure!(buf.iter().all(|&b| b == UNTOUCHED), "a read whose capability was dropped copied");
+
+    // Revoking the request's own capability destroys only what was derived
+    // from it: the capability itself, and so the request, live on.
+    let own = disk.derive_range(S, N, rdr).map_err(|_| ())?;
+    let derived = own.derive_range(0, 1, Rights::READ).map_err(|_| ())?;
+    let p = own.submit_read(0, &mut buf).map_err(|_| ())?;
+    ensure!(own.revoke() == Ok(1), "revoke what the request's capability gave");
+    ensure!(p.wait() == Ok(N), "a read whose own capability is intact completes");
+    ensure!(buf == known, "and delivers its data");
+    ensure!(derived.info() == Err(Error::BadHandle), "what it gave is gone");
+    own.close().map_err(|_| ())?;
+
+    // The write variant: the program is told `Revoked`; the data may or
+    // may not have reached the disk, whole sectors of it.
+    let rwdr = rdr | Rights::WRITE;
+    let parent = disk.derive_range(S, N, rwdr).map_err(|_| ())?;
+    let child = parent.derive_range(0, N, Rights::WRITE).map_err(|_| ())?;
+    let mut new = pattern(S, 22);
+    let p = child.submit_write(0, &mut new).map_err(|_| ())?;
+    ensure!(parent.revoke() == Ok(1), "revoke the writer's parent");
+    let r = p.wait();
+    ensure!(r == Err(Error::Revoked), "write after its parent's revoke: {r:?}");
+    let mut back = vec![0u8; known.len()];
+    ensure!(disk.read(S, &mut back).is_ok(), "read back after a revoked write");
+    let sectors = back.chunks(512).zip(known.chunks(512).zip(new.chunks(512)));
+    ensure!(
+        sectors.clone().all(|(b, (old, new))| b == old || b == new),
+        "each sector holds the old or the new data"
+    );
+    let landed = sectors.filter(|(b, (_, new))| b == new).count();
+    println!("disktest: a revoked write reported Revoked ({landed} of {N} sectors had landed)");
+    // `cap_revoke` returns only once the revoked write is done, so the
+    // revoker's own write, issued right after, is the one that stays.
+    let child = parent.derive_range(0, N, Rights::WRITE).map_err(|_| ())?;
+    let mut other = vec![0x77u8; known.len()];
+    let p = child.submit_write(0, &mut other).map_err(|_| ())?;
+    ensure!(parent.revoke() == Ok(1), "revoke the second writer's parent");
+    ensure!(disk.write(S, &known).is_ok(), "the revoker rewrites the range");
+    ensure!(p.wait() == Err(Error::Revoked), "the second revoked write");
+    ensure!(disk.read(S, &mut back).is_ok() && back == known, "the revoker's write stays");
+    // A flush through a capability revoked after it was submitted.
+    let child = parent.derive_range(0, N, Rights::WRITE).map_err(|_| ())?;
+    let mut none = [0u8; 0];
+    let flush = libos::sys::Pending::submit(child.raw(), libos::abi::disk::OP_FLUSH, 0, &mut none)
+        .map_err(|_| ())?;
+    ensure!(parent.revoke() == Ok(1), "revoke the flusher's parent");
+    ensure!(flush.wait() == Err(Error::Revoked), "flush after its parent's revoke");
+    parent.close().map_err(|_| ())?;
+
+    // The device is done before the revoke; the completion comes after.
+    let parent = disk.derive_range(S, N, rdr).map_err(|_| ())?;
+    let child = parent.derive_range(0, N, Rights::READ).map_err(|_| ())?;
+    buf.fill(UNTOUCHED);
+    let p = child.submit_read(0, &mut buf).map_err(|_| ())?;
+    for _ in 0..100_000 {
+        core::hint::spin_loop();
+    }
+    ensure!(parent.revoke() == Ok(1), "revoke after the device finished");
+    ensure!(p.wait() == Err(Error::Revoked), "a finished read revoked before completion");
+    ensure!(buf.iter().all(|&b| b == UNTOUCHED), "a finished, revoked read copied data");
+    parent.close().map_err(|_| ())?;
+
+    // The known pattern is intact, and the range still works.
+    ensure!(disk.write(S, &known).is_ok(), "rewrite the pattern");
+    ensure!(disk.read(S, &mut back).is_ok() && back == known, "the pattern reads back");
+    println!("disktest: requests in flight report Revoked after a revoke or drop, copy nothing");
+    Ok(())
+}
+
+/// A process dies (by exit, then by a fault) with requests in flight: the
+/// kernel keeps their bounce buffers until the device is done with them,
+/// then frees them. Each round's child takes half the DMA pool, so a leak
+/// makes a later round's submissions fail.
+fn owner_dies_in_flight(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
+    const ROUNDS: usize = 4;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::REVOKE;
+    for round in 0..ROUNDS {
+        let r = disk.derive_range(40_000, 8192, all | Rights::GRANT).map_err(|_| ())?;
+        let how = if round % 2 == 0 { "mode=die-exit" } else { "mode=die-fault" };
+        let child = Spawn::new(image)
+            .quota_pages(2048)
+            .args(how)
+            .grant(r, all, "disk")
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawn: {e:?}"))?;
+        let status = child.wait().map_err(|_| ())?;
+        let died_as_planned = match status {
+            ExitStatus::Exited(0) => round % 2 == 0,
+            ExitStatus::Faulted(_) => round % 2 == 1,
+            _ => false,
+        };
+        ensure!(died_as_planned, "round {round}: the child submitted all, then died: {status:?}");
+        r.close().map_err(|_| ())?;
+    }
+    // Everything of theirs was freed: a full queue works here too.
+    let mut bufs: Vec<Vec<u8>> = (0..MAX_ASYNC_REQUESTS).map(|_| vec![0u8; 65536]).collect();
+    let pending: Vec<_> = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, b)| disk.submit_read(40_000 + i as u64 * 128, b))
+        .collect::<Result<_, _>>()
+        .map_err(|e| println!("disktest: submit after the children died: {e:?}"))?;
+    for p in pending {
+        ensure!(p.wait() == Ok(128), "read after the children died");
+    }
+    println!("disktest: owners died with requests in flight ({ROUNDS} rounds); nothing leaked");
+    Ok(())
+}
+
+fn ms(timer: Handle<Timer>, n: u64) -> Result<(), ()> {
+    timer.sleep_ns(n * 1_000_000).map_err(|e| println!("disktest: sleep: {e:?}"))
+}
+
+/// Issue 11, item 3: a failed request's error belongs to it alone, and
+/// no synchronous call returns while the device still writes its buffer.
+fn errors_stay_with_their_request(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+    let good = [ERROR_SECTOR + 8, ERROR_SECTOR + 16];
+    for s in good {
+        ensure!(disk.write(s, &fill(s, 10)).is_ok(), "pre-write sector {s}");
+    }
+    // The issue's input.
+    let mut one = [UNTOUCHED; 512];
+    let p = disk.submit_read(ERROR_SECTOR, &mut one).map_err(|_| ())?;
+    ms(timer, 20)?;
+    let mut a = [UNTOUCHED; 512];
+    ensure!(disk.read(good[0], &mut a).is_ok() && a == fill(good[0], 10), "read {}", good[0]);
+    let mut b = [UNTOUCHED; 512];
+    let r = disk.read(good[1], &mut b);
+    ensure!(r.is_ok(), "the good read after a failed async one: {r:?}");
+    ensure!(b == fill(good[1], 10), "the good read's own data");
+    ms(timer, 20)?;
+    ensure!(b == fill(good[1], 10), "the buffer changed after the read returned");
+    let r = p.wait();
+    ensure!(r == Err(Error::IoError), "the failed async read reports its error: {r:?}");
+    ensure!(one == [UNTOUCHED; 512], "a failed read copied data");
+    // The other way round: an async good read, a failing synchronous one.
+    let mut c = [UNTOUCHED; 512];
+    let p = disk.submit_read(good[1], &mut c).map_err(|_| ())?;
+    ms(timer, 20)?;
+    let mut d = [UNTOUCHED; 512];
+    ensure!(disk.read(ERROR_SECTOR, &mut d) == Err(Error::IoError), "sync read of the bad sector");
+    ensure!(p.wait() == Ok(1) && c == fill(good[1], 10), "the async good read is unharmed");
+    // Many in flight, one bad among them, completed in reverse order.
+    let mut bufs = [[UNTOUCHED; 512]; 5];
+    let sectors = [good[0], ERROR_SECTOR, good[1], ERROR_SECTOR, good[0]];
+    let pending: Vec<_> = bufs
+        .iter_mut()
+        .zip(sectors)
+        .map(|(b, s)| disk.submit_read(s, b))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ())?;
+    ms(timer, 20)?;
+    let mut e = [UNTOUCHED; 512];
+    ensure!(disk.read(good[0], &mut e).is_ok() && e == fill(good[0], 10), "a sync read amid them");
+    let results: Vec<_> = pending.into_iter().rev().map(|p| p.wait()).collect();
+    let want = [Ok(1), Err(Error::IoError), Ok(1), Err(Error::IoError), Ok(1)];
+    ensure!(results.iter().eq(want.iter().rev()), "each request its own result: {results:?}");
+    for (b, s) in bufs.iter().zip(sectors) {
+        let ok = if s == ERROR_SECTOR { *b == [UNTOUCHED; 512] } else { *b == fill(s, 10) };
+        ensure!(ok, "request at {s}: wrong data");
+    }
+    println!("disktest: each I/O error is reported on its own request only");
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
     let Some(disk) = start.handle::<DiskRange>("disk") else {
         println!("disktest: no disk");
         return 2;
     };
+    let timer = start.handle::<Timer>("timer");
     let result = if start.arg("mode") == Some("ioerror") {
         io_errors(disk)
+    } else if start.arg("mode") == Some("ioerror-mixed") {
+        match timer {
+            Some(timer) => errors_stay_with_their_request(disk, timer),
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("inflight") {
+        revoke_in_flight(disk).and_then(|()| owner_dies_in_flight(start, disk))
     } else {
         edges(disk)
             .and_then(|()| revoke_while_writing(disk))

@@ -8,11 +8,14 @@
 extern crate alloc;
 
 use libos::abi::args::{DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE};
+use libos::abi::disk::{
+    COMPLETE_NONBLOCK, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
+};
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
 use libos::abi::process::{Grant, MAX_START_HANDLES, Role, SpawnArgs};
 use libos::abi::{CapInfo, Error, RawHandle, Syscall};
-use libos::kind::{Console, Image, Memory, Timer};
+use libos::kind::{Console, DiskRange, Image, Memory, Timer};
 use libos::process::Spawn;
 use libos::sys::raw::{syscall, syscall6_raw};
 use libos::{Rights, Start, println};
@@ -26,6 +29,11 @@ const NONCANONICAL: u64 = 0x8000_0000_0000_0000;
 const RANDOM_HANDLES: [u64; 4] = [0x1234_5678_9abc, 0x7fff_ffff_ffff_ffff, 0xdead_beef, 1];
 
 static READ_ONLY: CapInfo = CapInfo { kind: 0, rights: 0, badge: 0, device: 0, first: 0, count: 0 };
+
+/// Read-only sectors (in the program's rodata) for disk reads to refuse.
+#[repr(align(512))]
+struct Sectors([u8; 1024]);
+static READ_ONLY_SECTORS: Sectors = Sectors([0x5a; 1024]);
 
 struct Sweep {
     cases: u32,
@@ -555,6 +563,153 @@ fn main(start: &Start) -> i32 {
         [ep, nb, ro, 8, 0, 0],
         Error::BadAddress,
     );
+
+    // Disk ranges: every disk syscall with bad handles, wrong kinds,
+    // missing rights, bad sectors and counts, bad buffers and bad ids.
+    let disk = start.handle::<DiskRange>("disk").expect("disk");
+    let d = disk.raw().as_raw();
+    let sectors = disk.sectors().expect("disk size");
+    let stale = disk.derive_range(0, 1, Rights::READ).expect("derive").raw().as_raw();
+    libos::sys::cap_drop(RawHandle::from_raw(stale)).expect("drop");
+    let mut sector = alloc::vec![0u8; 2 * 512 + 512];
+    // One sector-aligned and one unaligned buffer: the kernel takes two
+    // different paths (the user's frames, or a bounce buffer).
+    let aligned = (sector.as_mut_ptr() as u64).next_multiple_of(512);
+    let unaligned = aligned + 1;
+    let disk_handles: alloc::vec::Vec<u64> = bad_handles.iter().copied().chain([stale]).collect();
+    for &h in &disk_handles {
+        let bh = Error::BadHandle;
+        s.call("disk_info bad handle", Syscall::DiskInfo, [h, 0, 0, 0, 0, 0], bh);
+        s.call("disk_read bad handle", Syscall::DiskRead, [h, 0, 1, aligned, 0, 0], bh);
+        s.call("disk_write bad handle", Syscall::DiskWrite, [h, 0, 1, aligned, 0, 0], bh);
+        s.call("disk_flush bad handle", Syscall::DiskFlush, [h, 0, 0, 0, 0, 0], bh);
+        for op in [OP_READ, OP_WRITE, OP_FLUSH] {
+            s.call("disk_submit bad handle", Syscall::DiskSubmit, [h, op, 0, 1, aligned, 0], bh);
+        }
+        // Request ids are checked against the caller's own requests.
+        s.call("disk_complete bad id", Syscall::DiskComplete, [h, 0, 0, 0, 0, 0], bh);
+        let nb = COMPLETE_NONBLOCK;
+        s.call("disk_complete bad id, nonblocking", Syscall::DiskComplete, [h, nb, 0, 0, 0, 0], bh);
+    }
+    let wk = Error::WrongKind;
+    s.call("disk_info on a console", Syscall::DiskInfo, [c, 0, 0, 0, 0, 0], wk);
+    s.call("disk_read on a console", Syscall::DiskRead, [c, 0, 1, aligned, 0, 0], wk);
+    s.call("disk_write on a timer", Syscall::DiskWrite, [t, 0, 1, aligned, 0, 0], wk);
+    s.call("disk_flush on memory", Syscall::DiskFlush, [m, 0, 0, 0, 0, 0], wk);
+    s.call("disk_submit on a console", Syscall::DiskSubmit, [c, OP_READ, 0, 1, aligned, 0], wk);
+    s.call(
+        "disk_complete with a handle",
+        Syscall::DiskComplete,
+        [d, 0, 0, 0, 0, 0],
+        Error::BadHandle,
+    );
+    let no_read = disk.derive_range(0, sectors, Rights::WRITE).expect("derive").raw().as_raw();
+    let no_write = disk.derive_range(0, sectors, Rights::READ).expect("derive").raw().as_raw();
+    let neither = disk.derive_range(0, sectors, Rights::DERIVE).expect("derive").raw().as_raw();
+    let mr = Error::MissingRight;
+    s.call("disk_info without READ", Syscall::DiskInfo, [no_read, 0, 0, 0, 0, 0], mr);
+    s.call("disk_read without READ", Syscall::DiskRead, [no_read, 0, 1, aligned, 0, 0], mr);
+    s.call("disk_write without WRITE", Syscall::DiskWrite, [no_write, 0, 1, aligned, 0, 0], mr);
+    s.call("disk_flush without WRITE", Syscall::DiskFlush, [no_write, 0, 0, 0, 0, 0], mr);
+    let submit = |h: u64, op: u64| [h, op, 0, 1, aligned, 0];
+    s.call("disk_submit read without READ", Syscall::DiskSubmit, submit(no_read, OP_READ), mr);
+    s.call("disk_submit write without WRITE", Syscall::DiskSubmit, submit(no_write, OP_WRITE), mr);
+    s.call("disk_submit flush without WRITE", Syscall::DiskSubmit, submit(no_write, OP_FLUSH), mr);
+    s.call("disk_read with no right", Syscall::DiskRead, [neither, 0, 1, aligned, 0, 0], mr);
+    s.call("disk_info with no right", Syscall::DiskInfo, [neither, 0, 0, 0, 0, 0], mr);
+    // Sectors and counts: relative to the range, overflow-checked.
+    let ia = Error::InvalidArgument;
+    let oor = Error::OutOfRange;
+    for (call, max) in [
+        (Syscall::DiskRead, MAX_SECTORS),
+        (Syscall::DiskWrite, MAX_SECTORS),
+        (Syscall::DiskSubmit, MAX_ASYNC_SECTORS),
+    ] {
+        let args = |sector: u64, count: u64| match call {
+            Syscall::DiskSubmit => [d, OP_READ, sector, count, aligned, 0],
+            _ => [d, sector, count, aligned, 0, 0],
+        };
+        s.call("disk count 0", call, args(0, 0), ia);
+        s.call("disk count over the most per request", call, args(0, max + 1), ia);
+        s.call("disk huge count", call, args(0, u64::MAX), ia);
+        s.call("disk sector one past the range", call, args(sectors, 1), oor);
+        s.call("disk request running past the range", call, args(sectors - 1, 2), oor);
+        s.call("disk sector + count overflowing", call, args(u64::MAX, 2), oor);
+        s.call("disk sector far past the range", call, args(u64::MAX - 1, 1), oor);
+    }
+    for op in [3, 9, u64::MAX] {
+        s.call("disk_submit unknown op", Syscall::DiskSubmit, [d, op, 0, 1, aligned, 0], ia);
+    }
+    s.call("disk_complete unknown flag", Syscall::DiskComplete, [1, 1 << 4, 0, 0, 0, 0], ia);
+    // Buffers: every bad range, sector-aligned or not where it can be.
+    // (what, buffer, sectors, whether a `DiskInfo` record there is bad too)
+    let disk_bad: [(&str, u64, u64, bool); 10] = [
+        ("disk null buffer", 0, 1, false),
+        ("disk buffer in page 1", 4096, 1, true),
+        ("disk kernel buffer", KERNEL_ADDR, 1, true),
+        ("disk non-canonical buffer", NONCANONICAL, 1, true),
+        ("disk buffer across the top of user space", USER_END - 512, 2, false),
+        ("disk buffer wrapping", u64::MAX - 511, 2, true),
+        ("disk buffer partly unmapped (aligned)", AREA + PAGE_SIZE - 512, 2, false),
+        ("disk buffer partly unmapped (unaligned)", AREA + PAGE_SIZE - 256, 1, false),
+        ("disk buffer unmapped", AREA + PAGE_SIZE, 1, true),
+        ("disk buffer unaligned, unmapped", AREA + PAGE_SIZE + 8, 1, true),
+    ];
+    let ba = Error::BadAddress;
+    for (what, ptr, count, info_too) in disk_bad {
+        s.call(what, Syscall::DiskRead, [d, 0, count, ptr, 0, 0], ba);
+        s.call(what, Syscall::DiskWrite, [d, 0, count, ptr, 0, 0], ba);
+        s.call(what, Syscall::DiskSubmit, [d, OP_READ, 0, count, ptr, 0], ba);
+        s.call(what, Syscall::DiskSubmit, [d, OP_WRITE, 0, count, ptr, 0], ba);
+        if info_too {
+            s.call(what, Syscall::DiskInfo, [d, ptr, 0, 0, 0, 0], ba);
+        }
+    }
+    let info_len = core::mem::size_of::<libos::abi::disk::DiskInfo>() as u64;
+    s.call(
+        "disk_info out partly unmapped",
+        Syscall::DiskInfo,
+        [d, AREA + PAGE_SIZE - info_len / 2, 0, 0, 0, 0],
+        ba,
+    );
+    s.call("disk_info into read-only memory", Syscall::DiskInfo, [d, ro, 0, 0, 0, 0], ba);
+    let ro_sectors = READ_ONLY_SECTORS.0.as_ptr() as u64;
+    let code = (main as *const () as u64).next_multiple_of(512);
+    for (what, ptr) in [
+        ("disk_read into read-only memory (aligned)", ro_sectors),
+        ("disk_read into read-only memory (unaligned)", ro_sectors + 1),
+        ("disk_read into code", code),
+    ] {
+        s.call(what, Syscall::DiskRead, [d, 0, 1, ptr, 0, 0], ba);
+        s.call(what, Syscall::DiskSubmit, [d, OP_READ, 0, 1, ptr, 0], ba);
+    }
+    // A finished request's id is dead; so is its slot with another
+    // generation.
+    // SAFETY: `sector` is ours, and `disk_complete` below ends the request.
+    let id = unsafe { syscall(Syscall::DiskSubmit, [d, OP_READ, 0, 1, unaligned, 0]) };
+    // SAFETY: as above.
+    let done = id.and_then(|id| unsafe { syscall(Syscall::DiskComplete, [id, 0, 0, 0, 0, 0]) });
+    s.cases += 1;
+    if done != Ok(1) {
+        s.failures += 1;
+        println!("sweep: a good request: submitted {id:?}, completed {done:?}");
+    }
+    if let Ok(id) = id {
+        let bh = Error::BadHandle;
+        s.call("disk_complete a finished request", Syscall::DiskComplete, [id, 0, 0, 0, 0, 0], bh);
+        let other_generation = id ^ (1 << 40);
+        s.call(
+            "disk_complete another generation",
+            Syscall::DiskComplete,
+            [other_generation, 0, 0, 0, 0, 0],
+            bh,
+        );
+    }
+    // Nothing refused above reached the disk or killed the range.
+    if disk.sectors() != Ok(sectors) {
+        println!("sweep: the disk handle stopped working");
+        return 1;
+    }
 
     // Nothing above changed what we hold: the console still works.
     if console.write(b"").is_err() || libos::sys::cap_kind(console.raw()).is_err() {
