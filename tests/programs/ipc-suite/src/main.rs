@@ -348,10 +348,10 @@ fn revoke_answer(start: &Start) -> Outcome {
     let r = m.reply().ok_or("a call without a reply handle")?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     let give = grantable_console(start)?;
-    let answer = ok("msg", Msg::word(8).with(give))?;
+    let answer = ok("msg", Msg::word(8).with(give))?.moving();
     want("answer after the revoke", r.reply(&answer), Err(Error::PeerGone))?;
     want("the reply, spent", sys::cap_kind(r.raw()).map(drop), Err(Error::BadHandle))?;
-    ok("the handle not delivered is still ours", sys::cap_kind(give.raw()))?;
+    ok("the handle the answer was to move, still ours", sys::cap_kind(give.raw()))?;
     exited_ok("caller (its call must say Revoked)", p)
 }
 
