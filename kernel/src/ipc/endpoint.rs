@@ -4,10 +4,10 @@
 //! receivers; at most one of them is non-empty), linked through the
 //! processes' records, a third of the callers whose call it carried and
 //! who wait for the answer (so that the death of the capability they
-//! called through finds them), and counts the capabilities naming it: all
-//! of them, those with SEND, those with RECV. It is charged one frame to the quota
-//! it was created from, and freed (the frame credited) when no capability
-//! names it.
+//! called through finds them), and counts the capabilities naming it:
+//! all of them, those with SEND, those with RECV. It is charged one frame
+//! to the quota it was created from, and freed (the frame credited) when
+//! no capability names it.
 
 use caps::abi::{Error, RawHandle, Rights};
 use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
