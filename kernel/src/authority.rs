@@ -22,6 +22,10 @@
 //!   within its quota's ceiling, the rights of the handle the quota was
 //!   carved through (so spawn cannot mint a child more memory rights than
 //!   its parent's handle held).
+//! - every process blocked in IPC (sending, receiving, or waiting for the
+//!   answer to a call) waits through a live capability of its own naming
+//!   that endpoint, with the right it needs, and is in that endpoint's
+//!   queue; every queued process is so blocked.
 
 use alloc::format;
 use alloc::string::String;
@@ -101,6 +105,66 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
                 return Err(format!("root capability {cap:?} was never minted by the kernel"));
             }
         }
+    }
+    ipc_waiters(k)
+}
+
+/// Every IPC waiter is tied to a live capability (see `ipc::Via`), and
+/// the endpoint queues hold exactly the waiters.
+fn ipc_waiters(k: &Kernel) -> Result<(), String> {
+    use crate::proc::Block;
+    use caps::abi::{ObjectKind, Rights};
+    let mut blocked = 0;
+    for (id, p) in k.procs.iter() {
+        let State::Blocked(block) = p.state else { continue };
+        let (right, queued_on) = match block {
+            Block::Send(ep) => (Rights::SEND, Some(ep)),
+            Block::Recv(ep) => (Rights::RECV, Some(ep)),
+            Block::Reply(_) => (Rights::SEND, None),
+            _ => continue,
+        };
+        blocked += 1;
+        let via =
+            p.ipc.via.ok_or_else(|| format!("process {:#x} waits in IPC through nothing", id.0))?;
+        if queued_on.is_some_and(|ep| ep != via.endpoint) {
+            return Err(format!("process {:#x} is queued where it is not tied", id.0));
+        }
+        let table = p.table.ok_or_else(|| format!("process {:#x} waits with no table", id.0))?;
+        let cap = k.caps.lookup(table, via.handle, ObjectKind::Endpoint, right).map_err(|e| {
+            format!("process {:#x} waits in IPC through a dead capability ({e:?})", id.0)
+        })?;
+        if cap.object != Object::Endpoint(via.endpoint) {
+            return Err(format!("process {:#x} waits through another endpoint's capability", id.0));
+        }
+    }
+    let mut queued = 0;
+    for (ep, e) in k.ipc.endpoints.iter() {
+        for (queue, which) in [(&e.senders, 0), (&e.receivers, 1), (&e.callers, 2)] {
+            for pid in queue.iter(&k.procs) {
+                queued += 1;
+                if queued > blocked {
+                    return Err(format!("endpoint {:#x} queues a process not waiting", ep.0));
+                }
+                let fits = k.procs.get(pid).is_some_and(|p| match (which, p.state) {
+                    (0, State::Blocked(Block::Send(on))) | (1, State::Blocked(Block::Recv(on))) => {
+                        on == ep
+                    }
+                    (2, State::Blocked(Block::Reply(_))) => {
+                        p.ipc.via.is_some_and(|v| v.endpoint == ep)
+                    }
+                    _ => false,
+                });
+                if !fits {
+                    return Err(format!(
+                        "endpoint {:#x} queues process {:#x}, which waits elsewhere",
+                        ep.0, pid.0
+                    ));
+                }
+            }
+        }
+    }
+    if queued != blocked {
+        return Err(format!("{blocked} processes wait in IPC, {queued} are queued"));
     }
     Ok(())
 }

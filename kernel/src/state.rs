@@ -183,10 +183,18 @@ impl Kernel {
         }
     }
 
-    /// `cap_removed` for each of a batch of removals.
+    /// Notes that the capability of removal `r` is gone: first wakes the
+    /// process blocked through it, if any, with `Revoked`
+    /// (`ipc::cap_died`), then `cap_removed`.
+    pub fn cap_gone(&mut self, r: &Removed) {
+        crate::ipc::cap_died(self, r);
+        self.cap_removed(&r.capability);
+    }
+
+    /// `cap_gone` for each of a batch of removals.
     pub fn caps_removed(&mut self, removed: &[Removed]) {
         for r in removed {
-            self.cap_removed(&r.capability);
+            self.cap_gone(r);
         }
     }
 }

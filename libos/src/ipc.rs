@@ -10,8 +10,10 @@
 //! Messages are synchronous: a send waits until a receiver takes it. The
 //! handles a message carries need GRANT; the receiver gets copies that
 //! descend from the sender's (revoking the sender's takes them away), or,
-//! with [`Msg::moving`], the handles themselves. Registers, flags and
-//! limits: `caps::abi::ipc`.
+//! with [`Msg::moving`], the handles themselves. A send, call or receive
+//! blocked through a handle that is then revoked returns `Revoked`, and
+//! nothing reaches it or leaves it. Registers, flags and limits:
+//! `caps::abi::ipc`.
 //!
 //! Handing a service to clients: the parent creates the endpoint
 //! ([`create_endpoint`]), gives the server a receive-only copy and each

@@ -65,6 +65,49 @@
 //! blocked sending on it (or calling) wakes with `PeerGone`; when the last
 //! with SEND dies, every process blocked receiving wakes with `PeerGone`.
 //! Later sends or receives on it return `PeerGone` at once.
+//!
+//! ## Revocation reaches what waits
+//! A process blocked in IPC is tied to the handle it blocked through: the
+//! endpoint handle of `ipc_send`, `ipc_call` (both while its message is
+//! queued and while it waits for the answer) and `ipc_recv` /
+//! `ipc_reply_recv`. When that capability dies, however it dies (in
+//! practice by a revoke through an ancestor: a blocked process cannot
+//! close or move its own handles, and its table goes only when it ends),
+//! the blocked call returns `Revoked` at once and nothing travels to or
+//! from that process any more:
+//! - a receiver leaves the queue, so a later send finds nobody waiting
+//!   (`WouldBlock`, or the sender waits) and no handle reaches it;
+//! - a sender's or caller's queued message is discarded, with its badge
+//!   and its handles (copied ones stay the sender's; moved ones were never
+//!   moved);
+//! - a caller waiting for its answer stops waiting: the answer, through
+//!   the reply capability, returns `PeerGone` and spends it (as for a
+//!   caller that died), so no data or handle reaches the caller.
+//!
+//! The capability itself is what counts, not its ancestors: dropping an
+//! ancestor re-parents it and the waiter keeps waiting (a revoke higher
+//! up still reaches it); the death of the last capability on the other
+//! side gives `PeerGone` as above. When one revoke kills both the waiter's
+//! own capability and the last one on the other side, the waiter gets
+//! `Revoked`.
+//!
+//! The handles a queued message carries were checked live with GRANT when
+//! it was sent; if one of them dies while the message waits, no receiver
+//! gets the message: when a receiver takes it, the sender's call returns
+//! `Revoked` and the receiver takes the next message (or waits, or gets
+//! `WouldBlock`).
+//!
+//! A blocked process cannot close or move its own handles, so to keep the
+//! tie sound a call may not move (`TAG_MOVE`) the handle it is made
+//! through, nor may `ipc_reply_recv`'s answer move the endpoint handle it
+//! then receives through: both are `InvalidArgument`. A plain `ipc_send`
+//! may move its own handle: the move happens on delivery, which ends the
+//! wait.
+//!
+//! A `Reply` capability does not descend from the endpoint capability
+//! that received the call (it is minted by the kernel, SEND | GRANT, no
+//! REVOKE): revoking the server's endpoint capability leaves the calls it
+//! already received answerable.
 
 /// Words a message carries in registers.
 pub const MSG_SLOTS: usize = 4;

@@ -2,13 +2,15 @@
 //!
 //! An endpoint has two queues of blocked processes (senders and
 //! receivers; at most one of them is non-empty), linked through the
-//! processes' records, and counts the capabilities naming it: all of them,
-//! those with SEND, those with RECV. It is charged one frame to the quota
-//! it was created from, and freed (the frame credited) when no capability
-//! names it.
+//! processes' records, a third of the callers whose call it carried and
+//! who wait for the answer (so that the death of the capability they
+//! called through finds them), and counts the capabilities naming it:
+//! all of them, those with SEND, those with RECV. It is charged one frame
+//! to the quota it was created from, and freed (the frame credited) when
+//! no capability names it.
 
-use caps::abi::{Error, Rights};
-use caps::{Capability, NO_BADGE, Object, ObjectId};
+use caps::abi::{Error, RawHandle, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
 
 use super::wake;
 use crate::mem::aspace::Charge;
@@ -70,6 +72,11 @@ impl Queue {
         Some(pid)
     }
 
+    /// The processes in it, first to last.
+    pub fn iter<'a>(&self, procs: &'a ObjectTable<Process>) -> impl Iterator<Item = ObjectId> + 'a {
+        core::iter::successors(self.head, move |&p| procs.get(p).and_then(|p| p.ipc.next))
+    }
+
     /// Removes `pid` wherever it is. O(queue length).
     pub fn remove(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
         let mut prev: Option<ObjectId> = None;
@@ -110,6 +117,8 @@ pub struct Endpoint {
     pub senders: Queue,
     /// Processes blocked receiving.
     pub receivers: Queue,
+    /// Processes whose call went through it, waiting for the answer.
+    pub callers: Queue,
 }
 
 /// Creates an endpoint charged to `quota` and mints a capability to it
@@ -129,6 +138,7 @@ pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u
         recv_caps: 0,
         senders: Queue::default(),
         receivers: Queue::default(),
+        callers: Queue::default(),
     };
     let id = k.ipc.endpoints.insert(ep).expect("room checked above");
     k.quotas.hold(quota);
@@ -187,7 +197,7 @@ pub fn cap_removed(k: &mut Kernel, id: ObjectId, rights: Rights) {
 /// Frees endpoint `id` (nobody names it; its queues are empty).
 fn free(k: &mut Kernel, id: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.remove(id) {
-        debug_assert!(ep.senders.is_empty() && ep.receivers.is_empty());
+        debug_assert!(ep.senders.is_empty() && ep.receivers.is_empty() && ep.callers.is_empty());
         k.quotas.credit(ep.quota);
         k.quotas.release(ep.quota);
     }
@@ -205,4 +215,32 @@ pub fn unlink_receiver(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.get_mut(id) {
         ep.receivers.remove(&mut k.procs, pid);
     }
+}
+
+/// Takes a caller that no longer waits for its answer (woken or dying)
+/// out of endpoint `id`'s callers.
+pub fn unlink_caller(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
+    if let Some(ep) = k.ipc.endpoints.get_mut(id) {
+        ep.callers.remove(&mut k.procs, pid);
+    }
+}
+
+/// The process blocked on endpoint `id` (sending, receiving, or waiting
+/// for the answer to a call through it) through `handle` of `table`, if
+/// any. At most one: a table belongs to one process, which blocks once.
+pub fn waiter_through(
+    k: &Kernel,
+    id: ObjectId,
+    table: TableId,
+    handle: RawHandle,
+) -> Option<ObjectId> {
+    let ep = k.ipc.endpoints.get(id)?;
+    let procs = &k.procs;
+    ep.senders.iter(procs).chain(ep.receivers.iter(procs)).chain(ep.callers.iter(procs)).find(
+        |&pid| {
+            procs.get(pid).is_some_and(|p| {
+                p.table == Some(table) && p.ipc.via.is_some_and(|v| v.handle == handle)
+            })
+        },
+    )
 }

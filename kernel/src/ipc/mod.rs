@@ -20,6 +20,13 @@
 //!   senders (receivers) with `PeerGone`; an endpoint nobody names is
 //!   freed and its frame credited; a reply nobody can use any more wakes
 //!   its caller with `PeerGone`.
+//! - **Waiters are tied to their capability** ([`Via`]). A process
+//!   blocked sending, calling (queued, or waiting for the answer) or
+//!   receiving is tied to the handle it blocked through; when that
+//!   capability dies (revoke, drop, its table destroyed), [`cap_died`]
+//!   wakes it with `Revoked` and nothing is delivered to or from it. A
+//!   queued message whose carried handles died meanwhile is refused the
+//!   same way when a receiver comes (they were live when it was sent).
 //! - **Direct switch.** A call whose receiver waits, and an answer whose
 //!   answerer then waits, put the woken process at the front of the run
 //!   queue before blocking, so the CPU goes straight to it.
@@ -32,9 +39,9 @@ pub mod reply;
 pub mod transfer;
 
 use alloc::boxed::Box;
-use caps::ObjectId;
-use caps::abi::Error;
 use caps::abi::ipc::{MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, Tag};
+use caps::abi::{Error, RawHandle};
+use caps::{Object, ObjectId, Removed};
 
 use crate::mem::aspace::Charge;
 use crate::objtable::ObjectTable;
@@ -77,6 +84,16 @@ pub struct Incoming {
     pub slots: [u64; MSG_SLOTS],
 }
 
+/// The capability a blocked process waits through: a handle in its own
+/// table naming `endpoint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Via {
+    /// The endpoint it is queued on (or called through).
+    pub endpoint: ObjectId,
+    /// The handle, in the waiter's own table, it used.
+    pub handle: RawHandle,
+}
+
 /// What a process's record holds for IPC.
 #[derive(Default)]
 pub struct IpcState {
@@ -95,6 +112,9 @@ pub struct IpcState {
     pub accept: usize,
     /// The reply object it waits on, in a call.
     pub awaiting: Option<ObjectId>,
+    /// The capability it is blocked through (sending, calling, receiving),
+    /// `None` when it is not blocked in IPC.
+    pub via: Option<Via>,
 }
 
 /// The IPC objects.
@@ -131,9 +151,18 @@ pub fn ensure_buffer(k: &mut Kernel, pid: ObjectId) -> Result<(), Error> {
 
 /// Wakes blocked process `pid` with `result`; `first` puts it at the
 /// front of the run queue (the direct switch of a call or an answer).
+///
+/// A process queued on an endpoint must have been taken out of that queue
+/// by the caller; a caller waiting for its answer is taken out of its
+/// endpoint's `callers` here.
 pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, first: bool) {
     let Some(p) = k.procs.get_mut(pid) else { return };
     let State::Blocked(block) = p.state else { return };
+    let via = p.ipc.via.take();
+    if let (Block::Reply(_), Some(via)) = (block, via) {
+        endpoint::unlink_caller(k, via.endpoint, pid);
+    }
+    let p = k.procs.get_mut(pid).expect("present above");
     p.ipc.result = Some(result);
     p.ipc.awaiting = None;
     p.ipc.next = None;
@@ -154,10 +183,16 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     let state = p.state;
     let buf = p.ipc.buf.take();
     let awaiting = p.ipc.awaiting.take();
+    let via = p.ipc.via.take();
     let own = p.own_quota;
     match state {
         State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
         State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
+        State::Blocked(Block::Reply(_)) => {
+            if let Some(via) = via {
+                endpoint::unlink_caller(k, via.endpoint, pid);
+            }
+        }
         _ => {}
     }
     if let Some(r) = awaiting {
@@ -166,4 +201,28 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     if buf.is_some() {
         k.quotas.credit(own);
     }
+}
+
+/// A capability died (revoked, dropped, or its table destroyed): if a
+/// process is blocked through it, that process wakes with `Revoked`, out
+/// of its queue, and nothing is delivered to or from it: a queued
+/// message is discarded with the handles it carries (they stay the
+/// sender's), and a caller waiting for its answer leaves the reply with
+/// no caller (the answer gets `PeerGone`). Called for every removed
+/// capability before its object's counts change, so the waiter hears
+/// `Revoked`, not the `PeerGone` the same removal may give the others.
+///
+/// O(processes queued on the endpoint); nothing for other kinds.
+pub fn cap_died(k: &mut Kernel, removed: &Removed) {
+    let Object::Endpoint(id) = removed.capability.object else { return };
+    let Some(pid) = endpoint::waiter_through(k, id, removed.table, removed.handle) else { return };
+    let Some(p) = k.procs.get(pid) else { return };
+    match p.state {
+        State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
+        State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
+        // `wake` takes it out of the callers' queue.
+        State::Blocked(Block::Reply(r)) => reply::caller_gone(k, r),
+        _ => return,
+    }
+    wake(k, pid, Err(Error::Revoked), false);
 }

@@ -50,7 +50,7 @@ pub fn drop(handle: u64) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
     let removed = k.caps.drop_cap(c.table, RawHandle::from_raw(handle))?;
-    k.cap_removed(&removed.capability);
+    k.cap_gone(&removed);
     Ok(0)
 }
 

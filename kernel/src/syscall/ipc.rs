@@ -5,20 +5,22 @@
 //! Each call decodes and checks everything (handles, tag, user ranges,
 //! the kernel buffer it may need) before it changes anything. A call that
 //! blocks re-takes the lock when it is woken and picks up the outcome the
-//! waker left in its process record.
+//! waker left in its process record. A call that blocks records the
+//! handle it blocked through (`IpcState::via`), so that the death of that
+//! capability wakes it with `Revoked` (`crate::ipc::cap_died`).
 
 use caps::Object;
 use caps::ObjectId;
 use caps::abi::ipc::{
-    MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_NONBLOCK, Tag,
+    MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag,
 };
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 
 use super::Caller;
 use crate::arch::syscall::SyscallFrame;
 use crate::ipc::reply::ReplyState;
-use crate::ipc::transfer::{Data, deliver};
-use crate::ipc::{Incoming, Outgoing, endpoint, ensure_buffer, wake};
+use crate::ipc::transfer::{Data, check_handles, deliver};
+use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
 use crate::mem::user::{Pod, UserSlice, read_value};
 use crate::proc::{Block, State, sched};
 use crate::state::{self, Kernel, KernelGuard};
@@ -59,7 +61,8 @@ pub fn recv(f: &mut SyscallFrame) -> Result<u64, Error> {
     if !matches!(buf, Data::None) {
         ensure_buffer(&mut k, c.pid)?;
     }
-    receive(k, c, ep, buf, f.rsi & TAG_NONBLOCK != 0, f)
+    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.rdi) };
+    receive(k, c, via, buf, f.rsi & TAG_NONBLOCK != 0, f)
 }
 
 /// `ipc_reply(reply, tag, slot0, slot1, slot2, slot3)`: answers a call and spends the reply.
@@ -75,7 +78,9 @@ pub fn reply(f: &mut SyscallFrame) -> Result<u64, Error> {
 /// long form `slot0` points to the message, `slot1`/`slot2` give the
 /// receive buffer):
 /// answers, then receives. A reply whose caller died is spent and the
-/// receive goes on.
+/// receive goes on. The answer may not move the endpoint handle it then
+/// receives through (`InvalidArgument`): the receive would wait through
+/// a handle its process no longer holds.
 pub fn reply_recv(f: &mut SyscallFrame) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
@@ -83,6 +88,9 @@ pub fn reply_recv(f: &mut SyscallFrame) -> Result<u64, Error> {
     let ep = lookup_endpoint(&k, c, f.r9, Rights::RECV)?.0;
     let buf = if tag.has(TAG_LONG) { receive_buffer(&k, c, f.r10, f.r8)? } else { Data::None };
     let (out, data) = outgoing(&k, c, tag, [f.rdx, f.r10, f.r8, 0])?;
+    if moves(&out, f.r9) {
+        return Err(Error::InvalidArgument);
+    }
     if !matches!(buf, Data::None) {
         ensure_buffer(&mut k, c.pid)?;
     }
@@ -90,7 +98,13 @@ pub fn reply_recv(f: &mut SyscallFrame) -> Result<u64, Error> {
         Ok(()) | Err(Error::PeerGone) => {}
         Err(e) => return Err(e),
     }
-    receive(k, c, ep, buf, tag.has(TAG_NONBLOCK), f)
+    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.r9) };
+    receive(k, c, via, buf, tag.has(TAG_NONBLOCK), f)
+}
+
+/// Whether message `out` moves `handle` away from its sender.
+fn moves(out: &Outgoing, handle: u64) -> bool {
+    out.tag.has(TAG_MOVE) && out.handles[..out.tag.handles()].contains(&handle)
 }
 
 fn aspace(k: &Kernel, c: Caller) -> &crate::mem::aspace::AddressSpace {
@@ -149,7 +163,7 @@ fn outgoing(
         h
     };
     out.handles[..tag.handles()].copy_from_slice(&handles[..tag.handles()]);
-    crate::ipc::transfer::check_handles(k, c.table, &out)?;
+    check_handles(k, c.table, &out)?;
     Ok((out, data))
 }
 
@@ -177,13 +191,19 @@ fn resume(f: &mut SyscallFrame, buf: Data) -> Result<u64, Error> {
     Ok(put(f, &m))
 }
 
+/// Sends or calls through handle `f.rdi`. A call may not move that
+/// handle (`InvalidArgument`): it waits for its answer through it.
 fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
     let mut k = state::lock();
     let c = Caller::current(&k);
     let tag = Tag(f.rsi).check_send(MSG_SLOTS)?;
     let (ep, badge) = lookup_endpoint(&k, c, f.rdi, Rights::SEND)?;
     let (mut out, data) = outgoing(&k, c, tag, [f.rdx, f.r10, f.r8, f.r9])?;
+    if call && moves(&out, f.rdi) {
+        return Err(Error::InvalidArgument);
+    }
     out.badge = badge;
+    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.rdi) };
     let buf =
         if call && tag.has(TAG_LONG) { receive_buffer(&k, c, f.r10, f.r8)? } else { Data::None };
     let e = k.ipc.endpoints.get(ep).ok_or(Error::PeerGone)?;
@@ -209,9 +229,13 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
             Ok((msg, reply)) => {
                 wake(&mut k, r, Ok(msg), call);
                 let Some(reply) = reply else { return Ok(0) };
-                let p = k.procs.get_mut(c.pid).expect("running process");
+                let kernel = &mut *k;
+                let p = kernel.procs.get_mut(c.pid).expect("running process");
                 p.ipc.awaiting = Some(reply);
                 p.ipc.accept = accept;
+                p.ipc.via = Some(via);
+                let e = kernel.ipc.endpoints.get_mut(ep).expect("checked");
+                e.callers.push_back(&mut kernel.procs, c.pid);
                 sched::block_current(k, Block::Reply(reply));
                 return resume(f, buf);
             }
@@ -242,6 +266,7 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
     p.ipc.calling = call;
     p.ipc.accept = accept;
     p.ipc.result = None;
+    p.ipc.via = Some(via);
     kernel.ipc.endpoints.get_mut(ep).expect("checked").senders.push_back(&mut kernel.procs, c.pid);
     sched::block_current(k, Block::Send(ep));
     if call {
@@ -254,30 +279,46 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
     }
 }
 
-/// Receives on endpoint `ep`: takes a waiting sender's message, or waits
-/// for one (unless `nonblock`).
+/// Receives on endpoint `via.endpoint` (through `via.handle`): takes a
+/// waiting sender's message, or waits for one (unless `nonblock`).
+///
+/// A queued message whose handles died while it waited (they were live
+/// with GRANT when it was sent, and only a revoke can kill a blocked
+/// process's handle) is refused: its sender wakes with `Revoked`, and the
+/// next sender is taken.
 fn receive(
     mut k: KernelGuard,
     c: Caller,
-    ep: ObjectId,
+    via: Via,
     buf: Data,
     nonblock: bool,
     f: &mut SyscallFrame,
 ) -> Result<u64, Error> {
+    let ep = via.endpoint;
     loop {
         let kernel = &mut *k;
         let e = kernel.ipc.endpoints.get_mut(ep).ok_or(Error::PeerGone)?;
         let Some(s) = e.senders.pop(&mut kernel.procs) else { break };
         let sender = k.procs.get(s).expect("queued processes exist");
         let (out, calling) = (sender.ipc.outgoing, sender.ipc.calling);
+        let alive = sender.table.ok_or(Error::PeerGone).and_then(|t| check_handles(&k, t, &out));
+        if alive.is_err() {
+            wake(&mut k, s, Err(Error::Revoked), false);
+            continue;
+        }
         match deliver(&mut k, s, c.pid, &out, (Data::Kernel(s), buf), calling) {
             Ok((msg, reply)) => {
                 match reply {
                     Some(r) => {
-                        let p = k.procs.get_mut(s).expect("queued processes exist");
+                        // It now waits for the answer, still through the
+                        // capability it called through.
+                        let kernel = &mut *k;
+                        let p = kernel.procs.get_mut(s).expect("queued processes exist");
                         p.state = State::Blocked(Block::Reply(r));
                         p.ipc.awaiting = Some(r);
                         p.ipc.next = None;
+                        let e = kernel.ipc.endpoints.get_mut(ep).expect("present above");
+                        e.callers.push_back(&mut kernel.procs, s);
                     }
                     None => wake(&mut k, s, Ok(Incoming::default()), false),
                 }
@@ -305,6 +346,7 @@ fn receive(
     let p = kernel.procs.get_mut(c.pid).expect("running process");
     p.ipc.accept = if let Data::User(_, len) = buf { len } else { 0 };
     p.ipc.result = None;
+    p.ipc.via = Some(via);
     kernel
         .ipc
         .endpoints
@@ -356,6 +398,6 @@ fn spend(k: &mut Kernel, c: Caller, id: ObjectId, h: RawHandle) {
         r.state = ReplyState::Spent;
     }
     if let Ok(removed) = k.caps.drop_cap(c.table, h) {
-        k.cap_removed(&removed.capability);
+        k.cap_gone(&removed);
     }
 }

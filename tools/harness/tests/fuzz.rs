@@ -15,14 +15,30 @@ fn fuzz(seed: u64, calls: u64) {
         .build(&dir);
     machine.data_disk = Some(disk);
     machine.timeout = Duration::from_secs(120);
-    machine
-        .run()
-        .expect(
-            Exit::Success,
-            &[&format!("fuzz: seed {seed}:"), "0 violations", "init: 1/1 examples passed"],
-        )
-        .expect_absent("AUTHORITY CHECK FAILED")
-        .expect_absent("KERNEL");
+    let run = machine.run();
+    run.expect(
+        Exit::Success,
+        &[&format!("fuzz: seed {seed}:"), "0 violations", "init: 1/1 examples passed"],
+    )
+    .expect_absent("AUTHORITY CHECK FAILED")
+    .expect_absent("KERNEL");
+    // The IPC peer makes messages and handles really travel: a run where
+    // none did would not test transfer under the authority checks.
+    let (deliveries, peer) = ipc_counts(&run.console, seed)
+        .unwrap_or_else(|| panic!("seed {seed}: no IPC summary\n{}", run.tail(20)));
+    assert!(deliveries > 0 && peer > 0, "seed {seed}: no IPC message delivered\n{}", run.tail(20));
+}
+
+/// From the fuzzer's IPC summary line: the deliveries its calls made and
+/// the messages its peer received.
+fn ipc_counts(console: &str, seed: u64) -> Option<(u64, u64)> {
+    let line = console
+        .lines()
+        .find(|l| l.contains(&format!("fuzz: seed {seed}: ")) && l.contains("IPC deliveries"))?;
+    let number_before = |what: &str| -> Option<u64> {
+        line[..line.find(what)?].split_whitespace().last()?.parse().ok()
+    };
+    Some((number_before(" IPC deliveries")?, number_before(" messages in")?))
 }
 
 #[test]

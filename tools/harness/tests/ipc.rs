@@ -86,3 +86,51 @@ fn ipc_peer_exit_wakes_the_blocked_side_with_peer_gone() {
 fn ipc_floods_get_would_block_and_charge_nothing() {
     suite_case("flood");
 }
+
+/// Issue 11: a receiver blocked through a capability that is then revoked
+/// wakes with `Revoked`; the next send finds nobody (not even a handle
+/// goes to it).
+#[test]
+fn ipc_revoke_wakes_a_blocked_receiver_and_delivers_nothing() {
+    suite_case("revoke-receiver");
+}
+
+#[test]
+fn ipc_revoke_wakes_a_blocked_sender_and_its_message_goes_nowhere() {
+    suite_case("revoke-sender");
+}
+
+#[test]
+fn ipc_revoke_wakes_a_queued_caller() {
+    suite_case("revoke-caller");
+}
+
+#[test]
+fn ipc_revoke_wakes_a_caller_waiting_for_its_answer() {
+    suite_case("revoke-answer");
+}
+
+#[test]
+fn ipc_revoking_a_handle_in_a_queued_message_refuses_it() {
+    suite_case("revoke-carried");
+}
+
+#[test]
+fn ipc_dropping_an_ancestor_keeps_a_waiter_and_revoke_still_reaches_it() {
+    suite_case("revoke-drop");
+}
+
+#[test]
+fn ipc_the_exit_of_an_ancestors_holder_keeps_a_waiter_and_revoke_still_reaches_it() {
+    suite_case("revoke-table");
+}
+
+#[test]
+fn ipc_a_call_cannot_move_the_handle_it_waits_through() {
+    suite_case("move-own");
+}
+
+#[test]
+fn ipc_long_messages_travel_whole_or_truncated_both_ways() {
+    suite_case("long");
+}

@@ -5,7 +5,10 @@
 //! null, in the kernel, non-canonical, across the top of user space or
 //! partly unmapped; sectors at the ends of the range. It spawns children
 //! (itself) and hands them capabilities, so delegation, revocation and
-//! process death run across processes.
+//! process death run across processes. The top fuzzer also starts an IPC
+//! peer (`peer.rs`: the same program with `peer=1`) that receives on an
+//! endpoint the fuzzer sends and calls to, and answers, so messages and
+//! capability transfers really happen; the summary counts them.
 //!
 //! Arguments: `seed=N calls=N depth=N`. Prints one summary line (`fuzz:
 //! seed ... syscalls`); exits 1 if it saw the kernel break a rule it can
@@ -15,11 +18,13 @@
 #![no_std]
 #![no_main]
 
+mod peer;
 mod pool;
 mod random;
 
+use libos::abi::args::{DERIVE_SAME, WAIT_NONBLOCK};
 use libos::abi::error::ERROR_BAND;
-use libos::abi::ipc::{TAG_LONG, TAG_MOVE, TAG_NONBLOCK};
+use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
 use libos::abi::process::{Grant, Role, SpawnArgs};
 use libos::abi::{Error, RawHandle, Rights, Syscall};
@@ -40,6 +45,10 @@ const PLAYGROUND_PAGES: u64 = 64;
 const NEVER_MAPPED: u64 = 0x0000_4200_0000_0000;
 /// Children are themselves fuzzers, to this depth.
 const MAX_DEPTH: u64 = 2;
+/// Pages the IPC peer may use (its image, stack, IPC kernel buffer).
+const PEER_QUOTA_PAGES: u64 = 256;
+/// Calls between checks that the IPC peer still runs.
+const PEER_CHECK_EVERY: u64 = 256;
 
 static READ_ONLY: [u8; 64] = [0x5a; 64];
 
@@ -51,9 +60,39 @@ enum PtrClass {
     Bad,
 }
 
+/// The IPC peer and what went through it.
+#[derive(Default)]
+struct Peer {
+    /// The endpoint (every right; never dropped, moved or revoked by the
+    /// calls, revoked at the end to stop the peer).
+    ep: u64,
+    /// The copy the current peer's capability derives from (in the pool:
+    /// the calls may drop or revoke it, cutting the peer off mid-wait).
+    middle: u64,
+    /// The running peer's process handle (0: none).
+    process: u64,
+    /// Peers started.
+    runs: u64,
+    /// Messages the peers received (their exit codes).
+    received: u64,
+    /// Our successful sends, answered calls, receives and answers.
+    sent: u64,
+    called: u64,
+    taken: u64,
+    answered: u64,
+}
+
+impl Peer {
+    /// Messages that went between processes through the calls made.
+    fn deliveries(&self) -> u64 {
+        self.sent + self.called + self.taken + self.answered
+    }
+}
+
 struct Fuzzer {
     rng: Rng,
     pool: Pool,
+    peer: Peer,
     calls: u64,
     ok: u64,
     errors: [u64; 32],
@@ -233,32 +272,56 @@ impl Fuzzer {
             | Syscall::IpcRecv
             | Syscall::IpcReplyRecv => {
                 // Never block: no peer is guaranteed to come (a hung fuzzer
-                // proves nothing). The tag is otherwise random, valid or not.
-                let words = self.rng.below(6);
-                let handles = self.rng.below(6);
+                // proves nothing). A call that meets the IPC peer waits for
+                // its answer, which always comes. Mostly well-formed tags,
+                // so that messages are delivered; the rest random.
+                let (words, handles) = if self.rng.chance(70) {
+                    let w = self.rng.below(5);
+                    (w, self.rng.below(5 - w))
+                } else {
+                    (self.rng.below(6), self.rng.below(6))
+                };
                 let mut flags =
-                    self.rng.pick(&[0, TAG_LONG, TAG_MOVE, TAG_LONG | TAG_MOVE, 1 << 13]);
+                    self.rng.pick(&[0, 0, TAG_LONG, TAG_MOVE, TAG_LONG | TAG_MOVE, 1 << 13]);
                 if self.rng.chance(5) {
                     flags |= self.rng.next() & !TAG_NONBLOCK;
                 }
                 let tag = (words & 0xf) | (handles & 0xf) << 4 | flags | TAG_NONBLOCK;
-                a[0] = self.handle();
+                let moving = tag & TAG_MOVE != 0;
+                a[0] = match call {
+                    Syscall::IpcSend | Syscall::IpcCall | Syscall::IpcRecv => self.endpoint(),
+                    _ => self.handle(),
+                };
                 a[1] = tag;
                 for slot in a.iter_mut().skip(2) {
-                    *slot = if self.rng.chance(50) { self.handle() } else { self.rng.pick(&EDGES) };
+                    *slot = self.ipc_handle(moving);
                 }
-                if flags & TAG_LONG != 0 {
+                if call == Syscall::IpcReplyRecv && self.rng.chance(60) {
+                    a[5] = self.endpoint();
+                }
+                if flags & TAG_LONG != 0 && call != Syscall::IpcRecv {
                     // rdx points to a MsgDesc in scratch (or somewhere bad).
                     let (p, c) = self.buffer(48);
                     a[2] = p;
-                    ptr = if c == PtrClass::ReadOnly { PtrClass::Valid } else { c };
                     len = 48;
-                    if call == Syscall::IpcRecv {
-                        ptr = PtrClass::Valid; // recv takes (flags, buf, len), not a descriptor
+                    ptr = if c == PtrClass::ReadOnly { PtrClass::Valid } else { c };
+                    if c == PtrClass::Valid {
+                        ptr = self.describe(p, moving);
+                    }
+                    if matches!(call, Syscall::IpcCall | Syscall::IpcReplyRecv)
+                        && self.rng.chance(60)
+                    {
+                        // Where the answer's (or next message's) data goes.
+                        (a[3], a[4]) = self.receive_buffer();
                     }
                 }
                 if call == Syscall::IpcRecv {
                     a[1] = TAG_NONBLOCK | (self.rng.below(4) << 8);
+                    if self.rng.chance(60) {
+                        (a[2], a[3]) = self.receive_buffer();
+                        (a[4], a[5]) = (0, 0);
+                    }
+                    ptr = PtrClass::Valid; // judged by the kernel alone
                 }
             }
             Syscall::DiskComplete => {
@@ -276,7 +339,8 @@ impl Fuzzer {
         // SAFETY: every pointer argument points into SCRATCH (which no Rust
         // object uses), at read-only data, or where the kernel must refuse;
         // requests submitted with SCRATCH buffers complete into SCRATCH.
-        let raw = unsafe { syscall6(call, a) }.rax;
+        let regs = unsafe { syscall6(call, a) };
+        let raw = regs.rax;
         self.calls += 1;
         let result = if raw > u64::MAX - ERROR_BAND {
             match Error::from_raw(raw.wrapping_neg()) {
@@ -296,6 +360,7 @@ impl Fuzzer {
                     self.violation(call, "a bad pointer was accepted");
                 }
                 self.learn(call, &a, v);
+                self.learn_ipc(call, v, &regs.out);
             }
             Err(e) => {
                 if call == Syscall::ProcSpawn {
@@ -330,6 +395,183 @@ impl Fuzzer {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// An endpoint handle for a send, call or receive: half the time the
+    /// IPC peer's (so that messages are delivered), else any.
+    fn endpoint(&mut self) -> u64 {
+        if self.peer.ep != 0 && self.rng.chance(50) {
+            self.rng.pick(&[self.peer.ep, self.peer.ep, self.peer.middle])
+        } else {
+            self.handle()
+        }
+    }
+
+    /// A handle for a message to carry: never one the runtime needs when
+    /// the message moves its handles (a delivered move takes it away).
+    fn ipc_handle(&mut self, moving: bool) -> u64 {
+        if moving {
+            match self.pool.droppable(&mut self.rng) {
+                Some(s) if self.rng.chance(60) => s.handle,
+                _ => self.rng.pick(&EDGES),
+            }
+        } else if self.rng.chance(60) {
+            self.handle()
+        } else {
+            self.rng.pick(&EDGES)
+        }
+    }
+
+    /// A receive buffer in scratch: (address, length).
+    fn receive_buffer(&mut self) -> (u64, u64) {
+        let len = self.rng.pick(&[0, 16, MAX_MSG_BYTES as u64]);
+        (SCRATCH + self.rng.below(SCRATCH_PAGES * PAGE_SIZE - len + 1), len)
+    }
+
+    /// Writes a long message's description at `p` (48 bytes in scratch):
+    /// data valid, read-only, bad, or too long, and handles to carry.
+    /// Returns how the kernel must judge it.
+    fn describe(&mut self, p: u64, moving: bool) -> PtrClass {
+        let len = self.rng.pick(&[0, 1, 100, 4000, MAX_MSG_BYTES as u64, MAX_MSG_BYTES as u64 + 1]);
+        let (data, class) = self.buffer(len);
+        let handles = core::array::from_fn(|_| self.ipc_handle(moving));
+        let desc = MsgDesc { data, len, handles };
+        // SAFETY: `p..p + 48` lies in SCRATCH (the `Valid` class of a
+        // 48-byte buffer), mapped writable, used by no Rust object.
+        unsafe { core::ptr::write_unaligned(p as *mut MsgDesc, desc) };
+        match class {
+            PtrClass::Bad if len > 0 && len <= MAX_MSG_BYTES as u64 => PtrClass::Bad,
+            _ => PtrClass::Valid,
+        }
+    }
+
+    /// Counts an IPC delivery, and keeps the handles it brought (so the
+    /// table stays small, and answers and replies get used).
+    fn learn_ipc(&mut self, call: Syscall, value: u64, out: &[u64; 6]) {
+        let brings = match call {
+            Syscall::IpcSend => {
+                self.peer.sent += 1;
+                false
+            }
+            Syscall::IpcReply => {
+                self.peer.answered += 1;
+                false
+            }
+            Syscall::IpcCall => {
+                self.peer.called += 1;
+                true
+            }
+            Syscall::IpcRecv | Syscall::IpcReplyRecv => {
+                self.peer.taken += 1;
+                true
+            }
+            _ => false,
+        };
+        if !brings {
+            return;
+        }
+        let tag = Tag(value);
+        let words = if tag.has(TAG_LONG) { 0 } else { tag.words().min(4) };
+        let count = tag.handles().min(4 - words);
+        for &h in &out[2 + words..2 + words + count] {
+            self.pool.add(Slot { handle: h, protected: false });
+        }
+        if tag.has(TAG_CALL) {
+            self.pool.add(Slot { handle: out[1], protected: false });
+        }
+    }
+
+    /// Starts an IPC peer on our endpoint (creating it the first time),
+    /// through a fresh middle capability.
+    fn start_peer(&mut self) {
+        use libos::sys;
+        if self.peer.ep == 0 {
+            match sys::endpoint_create(RawHandle::from_raw(self.pool.memory)) {
+                Ok(h) => {
+                    self.peer.ep = h.as_raw();
+                    self.pool.add(Slot { handle: self.peer.ep, protected: true });
+                }
+                Err(_) => return,
+            }
+        }
+        let all = Rights::SEND | Rights::RECV | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
+        let ep = RawHandle::from_raw(self.peer.ep);
+        let Ok(middle) = sys::cap_derive(ep, all, DERIVE_SAME, 0, 0) else { return };
+        self.peer.middle = middle.as_raw();
+        self.pool.add(Slot { handle: self.peer.middle, protected: false });
+        let grants = [
+            Grant {
+                handle: self.peer.middle,
+                rights: (Rights::SEND | Rights::RECV | Rights::GRANT).bits(),
+                reserved: 0,
+                role: Role::new("ep").expect("a short role"),
+            },
+            Grant {
+                handle: self.pool.console,
+                rights: Rights::WRITE.bits(),
+                reserved: 0,
+                role: Role::new("console").expect("a short role"),
+            },
+        ];
+        let mut text = [0u8; 64];
+        let mut w = Cursor { buf: &mut text, len: 0 };
+        let _ = core::fmt::write(&mut w, format_args!("peer=1 seed={}", self.rng.next() >> 8));
+        let text_len = w.len as u64;
+        let args = SpawnArgs {
+            image: self.pool.image,
+            memory: self.pool.memory,
+            quota_pages: PEER_QUOTA_PAGES,
+            grants: grants.as_ptr() as u64,
+            grants_len: grants.len() as u64,
+            args: text.as_ptr() as u64,
+            args_len: text_len,
+        };
+        if let Ok(h) = sys::proc_spawn(&args) {
+            self.peer.process = h.as_raw();
+            self.peer.runs += 1;
+        }
+    }
+
+    /// Notes a peer that ended (its count), and starts another.
+    fn check_peer(&mut self) {
+        if self.peer.process != 0 {
+            let h = RawHandle::from_raw(self.peer.process);
+            match libos::sys::proc_wait(h, WAIT_NONBLOCK) {
+                Err(Error::WouldBlock) => return,
+                Ok(status) => self.peer_ended(status),
+                Err(_) => {}
+            }
+            let _ = libos::sys::cap_drop(h);
+            self.peer.process = 0;
+        }
+        self.start_peer();
+    }
+
+    fn peer_ended(&mut self, status: libos::ExitStatus) {
+        match status {
+            libos::ExitStatus::Exited(n) if n >= peer::EXIT_BASE => {
+                self.peer.received += (n - peer::EXIT_BASE) as u64
+            }
+            status => {
+                println!("fuzz: the IPC peer ended badly: {status:?}");
+                self.violations += 1;
+            }
+        }
+    }
+
+    /// Stops the peer: revoking the endpoint wakes it (`Revoked`) wherever
+    /// it waits; then waits for it.
+    fn stop_peer(&mut self) {
+        if self.peer.ep != 0 {
+            let _ = libos::sys::cap_revoke(RawHandle::from_raw(self.peer.ep));
+        }
+        if self.peer.process != 0 {
+            let h = RawHandle::from_raw(self.peer.process);
+            if let Ok(status) = libos::sys::proc_wait(h, 0) {
+                self.peer_ended(status);
+            }
+            self.peer.process = 0;
         }
     }
 
@@ -428,6 +670,9 @@ impl core::fmt::Write for Cursor<'_> {
 }
 
 fn main(start: &Start) -> i32 {
+    if start.arg("peer").is_some() {
+        return peer::run(start);
+    }
     let seed = start.arg("seed").and_then(|s| s.parse().ok()).unwrap_or(1);
     let calls: u64 = start.arg("calls").and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let depth = start.arg("depth").and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -439,6 +684,7 @@ fn main(start: &Start) -> i32 {
     let mut f = Fuzzer {
         rng: Rng::new(seed),
         pool: Pool::new(start),
+        peer: Peer::default(),
         calls: 0,
         ok: 0,
         errors: [0; 32],
@@ -449,9 +695,16 @@ fn main(start: &Start) -> i32 {
     };
     let mut spawn =
         SpawnScratch { args: SpawnArgs::default(), grants: [Grant::default(); 4], text: [0; 64] };
+    if depth == 0 {
+        f.start_peer();
+    }
     while f.calls < calls {
         f.one(&mut spawn);
+        if depth == 0 && f.calls.is_multiple_of(PEER_CHECK_EVERY) {
+            f.check_peer();
+        }
     }
+    f.stop_peer();
     // Reap the children (their waits are bounded: they are fuzzers too);
     // each exits with the number of syscalls it and its children made.
     let mut total = f.calls;
@@ -474,6 +727,17 @@ fn main(start: &Start) -> i32 {
             f.errors.iter().sum::<u64>(),
             f.children,
             f.violations
+        );
+        let p = &f.peer;
+        println!(
+            "fuzz: seed {seed}: {} IPC deliveries ({} sends, {} calls answered, {} received, {} answers), the peer received {} messages in {} runs",
+            p.deliveries(),
+            p.sent,
+            p.called,
+            p.taken,
+            p.answered,
+            p.received,
+            p.runs
         );
     }
     if depth == 0 && start.arg("verbose").is_some() {

@@ -37,6 +37,8 @@ pub struct Pool {
     pub memory: u64,
     /// Sectors in the disk range, if any.
     pub disk_sectors: u64,
+    /// The console (for the IPC peer).
+    pub console: u64,
 }
 
 impl Pool {
@@ -52,6 +54,7 @@ impl Pool {
             image: 0,
             memory: 0,
             disk_sectors: 0,
+            console: 0,
         };
         let info = libos::sys::start_info();
         for h in info.handles() {
@@ -60,6 +63,7 @@ impl Pool {
             match (ObjectKind::from_raw(h.kind as u64), h.role.as_str()) {
                 (Some(ObjectKind::Image), Some("fuzz-child")) => p.image = h.handle,
                 (Some(ObjectKind::Memory), Some("memory")) => p.memory = h.handle,
+                (Some(ObjectKind::Console), Some("console")) => p.console = h.handle,
                 (Some(ObjectKind::DiskRange), _) => {
                     p.disk_sectors = libos::sys::disk_info(RawHandle::from_raw(h.handle))
                         .map_or(0, |i| i.sectors)

@@ -12,7 +12,7 @@ use libos::abi::ObjectKind;
 use libos::abi::args::MAP_WRITE;
 use libos::abi::layout::PAGE_SIZE;
 use libos::ipc::Msg;
-use libos::kind::{Console, Endpoint, Memory};
+use libos::kind::{Console, Endpoint, Memory, Timer};
 use libos::{Error, Start, println, sys};
 
 libos::main!(main);
@@ -136,8 +136,92 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
             // The receiver is not receiving now: nothing queues a second.
             want("a second, non-blocking send", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))
         }
+        "recv-revoked" => {
+            want("receive through a revoked copy", ep.recv().map(drop), Err(Error::Revoked))?;
+            want("our handle after the revoke", kind(ep.raw()), Err(Error::BadHandle))
+        }
+        "send-revoked" => {
+            let c = ok("derive", console.derive(libos::Rights::WRITE | libos::Rights::GRANT))?;
+            let m = ok("msg", Msg::word(7).with(c))?.moving();
+            want("send through a revoked copy", ep.send(&m), Err(Error::Revoked))?;
+            want("the handle it was to move", kind(c.raw()), Ok(Some(ObjectKind::Console)))?;
+            want("our handle after the revoke", kind(ep.raw()), Err(Error::BadHandle))
+        }
+        "call-revoked" => {
+            let c = ok("derive", console.derive(libos::Rights::WRITE | libos::Rights::GRANT))?;
+            let m = ok("msg", Msg::word(7).with(c))?;
+            want("call through a revoked copy", ep.call(&m).map(drop), Err(Error::Revoked))?;
+            want("our handle after the revoke", kind(ep.raw()), Err(Error::BadHandle))
+        }
+        "send-carried" => {
+            let lent = start.handle::<Endpoint>("lent").ok_or("no lent handle")?;
+            let m = ok("msg", Msg::word(7).with(lent))?;
+            want("send carrying a revoked handle", ep.send(&m), Err(Error::Revoked))?;
+            want("the endpoint handle", kind(ep.raw()), Ok(Some(ObjectKind::Endpoint)))?;
+            want("the carried handle", kind(lent.raw()), Err(Error::BadHandle))
+        }
+        "recv-then-revoked" => {
+            let m = ok("receive", ep.recv())?;
+            want("the word", m.word(0), 1)?;
+            want("receive after the revoke", ep.recv().map(drop), Err(Error::Revoked))
+        }
+        "relay-give" => {
+            let lent = start.handle::<Endpoint>("lent").ok_or("no lent handle")?;
+            ok("give our endpoint copy", lent.send(&ok("msg", Msg::word(0).with(ep))?))
+        }
+        "relay-wait" => {
+            let m = ok("receive a capability", ep.recv())?;
+            let h = m.handle::<Endpoint>(0).ok_or("no handle")?;
+            let m = ok("receive through it", h.recv())?;
+            want("the word", m.word(0), 1)?;
+            want("receive after the revoke", h.recv().map(drop), Err(Error::Revoked))
+        }
+        "caller-once" => {
+            let a = ok("call", ep.call(&Msg::word(1)))?;
+            want("answer", (a.word(0), a.handle_count()), (3, 0))
+        }
+        "long" => long(start, ep),
         _ => Err(format!("unknown mode {mode:?}")),
     }
+}
+
+/// The kind a handle names, or why not.
+fn kind(h: libos::abi::RawHandle) -> Result<Option<ObjectKind>, Error> {
+    sys::cap_kind(h).map(|k| k.0)
+}
+
+/// `seed`'s pattern, `len` bytes (as `ipc-suite` makes it).
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+}
+
+/// The other side of `ipc-suite`'s `long` case (steps numbered alike).
+fn long(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let mut buf = alloc::vec![0u8; 4096];
+    // 1. The sender blocks first.
+    ok("sleep", timer.sleep_ns(50_000_000))?;
+    let m = ok("receive 4096 bytes", ep.recv_into(&mut buf))?;
+    want("length", (m.len(), m.truncated(), m.handle_count()), (4096, false, 1))?;
+    want("data", &buf[..], &pattern(4096, 1)[..])?;
+    let h = m.handle::<Console>(0).ok_or("no handle")?;
+    want("the handle", kind(h.raw()), Ok(Some(ObjectKind::Console)))?;
+    // 2. We block first, with a small buffer.
+    let m = ok("receive into 100 bytes", ep.recv_into(&mut buf[..100]))?;
+    want("cut", (m.len(), m.truncated()), (3000, true))?;
+    want("the first bytes", &buf[..100], &pattern(3000, 2)[..100])?;
+    // 3. A long call, a long answer with a handle.
+    let a = ok("call 2000 bytes", ep.call_bytes(&pattern(2000, 3), &[], &mut buf))?;
+    want("answer", (a.len(), a.truncated(), a.handle_count()), (1500, false, 1))?;
+    want("answer data", &buf[..1500], &pattern(1500, 4)[..])?;
+    let h = a.handle::<Console>(0).ok_or("no handle in the answer")?;
+    want("the answer's handle", kind(h.raw()), Ok(Some(ObjectKind::Console)))?;
+    // 4. An answer cut to our 10 bytes.
+    let a = ok("call 10 bytes", ep.call_bytes(&pattern(10, 5), &[], &mut buf[..10]))?;
+    want("cut answer", (a.len(), a.truncated()), (500, true))?;
+    want("the answer's first bytes", &buf[..10], &pattern(500, 6)[..10])?;
+    // 5. An empty long message.
+    ok("send nothing", ep.send_bytes(&[], &[]))
 }
 
 /// Pages our quota can still map: maps one at a time until OutOfMemory,

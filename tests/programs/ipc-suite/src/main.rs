@@ -15,7 +15,24 @@
 //!   other side exits: `PeerGone`;
 //! - `flood`: non-blocking sends against a receiver that is not receiving
 //!   all get `WouldBlock` and charge nothing; blocked senders hold one
-//!   message each, no more.
+//!   message each, no more;
+//! - `revoke-receiver`, `revoke-sender`, `revoke-caller`, `revoke-answer`:
+//!   a process blocked receiving, sending, calling (queued), or waiting for
+//!   its answer, through a capability that is then revoked, wakes with
+//!   `Revoked`, and nothing goes to or from it (issue 11);
+//! - `revoke-carried`: a handle carried by a queued message is revoked:
+//!   the message is refused (`Revoked`), nothing delivered;
+//! - `revoke-drop`: dropping an ancestor of a waiter's capability leaves
+//!   the waiter waiting (its capability lives on, re-parented), and a
+//!   revoke from higher up still reaches it;
+//! - `revoke-table`: the table holding the parent of a waiter's
+//!   capability goes away (its process exits): the waiter waits on, and a
+//!   revoke from higher up still reaches it;
+//! - `move-own`: a call cannot move the handle it calls through, nor
+//!   `ipc_reply_recv` the one it then receives through;
+//! - `long`: long messages both ways (`send_bytes`, `recv_into`,
+//!   `call_bytes`, `reply_bytes`), with handles, truncation, either side
+//!   blocking first, the size limit.
 #![no_std]
 #![no_main]
 
@@ -23,6 +40,7 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
+use libos::abi::ipc::{TAG_MOVE, TAG_NONBLOCK, Tag};
 use libos::ipc::{Msg, create_endpoint};
 use libos::kind::{Console, Endpoint, Memory, Reply, Timer};
 use libos::process::{Child, Spawn};
@@ -42,6 +60,15 @@ fn main(start: &Start) -> i32 {
         "revoke" => revoke(start),
         "peer-exit" => peer_exit(start),
         "flood" => flood(start),
+        "revoke-receiver" => revoke_receiver(start),
+        "revoke-sender" => revoke_sender(start),
+        "revoke-caller" => revoke_caller(start),
+        "revoke-answer" => revoke_answer(start),
+        "revoke-carried" => revoke_carried(start),
+        "revoke-drop" => revoke_drop(start),
+        "revoke-table" => revoke_table(start),
+        "move-own" => move_own(start),
+        "long" => long(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -75,6 +102,17 @@ fn console(start: &Start) -> Handle<Console> {
 
 /// Starts `ipc-suite-peer` in `mode` with `ep` (given `rights`) as "ep".
 fn peer(start: &Start, mode: &str, ep: Handle<Endpoint>, rights: Rights) -> Result<Child, String> {
+    peer_with(start, mode, ep, rights, None)
+}
+
+/// [`peer`], also granting `extra` (handle, rights) as "lent".
+fn peer_with(
+    start: &Start,
+    mode: &str,
+    ep: Handle<Endpoint>,
+    rights: Rights,
+    extra: Option<(Handle<Endpoint>, Rights)>,
+) -> Result<Child, String> {
     let image = start
         .images()
         .find(|&(n, _)| n == "ipc-suite-peer")
@@ -90,7 +128,21 @@ fn peer(start: &Start, mode: &str, ep: Handle<Endpoint>, rights: Rights) -> Resu
     if let Some(t) = start.handle::<Timer>("timer") {
         s = ok("grant", s.grant(t, Rights::READ | Rights::WAIT, "timer"))?;
     }
+    if let Some((h, rights)) = extra {
+        s = ok("grant", s.grant(h, rights, "lent"))?;
+    }
     ok("spawn the peer", s.spawn())
+}
+
+/// Lets a peer reach the point where it blocks.
+fn pause(start: &Start) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    ok("sleep", timer.sleep_ns(50_000_000))
+}
+
+/// A console handle with GRANT, as a message would carry.
+fn grantable_console(start: &Start) -> Result<Handle<Console>, String> {
+    ok("derive", console(start).derive(Rights::WRITE | Rights::GRANT))
 }
 
 fn exited_ok(what: &str, child: Child) -> Outcome {
@@ -249,4 +301,176 @@ fn flood(start: &Start) -> Outcome {
         exited_ok("sender", c)?;
     }
     Ok(())
+}
+
+/// Issue 11's input: a receiver blocked through a RECV-only copy that is
+/// then revoked must not get the next message (nor its handle).
+fn revoke_receiver(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let p = peer(start, "recv-revoked", ep, Rights::RECV)?;
+    pause(start)?;
+    want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
+    let m = ok("msg", Msg::word(7).with(grantable_console(start)?))?;
+    want("send after the revoke", ep.try_send(&m), Err(Error::WouldBlock))?;
+    exited_ok("receiver (its recv must say Revoked)", p)
+}
+
+/// A sender blocked through a SEND-only copy that is then revoked: its
+/// message (and the handle it moves) goes nowhere.
+fn revoke_sender(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let client = ok("derive", ep.client(99))?;
+    let p = peer(start, "send-revoked", client, Rights::SEND)?;
+    ok("close", client.close())?;
+    pause(start)?;
+    want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
+    want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
+    exited_ok("sender (its send must say Revoked, its handle kept)", p)
+}
+
+/// A caller queued through a copy that is then revoked.
+fn revoke_caller(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let p = peer(start, "call-revoked", ep, Rights::SEND)?;
+    pause(start)?;
+    want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
+    want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
+    exited_ok("caller (its call must say Revoked)", p)
+}
+
+/// A caller waiting for its answer through a copy that is then revoked:
+/// the answer (with a handle) does not reach it.
+fn revoke_answer(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let p = peer(start, "call-revoked", ep, Rights::SEND)?;
+    let m = ok("receive the call", ep.recv())?;
+    want("the call's word", m.word(0), 7)?;
+    let r = m.reply().ok_or("a call without a reply handle")?;
+    want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
+    let give = grantable_console(start)?;
+    let answer = ok("msg", Msg::word(8).with(give))?.moving();
+    want("answer after the revoke", r.reply(&answer), Err(Error::PeerGone))?;
+    want("the reply, spent", sys::cap_kind(r.raw()).map(drop), Err(Error::BadHandle))?;
+    ok("the handle the answer was to move, still ours", sys::cap_kind(give.raw()))?;
+    exited_ok("caller (its call must say Revoked)", p)
+}
+
+/// A queued message carries a handle that is then revoked: refused.
+fn revoke_carried(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let lent = ok("create", create_endpoint(memory(start)))?;
+    let p = peer_with(
+        start,
+        "send-carried",
+        ep,
+        Rights::SEND,
+        Some((lent, Rights::SEND | Rights::GRANT)),
+    )?;
+    pause(start)?;
+    want("revoke the lent handle (the child's copy)", lent.revoke(), Ok(1))?;
+    want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
+    exited_ok("sender (its send must say Revoked)", p)
+}
+
+/// Dropping an ancestor of a waiter's capability does not cut it; a
+/// revoke from higher up does.
+fn revoke_drop(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let middle = ok("derive", ep.derive(Rights::SEND | Rights::RECV | Rights::GRANT))?;
+    let p = peer(start, "recv-then-revoked", middle, Rights::RECV)?;
+    ok("drop the middle capability", middle.close())?;
+    pause(start)?;
+    ok("send to the receiver after the drop", ep.try_send(&Msg::word(1)))?;
+    pause(start)?;
+    want("revoke (the child's copy, re-parented)", ep.revoke(), Ok(1))?;
+    want("send after the revoke", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))?;
+    exited_ok("receiver (its second recv must say Revoked)", p)
+}
+
+/// A waiter's capability came from a process that then exits: its table
+/// goes, the capability lives on (re-parented), and a revoke from higher
+/// up still reaches the waiter.
+fn revoke_table(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let setup = ok("create", create_endpoint(memory(start)))?;
+    let waiter = peer(start, "relay-wait", setup, Rights::RECV)?;
+    let giver = peer_with(
+        start,
+        "relay-give",
+        ep,
+        Rights::RECV | Rights::GRANT,
+        Some((setup, Rights::SEND)),
+    )?;
+    exited_ok("the process that gave the waiter its capability", giver)?;
+    pause(start)?;
+    ok("send to the waiter after the giver's table went", ep.try_send(&Msg::word(1)))?;
+    pause(start)?;
+    want("revoke (the waiter's copy, re-parented)", ep.revoke(), Ok(1))?;
+    want("send after the revoke", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))?;
+    exited_ok("waiter (its second recv must say Revoked)", waiter)
+}
+
+fn move_own(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let client = ok("derive", ep.derive(Rights::SEND | Rights::GRANT))?;
+    // Non-blocking, so that a kernel which took it could not hang here.
+    let tag = Tag::new(1, 1).with(TAG_MOVE | TAG_NONBLOCK).0;
+    let r = sys::ipc_call(client.raw(), tag, [1, client.raw().as_raw(), 0, 0]).map(drop);
+    want("a call moving its own handle", r, Err(Error::InvalidArgument))?;
+    ok("the handle, not moved", sys::cap_kind(client.raw()))?;
+    // A server answers moving the handle it then receives through.
+    let server = ok("derive", ep.derive(Rights::RECV | Rights::GRANT))?;
+    let p = peer(start, "caller-once", ep, Rights::SEND)?;
+    let m = ok("receive", server.recv())?;
+    let r = m.reply().ok_or("no reply handle")?;
+    let answer = ok("msg", Msg::word(2).with(server))?.moving();
+    want(
+        "reply_recv moving its endpoint",
+        r.reply_recv(&answer, server).map(drop),
+        Err(Error::InvalidArgument),
+    )?;
+    ok("the endpoint handle, not moved", sys::cap_kind(server.raw()))?;
+    ok("the reply, not spent", r.reply(&Msg::word(3)))?;
+    exited_ok("caller", p)
+}
+
+/// `seed`'s pattern, `len` bytes.
+fn pattern(len: usize, seed: u8) -> alloc::vec::Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+}
+
+fn long(start: &Start) -> Outcome {
+    let ep = ok("create", create_endpoint(memory(start)))?;
+    let p = peer(start, "long", ep, Rights::SEND | Rights::RECV)?;
+    // 1. We send first (the peer sleeps): our data waits in our kernel buffer.
+    let give = grantable_console(start)?;
+    ok("send 4096 bytes and a handle", ep.send_bytes(&pattern(4096, 1), &[give.raw()]))?;
+    // 2. The peer waits first, with a 100-byte buffer.
+    pause(start)?;
+    ok("send 3000 bytes", ep.send_bytes(&pattern(3000, 2), &[]))?;
+    // 3. The peer calls with 2000 bytes; we answer 1500 and a handle.
+    let mut buf = alloc::vec![0u8; 4096];
+    let m = ok("receive a long call", ep.recv_into(&mut buf))?;
+    want("call length", (m.len(), m.truncated()), (2000, false))?;
+    want("call data", &buf[..2000], &pattern(2000, 3)[..])?;
+    let r = m.reply().ok_or("no reply handle")?;
+    ok("answer 1500 bytes and a handle", r.reply_bytes(&pattern(1500, 4), &[give.raw()]))?;
+    // 4. A long call received without a buffer: cut to nothing; the
+    //    answer is cut to the caller's 10 bytes.
+    let m = ok("receive a long call, no buffer", ep.recv())?;
+    want("cut call", (m.len(), m.truncated(), m.handle_count()), (10, true, 0))?;
+    let r = m.reply().ok_or("no reply handle")?;
+    ok("answer 500 bytes", r.reply_bytes(&pattern(500, 6), &[]))?;
+    // 5. An empty long message.
+    let m = ok("receive an empty long message", ep.recv_into(&mut buf))?;
+    want(
+        "empty",
+        (m.len(), m.truncated(), m.tag().has(libos::abi::ipc::TAG_LONG)),
+        (0, false, true),
+    )?;
+    // 6. Over the limit.
+    let big = alloc::vec![0u8; libos::ipc::MAX_MSG_BYTES + 1];
+    want("send past the limit", ep.send_bytes(&big, &[]), Err(Error::InvalidArgument))?;
+    ok("the handle sent as copies is still ours", sys::cap_kind(give.raw()))?;
+    exited_ok("peer", p)
 }

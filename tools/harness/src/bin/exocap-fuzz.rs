@@ -37,6 +37,9 @@ pub fn fuzz_once(seed: u64, calls: u64) -> Result<u64, String> {
     if run.exit != Exit::Success || summary.is_none() || bad.iter().any(|b| run.has_line(b)) {
         return Err(format!("seed {seed}: {}\n{}", run.exit.describe(), run.tail(30)));
     }
+    if let Some(ipc) = run.console.lines().find(|l| l.contains("IPC deliveries")) {
+        println!("{}", ipc.trim());
+    }
     let summary = summary.expect("checked");
     let total = summary[summary.find(": ").map_or(0, |i| i + 2)..]
         .split_whitespace()
