@@ -371,8 +371,15 @@ impl Image {
     }
 
     /// Builds the image at `dir/boot.img` with the kernel from
-    /// `EXOCAP_KERNEL` and returns a [`Machine`] that boots it.
+    /// `EXOCAP_KERNEL` and returns a [`Machine`] that boots it. Panics
+    /// (failing the test) if the imager fails.
     pub fn build(&self, dir: &Path) -> Machine {
+        self.try_build(dir).unwrap_or_else(|e| panic!("imager failed: {e}"))
+    }
+
+    /// [`Image::build`], with the imager's message (e.g. a manifest
+    /// mistake) as the error.
+    pub fn try_build(&self, dir: &Path) -> Result<Machine, String> {
         std::fs::create_dir_all(dir).expect("create the test's directory");
         let out = dir.join("boot.img");
         let mut cmd = Command::new(env_path("EXOCAP_IMAGER"));
@@ -392,14 +399,12 @@ impl Image {
             cmd.arg(format!("{name}={}", path.display()));
         }
         let output = cmd.output().expect("run the imager");
-        assert!(
-            output.status.success(),
-            "imager failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
         let mut machine = Machine::new(out);
         machine.uefi = self.uefi;
-        machine
+        Ok(machine)
     }
 }
 
