@@ -24,20 +24,17 @@ KERNEL       := target/$(TARGET)/release/kernel
 USER_DIR     := target/user/$(TARGET)/release
 # User programs: static executables at USER_MIN, laid out by libos/user.ld.
 USER_FLAGS   := -C relocation-model=static -C link-arg=-T$(CURDIR)/libos/user.ld -C strip=debuginfo
-# Examples init runs; `<example>-<helper>` programs are only started by
-# their example (init gives each example its helpers' images).
-PROGRAMS     := $(filter-out init,$(notdir $(wildcard examples/*)))
-EXAMPLES     := $(foreach p,$(PROGRAMS),$(if $(findstring -,$(p)),,$(p)))
-TEST_PROGS   := $(notdir $(wildcard tests/programs/*))
-BENCH_PROGS  := $(addprefix bench-,$(notdir $(wildcard bench/*)))
-# Benchmarks make runs; `bench-<name>-<helper>` programs are only started by
-# their benchmark (init gives it their images, as for examples).
-BENCH_RUN    := $(foreach p,$(BENCH_PROGS),$(if $(findstring -,$(patsubst bench-%,%,$(p))),,$(p)))
+# Every program of examples/ goes in the image; the system manifest
+# (exocap.toml) says which are apps, what each is granted and which are
+# their helpers, and the image build checks it (docs/apps.md).
+PROGRAMS     := $(filter-out init,$(notdir $(patsubst %/,%,$(dir $(wildcard examples/*/Cargo.toml)))))
+MANIFEST     := exocap.toml
+TEST_PROGS   := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/programs/*/Cargo.toml))))
+BENCH_PROGS  := $(addprefix bench-,$(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/Cargo.toml)))))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
 IMAGER       := tools/imager/target/debug/imager
 QEMU_RUNNER  := target/debug/exocap-qemu
 
-comma        := ,
 
 .PHONY: setup run gdb image kernel test-kernel user imager runner test host-test qemu-test \
         lint bench fuzz clean
@@ -68,7 +65,7 @@ image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
 	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
-	    --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE),examples=$(subst $(eval) ,$(comma),$(strip $(EXAMPLES))))"
+	    --manifest $(MANIFEST) --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE))"
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
@@ -83,6 +80,7 @@ test: lint host-test qemu-test
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
+	cargo clippy --quiet -p exocap-manifest --features host --all-targets -- -D warnings
 	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest,authority-checks -- -D warnings
 	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
 	    -p libos -p init $(foreach p,$(PROGRAMS) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
@@ -92,6 +90,7 @@ lint: setup
 host-test: setup
 	PROPTEST_CASES=10000 cargo test --release -p caps
 	cargo test --release -p libos -p fs-inspect
+	cargo test --release -p exocap-manifest --features host
 
 qemu-test: test-kernel user imager
 	EXOCAP_KERNEL=$(CURDIR)/$(TEST_KERNEL) EXOCAP_IMAGER=$(CURDIR)/$(IMAGER) \
@@ -105,7 +104,7 @@ bench: kernel user imager runner
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench.img \
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
-	    --cmdline "log=warn examples=$(subst $(eval) ,$(comma),$(strip $(BENCH_RUN)))"
+	    --manifest bench/exocap.toml --cmdline "log=warn"
 	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img
 	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 

@@ -1,4 +1,11 @@
 //! `print!` and `println!` over the console capability.
+//!
+//! Output goes to the handle with role `console` in the start page. A
+//! process without one prints nothing: `println!` then drops its text (it
+//! cannot fail loudly, having nowhere to say so). [`available`] tells
+//! which case a program is in. An app gets the console from the manifest
+//! (`console = true`, the default); a helper gets its spawner's by
+//! default (see [`crate::process`]).
 
 use caps::abi::RawHandle;
 use core::fmt::{self, Write};
@@ -13,6 +20,12 @@ pub fn init(start: &Start) {
     if let Some(h) = start.raw("console") {
         CONSOLE.store(h.as_raw(), Ordering::Relaxed);
     }
+}
+
+/// Whether this process has a console: without one, `println!` output is
+/// dropped.
+pub fn available() -> bool {
+    CONSOLE.load(Ordering::Relaxed) != 0
 }
 
 /// Bytes gathered before one `debug_write`.
@@ -47,7 +60,8 @@ impl Write for Writer {
     }
 }
 
-/// Prints formatted text to the console (no-op without a console handle).
+/// Prints formatted text to the console; dropped without a console (see
+/// [`available`]).
 pub fn print(args: fmt::Arguments) {
     let mut w = Writer { buf: [0; BUFFER], len: 0 };
     let _ = w.write_fmt(args);

@@ -46,7 +46,7 @@ pub use caps::abi;
 pub use caps::abi::process::ExitStatus;
 pub use caps::abi::{Error, Rights, kind};
 pub use handle::Handle;
-pub use start::Start;
+pub use start::{MissingHandle, Start};
 
 /// Declares the program's `main`: `fn(&Start) -> i32`, the exit code.
 #[macro_export]

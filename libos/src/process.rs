@@ -1,8 +1,17 @@
 //! Starting programs and waiting for them.
+//!
+//! A child gets the spawner's console by default (under the role
+//! `console`, with the spawner's write, derive and grant rights), so a
+//! helper's `println!` is seen: output without a console is dropped, and
+//! a helper that prints nothing for that reason is a puzzle. Granting a
+//! `console` explicitly replaces the default; [`Spawn::without_console`]
+//! starts a child with no console on purpose. When the spawner has a
+//! console it cannot grant (no `GRANT` right), `spawn` says so on that
+//! console, once per spawn.
 
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
-use caps::abi::kind::{Image, Kind, Memory, Process};
+use caps::abi::kind::{Console, Image, Kind, Memory, Process};
 use caps::abi::process::{ExitStatus, Grant, Role, SpawnArgs};
 use caps::abi::{Error, Rights};
 
@@ -19,6 +28,36 @@ pub struct Spawn<'a> {
     quota_pages: u64,
     grants: Vec<Grant>,
     args: &'a str,
+    console: bool,
+}
+
+/// The role of the console, in every start page.
+const CONSOLE_ROLE: &str = "console";
+
+/// The rights a child's default console can have (at most ours).
+const CONSOLE_RIGHTS: Rights = Rights::WRITE.union(Rights::DERIVE).union(Rights::GRANT);
+
+/// What [`Spawn::spawn`] does about the child's console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConsolePlan {
+    /// Nothing: the spawner granted one, opted out, or has none.
+    Nothing,
+    /// Grant ours with these rights.
+    Grant(Rights),
+    /// Ours cannot be granted: say so, and start the child without one.
+    Warn,
+}
+
+/// The plan for a child's console: `explicit` if the spawner granted a
+/// `console` itself, `wanted` unless it called `without_console`, `ours`
+/// the rights of our console if we have one.
+fn console_plan(explicit: bool, wanted: bool, ours: Option<Rights>) -> ConsolePlan {
+    match ours {
+        _ if explicit || !wanted => ConsolePlan::Nothing,
+        None => ConsolePlan::Nothing,
+        Some(r) if r.contains(Rights::GRANT) => ConsolePlan::Grant(r.intersection(CONSOLE_RIGHTS)),
+        Some(_) => ConsolePlan::Warn,
+    }
 }
 
 impl<'a> Spawn<'a> {
@@ -31,7 +70,15 @@ impl<'a> Spawn<'a> {
             quota_pages: DEFAULT_QUOTA_PAGES,
             grants: Vec::new(),
             args: "",
+            console: true,
         }
+    }
+
+    /// Start the child without our console (by default it gets it): its
+    /// `println!` output is then dropped.
+    pub fn without_console(mut self) -> Self {
+        self.console = false;
+        self
     }
 
     /// Carve the child's quota from `memory` (default: our own `memory`).
@@ -71,12 +118,29 @@ impl<'a> Spawn<'a> {
         self
     }
 
-    /// Starts the child.
-    pub fn spawn(self) -> Result<Child, Error> {
+    /// Starts the child (with our console unless told otherwise: see the
+    /// module doc). Errors are the kernel's `proc_spawn` errors;
+    /// `BadHandle` if we have no `memory` and none was given.
+    pub fn spawn(mut self) -> Result<Child, Error> {
+        let start = Start::current();
         let memory = match self.memory {
             Some(m) => m,
-            None => Start::current().handle::<Memory>("memory").ok_or(Error::BadHandle)?,
+            None => start.handle::<Memory>("memory").ok_or(Error::BadHandle)?,
         };
+        let explicit = self.grants.iter().any(|g| g.role.as_str() == Some(CONSOLE_ROLE));
+        let ours = start.handle::<Console>(CONSOLE_ROLE);
+        let our_rights = ours.and_then(|c| c.kind_and_rights().ok()).map(|(_, r)| r);
+        match (console_plan(explicit, self.console, our_rights), ours) {
+            (ConsolePlan::Grant(rights), Some(console)) => {
+                self = self.grant(console, rights, CONSOLE_ROLE)?;
+            }
+            (ConsolePlan::Warn, _) => crate::println!(
+                "{}: spawn: our console has no GRANT right; the child starts without one \
+                 and its output is dropped (Spawn::without_console says it is meant)",
+                start.name()
+            ),
+            _ => {}
+        }
         let args = SpawnArgs {
             image: self.image.raw().as_raw(),
             memory: memory.raw().as_raw(),
@@ -114,4 +178,31 @@ pub fn exit(code: i32) -> ! {
 /// Lets other ready processes run.
 pub fn yield_now() {
     sys::yield_now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_gets_our_console_by_default_with_at_most_our_rights() {
+        let all = Rights::WRITE | Rights::DERIVE | Rights::GRANT | Rights::REVOKE;
+        assert_eq!(console_plan(false, true, Some(all)), ConsolePlan::Grant(CONSOLE_RIGHTS));
+        let w = Rights::WRITE | Rights::GRANT;
+        assert_eq!(console_plan(false, true, Some(w)), ConsolePlan::Grant(w));
+    }
+
+    #[test]
+    fn an_explicit_grant_or_an_opt_out_wins() {
+        let all = CONSOLE_RIGHTS;
+        assert_eq!(console_plan(true, true, Some(all)), ConsolePlan::Nothing);
+        assert_eq!(console_plan(false, false, Some(all)), ConsolePlan::Nothing);
+        assert_eq!(console_plan(false, true, None), ConsolePlan::Nothing);
+    }
+
+    #[test]
+    fn a_console_we_cannot_grant_is_reported() {
+        assert_eq!(console_plan(false, true, Some(Rights::WRITE)), ConsolePlan::Warn);
+        assert_eq!(console_plan(false, false, Some(Rights::WRITE)), ConsolePlan::Nothing);
+    }
 }

@@ -1,14 +1,19 @@
 //! init: the first process. It holds the root capabilities and runs the
-//! example apps one after another, each in its own process with only the
-//! handles it needs, then reports and ends the run.
+//! apps of the system manifest one after another, each in its own process
+//! with exactly the handles its manifest entry grants, then reports and
+//! ends the run.
 //!
-//! Arguments (from the boot settings): `examples=a,b,c` is the list to run
-//! (default: every program it was given but itself); `example=name` runs
-//! just that one. An entry `name:args` passes `args` to the program, with
-//! `+` standing for a space (`fault:kind=page-fault`). Each example gets
-//! the console, the timer, its own slice of the data disk (see
-//! `DISK_SLICES`), and the images of its helper programs (named
-//! `<example>-<helper>`), with only the rights it needs. Prints one line per example, `example <name>: ok` or
+//! Arguments (from the boot settings): `manifest=...` is the manifest in
+//! the compact form of `exocap-manifest` (the image builder writes it from
+//! `exocap.toml`, checked); `examples=a,b,c` runs those apps, in that
+//! order (default: every app of the manifest, in its order);
+//! `example=name` runs just that one. An entry `name:args` passes `args`
+//! to the app, with `+` standing for a space (`fault:kind=page-fault`).
+//!
+//! Each app gets, as its entry says: the console (`console`), the timer
+//! (`timer`), its slice of the data disk (`disk`, laid out by the build)
+//! and the images of its helpers (roles = their names), with only the
+//! rights it needs. Prints one line per app, `example <name>: ok` or
 //! `example <name>: FAILED (<reason>)`, then `init: <passed>/<total>
 //! examples passed`, and exits 0 only if all passed.
 #![no_std]
@@ -18,6 +23,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use exocap_manifest::App;
 use libos::kind::{Console, DiskRange, Image, Timer};
 use libos::process::Spawn;
 use libos::{ExitStatus, Handle, Rights, Start, println};
@@ -27,37 +33,22 @@ libos::main!(main);
 /// Pages each example may use.
 const EXAMPLE_QUOTA_PAGES: u64 = 16 * 1024;
 
-/// The part of the data disk each program gets, as (first sector, sector
-/// count; 0 = to the end of the disk). Fixed, so a program finds its data
-/// again at the next boot; disjoint for the examples, so no example can
-/// touch another's sectors. Benchmarks and disk tests run alone.
-const DISK_SLICES: [(&str, u64, u64); 10] = [
-    ("delegate", 0, 32 * 1024),
-    ("ipc", 32 * 1024, 32 * 1024),
-    ("fs", 64 * 1024, 256 * 1024),
-    ("bench-disk", 0, 0),
-    ("bench-fs", 64 * 1024, 0),
-    ("disktest", 0, 0),
-    ("fstest", 0, 0),
-    ("fuzz", 0, 64 * 1024),
-    ("hostile", 0, 1024),
-    ("sweep", 0, 1024),
-];
-
 fn main(start: &Start) -> i32 {
+    let apps = match exocap_manifest::decode(start.arg(exocap_manifest::BOOT_KEY).unwrap_or("")) {
+        Ok(apps) => apps,
+        Err(e) => {
+            println!("init: the boot settings' manifest is malformed ({e}); nothing to run");
+            return 1;
+        }
+    };
     let names: Vec<String> = match (start.arg("example"), start.arg("examples")) {
         (Some(one), _) => alloc::vec![String::from(one)],
         (None, Some(list)) => list.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
-        (None, None) => start
-            .images()
-            .map(|(n, _)| n)
-            .filter(|&n| n != start.name() && !n.contains('-'))
-            .map(String::from)
-            .collect(),
+        (None, None) => apps.iter().map(|a| a.name.clone()).collect(),
     };
     let mut passed = 0;
     for name in &names {
-        match run(start, name) {
+        match run(start, &apps, name) {
             Ok(()) => {
                 passed += 1;
                 println!("example {name}: ok");
@@ -69,39 +60,52 @@ fn main(start: &Start) -> i32 {
     if passed == names.len() { 0 } else { 1 }
 }
 
-/// Runs one example to its end.
-fn run(start: &Start, entry: &str) -> Result<(), String> {
+/// Runs one app to its end.
+fn run(start: &Start, apps: &[App], entry: &str) -> Result<(), String> {
     let (name, args) = entry.split_once(':').unwrap_or((entry, ""));
     let args = args.replace('+', " ");
-    let image: Handle<Image> =
-        start.images().find(|&(n, _)| n == name).map(|(_, h)| h).ok_or("no such program")?;
+    let app = apps
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or("no such program in the manifest: add an [[app]] entry to exocap.toml")?;
+    let image = find_image(start, name).ok_or("no such program in the boot image")?;
     let mut spawn = Spawn::new(image).quota_pages(EXAMPLE_QUOTA_PAGES).args(&args);
-    // An example gets the images of its helper programs, named
-    // `<example>-<helper>`, and nothing else.
-    let prefix = alloc::format!("{name}-");
-    for (other, h) in start.images().filter(|&(n, _)| n.starts_with(&prefix)) {
+    for helper in &app.helpers {
+        let h = find_image(start, helper)
+            .ok_or_else(|| alloc::format!("helper {helper}: no such program in the boot image"))?;
         spawn = spawn
-            .grant(h, Rights::EXEC | Rights::GRANT | Rights::DERIVE, other)
-            .map_err(|e| alloc::format!("grant {other}: {e}"))?;
+            .grant(h, Rights::EXEC | Rights::GRANT | Rights::DERIVE, helper)
+            .map_err(|e| alloc::format!("grant {helper}: {e}"))?;
     }
-    if let Some(console) = start.handle::<Console>("console") {
+    // Granted or not, never the default: the manifest says.
+    spawn = spawn.without_console();
+    if app.console {
+        let console = start.handle::<Console>("console").ok_or("init has no console to grant")?;
         spawn = spawn
             .grant(console, Rights::WRITE | Rights::DERIVE | Rights::GRANT, "console")
             .map_err(|e| alloc::format!("grant console: {e}"))?;
     }
     let mut disk_slice = None;
-    if let Some(&(_, first, count)) = DISK_SLICES.iter().find(|(n, _, _)| *n == name)
-        && let Some(disk) = start.handle::<DiskRange>("disk")
-    {
+    if let Some(slice) = app.slice {
+        let disk =
+            start.handle::<DiskRange>("disk").ok_or("its disk slice: there is no data disk")?;
         let sectors = disk.sectors().map_err(|e| alloc::format!("disk size: {e}"))?;
-        let count = if count == 0 { sectors.saturating_sub(first) } else { count };
+        let end = slice.end(sectors);
+        if slice.first >= sectors || end > sectors {
+            return Err(alloc::format!(
+                "its disk slice (sectors {}..{end}) does not fit the {sectors}-sector data disk",
+                slice.first
+            ));
+        }
         let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::GRANT | Rights::REVOKE;
-        let slice =
-            disk.derive_range(first, count, all).map_err(|e| alloc::format!("disk slice: {e}"))?;
+        let slice = disk
+            .derive_range(slice.first, end - slice.first, all)
+            .map_err(|e| alloc::format!("disk slice: {e}"))?;
         spawn = spawn.grant(slice, all, "disk").map_err(|e| alloc::format!("grant disk: {e}"))?;
         disk_slice = Some(slice);
     }
-    if let Some(timer) = start.handle::<Timer>("timer") {
+    if app.timer {
+        let timer = start.handle::<Timer>("timer").ok_or("init has no timer to grant")?;
         spawn = spawn
             .grant(timer, Rights::READ | Rights::WAIT | Rights::DERIVE | Rights::GRANT, "timer")
             .map_err(|e| alloc::format!("grant timer: {e}"))?;
@@ -119,4 +123,9 @@ fn run(start: &Start, entry: &str) -> Result<(), String> {
         ExitStatus::Faulted(vector) => Err(alloc::format!("killed by CPU exception {vector}")),
         ExitStatus::Killed => Err("killed".into()),
     }
+}
+
+/// The program image `name` init was given.
+fn find_image(start: &Start, name: &str) -> Option<Handle<Image>> {
+    start.images().find(|&(n, _)| n == name).map(|(_, h)| h)
 }

@@ -395,12 +395,25 @@ pub fn fresh_disk(path: &Path, bytes: u64) -> std::io::Result<()> {
     file.set_len(bytes)
 }
 
-/// A boot image to build for a test: kernel, programs, settings.
+/// A boot image to build for a test: kernel, programs, settings, and the
+/// system manifests that say what init runs and grants (by default
+/// [`TEST_MANIFESTS`], read partially: only the apps whose program the
+/// image holds).
 #[derive(Clone, Debug, Default)]
 pub struct Image {
     cmdline: String,
     files: Vec<(String, PathBuf, bool)>,
     uefi: bool,
+    manifests: Option<Vec<PathBuf>>,
+}
+
+/// The manifests of a test image, from the top of the repository: the
+/// examples' and the test programs'.
+pub const TEST_MANIFESTS: [&str; 2] = ["exocap.toml", "tests/programs/exocap.toml"];
+
+/// The top of the repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A path the Makefile must have set in the environment.
@@ -430,6 +443,12 @@ impl Image {
         self
     }
 
+    /// Use these manifests instead of [`TEST_MANIFESTS`] (still partially).
+    pub fn manifests(mut self, paths: &[PathBuf]) -> Self {
+        self.manifests = Some(paths.to_vec());
+        self
+    }
+
     /// Build for UEFI boot rather than BIOS.
     pub fn uefi(mut self) -> Self {
         self.uefi = true;
@@ -437,8 +456,15 @@ impl Image {
     }
 
     /// Builds the image at `dir/boot.img` with the kernel from
-    /// `EXOCAP_KERNEL` and returns a [`Machine`] that boots it.
+    /// `EXOCAP_KERNEL` and returns a [`Machine`] that boots it. Panics
+    /// (failing the test) if the imager fails.
     pub fn build(&self, dir: &Path) -> Machine {
+        self.try_build(dir).unwrap_or_else(|e| panic!("imager failed: {e}"))
+    }
+
+    /// [`Image::build`], with the imager's message (e.g. a manifest
+    /// mistake) as the error.
+    pub fn try_build(&self, dir: &Path) -> Result<Machine, String> {
         std::fs::create_dir_all(dir).expect("create the test's directory");
         let out = dir.join("boot.img");
         let mut cmd = Command::new(env_path("EXOCAP_IMAGER"));
@@ -448,19 +474,22 @@ impl Image {
         if self.uefi {
             cmd.arg("--uefi");
         }
+        let defaults = || TEST_MANIFESTS.iter().map(|m| repo_root().join(m)).collect();
+        for m in self.manifests.clone().unwrap_or_else(defaults) {
+            cmd.arg("--manifest").arg(m);
+        }
+        cmd.arg("--partial");
         for (name, path, is_bin) in &self.files {
             cmd.arg(if *is_bin { "--bin" } else { "--file" });
             cmd.arg(format!("{name}={}", path.display()));
         }
         let output = cmd.output().expect("run the imager");
-        assert!(
-            output.status.success(),
-            "imager failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
         let mut machine = Machine::new(out);
         machine.uefi = self.uefi;
-        machine
+        Ok(machine)
     }
 }
 

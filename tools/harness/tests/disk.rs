@@ -43,7 +43,13 @@ fn delegate_example_and_its_data_survive_a_reboot() {
     first
         .expect(
             Exit::Success,
-            &["write refused (MissingRight)", "BadHandle (range revoked)", "example delegate: ok"],
+            &[
+                // The reader prints through the console it gets by default.
+                "delegate-reader: pattern read back",
+                "write refused (MissingRight)",
+                "BadHandle (range revoked)",
+                "example delegate: ok",
+            ],
         )
         .expect_absent("from a previous boot");
     let second = boot_with_disk(&dir, "delegate", &programs, &disk);

@@ -36,7 +36,7 @@ fn a_failing_example_fails_the_run() {
     run_examples("missing", "no-such-program,hello", &["hello"]).expect(
         Exit::Failure,
         &[
-            "example no-such-program: FAILED (no such program)",
+            "example no-such-program: FAILED (no such program in the manifest: add an [[app]] entry to exocap.toml)",
             "example hello: ok",
             "init: 1/2 examples passed",
         ],

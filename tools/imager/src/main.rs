@@ -5,13 +5,21 @@
 //! ```text
 //! imager --kernel <elf> --out <image> [--uefi] [--cmdline "<settings>"]
 //!        [--bin <name>=<elf>]... [--file <name>=<path>]...
+//!        [--manifest <exocap.toml>]... [--partial]
 //! ```
+//!
+//! `--manifest` reads a system manifest (several make one list, in
+//! order), checks it against the programs of the image (strictly, or with
+//! `--partial` leaving out the apps whose program is not in the image; see
+//! `exocap-manifest`) and adds it to the boot settings in its compact form
+//! (`manifest=...`), for init. A manifest mistake fails the build.
 //!
 //! Programs land in the ramdisk as `bin/<name>`; `--file` adds any other
 //! file under the name given (tests use it to add malformed programs). The
 //! archive is written next to the image as `<image>.ramdisk.tar` and is
 //! deterministic (no timestamps, fixed modes), so `tar tf` lists it.
 
+use exocap_manifest::host;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,11 +34,13 @@ struct Args {
     uefi: bool,
     cmdline: String,
     files: Vec<(String, PathBuf)>,
+    manifests: Vec<PathBuf>,
+    partial: bool,
 }
 
 fn usage() -> String {
     "usage: imager --kernel <elf> --out <image> [--uefi] [--cmdline <settings>] \
-     [--bin <name>=<elf>]... [--file <name>=<path>]..."
+     [--bin <name>=<elf>]... [--file <name>=<path>]... [--manifest <toml>]... [--partial]"
         .into()
 }
 
@@ -40,6 +50,8 @@ fn parse_args() -> Result<Args, String> {
     let mut uefi = false;
     let mut cmdline = String::new();
     let mut files = Vec::new();
+    let mut manifests = Vec::new();
+    let mut partial = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -50,6 +62,8 @@ fn parse_args() -> Result<Args, String> {
             "--kernel" => kernel = Some(PathBuf::from(value()?)),
             "--out" => out = Some(PathBuf::from(value()?)),
             "--uefi" => uefi = true,
+            "--partial" => partial = true,
+            "--manifest" => manifests.push(PathBuf::from(value()?)),
             "--cmdline" => cmdline = value()?,
             "--bin" | "--file" => {
                 let v = value()?;
@@ -73,6 +87,8 @@ fn parse_args() -> Result<Args, String> {
         uefi,
         cmdline,
         files,
+        manifests,
+        partial,
     })
 }
 
@@ -102,8 +118,48 @@ fn ramdisk_path(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Boot-setting keys the kernel keeps for itself (`kernel/src/bootcfg.rs`);
+/// the other words go to init.
+const KERNEL_KEYS: [&str; 4] = ["log", "selftest", "init", "ramdisk"];
+
+/// Reads and checks the manifests, and adds their compact form to the
+/// boot settings.
+fn add_manifest(args: &mut Args) -> Result<(), String> {
+    if args.manifests.is_empty() {
+        return Ok(());
+    }
+    let mut texts = Vec::new();
+    for path in &args.manifests {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        texts.push((path.display().to_string(), text));
+    }
+    let sources: Vec<host::Source> =
+        texts.iter().map(|(name, text)| host::Source { name, text }).collect();
+    let programs: Vec<&str> =
+        args.files.iter().filter_map(|(name, _)| name.strip_prefix(BIN_DIR)).collect();
+    let mode = if args.partial { host::Mode::Partial } else { host::Mode::Strict };
+    let apps = host::parse(&sources, &programs, mode).map_err(|e| format!("manifest: {e}"))?;
+    let word = format!("{}={}", exocap_manifest::BOOT_KEY, exocap_manifest::encode(&apps));
+    args.cmdline = format!("{} {word}", args.cmdline.trim());
+    let init_args: Vec<&str> = args
+        .cmdline
+        .split_whitespace()
+        .filter(|w| !KERNEL_KEYS.contains(&w.split_once('=').map_or(*w, |(k, _)| k)))
+        .collect();
+    let len = init_args.join(" ").len();
+    if len > exocap_manifest::INIT_ARGS_LEN {
+        return Err(format!(
+            "manifest: init's boot settings would be {len} bytes, more than the {} it can \
+             receive: fewer apps or shorter names",
+            exocap_manifest::INIT_ARGS_LEN
+        ));
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), String> {
-    let args = parse_args()?;
+    let mut args = parse_args()?;
+    add_manifest(&mut args)?;
     let ramdisk = ramdisk_path(&args.out);
     std::fs::write(&ramdisk, build_ramdisk(&args)?)
         .map_err(|e| format!("{}: {e}", ramdisk.display()))?;

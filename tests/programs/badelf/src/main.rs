@@ -13,7 +13,7 @@ libos::main!(main);
 fn main(start: &Start) -> i32 {
     let mut refused = 0;
     for (name, image) in start.images().filter(|(n, _)| n.starts_with("badelf-bad")) {
-        match Spawn::new(image).quota_pages(256).spawn() {
+        match Spawn::new(image).quota_pages(256).without_console().spawn() {
             Err(Error::InvalidArgument) => refused += 1,
             Err(e) => {
                 println!("badelf: {name}: refused with {e:?}, want InvalidArgument");
@@ -26,7 +26,7 @@ fn main(start: &Start) -> i32 {
         }
     }
     let Some((_, ok)) = start.images().find(|&(n, _)| n == "badelf-ok") else { return 2 };
-    match Spawn::new(ok).quota_pages(256).spawn().and_then(|c| c.wait()) {
+    match Spawn::new(ok).quota_pages(256).without_console().spawn().and_then(|c| c.wait()) {
         Ok(status) if status.success() => {}
         other => {
             println!("badelf: the good image did not run: {other:?}");

@@ -114,6 +114,7 @@ fn delegate_to_child(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
     let r = disk.derive_range(3000, 64, all | Rights::GRANT).map_err(|_| ())?;
     let child = Spawn::new(image)
         .quota_pages(256)
+        .without_console()
         .grant(r, all, "disk")
         .and_then(Spawn::spawn)
         .map_err(|_| ())?;

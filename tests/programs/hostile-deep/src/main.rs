@@ -17,6 +17,7 @@ fn main(start: &Start) -> i32 {
     let args = alloc_free_args(child_quota);
     let spawned = Spawn::new(me)
         .quota_pages(child_quota)
+        .without_console()
         .grant(me, libos::Rights::EXEC | libos::Rights::GRANT, "hostile-deep")
         .map(|s| s.args(args.as_str()))
         .and_then(Spawn::spawn);

@@ -67,6 +67,7 @@ fn deep(start: &Start) -> Result<(), &'static str> {
     let (_, image) = start.images().find(|&(n, _)| n == "hostile-deep").ok_or("deep image")?;
     let child = Spawn::new(image)
         .quota_pages(8192)
+        .without_console()
         .grant(image, Rights::EXEC | Rights::GRANT, "hostile-deep")
         .map(|s| s.args("quota=8192"))
         .and_then(Spawn::spawn)
@@ -87,6 +88,7 @@ fn crash_holding_capabilities(start: &Start) -> Result<(), &'static str> {
     let lent = disk.derive_range(100, 8, all).map_err(|_| "derive")?;
     let child = Spawn::new(image)
         .quota_pages(256)
+        .without_console()
         .grant(lent, Rights::READ | Rights::WRITE, "disk")
         .and_then(Spawn::spawn)
         .map_err(|_| "spawn the crasher")?;

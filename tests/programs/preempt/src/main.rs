@@ -17,7 +17,8 @@ fn main(start: &Start) -> i32 {
     let timer = start.handle::<Timer>("timer").expect("a timer");
     let (_, spin) =
         start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
-    let child = Spawn::new(spin).quota_pages(256).spawn().expect("spawn the spinner");
+    let child =
+        Spawn::new(spin).quota_pages(256).without_console().spawn().expect("spawn the spinner");
     let t0 = timer.now_ns().expect("clock");
     for _ in 0..ROUNDS {
         // Sleeping hands the CPU to the spinner; the timer must take it

@@ -437,7 +437,12 @@ fn main(start: &Start) -> i32 {
 
     // Another process's handle value means nothing in its table.
     let arg = alloc::format!("handle={c}");
-    let child = Spawn::new(peer).quota_pages(128).args(&arg).spawn().expect("spawn the peer");
+    let child = Spawn::new(peer)
+        .quota_pages(128)
+        .args(&arg)
+        .without_console()
+        .spawn()
+        .expect("spawn the peer");
     let status = child.wait().expect("wait");
     s.check(
         "another process's handle",
