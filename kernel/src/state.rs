@@ -188,6 +188,9 @@ impl Kernel {
     /// (`ipc::cap_died`), then `cap_removed`.
     pub fn cap_gone(&mut self, r: &Removed) {
         crate::ipc::cap_died(self, r);
+        if matches!(r.capability.object, caps::Object::Process(_) | caps::Object::Timer(_)) {
+            self.sched.cap_died(&mut self.procs, r.table, r.handle);
+        }
         self.cap_removed(&r.capability);
     }
 

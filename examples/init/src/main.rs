@@ -107,7 +107,11 @@ fn run(start: &Start, apps: &[App], entry: &str) -> Result<(), String> {
     if app.timer {
         let timer = start.handle::<Timer>("timer").ok_or("init has no timer to grant")?;
         spawn = spawn
-            .grant(timer, Rights::READ | Rights::WAIT | Rights::DERIVE | Rights::GRANT, "timer")
+            .grant(
+                timer,
+                Rights::READ | Rights::WAIT | Rights::DERIVE | Rights::GRANT | Rights::REVOKE,
+                "timer",
+            )
             .map_err(|e| alloc::format!("grant timer: {e}"))?;
     }
     let child = spawn.spawn();

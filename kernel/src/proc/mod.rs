@@ -75,6 +75,9 @@ pub struct Process {
     pub handle_refs: u64,
     /// Its IPC state: queue link, pending message, kernel buffer.
     pub ipc: crate::ipc::IpcState,
+    /// Woken from `proc_wait` or `sleep` because the capability it blocked
+    /// through died (see `sched::block_current_through`).
+    pub revoked: bool,
 }
 
 impl Process {

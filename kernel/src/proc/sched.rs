@@ -34,6 +34,11 @@ pub struct Scheduler {
     pub ready: VecDeque<ObjectId>,
     /// Sleeping processes and when they wake (ns since boot).
     pub sleepers: Vec<(u64, ObjectId)>,
+    /// Processes blocked in `proc_wait` or `sleep`, with the handle (in
+    /// their own table) they blocked through: when that capability dies
+    /// they wake with `Revoked` (see [`Scheduler::cap_died`]). IPC waiters
+    /// are tied the same way in `ipc`.
+    pub through: Vec<Through>,
     /// Ended processes whose memory is freed after the next switch.
     pub dead: Vec<ObjectId>,
     /// Ticks left in the current process's quantum.
@@ -53,6 +58,7 @@ impl Scheduler {
             current_table: None,
             ready: VecDeque::with_capacity(state::MAX_PROCESSES),
             sleepers: Vec::new(),
+            through: Vec::new(),
             dead: Vec::new(),
             quantum: QUANTUM_TICKS,
         }
@@ -74,6 +80,33 @@ impl Scheduler {
         if let Block::Sleep(_) = block {
             self.sleepers.retain(|&(_, p)| p != pid);
         }
+        self.through.retain(|t| t.pid != pid);
+    }
+
+    /// The capability `handle` in `table` died: a process blocked in
+    /// `proc_wait` or `sleep` through it wakes, and its call returns
+    /// `Revoked` (it must not learn a status or keep waiting through
+    /// authority it lost). O(processes so blocked).
+    pub fn cap_died(
+        &mut self,
+        procs: &mut ObjectTable<Process>,
+        table: caps::TableId,
+        handle: caps::abi::RawHandle,
+    ) {
+        let Some(i) = self.through.iter().position(|t| t.table == table && t.handle == handle)
+        else {
+            return;
+        };
+        let t = self.through.swap_remove(i);
+        if let Some(p) = procs.get_mut(t.pid) {
+            p.revoked = true;
+        }
+        if let Some(State::Blocked(Block::Wait(child))) = procs.get(t.pid).map(|p| p.state)
+            && let Some(c) = procs.get_mut(child)
+        {
+            c.waiters.retain(|&w| w != t.pid);
+        }
+        self.wake(procs, t.pid);
     }
 
     /// Wakes the sleepers whose time has come.
@@ -86,6 +119,17 @@ impl Scheduler {
 }
 
 /// Where to switch to.
+/// A process blocked through a handle of its own (see `Scheduler::through`).
+#[derive(Clone, Copy, Debug)]
+pub struct Through {
+    /// The blocked process.
+    pub pid: ObjectId,
+    /// Its table.
+    pub table: caps::TableId,
+    /// The handle it blocked through.
+    pub handle: caps::abi::RawHandle,
+}
+
 struct Target {
     rsp: u64,
     cr3: PhysFrame,
@@ -168,6 +212,24 @@ pub fn yield_now(mut k: KernelGuard) {
     k.sched.ready.push_back(pid);
     let save = current_save_slot(&k);
     switch_away(k, save);
+}
+
+/// Blocks the current process for `block`, tied to its capability
+/// `handle`, and runs another; returns `Err(Revoked)` if it was woken
+/// because that capability died, `Ok` when woken otherwise.
+pub fn block_current_through(
+    mut k: KernelGuard,
+    block: Block,
+    handle: caps::abi::RawHandle,
+) -> Result<(), caps::abi::Error> {
+    let pid = k.sched.current.expect("only a process blocks");
+    let table = k.sched.current_table.expect("a running process has a table");
+    k.sched.through.push(Through { pid, table, handle });
+    block_current(k, block);
+    let mut k = state::lock();
+    k.sched.through.retain(|t| t.pid != pid);
+    let p = k.procs.get_mut(pid).expect("the running process exists");
+    if core::mem::take(&mut p.revoked) { Err(caps::abi::Error::Revoked) } else { Ok(()) }
 }
 
 /// Blocks the current process for `block` and runs another; returns when

@@ -245,6 +245,7 @@ fn build(
         waiters: Vec::new(),
         handle_refs: 0,
         ipc: crate::ipc::IpcState::default(),
+        revoked: false,
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");

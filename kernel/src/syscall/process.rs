@@ -84,7 +84,8 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
 }
 
 /// `proc_wait(process, flags)`: the child's exit status, waiting for it to
-/// end unless `WAIT_NONBLOCK`. Needs WAIT.
+/// end unless `WAIT_NONBLOCK`. Needs WAIT. If the capability it waits
+/// through dies meanwhile (a revoke of an ancestor), `Revoked`.
 pub fn wait(process: u64, flags: u64) -> Result<u64, Error> {
     if flags & !WAIT_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
@@ -109,7 +110,7 @@ pub fn wait(process: u64, flags: u64) -> Result<u64, Error> {
         if !p.waiters.contains(&c.pid) {
             p.waiters.push(c.pid);
         }
-        sched::block_current(k, Block::Wait(child));
+        sched::block_current_through(k, Block::Wait(child), RawHandle::from_raw(process))?;
     }
 }
 

@@ -16,7 +16,8 @@ pub fn clock(timer: u64) -> Result<u64, Error> {
 }
 
 /// `sleep(timer, ns)`: blocks for at least `ns` nanoseconds (rounded up to
-/// the timer tick). Needs WAIT.
+/// the timer tick). Needs WAIT. If the capability it sleeps through dies
+/// meanwhile (a revoke of an ancestor), it wakes at once with `Revoked`.
 pub fn sleep(timer: u64, ns: u64) -> Result<u64, Error> {
     let k = state::lock();
     let c = Caller::current(&k);
@@ -26,6 +27,6 @@ pub fn sleep(timer: u64, ns: u64) -> Result<u64, Error> {
         return Ok(0);
     }
     let deadline = crate::time::now_ns().saturating_add(ns);
-    sched::block_current(k, Block::Sleep(deadline));
+    sched::block_current_through(k, Block::Sleep(deadline), RawHandle::from_raw(timer))?;
     Ok(0)
 }

@@ -21,6 +21,7 @@ fn hostile_programs_fail_cleanly_and_others_carry_on() {
             Exit::Success,
             &[
                 "hostile: a child spawned through a MAP|READ handle holds exactly MAP|READ",
+                "hostile: waiters in proc_wait and sleep wake with Revoked when their capability dies",
                 "hostile: overlapping buffers refused or handled",
                 "levels deep until the kernel refused; all unwound",
                 "(hostile-crasher) killed: #PF page fault",
@@ -84,11 +85,15 @@ fn a_full_process_table_is_its_own_error() {
     // The kernel's limit is lowered to 6 processes so the test reaches it;
     // init passes `procs=6` on to hostile, which fills the table.
     let dir = test_dir("process-table-full");
-    let machine = Image::new("procs=6 examples=hostile:procs=6")
+    let mut machine = Image::new("procs=6 examples=hostile:procs=6")
         .program("init")
         .program("hostile")
         .program("hostile-crasher")
+        .program("hostile-deep")
         .build(&dir);
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    machine.data_disk = Some(disk);
     machine
         .run()
         .expect(

@@ -11,12 +11,38 @@ use libos::kind::{DiskRange, Memory};
 libos::main!(main);
 
 fn main(start: &Start) -> i32 {
-    if start.arg("mode") == Some("sleep") {
+    let ms: u64 = start.arg("ms").and_then(|m| m.parse().ok()).unwrap_or(200);
+    match start.arg("mode") {
         // Holds a process slot for a while, then ends cleanly.
-        return match start.handle::<libos::kind::Timer>("timer") {
-            Some(t) if t.sleep_ns(200_000_000).is_ok() => 0,
-            _ => 5,
-        };
+        Some("sleep") => {
+            return match start.handle::<libos::kind::Timer>("timer") {
+                Some(t) if t.sleep_ns(ms * 1_000_000).is_ok() => 0,
+                _ => 5,
+            };
+        }
+        // Sleeps through a timer capability our parent revokes upstream:
+        // the sleep must end at once with `Revoked`.
+        Some("sleep-revoked") => {
+            return match start
+                .handle::<libos::kind::Timer>("timer")
+                .map(|t| t.sleep_ns(ms * 1_000_000))
+            {
+                Some(Err(libos::Error::Revoked)) => 0,
+                _ => 6,
+            };
+        }
+        // Waits for a process through a capability our parent revokes
+        // upstream: the wait must end with `Revoked`, not the status.
+        Some("wait-revoked") => {
+            return match start
+                .handle::<libos::kind::Process>("child")
+                .map(|c| libos::process::Child(c).wait())
+            {
+                Some(Err(libos::Error::Revoked)) => 0,
+                _ => 7,
+            };
+        }
+        _ => {}
     }
     if start.arg("mode") == Some("rights") {
         return match start.handle::<Memory>("memory").map(|m| m.info()) {

@@ -169,6 +169,60 @@ fn process_table_full(start: &Start, limit: u32) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A process blocked in `proc_wait` or `sleep` is tied to the capability it
+/// blocked through: revoking it upstream wakes the waiter with `Revoked` (it
+/// once slept on, or learnt the exit status through authority it had lost).
+fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static str> {
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
+    let upstream = Rights::WAIT | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
+    let spawn = |grant: Spawn<'_>, args: &'static str| {
+        grant.quota_pages(256).without_console().args(args).spawn()
+    };
+    // proc_wait through a Process capability.
+    let sleeper = Spawn::new(image)
+        .grant(timer, Rights::WAIT, "timer")
+        .and_then(|s| spawn(s, "mode=sleep ms=2000"))
+        .map_err(|_| "spawn the sleeper")?;
+    let lent = sleeper.0.derive(upstream).map_err(|_| "derive the process handle")?;
+    let waiter = Spawn::new(image)
+        .grant(lent, Rights::WAIT, "child")
+        .and_then(|s| spawn(s, "mode=wait-revoked"))
+        .map_err(|_| "spawn the waiter")?;
+    timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
+    if lent.revoke() != Ok(1) {
+        return Err("revoking the waiter's process handle");
+    }
+    let t0 = timer.now_ns().map_err(|_| "clock")?;
+    if !matches!(waiter.wait(), Ok(ExitStatus::Exited(0))) {
+        return Err("proc_wait through a revoked capability did not return Revoked");
+    }
+    // sleep through a Timer capability.
+    let lent = timer.derive(upstream).map_err(|_| "derive the timer")?;
+    let napper = Spawn::new(image)
+        .grant(lent, Rights::WAIT, "timer")
+        .and_then(|s| spawn(s, "mode=sleep-revoked ms=10000"))
+        .map_err(|_| "spawn the sleeper")?;
+    timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
+    if lent.revoke() != Ok(1) {
+        return Err("revoking the sleeper's timer");
+    }
+    if !matches!(napper.wait(), Ok(ExitStatus::Exited(0))) {
+        return Err("sleep through a revoked capability did not return Revoked");
+    }
+    let waited = timer.now_ns().map_err(|_| "clock")? - t0;
+    if waited > 1_500_000_000 {
+        return Err("a revoked sleeper slept on");
+    }
+    if !matches!(sleeper.wait(), Ok(ExitStatus::Exited(0))) {
+        return Err("the sleeper did not end cleanly");
+    }
+    println!(
+        "hostile: waiters in proc_wait and sleep wake with Revoked when their capability dies"
+    );
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
     if let Some(limit) = start.arg("procs").and_then(|n| n.parse().ok()) {
         return match process_table_full(start, limit) {
@@ -180,6 +234,7 @@ fn main(start: &Start) -> i32 {
         };
     }
     match rights_do_not_grow_through_spawn(start)
+        .and_then(|()| waiters_wake_when_their_capability_dies(start))
         .and_then(|()| overlapping(start))
         .and_then(|()| deep(start))
         .and_then(|()| crash_holding_capabilities(start))
