@@ -7,7 +7,12 @@
 //! covers: no lost fsynced data, atomic renames, and no file showing bytes
 //! it was never given.
 //!
-//! `FS_CRASH_FULL=1` checks many more states per flush point.
+//! Crashes also come in sequences: a crashed image is mounted (recovered),
+//! worked on and crashed again, several rounds, each round checked the same
+//! way against the state the previous recovery gave.
+//!
+//! `FS_CRASH_FULL=1` checks many more states per flush point, and longer
+//! and more crash sequences.
 
 #[path = "fs_support.rs"]
 mod support;
@@ -585,6 +590,20 @@ fn rename_op(op: &Op, perm: &[u8]) -> Op {
     }
 }
 
+/// Names the run and round of a crash sequence that fails.
+struct Where {
+    run: u64,
+    round: usize,
+}
+
+impl Drop for Where {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("in crash sequence run {} round {}", self.run, self.round);
+        }
+    }
+}
+
 /// Sequences of crashes: each run formats a small disk, then goes
 /// through rounds of (mount the previous round's crash image, recovering
 /// it; run more operations; crash). Every crash state of every round must
@@ -599,7 +618,7 @@ fn rename_op(op: &Op, perm: &[u8]) -> Op {
 /// discarded transaction from validating again.
 #[test]
 fn crash_sequences_recover_and_crash_again() {
-    let (runs, rounds) = if full_mode() { (1500, 8) } else { (200, 5) };
+    let (runs, rounds) = if full_mode() { (600, 8) } else { (200, 5) };
     let budget = if full_mode() {
         Budget { exhaustive_upto: 6, random: 16, torn: 8 }
     } else {
@@ -627,12 +646,13 @@ fn crash_sequences_recover_and_crash_again() {
                     (0..n).map(|_| random_op(&mut rng)).collect()
                 }
             };
+            let _at = Where { run, round };
             let on_disk = seqs_on_disk(&geo, &image);
             let r = record_on(image, tree, &ops);
             for seq in journal_seqs(&geo, &r.log) {
                 assert!(
                     !on_disk.contains(&seq),
-                    "run {run} round {round}: sequence {seq} reused while a descriptor holds it"
+                    "sequence {seq} reused while a descriptor on the disk holds it"
                 );
             }
             let mut pick = Pick { rng: Rng(rng.next_u64() | 1), seen: 0, kept: None };
