@@ -383,7 +383,7 @@ fn mount_tree(img: Vec<u8>) -> Tree {
 fn assert_holds(img: Vec<u8>, want: &Tree, what: &str) {
     let got = mount_tree(img);
     if got != *want {
-        let differ: Vec<&String> =
+        let differ: BTreeSet<&String> =
             got.keys().chain(want.keys()).filter(|k| got.get(*k) != want.get(*k)).collect();
         panic!(
             "{what}: got {:?}, want {:?}, differ at {differ:?}",
