@@ -358,6 +358,17 @@ impl<'a> OverlayDisk<'a> {
         s.copy_from_slice(data);
         self.over.insert(sector, s);
     }
+
+    /// The whole image as it reads now (base with the sectors over it),
+    /// to mount again later as a crashed disk.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut img = self.base.to_vec();
+        for (&sector, data) in &self.over {
+            let at = sector as usize * SECTOR_SIZE;
+            img[at..at + SECTOR_SIZE].copy_from_slice(data);
+        }
+        img
+    }
 }
 
 impl BlockDevice for OverlayDisk<'_> {
@@ -529,6 +540,9 @@ fn wrappers_record_overlay_and_fail() {
     assert!(
         buf[..SECTOR_SIZE].iter().all(|&b| b == 0) && buf[SECTOR_SIZE..].iter().all(|&b| b == 9)
     );
+    let img = o.to_vec();
+    assert!(img[2 * SECTOR_SIZE..3 * SECTOR_SIZE].iter().all(|&b| b == 9));
+    assert!(img[..2 * SECTOR_SIZE].iter().chain(&img[3 * SECTOR_SIZE..]).all(|&b| b == 0));
 
     let mut f = FaultyDisk::new(MemDisk::new(4));
     f.writes = Fault::Once(1);

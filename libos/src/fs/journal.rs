@@ -23,18 +23,36 @@
 //! superblock (an atomic one-sector write) and flushes again: the journal
 //! is then empty and the next transaction goes to block 0. Recovery replays
 //! valid transactions from block 0 whose sequence numbers follow the
-//! superblock's, stopping at the first invalid one, into memory only: the
-//! replayed images are written home at the next checkpoint.
+//! superblock's, stopping at the first invalid one, into memory only (so
+//! mounting never writes).
+//!
+//! A sequence number is used by at most one transaction, ever. The
+//! transaction recovery stops at may be on the disk in part (a torn commit),
+//! and it would validate again if its number came round again: once the
+//! blocks it checksums hold the same bytes again, which happens as soon as
+//! the next session writes the same data to the same free blocks, or tears
+//! its own commit over it. So each mount opens an *epoch* before its first
+//! write of any kind ([`Volume::open_epoch`]): a checkpoint that writes the
+//! replayed images home and moves the superblock's number one past the one
+//! recovery stopped at, flushed before anything else is written. Every
+//! descriptor left in the journal then carries a number below the
+//! superblock's, whatever its position, and replay never mistakes it for a
+//! new one. The cost is one superblock write and a flush (two if recovery
+//! replayed something) at the first write after each mount.
 //!
 //! Blocks freed by a transaction, and every block a journaled transaction
 //! names, are not reused until after the next checkpoint, so neither replay
-//! nor a data checksum can ever be disturbed by reuse.
+//! nor a data checksum can ever be disturbed by reuse; a block that mount
+//! holds for the journal and that the running transaction frees stays held
+//! until the checkpoint after that transaction's commit, since the state on
+//! the disk still uses it.
 
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use super::FsError;
+use super::alloc::RangeSet;
 use super::layout::{BLOCK_SIZE, Block, Superblock, checksum, get_u32, get_u64, put_u32, put_u64};
 use super::volume::{DATA_SEED, Volume};
 use crate::block::BlockDevice;
@@ -88,6 +106,8 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     fn write_txn(&mut self, items: Vec<(u64, Arc<Block>)>) -> Result<(), FsError> {
+        // Before the position below is chosen: opening the epoch moves it.
+        self.open_epoch()?;
         let data: Vec<(u64, u64)> = self.txn_data.iter().map(|(&b, &h)| (b, h)).collect();
         let d = desc_blocks(items.len() + data.len());
         let total = (d + items.len()) as u64;
@@ -149,8 +169,52 @@ impl<D: BlockDevice> Volume<D> {
         if self.committed.is_empty() && self.journal_pos == 0 {
             return Ok(());
         }
+        if !self.epoch_open {
+            // Opening the epoch is a checkpoint.
+            return self.open_epoch();
+        }
         let r = self.write_home();
         self.broken |= r.is_err();
+        r
+    }
+
+    /// Starts this mount's journal epoch, before its first write (every
+    /// write goes through [`Volume::write_blocks`], which calls this);
+    /// does nothing once the epoch is open. Errors: the device's, or
+    /// `Corrupt` if the sequence number is exhausted; either leaves the
+    /// file system failed.
+    ///
+    /// Recovery stopped at `journal_seq`, the first sequence number whose
+    /// transaction did not validate, and that transaction, or part of it,
+    /// may be on the disk. If the next commit reused the number, a later
+    /// crash could let the discarded transaction validate after all: this
+    /// mount may write the very bytes it checksums into the data blocks it
+    /// names (they are free again), or tear its own commit over it so that
+    /// the old descriptor survives. So the epoch skips that number: it
+    /// writes the replayed images home and records `journal_seq + 1` in
+    /// the superblock (a checkpoint), and flushes, before anything else is
+    /// written. Hence no sequence number is ever used by two transactions,
+    /// and every stale transaction left in the journal carries a number
+    /// below the superblock's, so replay can never mistake it for a new
+    /// one (see the module docs).
+    pub fn open_epoch(&mut self) -> Result<(), FsError> {
+        if self.epoch_open {
+            return Ok(());
+        }
+        let next = self.journal_seq.checked_add(1);
+        let r = match next {
+            Some(next) => {
+                // The checkpoint writes through `write_blocks`.
+                self.epoch_open = true;
+                self.journal_seq = next;
+                self.write_home()
+            }
+            None => Err(FsError::Corrupt("journal sequence number exhausted")),
+        };
+        if r.is_err() {
+            self.epoch_open = false;
+            self.broken = true;
+        }
         r
     }
 
@@ -170,21 +234,35 @@ impl<D: BlockDevice> Volume<D> {
             self.write_blocks(homes[i].0, &buf)?;
             i = j;
         }
-        self.flush()?;
+        if !homes.is_empty() {
+            // The images must be home before the superblock drops them
+            // from the journal.
+            self.flush()?;
+        }
         let sb = Superblock { geo: self.geo, journal_seq: self.journal_seq };
         self.dev.write(0, &sb.encode()).map_err(FsError::Io)?;
         self.flush()?;
         self.journal_pos = 0;
         self.committed.clear();
+        // A block the running transaction freed is still used by the state
+        // just checkpointed (it may be one that mount held for the journal,
+        // in use then): it stays held until that transaction's checkpoint.
+        let mut running = RangeSet::new();
+        for &(s, n) in &self.pending_current {
+            running.insert(s, n);
+        }
         for (s, n) in core::mem::take(&mut self.pending_committed) {
-            self.blocks.release(s, n);
+            for b in (s..s + n).filter(|&b| !running.contains(b)) {
+                self.blocks.release(b, 1);
+            }
         }
         Ok(())
     }
 
     /// Replays the journal into `self.committed` starting at sequence
     /// `seq`. Returns the blocks the replayed transactions name (to be held
-    /// until the next checkpoint).
+    /// until the next checkpoint). Leaves `journal_seq` at the number it
+    /// stopped at, which [`Volume::open_epoch`] then skips.
     pub fn recover(&mut self, seq: u64) -> Result<Vec<u64>, FsError> {
         let mut named = Vec::new();
         let mut pos = 0;

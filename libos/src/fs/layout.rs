@@ -18,6 +18,11 @@ pub type Block = [u8; BLOCK_SIZE];
 pub const MAGIC: u64 = u64::from_le_bytes(*b"EXOCAPFS");
 /// On-disk format version.
 pub const VERSION: u32 = 1;
+/// Largest journal sequence number a superblock may hold. Every mount
+/// that writes and every commit take one more, so no real file system gets
+/// near it; refusing larger ones keeps the arithmetic on a hostile image
+/// from overflowing.
+pub const MAX_JOURNAL_SEQ: u64 = 1 << 62;
 /// Smallest device, in blocks, that can be formatted.
 pub const MIN_BLOCKS: u64 = 256;
 /// Bits in one bitmap block.
@@ -209,7 +214,7 @@ pub struct Superblock {
     /// The layout.
     pub geo: Geometry,
     /// Sequence number of the first journal transaction to replay (at
-    /// journal block 0).
+    /// journal block 0); at most [`MAX_JOURNAL_SEQ`].
     pub journal_seq: u64,
 }
 
@@ -283,7 +288,11 @@ impl Superblock {
                 return Err(FsError::Corrupt("superblock geometry mismatch"));
             }
         }
-        Ok(Superblock { geo, journal_seq: get_u64(s, 14 * 8) })
+        let journal_seq = get_u64(s, 14 * 8);
+        if journal_seq > MAX_JOURNAL_SEQ {
+            return Err(FsError::Corrupt("journal sequence number out of range"));
+        }
+        Ok(Superblock { geo, journal_seq })
     }
 }
 
@@ -475,6 +484,12 @@ mod tests {
         let mut bad = enc;
         bad[40] ^= 1;
         assert!(matches!(Superblock::decode(&bad, 1024), Err(FsError::Corrupt(_))));
+        // A sequence number no file system reaches (checksum intact): the
+        // journal's arithmetic on it could overflow.
+        let huge = Superblock { journal_seq: u64::MAX, ..sb }.encode();
+        assert!(matches!(Superblock::decode(&huge, 1024), Err(FsError::Corrupt(_))));
+        let top = Superblock { journal_seq: MAX_JOURNAL_SEQ, ..sb };
+        assert_eq!(Superblock::decode(&top.encode(), 1024).unwrap(), top);
     }
 
     #[test]

@@ -39,7 +39,12 @@
 //! journal write, then issues one flush; the descriptor carries checksums
 //! of the data blocks, so a transaction whose data did not reach the disk is
 //! ignored. Freed blocks are reused only after a checkpoint. After a crash
-//! the file system is exactly as it was at one commit.
+//! the file system is exactly as it was at one commit. Mounting only
+//! reads; before its first write, a mount checkpoints what recovery
+//! replayed and moves the journal's sequence numbers past the transaction
+//! recovery stopped at, so a commit that a crash cut short and recovery
+//! ignored can never come back after a later crash, whatever is written
+//! after it.
 //!
 //! # Persistence contract
 //! - A commit happens at [`Fs::fsync`], [`Fs::sync`] and [`Fs::unmount`],
@@ -56,15 +61,20 @@
 //!   operation is either entirely present or entirely absent (so `rename`
 //!   is atomic, and a file replaced by `rename` is either the old or the
 //!   new one), and in which files show only bytes written to them (holes
-//!   and extended regions read as zeroes).
+//!   and extended regions read as zeroes). This holds for any sequence of
+//!   crashes: a crash while running on a recovered file system recovers
+//!   that file system's last commit, never anything the earlier recovery
+//!   dropped.
 //! - Changes after the last commit may be lost in a crash, as a whole,
 //!   per operation (except the chunks of a very large write, which commit
 //!   in order).
 //! - If the device fails a write or a flush during a commit, the error is
 //!   returned and the file system refuses every further operation
 //!   (returning that error) until it is mounted again; it never reports
-//!   success for data that was not made durable. An error outside a
-//!   commit leaves the file system unchanged.
+//!   success for data that was not made durable. The same holds for the
+//!   checkpoint a mount makes before its first write, whichever operation
+//!   issues that write. An error outside a commit leaves the file system
+//!   unchanged.
 //!
 //! # Handles
 //! [`Fs::open`] returns a [`File`]; a removed or replaced file's handles

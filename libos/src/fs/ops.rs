@@ -194,7 +194,10 @@ impl<D: BlockDevice> Fs<D> {
 
     /// Mounts the file system on `dev`, recovering from a crash if needed.
     /// Mounting reads but never writes: replayed journal transactions are
-    /// written home at the next commit's checkpoint or at unmount.
+    /// written home, and the journal moved past the transaction recovery
+    /// stopped at, before the first write of this mount (see
+    /// [`journal`](super::journal)); a mount that never writes leaves the
+    /// device as it found it, even at unmount.
     pub fn mount(mut dev: D) -> Result<Self, FsError> {
         let total = block_count(&dev)?;
         let mut blk = [0u8; BLOCK_SIZE];
@@ -221,6 +224,7 @@ impl<D: BlockDevice> Fs<D> {
             mutations: 0,
             broken: false,
             op_start: 0,
+            epoch_open: false,
         };
         let named = vol.recover(sb.journal_seq)?;
         vol.blocks = Self::load_bitmap(&mut vol, geo.bbitmap_start, geo.bbitmap_blocks, total)?;

@@ -68,6 +68,9 @@ pub struct Volume<D> {
     pub op_start: u64,
     /// A commit or checkpoint failed: memory and disk may disagree.
     pub broken: bool,
+    /// This mount has started its journal epoch
+    /// ([`Volume::open_epoch`]); until then it has written nothing.
+    pub epoch_open: bool,
 }
 
 impl<D: BlockDevice> Volume<D> {
@@ -77,9 +80,13 @@ impl<D: BlockDevice> Volume<D> {
         self.dev.read(block * SECTORS_PER_BLOCK, buf).map_err(FsError::Io)
     }
 
-    /// Writes whole blocks starting at `block`.
+    /// Writes whole blocks starting at `block`. The first write of a mount
+    /// starts its journal epoch first, whichever path issues it: nothing
+    /// may reach the disk while a transaction that recovery discarded can
+    /// still be completed by it.
     pub fn write_blocks(&mut self, block: u64, buf: &[u8]) -> Result<(), FsError> {
         debug_assert_eq!(buf.len() % BLOCK_SIZE, 0);
+        self.open_epoch()?;
         self.dev.write(block * SECTORS_PER_BLOCK, buf).map_err(FsError::Io)
     }
 

@@ -9,6 +9,12 @@
 //! flight at the cut may show either its old or its new state. The next
 //! round's workload continues on the recovered file system.
 //!
+//! The check boot only reads (mounting never writes), so each work boot
+//! after the first recovers the cut disk itself and writes over whatever
+//! that recovery discarded, and is cut in turn: every round after the
+//! first is a second power cut on a recovered file system, which must
+//! never bring back a transaction an earlier recovery dropped.
+//!
 //! `FS_CRASH_SEEDS=<first>..<last>` runs more rounds (default `1..4`).
 
 use harness::{DATA_DISK_BYTES, Exit, Image, Run, StopRule, fresh_disk, test_dir};
