@@ -1,22 +1,27 @@
 //! Hostile programs fail cleanly while the others carry on.
 
-use harness::{DATA_DISK_BYTES, Exit, Image, fresh_disk, test_dir};
+use harness::{DATA_DISK_BYTES, Exit, Image, Run, fresh_disk, test_dir};
+
+/// Boots `cmdline` with init and `programs` in the ramdisk and a fresh
+/// data disk, in the test directory `test`.
+fn boot(test: &str, cmdline: &str, programs: &[&str]) -> Run {
+    let dir = test_dir(test);
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    let mut image = Image::new(cmdline).program("init");
+    for p in programs {
+        image = image.program(p);
+    }
+    let mut machine = image.build(&dir);
+    machine.data_disk = Some(disk);
+    machine.run()
+}
+
+const HOSTILE: [&str; 3] = ["hostile", "hostile-crasher", "hostile-deep"];
 
 #[test]
 fn hostile_programs_fail_cleanly_and_others_carry_on() {
-    let dir = test_dir("hostile");
-    let disk = dir.join("data.img");
-    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    let mut machine = Image::new("examples=hostile,hello")
-        .program("init")
-        .program("hostile")
-        .program("hostile-crasher")
-        .program("hostile-deep")
-        .program("hello")
-        .build(&dir);
-    machine.data_disk = Some(disk);
-    machine
-        .run()
+    boot("hostile", "examples=hostile,hello", &[&HOSTILE[..], &["hello"]].concat())
         .expect(
             Exit::Success,
             &[
@@ -39,25 +44,20 @@ fn hostile_programs_fail_cleanly_and_others_carry_on() {
 /// the machine and say what is wrong. Without this, a checker that never
 /// fires would pass every other test.
 fn sabotaged(what: &str, expected: &str) {
-    let dir = test_dir(&format!("authority-{what}"));
-    let disk = dir.join("data.img");
-    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    let mut machine = Image::new(&format!("selftest=authority-{what} examples=hello"))
-        .program("init")
-        .program("hello")
-        .build(&dir);
-    machine.data_disk = Some(disk);
-    machine
-        .run()
-        .expect(
-            Exit::Failure,
-            &[
-                &format!("sabotage: breaking authority-{what}"),
-                "AUTHORITY CHECK FAILED after ",
-                expected,
-            ],
-        )
-        .expect_absent("example hello: ok");
+    boot(
+        &format!("authority-{what}"),
+        &format!("selftest=authority-{what} examples=hello"),
+        &["hello"],
+    )
+    .expect(
+        Exit::Failure,
+        &[
+            &format!("sabotage: breaking authority-{what}"),
+            "AUTHORITY CHECK FAILED after ",
+            expected,
+        ],
+    )
+    .expect_absent("example hello: ok");
 }
 
 #[test]
@@ -84,18 +84,7 @@ fn the_authority_checks_fire_on_a_capability_naming_nothing() {
 fn a_full_process_table_is_its_own_error() {
     // The kernel's limit is lowered to 6 processes so the test reaches it;
     // init passes `procs=6` on to hostile, which fills the table.
-    let dir = test_dir("process-table-full");
-    let mut machine = Image::new("procs=6 examples=hostile:procs=6")
-        .program("init")
-        .program("hostile")
-        .program("hostile-crasher")
-        .program("hostile-deep")
-        .build(&dir);
-    let disk = dir.join("data.img");
-    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    machine.data_disk = Some(disk);
-    machine
-        .run()
+    boot("process-table-full", "procs=6 examples=hostile:procs=6", &HOSTILE)
         .expect(
             Exit::Success,
             &[
