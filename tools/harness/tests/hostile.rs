@@ -84,11 +84,16 @@ fn a_full_process_table_is_its_own_error() {
     // The kernel's limit is lowered to 6 processes so the test reaches it;
     // init passes `procs=6` on to hostile, which fills the table.
     let dir = test_dir("process-table-full");
-    let machine = Image::new("procs=6 examples=hostile:procs=6")
+    // Its manifest entry grants a disk slice, so it needs a data disk.
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    let mut machine = Image::new("procs=6 examples=hostile:procs=6")
         .program("init")
         .program("hostile")
         .program("hostile-crasher")
+        .program("hostile-deep")
         .build(&dir);
+    machine.data_disk = Some(disk);
     machine
         .run()
         .expect(
