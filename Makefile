@@ -1,7 +1,7 @@
 # exocap: `make run` boots the system and runs the example apps in QEMU;
 # `make test` runs every test. Both install what is missing first.
 #
-# Other targets: gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
+# Other targets: graph, gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
 # Settings: EXAMPLE=<name> (run one example), DATA_DISK=<raw image>,
 # UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level).
 
@@ -36,7 +36,9 @@ IMAGER       := tools/imager/target/debug/imager
 QEMU_RUNNER  := target/debug/exocap-qemu
 
 
-.PHONY: setup run gdb image kernel test-kernel user imager runner test host-test qemu-test \
+GRAPH_DISK   := $(BUILD)/graph-data.img
+
+.PHONY: setup run graph gdb image kernel test-kernel user imager runner test host-test qemu-test \
         lint bench fuzz clean
 
 setup:
@@ -69,6 +71,17 @@ image: kernel user imager
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
+
+# The live picture of authority: boots the `delegate` example with its
+# `graph` argument; it prints what it reaches (Graphviz DOT) while its
+# writer holds a delegated range, and again after revoking it.
+# target/graph.svg is the first, target/graph-2.svg the second.
+graph: kernel user imager runner
+	@mkdir -p $(BUILD)
+	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/graph.img \
+	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --manifest $(MANIFEST) --cmdline "log=warn examples=delegate:graph"
+	target/debug/exocap-graph $(BUILD)/graph.img --data-disk $(GRAPH_DISK) --out target
 
 gdb: image runner
 	@echo "In another terminal:"

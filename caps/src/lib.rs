@@ -83,6 +83,7 @@
 extern crate alloc;
 
 pub mod abi;
+mod graph;
 pub mod handle;
 mod invariants;
 mod object;
@@ -91,6 +92,7 @@ mod space;
 mod table;
 mod tree;
 
+pub use graph::Reached;
 pub use invariants::InvariantViolation;
 pub use object::{Badge, Capability, NO_BADGE, Narrow, Object, ObjectId};
 pub use range::SectorRange;

@@ -51,6 +51,11 @@ impl Tree {
         self.nodes.iter().map(|(index, node)| (index as u32, node))
     }
 
+    /// A bound on node indices: every live node's index is below it.
+    pub(crate) fn index_bound(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// The index the next insertion will use.
     pub(crate) fn vacant_index(&self) -> u32 {
         self.nodes.vacant_key() as u32

@@ -17,6 +17,7 @@ fn handler_source(module: &str) -> &'static str {
         "cap" => include_str!("../../kernel/src/syscall/cap.rs"),
         "console" => include_str!("../../kernel/src/syscall/console.rs"),
         "disk" => include_str!("../../kernel/src/syscall/disk.rs"),
+        "graph" => include_str!("../../kernel/src/syscall/graph.rs"),
         "ipc" => include_str!("../../kernel/src/syscall/ipc.rs"),
         "mem" => include_str!("../../kernel/src/syscall/mem.rs"),
         "process" => include_str!("../../kernel/src/syscall/process.rs"),

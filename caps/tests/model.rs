@@ -512,6 +512,51 @@ impl Harness {
         }
     }
 
+    /// `reachable(table)` against the model: the capabilities with an
+    /// ancestor-or-self in the table, never one above or beside them.
+    fn check_reachable(&self, table: usize) {
+        let reaches = |mut id: usize| loop {
+            let c = &self.caps[&id];
+            if c.table == table {
+                return true;
+            }
+            match c.parent {
+                Some(p) => id = p,
+                None => return false,
+            }
+        };
+        let expected: BTreeSet<usize> =
+            self.caps.keys().copied().filter(|&id| reaches(id)).collect();
+        let id_of = |t: TableId, h: RawHandle| {
+            let i = self.tables.iter().position(|m| m.id == t).expect("a live table");
+            self.tables[i].live[&h]
+        };
+        let mut got = Vec::new();
+        let count = self
+            .space
+            .reachable(self.tables[table].id, |r| {
+                got.push((id_of(r.table, r.handle), r.node, r.parent, *r.capability))
+            })
+            .unwrap();
+        assert_eq!(count, got.len());
+        let ids: BTreeSet<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(ids.len(), got.len(), "a capability reached twice");
+        assert_eq!(ids, expected, "table {table} reaches the wrong capabilities");
+        let mut node_of = BTreeMap::new();
+        for &(id, node, parent, cap) in &got {
+            assert_eq!(cap, self.caps[&id].cap);
+            let model_parent = self.caps[&id].parent.filter(|p| expected.contains(p));
+            match (model_parent, parent) {
+                (None, None) => assert_eq!(self.caps[&id].table, table, "a root not held"),
+                (Some(p), Some(node)) => {
+                    assert_eq!(node_of.get(&p), Some(&node), "wrong parent, or after its child")
+                }
+                (m, g) => panic!("parent of {id}: model {m:?}, reached {g:?}"),
+            }
+            assert!(node_of.insert(id, node).is_none());
+        }
+    }
+
     /// Everything that must hold after every step.
     fn check(&self) {
         if let Err(violation) = self.space.check_invariants() {
@@ -551,6 +596,11 @@ impl Harness {
                     );
                 }
             }
+        }
+        // Each table reaches exactly its own capabilities and their
+        // descendants, each once, parents first (`cap_graph`).
+        for i in 0..self.tables.len() {
+            self.check_reachable(i);
         }
         // Every capability is within its parent, by the model's own rules.
         for c in self.caps.values() {

@@ -34,6 +34,7 @@ pub mod block;
 pub mod console;
 pub mod disk;
 pub mod fs;
+pub mod graph;
 pub mod handle;
 pub mod iobuf;
 pub mod ipc;

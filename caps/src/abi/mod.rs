@@ -9,6 +9,7 @@
 pub mod args;
 pub mod disk;
 pub mod error;
+pub mod graph;
 pub mod handle;
 pub mod info;
 pub mod ipc;
@@ -19,6 +20,7 @@ pub mod rights;
 pub mod syscall;
 
 pub use error::{Error, decode_result, encode_error, encode_result};
+pub use graph::GraphNode;
 pub use handle::{Handle, RawHandle};
 pub use info::CapInfo;
 pub use kind::{Kind, ObjectKind};

@@ -108,6 +108,16 @@ pub enum Syscall {
     /// right. Needs `MAP` on the `Memory` handle, whose quota is charged
     /// one frame for the endpoint while it lives.
     EndpointCreate = 25,
+    /// `cap_graph(buf, len) → capabilities reachable`. Writes a
+    /// [`GraphNode`](super::GraphNode) for each capability the caller
+    /// reaches (its own, and everything derived or granted from them, in
+    /// any table; nothing above or beside them), parents first, until `buf`
+    /// is full: `min(result, len / GraphNode::SIZE)` records. Needs no
+    /// right. `len` a multiple of `GraphNode::SIZE` (else
+    /// `InvalidArgument`); `buf` 8-byte aligned unless `len` is 0 (else
+    /// `InvalidArgument`); every page of the buffer mapped writable (else
+    /// `BadAddress`, and nothing is written).
+    CapGraph = 26,
 }
 
 /// How a syscall is called: the names of its argument registers in order
@@ -140,7 +150,7 @@ const fn sig(args: &'static [&'static str], result: &'static str) -> Signature {
 
 impl Syscall {
     /// How many syscall numbers are defined (numbers `0..COUNT`).
-    pub const COUNT: usize = 26;
+    pub const COUNT: usize = 27;
 
     /// Every syscall, in numeric order (index = number).
     pub const ALL: [Syscall; Syscall::COUNT] = [
@@ -170,6 +180,7 @@ impl Syscall {
         Syscall::IpcReply,
         Syscall::IpcReplyRecv,
         Syscall::EndpointCreate,
+        Syscall::CapGraph,
     ];
 
     /// Decodes a syscall number; `None` for unknown numbers (answer those
@@ -217,6 +228,7 @@ impl Syscall {
                 sig(&["reply", "tag", "slot0", "slot1", "slot2", "endpoint"], "tag")
             }
             Syscall::EndpointCreate => sig(&["memory"], "endpoint handle"),
+            Syscall::CapGraph => sig(&["buf", "len"], "capabilities reachable"),
         }
     }
 
@@ -249,6 +261,7 @@ impl Syscall {
             Syscall::IpcReply => "ipc_reply",
             Syscall::IpcReplyRecv => "ipc_reply_recv",
             Syscall::EndpointCreate => "endpoint_create",
+            Syscall::CapGraph => "cap_graph",
         }
     }
 }

@@ -86,9 +86,22 @@ fn run(start: &Start) -> Result<(), &'static str> {
     if reader.wait() != Ok(ExitStatus::Exited(0)) {
         return Err("the reader failed");
     }
+    // With the argument `graph` (`make graph`), the picture of what this
+    // program reaches, with the writer's range live and then revoked.
+    let graph = start.args().split_whitespace().any(|a| a == "graph");
+    let processes = [
+        (writer.0.raw().as_raw(), "delegate-writer"),
+        (reader.0.raw().as_raw(), "delegate-reader"),
+    ];
+    if graph {
+        libos::graph::print_dot("before revoke", "delegate", &processes).map_err(|_| "graph")?;
+    }
     // The writer is still writing: take R1 away from it (and the reader).
     let revoked = r1.revoke().map_err(|_| "revoke R1")?;
     println!("delegate: revoked {revoked} capabilities derived from R1");
+    if graph {
+        libos::graph::print_dot("after revoke", "delegate", &processes).map_err(|_| "graph")?;
+    }
     if writer.wait() != Ok(ExitStatus::Exited(0)) {
         return Err("the writer did not see its range revoked");
     }

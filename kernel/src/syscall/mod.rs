@@ -10,6 +10,7 @@
 mod cap;
 mod console;
 mod disk;
+mod graph;
 mod ipc;
 mod mem;
 mod process;
@@ -89,5 +90,6 @@ fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
         Syscall::IpcReply => ipc::reply(f),
         Syscall::IpcReplyRecv => ipc::reply_recv(f),
         Syscall::EndpointCreate => ipc::endpoint_create(a0),
+        Syscall::CapGraph => graph::cap_graph(a0, a1),
     }
 }

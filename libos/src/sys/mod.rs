@@ -19,7 +19,7 @@ use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
 #[cfg(not(target_os = "none"))]
 use caps::abi::process::StartInfo;
 use caps::abi::process::{ExitStatus, SpawnArgs};
-use caps::abi::{CapInfo, Error, ObjectKind, RawHandle, Rights, Syscall};
+use caps::abi::{CapInfo, Error, GraphNode, ObjectKind, RawHandle, Rights, Syscall};
 
 use raw::syscall;
 
@@ -70,6 +70,17 @@ pub fn cap_info(handle: RawHandle) -> Result<CapInfo, Error> {
         syscall(Syscall::CapInfo, [handle.as_raw(), &mut info as *mut CapInfo as u64, 0, 0, 0, 0])
     }?;
     Ok(info)
+}
+
+/// `cap_graph`: fills `out` with the capabilities the caller reaches
+/// (parents first) and returns how many there are: more than `out.len()`
+/// when `out` was too short (only `out.len()` were written then).
+pub fn cap_graph(out: &mut [GraphNode]) -> Result<usize, Error> {
+    let len = core::mem::size_of_val(out) as u64;
+    // SAFETY: `out` is a live, aligned slice of exactly `len` bytes of
+    // `GraphNode`s, the record the kernel writes (whole records only).
+    let n = unsafe { syscall(Syscall::CapGraph, [out.as_mut_ptr() as u64, len, 0, 0, 0, 0]) }?;
+    Ok(n as usize)
 }
 
 /// `cap_derive(handle, rights, mode, a, b)`.

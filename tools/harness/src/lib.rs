@@ -503,3 +503,36 @@ pub fn test_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create the test directory");
     dir
 }
+
+/// The line before each authority graph on the console (as `libos::graph`
+/// prints it, followed by ` <title>`).
+pub const GRAPH_BEGIN: &str = "--- exocap authority graph begin ---";
+/// The line after it.
+pub const GRAPH_END: &str = "--- exocap authority graph end ---";
+
+/// Every authority graph a run printed (`libos::graph::print_dot`), as
+/// `(title, DOT text)` in console order. A graph cut off before its end
+/// line is left out. Lines other programs printed in the middle of one
+/// (whole lines: `print_dot` writes a line at a time) are skipped: a DOT
+/// line is `digraph ...`, indented, or `}`.
+pub fn authority_graphs(console: &str) -> Vec<(String, String)> {
+    let mut graphs = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in console.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(title) = line.strip_prefix(GRAPH_BEGIN) {
+            current = Some((title.trim().to_string(), String::new()));
+        } else if line == GRAPH_END {
+            if let Some(graph) = current.take() {
+                graphs.push(graph);
+            }
+        } else if let Some((_, dot)) = current.as_mut() {
+            if !(line.starts_with("digraph ") || line.starts_with("  ") || line == "}") {
+                continue;
+            }
+            dot.push_str(line);
+            dot.push('\n');
+        }
+    }
+    graphs
+}

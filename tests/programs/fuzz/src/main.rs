@@ -207,6 +207,14 @@ impl Fuzzer {
                 let c = if p == 0 { PtrClass::Valid } else { c };
                 (a[0], a[1], ptr) = (self.handle(), p, c);
             }
+            Syscall::CapGraph => {
+                // Whole records, a partial one, and more than SCRATCH holds.
+                len = self.rng.pick(&[0, 72, 144, 72 * 8, 72 * 56, 64, 73, 72 * 1000]);
+                let (p, c) = self.buffer(len);
+                // The kernel writes the records: read-only memory is bad.
+                let c = if c == PtrClass::ReadOnly { PtrClass::Bad } else { c };
+                (a[0], a[1], ptr) = (p, len, c);
+            }
             Syscall::CapDerive => {
                 a = [self.handle(), self.rights(), self.small(), self.sector(), self.count(), 0];
             }
@@ -582,7 +590,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 25] = [
+const CALLS: [Syscall; 26] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -608,6 +616,7 @@ const CALLS: [Syscall; 25] = [
     Syscall::DiskFlush,
     Syscall::DiskSubmit,
     Syscall::DiskComplete,
+    Syscall::CapGraph,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).
