@@ -261,7 +261,14 @@ impl Machine {
             spawn_reader(child.stdout.take(), console.clone()),
             spawn_reader(child.stderr.take(), console.clone()),
         ];
-        let mut events = Events { rules: &self.events, next: 0, due: None, searched: 0, qmp: None };
+        let mut events = Events {
+            rules: &self.events,
+            next: 0,
+            due: None,
+            searched: 0,
+            qmp: None,
+            notes: String::new(),
+        };
         let exit = wait_until(
             &mut child,
             start + self.timeout,
@@ -273,11 +280,11 @@ impl Machine {
             let _ = r.join();
         }
         let bytes = console.lock().unwrap().clone();
-        Run {
-            console: String::from_utf8_lossy(&bytes).into_owned(),
-            exit,
-            elapsed: start.elapsed(),
-        }
+        // What the harness did goes after the console, never inside it: a
+        // note written while the kernel prints would split its lines.
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        text.push_str(&events.notes);
+        Run { console: text, exit, elapsed: start.elapsed() }
     }
 }
 
@@ -345,12 +352,14 @@ struct Events<'a> {
     due: Option<Instant>,
     searched: usize,
     qmp: Option<qmp::Qmp>,
+    /// What was performed (or failed), one line each, for the run's text.
+    notes: String,
 }
 
 impl Events<'_> {
-    /// Performs the next event if its moment has come. A failure to reach
-    /// QMP is written into the console, where the test's expectations
-    /// show it.
+    /// Performs the next event if its moment has come. What happened,
+    /// including a failure to reach QMP, is noted for the end of the run's
+    /// console text, where the test's expectations show it.
     fn poll(&mut self, console: &Mutex<Vec<u8>>, socket: &Path) {
         let Some(rule) = self.rules.get(self.next) else { return };
         if self.due.is_none() {
@@ -377,10 +386,10 @@ impl Events<'_> {
             }),
         };
         let note = match result {
-            Ok(()) => format!("\nharness: performed {:?}\n", rule.action),
-            Err(e) => format!("\nharness: could not perform {:?}: {e}\n", rule.action),
+            Ok(()) => format!("\nharness: performed {:?}", rule.action),
+            Err(e) => format!("\nharness: could not perform {:?}: {e}", rule.action),
         };
-        console.lock().unwrap().extend_from_slice(note.as_bytes());
+        self.notes.push_str(&note);
         self.next += 1;
         self.due = None;
     }
