@@ -31,8 +31,9 @@
 //!   answerer then waits, put the woken process at the front of the run
 //!   queue before blocking, so the CPU goes straight to it.
 //!
-//! A woken process finds its outcome in [`IpcState::result`]; the blocked
-//! syscall picks it up when it resumes.
+//! A woken process finds its outcome in [`IpcState::result`]; the syscall
+//! wrapper finishes the blocked call with it when the process runs again
+//! (`syscall::ipc::finish`).
 
 pub mod endpoint;
 pub mod reply;
@@ -115,6 +116,12 @@ pub struct IpcState {
     /// The capability it is blocked through (sending, calling, receiving),
     /// `None` when it is not blocked in IPC.
     pub via: Option<Via>,
+    /// Where the long data of the message it waits for goes (its receive
+    /// buffer), while it is blocked.
+    pub dest: transfer::Data,
+    /// Whether its blocked call ends with a message (a receive, a call's
+    /// answer) rather than a bare 0 (a send).
+    pub wants_message: bool,
 }
 
 /// The IPC objects.

@@ -19,9 +19,10 @@ use crate::mem::user::UserSlice;
 use crate::state::Kernel;
 
 /// Where long data is, or goes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Data {
     /// No long data (or no buffer for it).
+    #[default]
     None,
     /// In the running process's user memory: a checked range and its length.
     User(UserSlice, usize),

@@ -76,7 +76,8 @@ pub struct Process {
     /// Its IPC state: queue link, pending message, kernel buffer.
     pub ipc: crate::ipc::IpcState,
     /// Woken from `proc_wait` or `sleep` because the capability it blocked
-    /// through died (see `sched::block_current_through`).
+    /// through died (see `sched::Scheduler::tie`); the syscall wrapper
+    /// turns it into `Revoked` when the process runs again.
     pub revoked: bool,
 }
 

@@ -64,6 +64,13 @@ impl Scheduler {
         }
     }
 
+    /// Ties process `pid` (of table `table`), about to block in
+    /// `proc_wait` or `sleep`, to its capability `handle`: if that dies
+    /// first, it wakes with `Revoked` ([`Scheduler::cap_died`]).
+    pub fn tie(&mut self, pid: ObjectId, table: caps::TableId, handle: caps::abi::RawHandle) {
+        self.through.push(Through { pid, table, handle });
+    }
+
     /// Makes a blocked process ready.
     pub fn wake(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
         if let Some(p) = procs.get_mut(pid)
@@ -118,7 +125,6 @@ impl Scheduler {
     }
 }
 
-/// Where to switch to.
 /// A process blocked through a handle of its own (see `Scheduler::through`).
 #[derive(Clone, Copy, Debug)]
 pub struct Through {
@@ -130,6 +136,7 @@ pub struct Through {
     pub handle: caps::abi::RawHandle,
 }
 
+/// Where to switch to.
 struct Target {
     rsp: u64,
     cr3: PhysFrame,
@@ -212,24 +219,6 @@ pub fn yield_now(mut k: KernelGuard) {
     k.sched.ready.push_back(pid);
     let save = current_save_slot(&k);
     switch_away(k, save);
-}
-
-/// Blocks the current process for `block`, tied to its capability
-/// `handle`, and runs another; returns `Err(Revoked)` if it was woken
-/// because that capability died, `Ok` when woken otherwise.
-pub fn block_current_through(
-    mut k: KernelGuard,
-    block: Block,
-    handle: caps::abi::RawHandle,
-) -> Result<(), caps::abi::Error> {
-    let pid = k.sched.current.expect("only a process blocks");
-    let table = k.sched.current_table.expect("a running process has a table");
-    k.sched.through.push(Through { pid, table, handle });
-    block_current(k, block);
-    let mut k = state::lock();
-    k.sched.through.retain(|t| t.pid != pid);
-    let p = k.procs.get_mut(pid).expect("the running process exists");
-    if core::mem::take(&mut p.revoked) { Err(caps::abi::Error::Revoked) } else { Ok(()) }
 }
 
 /// Blocks the current process for `block` and runs another; returns when
