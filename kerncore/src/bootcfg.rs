@@ -63,7 +63,9 @@ impl<'a> BootConfig<'a> {
     pub fn from_file(file: Option<&'a [u8]>, max_procs: usize) -> Self {
         match file.map(core::str::from_utf8) {
             Some(Ok(text)) => Self::parse(text, max_procs),
-            Some(Err(_)) => Self { error: Some("cmdline is not UTF-8"), ..Self::defaults(max_procs) },
+            Some(Err(_)) => {
+                Self { error: Some("cmdline is not UTF-8"), ..Self::defaults(max_procs) }
+            }
             None => Self::defaults(max_procs),
         }
     }
@@ -75,7 +77,11 @@ impl<'a> BootConfig<'a> {
         for word in text.split_whitespace() {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
             let bad = match key {
-                "log" => value.parse().map(|level| cfg.log_level = level).err().map(|_| "bad log level ignored"),
+                "log" => value
+                    .parse()
+                    .map(|level| cfg.log_level = level)
+                    .err()
+                    .map(|_| "bad log level ignored"),
                 "selftest" => {
                     cfg.selftest = Some(value);
                     None
@@ -146,7 +152,10 @@ mod tests {
     fn nothing_gives_the_defaults() {
         assert_eq!(BootConfig::from_file(None, MAX), BootConfig::defaults(MAX));
         let c = BootConfig::parse("  \n ", MAX);
-        assert_eq!((c.log_level, c.init, c.ram_disk_mib, c.max_procs), (LevelFilter::Info, "init", 0, MAX));
+        assert_eq!(
+            (c.log_level, c.init, c.ram_disk_mib, c.max_procs),
+            (LevelFilter::Info, "init", 0, MAX)
+        );
     }
 
     #[test]

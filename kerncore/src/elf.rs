@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(p.entry, USER_MIN + 4);
         assert_eq!(p.segments.len(), 2);
         let t = p.segments[0];
-        assert_eq!((t.vaddr, t.access, t.pages(), t.file_size), (USER_MIN, Perm::ReadExec, 2, 0x800));
+        assert_eq!(
+            (t.vaddr, t.access, t.pages(), t.file_size),
+            (USER_MIN, Perm::ReadExec, 2, 0x800)
+        );
         assert_eq!(p.segments[1].access, Perm::ReadWrite, "sorted by address");
         let mapped = p.map_access(|a| a == Perm::ReadWrite);
         assert!(!mapped.segments[0].access && mapped.segments[1].access);
@@ -253,14 +256,18 @@ mod tests {
     #[test]
     fn segments_outside_the_user_layout_are_refused() {
         let bad = [
-            load(RW, USER_MIN - PAGE_SIZE, 0x10),                 // below USER_MIN
-            load(RW, MAP_END - 0x10, 0x11),                       // past MAP_END by one
-            load(RW, 0xffff_8000_0000_0000, 0x1000),              // the kernel half
-            load(RW, 0xffff_ffff_ffff_f000, 0x2000),              // wraps
-            load(RW, USER_MIN + 0x4000, u64::MAX - USER_MIN),     // wraps past everything
+            load(RW, USER_MIN - PAGE_SIZE, 0x10),    // below USER_MIN
+            load(RW, MAP_END - 0x10, 0x11),          // past MAP_END by one
+            load(RW, 0xffff_8000_0000_0000, 0x1000), // the kernel half
+            load(RW, 0xffff_ffff_ffff_f000, 0x2000), // wraps
+            load(RW, USER_MIN + 0x4000, u64::MAX - USER_MIN), // wraps past everything
         ];
         for ph in bad {
-            assert_eq!(parse(&image(USER_MIN, &[text(), ph])).map(|_| ()), Err(Error::InvalidArgument), "{ph:?}");
+            assert_eq!(
+                parse(&image(USER_MIN, &[text(), ph])).map(|_| ()),
+                Err(Error::InvalidArgument),
+                "{ph:?}"
+            );
         }
         // The last byte just below MAP_END is fine.
         assert!(parse(&image(USER_MIN, &[text(), load(RW, MAP_END - 0x10, 0x10)])).is_ok());
@@ -268,7 +275,7 @@ mod tests {
 
     #[test]
     fn file_bytes_must_lie_in_the_image() {
-        let len = (DATA + 0x1000) as u64;
+        let len = DATA + 0x1000;
         let past = Ph { offset: len - 0x10, filesz: 0x11, ..load(RW, USER_MIN + 0x4000, 0x100) };
         let wraps = Ph { offset: u64::MAX, filesz: 2, ..load(RW, USER_MIN + 0x4000, 0x100) };
         let more_file_than_memory = Ph { filesz: 0x20, ..load(RW, USER_MIN + 0x4000, 0x10) };
@@ -339,8 +346,15 @@ mod tests {
 
     /// An address near one of the edges the checks care about.
     fn addr() -> impl Strategy<Value = u64> {
-        let near = |base: u64| (0u64..0x3000).prop_map(move |d| base.wrapping_add(d).wrapping_sub(0x1800));
-        prop_oneof![near(USER_MIN), near(MAP_END), near(0xffff_8000_0000_0000), near(0), any::<u64>()]
+        let near =
+            |base: u64| (0u64..0x3000).prop_map(move |d| base.wrapping_add(d).wrapping_sub(0x1800));
+        prop_oneof![
+            near(USER_MIN),
+            near(MAP_END),
+            near(0xffff_8000_0000_0000),
+            near(0),
+            any::<u64>()
+        ]
     }
 
     fn size() -> impl Strategy<Value = u64> {

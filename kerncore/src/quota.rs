@@ -107,7 +107,11 @@ impl Quotas {
     }
 
     /// Takes one frame from `quota`; `OutOfMemory` if it is spent or dead.
-    pub fn charge(&mut self, quota: ObjectId) -> Result<(), Error> {
+    /// (The kernel's address spaces reach this and [`credit_frame`]
+    /// through their `Charge` trait.)
+    ///
+    /// [`credit_frame`]: Self::credit_frame
+    pub fn charge_frame(&mut self, quota: ObjectId) -> Result<(), Error> {
         let q = self.0.get_mut(quota).ok_or(Error::OutOfMemory)?;
         if q.used >= q.limit {
             return Err(Error::OutOfMemory);
@@ -120,7 +124,7 @@ impl Quotas {
     /// if nothing refers to it any more. A quota with nothing charged (its
     /// `used` all reservations) is left alone: a kernel bug, which must not
     /// eat into the children's reservations.
-    pub fn credit(&mut self, quota: ObjectId) {
+    pub fn credit_frame(&mut self, quota: ObjectId) {
         if let Some(q) = self.0.get_mut(quota)
             && q.used > q.reserved
         {
@@ -180,9 +184,9 @@ mod tests {
     fn charge_stops_at_the_limit() {
         let mut qs = Quotas::new();
         let r = qs.root(2).unwrap();
-        assert_eq!(qs.charge(r), Ok(()));
-        assert_eq!(qs.charge(r), Ok(()));
-        assert_eq!(qs.charge(r), Err(Error::OutOfMemory));
+        assert_eq!(qs.charge_frame(r), Ok(()));
+        assert_eq!(qs.charge_frame(r), Ok(()));
+        assert_eq!(qs.charge_frame(r), Err(Error::OutOfMemory));
         assert_eq!(used(&qs, r), Some(2));
     }
 
@@ -190,11 +194,15 @@ mod tests {
     fn a_credit_with_nothing_charged_does_not_go_negative() {
         let mut qs = Quotas::new();
         let r = qs.root(2).unwrap();
-        qs.credit(r);
+        qs.credit_frame(r);
         assert_eq!(used(&qs, r), Some(0));
-        assert_eq!(qs.charge(r), Ok(()));
-        assert_eq!(qs.charge(r), Ok(()));
-        assert_eq!(qs.charge(r), Err(Error::OutOfMemory), "the bad credit gave no extra frame");
+        assert_eq!(qs.charge_frame(r), Ok(()));
+        assert_eq!(qs.charge_frame(r), Ok(()));
+        assert_eq!(
+            qs.charge_frame(r),
+            Err(Error::OutOfMemory),
+            "the bad credit gave no extra frame"
+        );
     }
 
     #[test]
@@ -204,10 +212,10 @@ mod tests {
         let c = qs.carve(r, 4, Rights::all()).unwrap();
         assert_eq!(used(&qs, r), Some(4));
         assert_eq!(qs.carve(r, 7, Rights::all()), Err(Error::OutOfMemory));
-        qs.charge(c).unwrap();
+        qs.charge_frame(c).unwrap();
         qs.release(c);
         assert_eq!(used(&qs, r), Some(4), "a charged child lives on");
-        qs.credit(c);
+        qs.credit_frame(c);
         assert!(qs.0.get(c).is_none(), "empty and unreferenced: freed");
         assert_eq!(used(&qs, r), Some(0));
     }
@@ -229,21 +237,32 @@ mod tests {
         let mut qs = Quotas::new();
         let r = qs.root(10).unwrap();
         let c = qs.carve(r, 4, Rights::all()).unwrap();
-        qs.credit(r);
+        qs.credit_frame(r);
         assert_eq!(used(&qs, r), Some(4));
         qs.release(c);
         assert_eq!(used(&qs, r), Some(0));
     }
 
     #[test]
+    fn a_child_of_zero_frames_does_not_keep_its_parent() {
+        let mut qs = Quotas::new();
+        let r = qs.root(10).unwrap();
+        let c = qs.carve(r, 0, Rights::all()).unwrap();
+        qs.release(r);
+        assert!(qs.0.get(r).is_none(), "nothing reserved, nothing referring");
+        qs.release(c);
+        assert!(qs.0.is_empty());
+    }
+
+    #[test]
     fn a_release_too_many_does_not_wrap_the_count() {
         let mut qs = Quotas::new();
         let r = qs.root(10).unwrap();
-        qs.charge(r).unwrap();
+        qs.charge_frame(r).unwrap();
         qs.release(r);
         qs.release(r);
         assert_eq!(qs.0.get(r).map(|q| q.refs), Some(0));
-        qs.credit(r);
+        qs.credit_frame(r);
         assert!(qs.0.get(r).is_none());
     }
 
@@ -361,14 +380,14 @@ mod tests {
                             Some(q) if model_used(&m, id) < q.limit => Ok(()),
                             _ => Err(Error::OutOfMemory),
                         };
-                        prop_assert_eq!(qs.charge(id), expect);
+                        prop_assert_eq!(qs.charge_frame(id), expect);
                         if expect.is_ok() {
                             m.get_mut(&id).unwrap().charged += 1;
                         }
                     }
                     Op::Credit(i) => {
                         let Some(id) = pick(&given, i) else { continue };
-                        qs.credit(id);
+                        qs.credit_frame(id);
                         if let Some(q) = m.get_mut(&id) {
                             q.charged = q.charged.saturating_sub(1);
                         }
