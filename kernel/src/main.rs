@@ -74,7 +74,7 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     console::init();
     let ramdisk = ramdisk::Ramdisk::from_boot_info(boot_info);
-    let cfg = bootcfg::BootConfig::from_ramdisk(ramdisk.as_ref());
+    let cfg = bootcfg::from_ramdisk(ramdisk.as_ref());
     console::init_logger(cfg.log_level);
     log::info!("exocap {VERSION} (x86_64 capability exokernel) booting");
     if let Some(err) = cfg.error {

@@ -11,10 +11,10 @@
 
 use caps::abi::{Error, RawHandle, Rights};
 use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
+use kerncore::queue::Linked;
 
 use super::wake;
 use crate::mem::aspace::Charge;
-use crate::objtable::ObjectTable;
 use crate::proc::Process;
 use crate::state::Kernel;
 
@@ -25,80 +25,18 @@ pub const ENDPOINT_RIGHTS: Rights = Rights::SEND
     .union(Rights::DERIVE)
     .union(Rights::REVOKE);
 
-/// A FIFO of blocked processes, linked through `IpcState::next`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Queue {
-    head: Option<ObjectId>,
-    tail: Option<ObjectId>,
-}
+/// A FIFO of blocked processes, linked through `IpcState::next` (see
+/// [`kerncore::queue`], where it is tested on the host). A process is on
+/// at most one queue: it blocks on one thing at a time.
+pub type Queue = kerncore::queue::Queue<Process>;
 
-impl Queue {
-    /// Whether nobody waits.
-    pub fn is_empty(&self) -> bool {
-        self.head.is_none()
+impl Linked for Process {
+    fn next(&self) -> Option<ObjectId> {
+        self.ipc.next
     }
 
-    /// Appends `pid`.
-    pub fn push_back(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        if let Some(p) = procs.get_mut(pid) {
-            p.ipc.next = None;
-        }
-        match self.tail {
-            Some(t) => procs.get_mut(t).expect("queued processes exist").ipc.next = Some(pid),
-            None => self.head = Some(pid),
-        }
-        self.tail = Some(pid);
-    }
-
-    /// Puts `pid` back at the front (a delivery that did not happen).
-    pub fn push_front(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        if let Some(p) = procs.get_mut(pid) {
-            p.ipc.next = self.head;
-        }
-        if self.head.is_none() {
-            self.tail = Some(pid);
-        }
-        self.head = Some(pid);
-    }
-
-    /// Takes the first process.
-    pub fn pop(&mut self, procs: &mut ObjectTable<Process>) -> Option<ObjectId> {
-        let pid = self.head?;
-        let next = procs.get_mut(pid).and_then(|p| p.ipc.next.take());
-        self.head = next;
-        if next.is_none() {
-            self.tail = None;
-        }
-        Some(pid)
-    }
-
-    /// The processes in it, first to last.
-    pub fn iter<'a>(&self, procs: &'a ObjectTable<Process>) -> impl Iterator<Item = ObjectId> + 'a {
-        core::iter::successors(self.head, move |&p| procs.get(p).and_then(|p| p.ipc.next))
-    }
-
-    /// Removes `pid` wherever it is. O(queue length).
-    pub fn remove(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        let mut prev: Option<ObjectId> = None;
-        let mut cur = self.head;
-        while let Some(c) = cur {
-            let next = procs.get(c).and_then(|p| p.ipc.next);
-            if c == pid {
-                match prev {
-                    Some(p) => procs.get_mut(p).expect("queued").ipc.next = next,
-                    None => self.head = next,
-                }
-                if self.tail == Some(pid) {
-                    self.tail = prev;
-                }
-                if let Some(p) = procs.get_mut(pid) {
-                    p.ipc.next = None;
-                }
-                return;
-            }
-            prev = cur;
-            cur = next;
-        }
+    fn set_next(&mut self, next: Option<ObjectId>) {
+        self.ipc.next = next;
     }
 }
 
