@@ -9,6 +9,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use caps::abi::Error;
 use caps::{CapSpace, Capability, Object, ObjectId, Removed};
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
@@ -16,8 +17,8 @@ use core::ops::{Deref, DerefMut};
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
 use crate::objtable::ObjectTable;
-use crate::proc::Process;
 use crate::proc::sched::Scheduler;
+use crate::proc::{Block, Process, State};
 use crate::quota::Quotas;
 
 /// Most capabilities in all tables together.
@@ -185,13 +186,48 @@ impl Kernel {
 
     /// Notes that the capability of removal `r` is gone: first wakes the
     /// process blocked through it, if any, with `Revoked`
-    /// (`ipc::cap_died`), then `cap_removed`.
+    /// ([`Kernel::wake_revoked`]), then `cap_removed`. In that order, so
+    /// the waiter hears `Revoked`, not the `PeerGone` the same removal
+    /// may give the others.
     pub fn cap_gone(&mut self, r: &Removed) {
-        crate::ipc::cap_died(self, r);
-        if matches!(r.capability.object, caps::Object::Process(_) | caps::Object::Timer(_)) {
-            self.sched.cap_died(&mut self.procs, r.table, r.handle);
+        if let Some(pid) = self.sched.untie(r.table, r.handle) {
+            self.wake_revoked(pid);
         }
         self.cap_removed(&r.capability);
+    }
+
+    /// Wakes process `pid`, blocked through a capability that just died,
+    /// with `Revoked`, out of whatever it waits in, with nothing delivered
+    /// to or from it: a queued message is discarded with the handles it
+    /// carries (they stay the sender's); a caller waiting for its answer
+    /// leaves its reply with no caller (the answer gets `PeerGone`); a
+    /// `proc_wait` leaves its child's waiters; a sleep its timer.
+    pub fn wake_revoked(&mut self, pid: ObjectId) {
+        let Some(p) = self.procs.get_mut(pid) else { return };
+        let State::Blocked(block) = p.state else { return };
+        match block {
+            Block::Send(ep) => crate::ipc::endpoint::unlink_sender(self, ep, pid),
+            Block::Recv(ep) => crate::ipc::endpoint::unlink_receiver(self, ep, pid),
+            // `ipc::wake` takes it out of the callers' queue.
+            Block::Reply(r) => crate::ipc::reply::caller_gone(self, r),
+            Block::Wait(child) => {
+                if let Some(c) = self.procs.get_mut(child) {
+                    c.waiters.retain(|&w| w != pid);
+                }
+            }
+            Block::Sleep(_) => {}
+        }
+        match block {
+            Block::Send(_) | Block::Recv(_) | Block::Reply(_) => {
+                crate::ipc::wake(self, pid, Err(Error::Revoked), false);
+            }
+            Block::Wait(_) | Block::Sleep(_) => {
+                if let Some(p) = self.procs.get_mut(pid) {
+                    p.revoked = true;
+                }
+                self.sched.wake(&mut self.procs, pid);
+            }
+        }
     }
 
     /// `cap_gone` for each of a batch of removals.

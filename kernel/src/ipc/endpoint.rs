@@ -9,8 +9,8 @@
 //! to the quota it was created from, and freed (the frame credited) when
 //! no capability names it.
 
-use caps::abi::{Error, RawHandle, Rights};
-use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
+use caps::abi::{Error, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId};
 use kerncore::queue::Linked;
 
 use super::wake;
@@ -161,24 +161,4 @@ pub fn unlink_caller(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.get_mut(id) {
         ep.callers.remove(&mut k.procs, pid);
     }
-}
-
-/// The process blocked on endpoint `id` (sending, receiving, or waiting
-/// for the answer to a call through it) through `handle` of `table`, if
-/// any. At most one: a table belongs to one process, which blocks once.
-pub fn waiter_through(
-    k: &Kernel,
-    id: ObjectId,
-    table: TableId,
-    handle: RawHandle,
-) -> Option<ObjectId> {
-    let ep = k.ipc.endpoints.get(id)?;
-    let procs = &k.procs;
-    ep.senders.iter(procs).chain(ep.receivers.iter(procs)).chain(ep.callers.iter(procs)).find(
-        |&pid| {
-            procs.get(pid).is_some_and(|p| {
-                p.table == Some(table) && p.ipc.via.is_some_and(|v| v.handle == handle)
-            })
-        },
-    )
 }

@@ -23,8 +23,8 @@
 //! - **Waiters are tied to their capability** ([`Via`]). A process
 //!   blocked sending, calling (queued, or waiting for the answer) or
 //!   receiving is tied to the handle it blocked through; when that
-//!   capability dies (revoke, drop, its table destroyed), [`cap_died`]
-//!   wakes it with `Revoked` and nothing is delivered to or from it. A
+//!   capability dies (revoke, drop, its table destroyed),
+//!   `Kernel::cap_gone` wakes it with `Revoked` and nothing is delivered to or from it. A
 //!   queued message whose carried handles died meanwhile is refused the
 //!   same way when a receiver comes (they were live when it was sent).
 //! - **Direct switch.** A call whose receiver waits, and an answer whose
@@ -40,9 +40,9 @@ pub mod reply;
 pub mod transfer;
 
 use alloc::boxed::Box;
+use caps::ObjectId;
 use caps::abi::ipc::{MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, Tag};
 use caps::abi::{Error, RawHandle};
-use caps::{Object, ObjectId, Removed};
 
 use crate::mem::aspace::Charge;
 use crate::objtable::ObjectTable;
@@ -208,28 +208,4 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     if buf.is_some() {
         k.quotas.credit(own);
     }
-}
-
-/// A capability died (revoked, dropped, or its table destroyed): if a
-/// process is blocked through it, that process wakes with `Revoked`, out
-/// of its queue, and nothing is delivered to or from it: a queued
-/// message is discarded with the handles it carries (they stay the
-/// sender's), and a caller waiting for its answer leaves the reply with
-/// no caller (the answer gets `PeerGone`). Called for every removed
-/// capability before its object's counts change, so the waiter hears
-/// `Revoked`, not the `PeerGone` the same removal may give the others.
-///
-/// O(processes queued on the endpoint); nothing for other kinds.
-pub fn cap_died(k: &mut Kernel, removed: &Removed) {
-    let Object::Endpoint(id) = removed.capability.object else { return };
-    let Some(pid) = endpoint::waiter_through(k, id, removed.table, removed.handle) else { return };
-    let Some(p) = k.procs.get(pid) else { return };
-    match p.state {
-        State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
-        State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
-        // `wake` takes it out of the callers' queue.
-        State::Blocked(Block::Reply(r)) => reply::caller_gone(k, r),
-        _ => return,
-    }
-    wake(k, pid, Err(Error::Revoked), false);
 }

@@ -34,10 +34,10 @@ pub struct Scheduler {
     pub ready: VecDeque<ObjectId>,
     /// Sleeping processes and when they wake (ns since boot).
     pub sleepers: Vec<(u64, ObjectId)>,
-    /// Processes blocked in `proc_wait` or `sleep`, with the handle (in
-    /// their own table) they blocked through: when that capability dies
-    /// they wake with `Revoked` (see [`Scheduler::cap_died`]). IPC waiters
-    /// are tied the same way in `ipc`.
+    /// Every process blocked through a handle (in its own table: `sleep`,
+    /// `proc_wait`, IPC), with that handle: when the capability dies it
+    /// wakes with `Revoked` (see [`Scheduler::tie`], `Kernel::cap_gone`).
+    /// One mechanism for every kind of wait.
     pub through: Vec<Through>,
     /// Ended processes whose memory is freed after the next switch.
     pub dead: Vec<ObjectId>,
@@ -64,10 +64,11 @@ impl Scheduler {
         }
     }
 
-    /// Ties process `pid` (of table `table`), about to block in
-    /// `proc_wait` or `sleep`, to its capability `handle`: if that dies
-    /// first, it wakes with `Revoked` ([`Scheduler::cap_died`]).
+    /// Ties process `pid` (of table `table`), about to block, to its
+    /// capability `handle`: if that dies first, it wakes with `Revoked`
+    /// ([`Scheduler::untie`]). Replaces any earlier tie of `pid`.
     pub fn tie(&mut self, pid: ObjectId, table: caps::TableId, handle: caps::abi::RawHandle) {
+        self.through.retain(|t| t.pid != pid);
         self.through.push(Through { pid, table, handle });
     }
 
@@ -90,30 +91,17 @@ impl Scheduler {
         self.through.retain(|t| t.pid != pid);
     }
 
-    /// The capability `handle` in `table` died: a process blocked in
-    /// `proc_wait` or `sleep` through it wakes, and its call returns
-    /// `Revoked` (it must not learn a status or keep waiting through
-    /// authority it lost). O(processes so blocked).
-    pub fn cap_died(
+    /// Takes the tie of the process blocked through `handle` of `table`,
+    /// if one is: that capability died, and the caller wakes the process
+    /// with `Revoked` (`Kernel::cap_gone`). O(processes blocked through a
+    /// handle).
+    pub fn untie(
         &mut self,
-        procs: &mut ObjectTable<Process>,
         table: caps::TableId,
         handle: caps::abi::RawHandle,
-    ) {
-        let Some(i) = self.through.iter().position(|t| t.table == table && t.handle == handle)
-        else {
-            return;
-        };
-        let t = self.through.swap_remove(i);
-        if let Some(p) = procs.get_mut(t.pid) {
-            p.revoked = true;
-        }
-        if let Some(State::Blocked(Block::Wait(child))) = procs.get(t.pid).map(|p| p.state)
-            && let Some(c) = procs.get_mut(child)
-        {
-            c.waiters.retain(|&w| w != t.pid);
-        }
-        self.wake(procs, t.pid);
+    ) -> Option<ObjectId> {
+        let i = self.through.iter().position(|t| t.table == table && t.handle == handle)?;
+        Some(self.through.swap_remove(i).pid)
     }
 
     /// Wakes the sleepers whose time has come.

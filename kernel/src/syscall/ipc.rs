@@ -6,8 +6,8 @@
 //! the kernel buffer it may need) before it changes anything. A call that
 //! blocks returns `Next::Block` with, in its process record, where the
 //! answer goes (`IpcState::dest`) and the handle it blocked through
-//! (`IpcState::via`: the death of that capability wakes it with `Revoked`,
-//! `crate::ipc::cap_died`); the waker leaves the outcome in the record and
+//! (`IpcState::via`, and tied to it in the scheduler: the death of that
+//! capability wakes it with `Revoked`, `Kernel::cap_gone`); the waker leaves the outcome in the record and
 //! [`finish`] turns it into the call's result when it runs again.
 
 use caps::Object;
@@ -185,6 +185,7 @@ fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) 
     p.ipc.wants_message = wants_message;
     p.ipc.result = None;
     p.ipc.via = Some(via);
+    k.sched.tie(c.pid, c.table, via.handle);
 }
 
 /// Sends or calls through `handle`. A call may not move that

@@ -248,7 +248,8 @@ fn run(call: Syscall, f: &mut SyscallFrame) {
 
 /// Finishes a call that blocked for `block`, now that the caller runs
 /// again: `Revoked` if the capability it blocked through died meanwhile
-/// (see `sched::Scheduler::cap_died` and `ipc::cap_died`), else the
+/// (`Kernel::wake_revoked`: a flag for `sleep` and `proc_wait`, the IPC
+/// outcome for the others), else the
 /// outcome its waker left; `None` when the call is to be run again.
 fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
