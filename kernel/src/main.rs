@@ -31,6 +31,7 @@ mod console;
 mod diskio;
 mod drivers;
 mod ipc;
+mod lifecycle;
 mod mem;
 mod objtable;
 mod panic;
@@ -103,7 +104,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
-    proc::sched::idle_loop()
+    proc::switch::idle_loop()
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -5,20 +5,19 @@
 //! state: `lock` hands out one `KernelGuard` at a time, so that Rust's
 //! aliasing rules hold, and turns a re-entry (a bug) into a panic. Code
 //! that blocks drops the guard before it switches away (see
-//! `proc::sched`). With SMP this becomes a real lock (or per-CPU state).
+//! `proc::switch`). With SMP this becomes a real lock (or per-CPU state).
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use caps::abi::Error;
-use caps::{CapSpace, Capability, Object, ObjectId, Removed};
+use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
 use crate::objtable::ObjectTable;
+use crate::proc::Process;
 use crate::proc::sched::Scheduler;
-use crate::proc::{Block, Process, State};
 use crate::quota::Quotas;
 
 /// Most capabilities in all tables together.
@@ -57,7 +56,7 @@ pub struct Kernel {
     /// Asynchronous disk requests.
     pub async_io: AsyncIo,
     /// IPC endpoints and replies.
-    pub ipc: crate::ipc::Objects,
+    pub ipc: crate::ipc::objects::Objects,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -115,7 +114,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
             init: None,
             devices,
             async_io: AsyncIo::new(),
-            ipc: crate::ipc::Objects::new(),
+            ipc: crate::ipc::objects::Objects::new(),
         })
     };
 }
@@ -147,93 +146,4 @@ pub fn lock() -> KernelGuard {
     // exists; it stays ours until the guard is dropped.
     let kernel = unsafe { (*KERNEL.kernel.get()).as_mut() }.expect("state::init runs at boot");
     KernelGuard { kernel }
-}
-
-impl Kernel {
-    /// Notes a new capability (objects count their holders; endpoints
-    /// count those with SEND and with RECV apart).
-    pub fn cap_created(&mut self, cap: &Capability) {
-        match &cap.object {
-            Object::Memory(id) => self.quotas.hold(*id),
-            Object::Process(id) => {
-                if let Some(p) = self.procs.get_mut(*id) {
-                    p.handle_refs += 1;
-                }
-            }
-            Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
-            Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
-            _ => {}
-        }
-    }
-
-    /// Notes that a capability is gone; frees what nothing refers to any
-    /// more, and wakes IPC peers that can no longer be answered.
-    pub fn cap_removed(&mut self, cap: &Capability) {
-        match &cap.object {
-            Object::Memory(id) => self.quotas.release(*id),
-            Object::Process(id) => {
-                let Some(p) = self.procs.get_mut(*id) else { return };
-                p.handle_refs -= 1;
-                if p.handle_refs == 0 && p.is_reaped() {
-                    self.procs.remove(*id);
-                }
-            }
-            Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
-            Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
-            _ => {}
-        }
-    }
-
-    /// Notes that the capability of removal `r` is gone: first wakes the
-    /// process blocked through it, if any, with `Revoked`
-    /// ([`Kernel::wake_revoked`]), then `cap_removed`. In that order, so
-    /// the waiter hears `Revoked`, not the `PeerGone` the same removal
-    /// may give the others.
-    pub fn cap_gone(&mut self, r: &Removed) {
-        if let Some(pid) = self.sched.untie(r.table, r.handle) {
-            self.wake_revoked(pid);
-        }
-        self.cap_removed(&r.capability);
-    }
-
-    /// Wakes process `pid`, blocked through a capability that just died,
-    /// with `Revoked`, out of whatever it waits in, with nothing delivered
-    /// to or from it: a queued message is discarded with the handles it
-    /// carries (they stay the sender's); a caller waiting for its answer
-    /// leaves its reply with no caller (the answer gets `PeerGone`); a
-    /// `proc_wait` leaves its child's waiters; a sleep its timer.
-    pub fn wake_revoked(&mut self, pid: ObjectId) {
-        let Some(p) = self.procs.get_mut(pid) else { return };
-        let State::Blocked(block) = p.state else { return };
-        match block {
-            Block::Send(ep) => crate::ipc::endpoint::unlink_sender(self, ep, pid),
-            Block::Recv(ep) => crate::ipc::endpoint::unlink_receiver(self, ep, pid),
-            // `ipc::wake` takes it out of the callers' queue.
-            Block::Reply(r) => crate::ipc::reply::caller_gone(self, r),
-            Block::Wait(child) => {
-                if let Some(c) = self.procs.get_mut(child) {
-                    c.waiters.retain(|&w| w != pid);
-                }
-            }
-            Block::Sleep(_) => {}
-        }
-        match block {
-            Block::Send(_) | Block::Recv(_) | Block::Reply(_) => {
-                crate::ipc::wake(self, pid, Err(Error::Revoked), false);
-            }
-            Block::Wait(_) | Block::Sleep(_) => {
-                if let Some(p) = self.procs.get_mut(pid) {
-                    p.revoked = true;
-                }
-                self.sched.wake(&mut self.procs, pid);
-            }
-        }
-    }
-
-    /// `cap_gone` for each of a batch of removals.
-    pub fn caps_removed(&mut self, removed: &[Removed]) {
-        for r in removed {
-            self.cap_gone(r);
-        }
-    }
 }

@@ -9,55 +9,12 @@
 //! to the quota it was created from, and freed (the frame credited) when
 //! no capability names it.
 
-use caps::abi::{Error, Rights};
-use caps::{Capability, NO_BADGE, Object, ObjectId};
-use kerncore::queue::Linked;
-
+use super::objects::{ENDPOINT_RIGHTS, Endpoint, Queue};
 use super::wake;
 use crate::mem::aspace::Charge;
-use crate::proc::Process;
 use crate::state::Kernel;
-
-/// The rights a new endpoint capability has.
-pub const ENDPOINT_RIGHTS: Rights = Rights::SEND
-    .union(Rights::RECV)
-    .union(Rights::GRANT)
-    .union(Rights::DERIVE)
-    .union(Rights::REVOKE);
-
-/// A FIFO of blocked processes, linked through `IpcState::next` (see
-/// [`kerncore::queue`], where it is tested on the host). A process is on
-/// at most one queue: it blocks on one thing at a time.
-pub type Queue = kerncore::queue::Queue<Process>;
-
-impl Linked for Process {
-    fn next(&self) -> Option<ObjectId> {
-        self.ipc.next
-    }
-
-    fn set_next(&mut self, next: Option<ObjectId>) {
-        self.ipc.next = next;
-    }
-}
-
-/// One endpoint.
-#[derive(Debug)]
-pub struct Endpoint {
-    /// The quota it is charged to.
-    pub quota: ObjectId,
-    /// Capabilities naming it.
-    pub caps: u32,
-    /// Of those, the ones with SEND.
-    pub send_caps: u32,
-    /// Of those, the ones with RECV.
-    pub recv_caps: u32,
-    /// Processes blocked sending (or calling).
-    pub senders: Queue,
-    /// Processes blocked receiving.
-    pub receivers: Queue,
-    /// Processes whose call went through it, waiting for the answer.
-    pub callers: Queue,
-}
+use caps::abi::{Error, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId};
 
 /// Creates an endpoint charged to `quota` and mints a capability to it
 /// with every right in `table`. All or nothing.

@@ -36,111 +36,21 @@
 //! (`syscall::ipc::finish`).
 
 pub mod endpoint;
+pub mod message;
+pub mod objects;
 pub mod reply;
 pub mod transfer;
 
+pub use message::{Incoming, IpcState, Outgoing, Via};
+
 use alloc::boxed::Box;
 use caps::ObjectId;
-use caps::abi::ipc::{MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, Tag};
-use caps::abi::{Error, RawHandle};
+use caps::abi::Error;
+use caps::abi::ipc::MAX_MSG_BYTES;
 
 use crate::mem::aspace::Charge;
-use crate::objtable::ObjectTable;
 use crate::proc::{Block, State};
 use crate::state::Kernel;
-use endpoint::Endpoint;
-use reply::Reply;
-
-/// Most endpoints at once (each is also charged to a quota).
-pub const MAX_ENDPOINTS: usize = 4096;
-/// Most reply objects at once (at most one pending per calling process;
-/// spent ones live until their last capability is dropped).
-pub const MAX_REPLIES: usize = 4096;
-
-/// A message as its sender gave it, checked.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Outgoing {
-    /// The sender's tag (checked: words, handles, flags).
-    pub tag: Tag,
-    /// The words.
-    pub words: [u64; MSG_SLOTS],
-    /// The raw handles, in the sender's table.
-    pub handles: [u64; MAX_HANDLES],
-    /// Long data length (in the sender's user memory or kernel buffer).
-    pub len: usize,
-    /// The badge of the capability it is sent through.
-    pub badge: u64,
-}
-
-/// A message as its receiver gets it (the syscall's results).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Incoming {
-    /// The received tag.
-    pub tag: Tag,
-    /// The badge it came through (0 for an answer).
-    pub badge: u64,
-    /// The new reply handle of a call, or 0.
-    pub reply: u64,
-    /// Words, then the receiver's new handles.
-    pub slots: [u64; MSG_SLOTS],
-}
-
-/// The capability a blocked process waits through: a handle in its own
-/// table naming `endpoint`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Via {
-    /// The endpoint it is queued on (or called through).
-    pub endpoint: ObjectId,
-    /// The handle, in the waiter's own table, it used.
-    pub handle: RawHandle,
-}
-
-/// What a process's record holds for IPC.
-#[derive(Default)]
-pub struct IpcState {
-    /// The next process in the endpoint queue it waits in.
-    pub next: Option<ObjectId>,
-    /// Its message, while it is blocked sending.
-    pub outgoing: Outgoing,
-    /// Whether that message is a call.
-    pub calling: bool,
-    /// The outcome of its blocked send, receive or call, set by whoever
-    /// woke it.
-    pub result: Option<Result<Incoming, Error>>,
-    /// Kernel buffer for long data (charged one frame to its own quota).
-    pub buf: Option<Box<[u8; MAX_MSG_BYTES]>>,
-    /// Bytes of long data it accepts now (its receive buffer's length).
-    pub accept: usize,
-    /// The reply object it waits on, in a call.
-    pub awaiting: Option<ObjectId>,
-    /// The capability it is blocked through (sending, calling, receiving),
-    /// `None` when it is not blocked in IPC.
-    pub via: Option<Via>,
-    /// Where the long data of the message it waits for goes (its receive
-    /// buffer), while it is blocked.
-    pub dest: transfer::Data,
-    /// Whether its blocked call ends with a message (a receive, a call's
-    /// answer) rather than a bare 0 (a send).
-    pub wants_message: bool,
-}
-
-/// The IPC objects.
-pub struct Objects {
-    /// Endpoints, by id.
-    pub endpoints: ObjectTable<Endpoint>,
-    /// Reply objects, by id.
-    pub replies: ObjectTable<Reply>,
-}
-
-impl Objects {
-    /// None yet.
-    pub const fn new() -> Self {
-        Objects {
-            endpoints: ObjectTable::new(MAX_ENDPOINTS),
-            replies: ObjectTable::new(MAX_REPLIES),
-        }
-    }
-}
 
 /// Gives process `pid` its kernel buffer if it has none, charging one
 /// frame to its own quota (`OutOfMemory` if the quota is spent).
@@ -184,7 +94,7 @@ pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, firs
 
 /// Cleans a dying process out of IPC: out of the endpoint queue it waits
 /// in, its pending reply marked as having no caller, its kernel buffer
-/// freed and credited. Called by `proc::terminate` before its table goes.
+/// freed and credited. Called by `lifecycle::terminate` before its table goes.
 pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     let Some(p) = k.procs.get_mut(pid) else { return };
     let state = p.state;

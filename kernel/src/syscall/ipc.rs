@@ -19,7 +19,7 @@ use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 
 use super::{Caller, Next, Outcome};
-use crate::ipc::reply::ReplyState;
+use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
 use crate::mem::user::{Pod, UserSlice, read_value};

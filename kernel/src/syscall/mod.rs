@@ -37,7 +37,7 @@ use caps::{ObjectId, TableId};
 use crate::arch::syscall::SyscallFrame;
 use crate::ipc::Incoming;
 use crate::mem::aspace::AddressSpace;
-use crate::proc::{Block, sched};
+use crate::proc::{Block, switch};
 use crate::state::{self, Kernel};
 
 /// Who is calling: the current process and its table.
@@ -224,13 +224,13 @@ fn run(call: Syscall, f: &mut SyscallFrame) {
             }
             Err(e) => f.rax = encode_error(e),
             Ok(Next::Yield) => {
-                sched::yield_now(k);
+                switch::yield_now(k);
                 f.rax = 0;
                 return;
             }
-            Ok(Next::Exit) => sched::exit_current(k),
+            Ok(Next::Exit) => switch::exit_current(k),
             Ok(Next::Block(block)) => {
-                sched::block_current(k, block);
+                switch::block_current(k, block);
                 // Woken: finish the call from what the waker left.
                 k = state::lock();
                 outcome = match resume(&mut k, c, block) {

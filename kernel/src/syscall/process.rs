@@ -79,7 +79,7 @@ pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Erro
         }
         Err(e) => {
             // The global capability limit: undo the child before it runs.
-            proc::terminate(k, child, ExitStatus::Killed);
+            crate::lifecycle::terminate(k, child, ExitStatus::Killed);
             Err(e)
         }
     }
@@ -113,6 +113,6 @@ pub fn wait(k: &mut Kernel, c: Caller, a: calls::ProcWait) -> Outcome {
 
 /// `exit(code)`: ends the caller.
 pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
-    proc::terminate(k, c.pid, ExitStatus::Exited(a.code as i32));
+    crate::lifecycle::terminate(k, c.pid, ExitStatus::Exited(a.code as i32));
     Ok(Next::Exit)
 }
