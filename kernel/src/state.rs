@@ -11,6 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
 
 use crate::diskio::AsyncIo;
@@ -62,18 +63,29 @@ pub struct Kernel {
 /// The kernel state's home. One CPU, and the kernel only runs with
 /// interrupts off, so no two contexts ever touch it at once: a plain flag
 /// (not an atomic lock) catches the one mistake possible, a path re-taking
-/// it, and turns it into a panic rather than a silent corruption.
+/// it, and turns it into a panic rather than a silent corruption. The same
+/// flag says whether the state exists yet, so taking it is one load, one
+/// compare and one store (it is on every syscall's path).
 struct KernelCell {
-    taken: UnsafeCell<bool>,
-    kernel: UnsafeCell<Option<Kernel>>,
+    /// [`UNINIT`], [`FREE`] or [`TAKEN`].
+    flag: UnsafeCell<u8>,
+    /// Initialised once `flag` has left [`UNINIT`].
+    kernel: UnsafeCell<MaybeUninit<Kernel>>,
 }
+
+/// `state::init` has not run.
+const UNINIT: u8 = 2;
+/// The state exists and nobody holds it.
+const FREE: u8 = 0;
+/// A `KernelGuard` (or `init`) holds it.
+const TAKEN: u8 = 1;
 
 // SAFETY: see above: one CPU, interrupts off whenever the kernel runs;
 // `lock` hands out at most one `KernelGuard` at a time.
 unsafe impl Sync for KernelCell {}
 
 static KERNEL: KernelCell =
-    KernelCell { taken: UnsafeCell::new(false), kernel: UnsafeCell::new(None) };
+    KernelCell { flag: UnsafeCell::new(UNINIT), kernel: UnsafeCell::new(MaybeUninit::uninit()) };
 
 /// Exclusive access to the kernel state, until dropped.
 pub struct KernelGuard {
@@ -96,54 +108,57 @@ impl DerefMut for KernelGuard {
 impl Drop for KernelGuard {
     fn drop(&mut self) {
         // SAFETY: one CPU, interrupts off: nothing else reads the flag now.
-        unsafe { *KERNEL.taken.get() = false };
+        unsafe { *KERNEL.flag.get() = FREE };
     }
 }
 
 /// Sets up the (empty) kernel state. Call once at boot.
 pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
-    let _guard = lock_raw();
-    // SAFETY: the flag is taken (no guard exists), and boot is single-threaded.
-    unsafe {
-        *KERNEL.kernel.get() = Some(Kernel {
-            caps: CapSpace::new(MAX_CAPABILITIES),
-            procs: ObjectTable::new(max_procs.min(MAX_PROCESSES)),
-            quotas: Quotas::new(),
-            images,
-            sched: Scheduler::new(),
-            init: None,
-            devices,
-            async_io: AsyncIo::new(),
-            ipc: crate::ipc::objects::Objects::new(),
-        })
+    // SAFETY: one CPU, interrupts off, boot is single-threaded: nothing
+    // else reads or writes the flag or the state now.
+    let was = unsafe { core::ptr::replace(KERNEL.flag.get(), TAKEN) };
+    assert_eq!(was, UNINIT, "state::init runs once");
+    let kernel = Kernel {
+        caps: CapSpace::new(MAX_CAPABILITIES),
+        procs: ObjectTable::new(max_procs.min(MAX_PROCESSES)),
+        quotas: Quotas::new(),
+        images,
+        sched: Scheduler::new(),
+        init: None,
+        devices,
+        async_io: AsyncIo::new(),
+        ipc: crate::ipc::objects::Objects::new(),
     };
-}
-
-/// Sets the taken flag, panicking if it already was.
-fn lock_raw() -> TakenFlag {
-    // SAFETY: one CPU, interrupts off: no other context reads or writes the
-    // flag during this read-modify-write.
-    let was = unsafe { core::ptr::replace(KERNEL.taken.get(), true) };
-    assert!(!was, "kernel state taken twice: a path blocked or re-entered while holding it");
-    TakenFlag
-}
-
-/// Clears the flag when dropped (for `init`, which has no guard).
-struct TakenFlag;
-
-impl Drop for TakenFlag {
-    fn drop(&mut self) {
-        // SAFETY: as in `lock_raw`.
-        unsafe { *KERNEL.taken.get() = false };
+    // SAFETY: as above; the flag is TAKEN, so no reference to the state
+    // exists while it is written.
+    unsafe {
+        (*KERNEL.kernel.get()).write(kernel);
+        *KERNEL.flag.get() = FREE;
     }
 }
 
-/// Takes the kernel state.
+/// Takes the kernel state; panics if it is already taken (a path blocked
+/// or re-entered while holding it) or not yet set up.
+#[inline]
 pub fn lock() -> KernelGuard {
-    let flag = lock_raw();
-    core::mem::forget(flag); // the guard clears it instead
-    // SAFETY: the flag was clear, so no other reference to the state
-    // exists; it stays ours until the guard is dropped.
-    let kernel = unsafe { (*KERNEL.kernel.get()).as_mut() }.expect("state::init runs at boot");
+    // SAFETY: one CPU, interrupts off: no other context reads or writes the
+    // flag during this read-modify-write.
+    let was = unsafe { core::ptr::replace(KERNEL.flag.get(), TAKEN) };
+    if was != FREE {
+        refused(was);
+    }
+    // SAFETY: the flag was FREE, so the state was initialised and no other
+    // reference to it exists; it stays ours until the guard is dropped
+    // (which frees the flag).
+    let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
     KernelGuard { kernel }
+}
+
+#[cold]
+#[inline(never)]
+fn refused(was: u8) -> ! {
+    if was == UNINIT {
+        panic!("kernel state used before state::init");
+    }
+    panic!("kernel state taken twice: a path blocked or re-entered while holding it")
 }

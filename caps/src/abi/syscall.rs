@@ -229,11 +229,20 @@ macro_rules! syscalls {
         /// handler runs.
         #[inline(always)]
         pub fn dispatch<H: Handlers>(h: &mut H, call: Syscall, regs: &[u64; 6]) -> H::Out {
-            match call {
-                $(Syscall::$variant => match <calls::$variant as Call>::decode(regs) {
+            dispatch_raw(h, call.as_raw(), regs)
+        }
+
+        /// [`dispatch`] from the raw number in `rax`, as the kernel's entry
+        /// has it (one jump on the number, no separate decoding step): an
+        /// unknown number is refused with `BadSyscall`.
+        #[inline(always)]
+        pub fn dispatch_raw<H: Handlers>(h: &mut H, number: u64, regs: &[u64; 6]) -> H::Out {
+            match number {
+                $($num => match <calls::$variant as Call>::decode(regs) {
                     Ok(args) => h.$method(args),
                     Err(e) => h.refuse(e),
                 },)*
+                _ => h.refuse(Error::BadSyscall),
             }
         }
     };
@@ -503,6 +512,15 @@ mod tests {
                 assert_eq!(got[i], want, "{call}: register {i}");
             }
         }
+    }
+
+    #[test]
+    fn unknown_numbers_are_refused() {
+        let regs = [0; 6];
+        for n in [Syscall::COUNT as u64, 1000, u64::MAX] {
+            assert_eq!(dispatch_raw(&mut Recorder, n, &regs), Err(Error::BadSyscall));
+        }
+        assert_eq!(dispatch_raw(&mut Recorder, 2, &regs).unwrap().0, Syscall::CapInfo);
     }
 
     #[test]

@@ -31,18 +31,10 @@ use super::gdt;
 pub struct SyscallFrame {
     /// In: the syscall number. Out: the result (see `caps::abi::error`).
     pub rax: u64,
-    /// Arguments 1 to 6 in; extra results out (e.g. an IPC message).
-    pub rdi: u64,
-    #[allow(missing_docs)]
-    pub rsi: u64,
-    #[allow(missing_docs)]
-    pub rdx: u64,
-    #[allow(missing_docs)]
-    pub r10: u64,
-    #[allow(missing_docs)]
-    pub r8: u64,
-    #[allow(missing_docs)]
-    pub r9: u64,
+    /// `rdi, rsi, rdx, r10, r8, r9`: the arguments in (decoded by
+    /// `caps::abi::syscall::dispatch` straight from here); extra results
+    /// out (an IPC message).
+    pub args: [u64; 6],
     /// Where user code resumes (saved by the CPU in rcx).
     pub rip: u64,
     /// User RFLAGS (saved by the CPU in r11).

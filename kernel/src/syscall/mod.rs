@@ -31,14 +31,14 @@ mod process;
 mod time;
 
 use caps::abi::syscall::{Handlers, calls};
-use caps::abi::{Error, Syscall, encode_error};
+use caps::abi::{Error, encode_error};
 use caps::{ObjectId, TableId};
 
 use crate::arch::syscall::SyscallFrame;
 use crate::ipc::Incoming;
 use crate::mem::aspace::AddressSpace;
 use crate::proc::{Block, switch};
-use crate::state::{self, Kernel};
+use crate::state::{self, Kernel, KernelGuard};
 
 /// Who is calling: the current process and its table.
 #[derive(Clone, Copy, Debug)]
@@ -191,13 +191,10 @@ impl Handlers for Ctx<'_> {
 /// The wrapper: called by the syscall entry with the caller's saved
 /// registers; runs the call and applies its [`Next`].
 pub extern "C" fn dispatch(f: &mut SyscallFrame) {
-    let call = Syscall::from_raw(f.rax);
-    match call {
-        Some(call) => run(call, f),
-        None => f.rax = encode_error(Error::BadSyscall),
-    }
+    let number = f.rax;
+    run(number, f);
     #[cfg(feature = "authority-checks")]
-    crate::authority::after_syscall(call);
+    crate::authority::after_syscall(caps::abi::Syscall::from_raw(number));
     if f.rip >= caps::abi::layout::USER_END {
         // Unreachable by the layout (see `arch::syscall`): `sysretq` to a
         // non-canonical RIP would fault in ring 0 on the user's stack.
@@ -208,19 +205,33 @@ pub extern "C" fn dispatch(f: &mut SyscallFrame) {
 /// The vector a bad return address is reported as (#GP, as the CPU would).
 const GP_VECTOR: u8 = 13;
 
-fn run(call: Syscall, f: &mut SyscallFrame) {
-    let regs = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+/// Runs `call`; the common outcomes (a value or an error) are applied
+/// here, the others by [`apply`], kept out of line so that this path stays
+/// short.
+#[inline(always)]
+fn run(number: u64, f: &mut SyscallFrame) {
     let mut k = state::lock();
     let c = Caller::current(&k);
-    let mut outcome = caps::abi::syscall::dispatch(&mut Ctx { k: &mut k, c }, call, &regs);
+    let outcome = caps::abi::syscall::dispatch_raw(&mut Ctx { k: &mut k, c }, number, &f.args);
+    match outcome {
+        Ok(Next::Return(value)) => f.rax = value,
+        Err(e) => f.rax = encode_error(e),
+        other => apply(k, c, number, f, other),
+    }
+}
+
+/// Applies an outcome that does more than return a value, and finishes
+/// calls that block. The frame's argument registers still hold the call's
+/// arguments until a message is written into them, at the very end.
+#[inline(never)]
+fn apply(mut k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, first: Outcome) {
+    let mut outcome = first;
     loop {
         match outcome {
             Ok(Next::Return(value)) => f.rax = value,
             Ok(Next::Message(m)) => {
                 f.rax = m.tag.0;
-                f.rdi = m.badge;
-                f.rsi = m.reply;
-                [f.rdx, f.r10, f.r8, f.r9] = m.slots;
+                f.args = [m.badge, m.reply, m.slots[0], m.slots[1], m.slots[2], m.slots[3]];
             }
             Err(e) => f.rax = encode_error(e),
             Ok(Next::Yield) => {
@@ -237,7 +248,9 @@ fn run(call: Syscall, f: &mut SyscallFrame) {
                     Some(outcome) => outcome,
                     // Nothing to finish with: run the call again, from the
                     // registers it was made with (`proc_wait`).
-                    None => caps::abi::syscall::dispatch(&mut Ctx { k: &mut k, c }, call, &regs),
+                    None => {
+                        caps::abi::syscall::dispatch_raw(&mut Ctx { k: &mut k, c }, number, &f.args)
+                    }
                 };
                 continue;
             }
