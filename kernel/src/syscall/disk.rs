@@ -24,11 +24,8 @@ use crate::diskio::{
 };
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::drivers::dma;
-use crate::mem::user::{Pod, UserSlice, write_value};
+use crate::mem::user::{UserSlice, write_value};
 use crate::state::{self, Kernel};
-
-// SAFETY: `DiskInfo` is `repr(C)`, six u64, no padding.
-unsafe impl Pod for DiskInfo {}
 
 /// Looks `handle` up as a DiskRange with `rights`.
 fn range(k: &Kernel, c: Caller, handle: u64, rights: Rights) -> Result<SectorRange, Error> {

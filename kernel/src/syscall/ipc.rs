@@ -21,12 +21,9 @@ use crate::arch::syscall::SyscallFrame;
 use crate::ipc::reply::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
-use crate::mem::user::{Pod, UserSlice, read_value};
+use crate::mem::user::{UserSlice, read_value};
 use crate::proc::{Block, State, sched};
 use crate::state::{self, Kernel, KernelGuard};
-
-// SAFETY: `MsgDesc` is `repr(C)`: six u64, no padding.
-unsafe impl Pod for MsgDesc {}
 
 /// `endpoint_create(memory)`: a new endpoint, one frame charged to the
 /// quota of a `Memory` handle with MAP.
