@@ -92,16 +92,18 @@ test: lint host-test qemu-test
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --quiet -p caps -p libos -p harness -p fs-inspect --all-targets -- -D warnings
+	cargo clippy --quiet -p caps -p libos -p kerncore -p harness -p fs-inspect --all-targets -- -D warnings
 	cargo clippy --quiet -p exocap-manifest --features host --all-targets -- -D warnings
 	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest,authority-checks -- -D warnings
 	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
 	    -p libos -p init $(foreach p,$(PROGRAMS) $(TEST_PROGS) $(BENCH_PROGS),-p $(p)) -- -D warnings
 
-# The capability model's property test runs at its full count (10,000
-# sequences) here; `cargo test` alone runs a quicker 256.
+# The capability model's and the kernel core's property tests run at
+# their full count (10,000 sequences) here; `cargo test` alone runs a
+# quicker 256.
 host-test: setup
 	PROPTEST_CASES=10000 cargo test --release -p caps
+	PROPTEST_CASES=10000 cargo test --release -p kerncore
 	cargo test --release -p libos -p fs-inspect
 	cargo test --release -p exocap-manifest --features host
 

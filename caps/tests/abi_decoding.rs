@@ -1,17 +1,20 @@
-//! The kernel decodes what the ABI documents: for every syscall, the
-//! kernel's dispatcher passes exactly the documented argument registers,
-//! in order, to a handler whose doc comment opens with the same signature.
+//! The ABI's documentation cannot drift from its decoding.
 //!
-//! The kernel builds only for bare metal, so this reads its source: the
-//! dispatcher's `match` (`kernel/src/syscall/mod.rs`) and each handler's
-//! doc comment. Renaming, reordering or dropping an argument on either side
-//! without the other fails here.
+//! The decoding itself is generated (`caps::abi::syscall`): the kernel
+//! implements `Handlers`, whose methods take each call's generated argument
+//! struct, and the `Syscall` docs are generated from the same table. What
+//! is still written by hand is checked here, by reading the source:
+//! - the kernel's `Handlers` impl sends each call to a handler that takes
+//!   that call's struct, and whose doc comment opens with the call's
+//!   signature (`name(arg, arg)`);
+//! - every place in `docs/` and the README that writes a call as
+//!   `name(...)` names its arguments as the ABI does, in order.
 
 use caps::abi::Syscall;
 
-const DISPATCHER: &str = include_str!("../../kernel/src/syscall/mod.rs");
+const WRAPPER: &str = include_str!("../../kernel/src/syscall/mod.rs");
 
-/// The handler files, by the module name the dispatcher uses.
+/// The handler files, by the module name the wrapper uses.
 fn handler_source(module: &str) -> &'static str {
     match module {
         "cap" => include_str!("../../kernel/src/syscall/cap.rs"),
@@ -22,53 +25,66 @@ fn handler_source(module: &str) -> &'static str {
         "mem" => include_str!("../../kernel/src/syscall/mem.rs"),
         "process" => include_str!("../../kernel/src/syscall/process.rs"),
         "time" => include_str!("../../kernel/src/syscall/time.rs"),
-        other => panic!("the dispatcher calls into an unknown module {other:?}"),
+        other => panic!("the wrapper calls into an unknown module {other:?}"),
     }
 }
 
-/// `(module, function, arguments)` of the dispatcher's arm for `call`.
-fn arm(call: Syscall) -> Option<(String, String, Vec<String>)> {
-    let needle = format!("Syscall::{call:?} =>");
-    let at = DISPATCHER.find(&needle).unwrap_or_else(|| panic!("no dispatcher arm for {call:?}"));
-    let rest = DISPATCHER[at + needle.len()..].trim_start();
-    let expr = &rest[..rest.find(",\n").expect("an arm ends with a comma")];
-    let (path, args) = expr.split_once('(')?;
-    let (module, function) = path.split_once("::")?;
-    let args = args.strip_suffix(')')?;
-    let args = args.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
-    Some((module.to_string(), function.to_string(), args))
+/// The method of `Handlers` that runs `call` (as the generated trait
+/// names it).
+fn method(call: Syscall) -> &'static str {
+    match call {
+        Syscall::Yield => "yield_now",
+        other => other.name(),
+    }
 }
 
-/// The first line of the doc comment above `pub fn function(` in `source`.
-fn first_doc_line(source: &str, function: &str) -> String {
+/// `(module, function)` the wrapper's `Handlers` method for `call` runs,
+/// or `None` if it answers inline.
+fn handler_of(call: Syscall) -> Option<(String, String)> {
+    let needle = format!("fn {}(&mut self, ", method(call));
+    let at = WRAPPER.find(&needle).unwrap_or_else(|| panic!("no Handlers method for {call:?}"));
+    let rest = &WRAPPER[at..];
+    let header = &rest[..rest.find('{').unwrap()];
+    let want = format!("calls::{call:?})");
+    if !header.contains("_: calls::") {
+        assert!(header.contains(&want), "{call:?}: the method header is {header:?}");
+    }
+    let body = &rest[rest.find('{').unwrap() + 1..rest.find("\n    }").unwrap()];
+    let body = body.trim().trim_start_matches("ret(");
+    let (path, _) = body.split_once('(')?;
+    let (module, function) = path.split_once("::")?;
+    Some((module.to_string(), function.to_string()))
+}
+
+/// The handler fn's header (up to its body) and the first line of the
+/// doc comment above `pub fn function(` in `source`.
+fn handler(source: &str, function: &str) -> (String, String) {
     let at = source
         .find(&format!("pub fn {function}("))
         .unwrap_or_else(|| panic!("no handler fn {function}"));
+    let header = source[at..at + source[at..].find('{').unwrap()].to_string();
     let above: Vec<&str> =
         source[..at].lines().rev().take_while(|l| l.starts_with("///")).collect();
-    above.last().map(|l| l.trim_start_matches("///").trim().to_string()).unwrap_or_default()
+    let doc =
+        above.last().map(|l| l.trim_start_matches("///").trim().to_string()).unwrap_or_default();
+    (header, doc)
 }
 
 #[test]
-fn the_dispatcher_decodes_the_documented_arguments() {
+fn each_handler_takes_its_calls_struct_and_documents_its_signature() {
     let mut checked = 0;
     for call in Syscall::ALL {
         let sig = call.signature();
-        let Some((module, function, args)) = arm(call) else {
-            // Only `nop` is answered inline (the entry handles it first).
-            assert_eq!(call, Syscall::Nop, "{call:?}: the arm is not a handler call");
-            assert!(sig.args.is_empty());
+        let Some((module, function)) = handler_of(call) else {
+            // Answered in the wrapper itself.
+            assert!(matches!(call, Syscall::Nop | Syscall::Yield), "{call:?}");
             continue;
         };
-        if args != ["f"] {
-            let want: Vec<String> = (0..sig.args.len()).map(|i| format!("a{i}")).collect();
-            assert_eq!(
-                args, want,
-                "{call:?}: the dispatcher passes {args:?}, the ABI documents {:?}",
-                sig.args
-            );
-        }
-        let doc = first_doc_line(handler_source(&module), &function);
+        let (header, doc) = handler(handler_source(&module), &function);
+        assert!(
+            header.contains(&format!("calls::{call:?})")),
+            "{module}::{function} ({call:?}) does not take calls::{call:?}: {header}"
+        );
         let want = format!("`{}({})`", call.name(), sig.args.join(", "));
         assert!(
             doc.starts_with(&want),
@@ -76,5 +92,49 @@ fn the_dispatcher_decodes_the_documented_arguments() {
         );
         checked += 1;
     }
-    assert_eq!(checked, Syscall::COUNT - 1);
+    assert_eq!(checked, Syscall::COUNT - 2);
+}
+
+/// Every `` `name(args)` `` of a syscall in the prose docs, with its file.
+fn doc_mentions() -> Vec<(&'static str, Syscall, String)> {
+    let files: [(&str, &str); 4] = [
+        ("README.md", include_str!("../../README.md")),
+        ("docs/architecture.md", include_str!("../../docs/architecture.md")),
+        ("docs/apps.md", include_str!("../../docs/apps.md")),
+        ("caps/src/abi/args.rs", include_str!("../src/abi/args.rs")),
+    ];
+    let mut found = Vec::new();
+    for (file, text) in files {
+        for call in Syscall::ALL {
+            let needle = format!("`{}(", call.name());
+            let mut from = 0;
+            while let Some(at) = text[from..].find(&needle) {
+                let start = from + at + needle.len();
+                let end = start + text[start..].find(')').expect("a closing parenthesis");
+                found.push((file, call, text[start..end].to_string()));
+                from = end;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_docs_name_each_calls_arguments_as_the_abi_does() {
+    let mentions = doc_mentions();
+    assert!(!mentions.is_empty(), "the docs name no call at all: is the scan broken?");
+    let mut wrong = Vec::new();
+    for (file, call, args) in mentions {
+        let args: Vec<&str> = args.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        if args != call.signature().args {
+            wrong.push(format!(
+                "{file}: `{}({})`, the ABI says `{}({})`",
+                call.name(),
+                args.join(", "),
+                call.name(),
+                call.signature().args.join(", ")
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "docs that differ from the ABI:\n{}", wrong.join("\n"));
 }

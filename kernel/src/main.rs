@@ -31,6 +31,7 @@ mod console;
 mod diskio;
 mod drivers;
 mod ipc;
+mod lifecycle;
 mod mem;
 mod objtable;
 mod panic;
@@ -74,7 +75,7 @@ entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
 fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     console::init();
     let ramdisk = ramdisk::Ramdisk::from_boot_info(boot_info);
-    let cfg = bootcfg::BootConfig::from_ramdisk(ramdisk.as_ref());
+    let cfg = bootcfg::from_ramdisk(ramdisk.as_ref());
     console::init_logger(cfg.log_level);
     log::info!("exocap {VERSION} (x86_64 capability exokernel) booting");
     if let Some(err) = cfg.error {
@@ -103,7 +104,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
-    proc::sched::idle_loop()
+    proc::switch::idle_loop()
 }
 
 fn on_off(b: bool) -> &'static str {

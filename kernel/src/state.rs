@@ -5,11 +5,11 @@
 //! state: `lock` hands out one `KernelGuard` at a time, so that Rust's
 //! aliasing rules hold, and turns a re-entry (a bug) into a panic. Code
 //! that blocks drops the guard before it switches away (see
-//! `proc::sched`). With SMP this becomes a real lock (or per-CPU state).
+//! `proc::switch`). With SMP this becomes a real lock (or per-CPU state).
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use caps::{CapSpace, Capability, Object, ObjectId, Removed};
+use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 
@@ -56,7 +56,7 @@ pub struct Kernel {
     /// Asynchronous disk requests.
     pub async_io: AsyncIo,
     /// IPC endpoints and replies.
-    pub ipc: crate::ipc::Objects,
+    pub ipc: crate::ipc::objects::Objects,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -114,7 +114,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
             init: None,
             devices,
             async_io: AsyncIo::new(),
-            ipc: crate::ipc::Objects::new(),
+            ipc: crate::ipc::objects::Objects::new(),
         })
     };
 }
@@ -146,58 +146,4 @@ pub fn lock() -> KernelGuard {
     // exists; it stays ours until the guard is dropped.
     let kernel = unsafe { (*KERNEL.kernel.get()).as_mut() }.expect("state::init runs at boot");
     KernelGuard { kernel }
-}
-
-impl Kernel {
-    /// Notes a new capability (objects count their holders; endpoints
-    /// count those with SEND and with RECV apart).
-    pub fn cap_created(&mut self, cap: &Capability) {
-        match &cap.object {
-            Object::Memory(id) => self.quotas.hold(*id),
-            Object::Process(id) => {
-                if let Some(p) = self.procs.get_mut(*id) {
-                    p.handle_refs += 1;
-                }
-            }
-            Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
-            Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
-            _ => {}
-        }
-    }
-
-    /// Notes that a capability is gone; frees what nothing refers to any
-    /// more, and wakes IPC peers that can no longer be answered.
-    pub fn cap_removed(&mut self, cap: &Capability) {
-        match &cap.object {
-            Object::Memory(id) => self.quotas.release(*id),
-            Object::Process(id) => {
-                let Some(p) = self.procs.get_mut(*id) else { return };
-                p.handle_refs -= 1;
-                if p.handle_refs == 0 && p.is_reaped() {
-                    self.procs.remove(*id);
-                }
-            }
-            Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
-            Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
-            _ => {}
-        }
-    }
-
-    /// Notes that the capability of removal `r` is gone: first wakes the
-    /// process blocked through it, if any, with `Revoked`
-    /// (`ipc::cap_died`), then `cap_removed`.
-    pub fn cap_gone(&mut self, r: &Removed) {
-        crate::ipc::cap_died(self, r);
-        if matches!(r.capability.object, caps::Object::Process(_) | caps::Object::Timer(_)) {
-            self.sched.cap_died(&mut self.procs, r.table, r.handle);
-        }
-        self.cap_removed(&r.capability);
-    }
-
-    /// `cap_gone` for each of a batch of removals.
-    pub fn caps_removed(&mut self, removed: &[Removed]) {
-        for r in removed {
-            self.cap_gone(r);
-        }
-    }
 }

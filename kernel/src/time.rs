@@ -38,5 +38,5 @@ pub fn tsc_hz() -> u64 {
 
 /// The timer interrupt.
 pub fn tick(from_user: bool) {
-    crate::proc::sched::tick(now_ns(), from_user);
+    crate::proc::switch::tick(now_ns(), from_user);
 }

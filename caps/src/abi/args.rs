@@ -1,24 +1,8 @@
 //! How the arguments and results of some syscalls are encoded.
 //!
-//! | syscall | arguments | result |
-//! |---|---|---|
-//! | `debug_write` | console, ptr, len (≤ [`MAX_DEBUG_WRITE`]) | bytes written |
-//! | `cap_info` | handle, out ptr (0: none) | [`pack_info`] of kind and rights; the full [`CapInfo`](super::CapInfo) at `out` |
-//! | `cap_derive` | handle, rights, mode ([`DERIVE_SAME`], [`DERIVE_RANGE`], [`DERIVE_BADGE`]), a, b | new handle |
-//! | `cap_drop` | handle | 0 |
-//! | `cap_revoke` | handle | capabilities destroyed |
-//! | `mem_map` | memory, vaddr, len, flags ([`MAP_WRITE`], [`MAP_EXEC`]) | 0 |
-//! | `mem_unmap` | vaddr, len | pages unmapped |
-//! | `proc_spawn` | ptr to [`SpawnArgs`](super::process::SpawnArgs) | process handle |
-//! | `proc_wait` | process, flags ([`WAIT_NONBLOCK`]) | [`ExitStatus`](super::process::ExitStatus) encoded |
-//! | `exit` | code | does not return |
-//! | `yield` | | 0 |
-//! | `sleep` | timer, ns | 0 |
-//! | `clock` | timer | ns since boot |
-//! | `ipc_send`, `ipc_call`, `ipc_reply` | endpoint or reply, [tag](super::ipc::Tag), 4 slots (or a [`MsgDesc`](super::ipc::MsgDesc)) | 0; a call: the answer (see [`ipc`](super::ipc)) |
-//! | `ipc_recv` | endpoint, flags, buffer, length | tag; badge, reply, slots in the argument registers |
-//! | `ipc_reply_recv` | reply, tag, 3 slots, endpoint | as `ipc_recv` |
-//! | `endpoint_create` | memory (MAP; one frame charged) | endpoint handle, every right |
+//! Each call's arguments and result are documented once, on its
+//! [`Syscall`](super::Syscall) variant (generated with its decoder); this
+//! module holds the flags and packings those docs name.
 //!
 //! `cap_derive` modes: `DERIVE_SAME` keeps the object (a = b = 0);
 //! `DERIVE_RANGE` takes the sub-range (offset a, count b) of a `DiskRange`;

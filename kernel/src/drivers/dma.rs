@@ -14,6 +14,7 @@
 
 use core::ops::Range;
 use core::ptr::NonNull;
+use kerncore::pagepool::PagePool;
 use spin::Mutex;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr as DevAddr};
 use x86_64::PhysAddr;
@@ -23,47 +24,18 @@ use crate::mem::{PAGE_SIZE, phys_to_virt};
 /// Pages in the DMA pool (4 MiB).
 pub const POOL_PAGES: usize = 1024;
 
-struct Pool {
-    base: u64,
-    /// One bit per page, set when in use.
-    used: [u64; POOL_PAGES / 64],
-}
+/// The pool's bookkeeping (which pages are in use): [`kerncore::pagepool`],
+/// tested on the host. One bit a page, 64 to a word.
+type Pool = PagePool<{ POOL_PAGES / 64 }>;
 
-static POOL: Mutex<Pool> = Mutex::new(Pool { base: 0, used: [0; POOL_PAGES / 64] });
+const _: () = assert!(Pool::PAGES == POOL_PAGES);
+
+static POOL: Mutex<Pool> = Mutex::new(Pool::new());
 
 /// Hands the pool its physical block (`POOL_PAGES` pages, page-aligned).
 pub fn init(block: Range<u64>) {
     assert_eq!(block.end - block.start, POOL_PAGES as u64 * PAGE_SIZE);
-    POOL.lock().base = block.start;
-}
-
-impl Pool {
-    fn is_free(&self, page: usize) -> bool {
-        self.used[page / 64] & (1 << (page % 64)) == 0
-    }
-
-    fn mark(&mut self, first: usize, pages: usize, used: bool) {
-        for p in first..first + pages {
-            if used {
-                self.used[p / 64] |= 1 << (p % 64);
-            } else {
-                self.used[p / 64] &= !(1 << (p % 64));
-            }
-        }
-    }
-
-    fn alloc(&mut self, pages: usize) -> Option<u64> {
-        let mut run = 0;
-        for p in 0..POOL_PAGES {
-            run = if self.is_free(p) { run + 1 } else { 0 };
-            if run == pages {
-                let first = p + 1 - pages;
-                self.mark(first, pages, true);
-                return Some(self.base + first as u64 * PAGE_SIZE);
-            }
-        }
-        None
-    }
+    POOL.lock().set_base(block.start);
 }
 
 /// Takes `pages` contiguous zeroed pages; returns their physical address.
@@ -83,17 +55,9 @@ pub fn alloc(pages: usize) -> Option<u64> {
 /// are a kernel bug: logged and left alone, rather than marking free pages
 /// a device may still be using for another buffer.
 pub fn free(phys: u64, pages: usize) {
-    let mut pool = POOL.lock();
-    let first = (phys.wrapping_sub(pool.base) / PAGE_SIZE) as usize;
-    let valid = phys >= pool.base
-        && phys.is_multiple_of(PAGE_SIZE)
-        && first.checked_add(pages).is_some_and(|end| end <= POOL_PAGES)
-        && (first..first + pages).all(|p| !pool.is_free(p));
-    if !valid {
-        log::error!("DMA pool: freeing {pages} pages at {phys:#x}, not all in use");
-        return;
+    if let Err(e) = POOL.lock().free(phys, pages) {
+        log::error!("DMA pool: freeing {pages} pages at {phys:#x} refused: {e:?}");
     }
-    pool.mark(first, pages, false);
 }
 
 /// The device address of kernel memory in the physical window.

@@ -9,117 +9,12 @@
 //! to the quota it was created from, and freed (the frame credited) when
 //! no capability names it.
 
-use caps::abi::{Error, RawHandle, Rights};
-use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
-
+use super::objects::{ENDPOINT_RIGHTS, Endpoint, Queue};
 use super::wake;
 use crate::mem::aspace::Charge;
-use crate::objtable::ObjectTable;
-use crate::proc::Process;
 use crate::state::Kernel;
-
-/// The rights a new endpoint capability has.
-pub const ENDPOINT_RIGHTS: Rights = Rights::SEND
-    .union(Rights::RECV)
-    .union(Rights::GRANT)
-    .union(Rights::DERIVE)
-    .union(Rights::REVOKE);
-
-/// A FIFO of blocked processes, linked through `IpcState::next`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Queue {
-    head: Option<ObjectId>,
-    tail: Option<ObjectId>,
-}
-
-impl Queue {
-    /// Whether nobody waits.
-    pub fn is_empty(&self) -> bool {
-        self.head.is_none()
-    }
-
-    /// Appends `pid`.
-    pub fn push_back(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        if let Some(p) = procs.get_mut(pid) {
-            p.ipc.next = None;
-        }
-        match self.tail {
-            Some(t) => procs.get_mut(t).expect("queued processes exist").ipc.next = Some(pid),
-            None => self.head = Some(pid),
-        }
-        self.tail = Some(pid);
-    }
-
-    /// Puts `pid` back at the front (a delivery that did not happen).
-    pub fn push_front(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        if let Some(p) = procs.get_mut(pid) {
-            p.ipc.next = self.head;
-        }
-        if self.head.is_none() {
-            self.tail = Some(pid);
-        }
-        self.head = Some(pid);
-    }
-
-    /// Takes the first process.
-    pub fn pop(&mut self, procs: &mut ObjectTable<Process>) -> Option<ObjectId> {
-        let pid = self.head?;
-        let next = procs.get_mut(pid).and_then(|p| p.ipc.next.take());
-        self.head = next;
-        if next.is_none() {
-            self.tail = None;
-        }
-        Some(pid)
-    }
-
-    /// The processes in it, first to last.
-    pub fn iter<'a>(&self, procs: &'a ObjectTable<Process>) -> impl Iterator<Item = ObjectId> + 'a {
-        core::iter::successors(self.head, move |&p| procs.get(p).and_then(|p| p.ipc.next))
-    }
-
-    /// Removes `pid` wherever it is. O(queue length).
-    pub fn remove(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
-        let mut prev: Option<ObjectId> = None;
-        let mut cur = self.head;
-        while let Some(c) = cur {
-            let next = procs.get(c).and_then(|p| p.ipc.next);
-            if c == pid {
-                match prev {
-                    Some(p) => procs.get_mut(p).expect("queued").ipc.next = next,
-                    None => self.head = next,
-                }
-                if self.tail == Some(pid) {
-                    self.tail = prev;
-                }
-                if let Some(p) = procs.get_mut(pid) {
-                    p.ipc.next = None;
-                }
-                return;
-            }
-            prev = cur;
-            cur = next;
-        }
-    }
-}
-
-/// One endpoint.
-#[derive(Debug)]
-pub struct Endpoint {
-    /// The quota it is charged to.
-    pub quota: ObjectId,
-    /// Capabilities naming it.
-    pub caps: u32,
-    /// Of those, the ones with SEND.
-    pub send_caps: u32,
-    /// Of those, the ones with RECV.
-    pub recv_caps: u32,
-    /// Processes blocked sending (or calling).
-    pub senders: Queue,
-    /// Processes blocked receiving.
-    pub receivers: Queue,
-    /// Processes whose call went through it, waiting for the answer.
-    pub callers: Queue,
-}
+use caps::abi::{Error, Rights};
+use caps::{Capability, NO_BADGE, Object, ObjectId};
 
 /// Creates an endpoint charged to `quota` and mints a capability to it
 /// with every right in `table`. All or nothing.
@@ -223,24 +118,4 @@ pub fn unlink_caller(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.get_mut(id) {
         ep.callers.remove(&mut k.procs, pid);
     }
-}
-
-/// The process blocked on endpoint `id` (sending, receiving, or waiting
-/// for the answer to a call through it) through `handle` of `table`, if
-/// any. At most one: a table belongs to one process, which blocks once.
-pub fn waiter_through(
-    k: &Kernel,
-    id: ObjectId,
-    table: TableId,
-    handle: RawHandle,
-) -> Option<ObjectId> {
-    let ep = k.ipc.endpoints.get(id)?;
-    let procs = &k.procs;
-    ep.senders.iter(procs).chain(ep.receivers.iter(procs)).chain(ep.callers.iter(procs)).find(
-        |&pid| {
-            procs.get(pid).is_some_and(|p| {
-                p.table == Some(table) && p.ipc.via.is_some_and(|v| v.handle == handle)
-            })
-        },
-    )
 }

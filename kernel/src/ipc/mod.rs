@@ -23,117 +23,34 @@
 //! - **Waiters are tied to their capability** ([`Via`]). A process
 //!   blocked sending, calling (queued, or waiting for the answer) or
 //!   receiving is tied to the handle it blocked through; when that
-//!   capability dies (revoke, drop, its table destroyed), [`cap_died`]
-//!   wakes it with `Revoked` and nothing is delivered to or from it. A
+//!   capability dies (revoke, drop, its table destroyed),
+//!   `Kernel::cap_gone` wakes it with `Revoked` and nothing is delivered to or from it. A
 //!   queued message whose carried handles died meanwhile is refused the
 //!   same way when a receiver comes (they were live when it was sent).
 //! - **Direct switch.** A call whose receiver waits, and an answer whose
 //!   answerer then waits, put the woken process at the front of the run
 //!   queue before blocking, so the CPU goes straight to it.
 //!
-//! A woken process finds its outcome in [`IpcState::result`]; the blocked
-//! syscall picks it up when it resumes.
+//! A woken process finds its outcome in [`IpcState::result`]; the syscall
+//! wrapper finishes the blocked call with it when the process runs again
+//! (`syscall::ipc::finish`).
 
 pub mod endpoint;
+pub mod message;
+pub mod objects;
 pub mod reply;
 pub mod transfer;
 
+pub use message::{Incoming, IpcState, Outgoing, Via};
+
 use alloc::boxed::Box;
-use caps::abi::ipc::{MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, Tag};
-use caps::abi::{Error, RawHandle};
-use caps::{Object, ObjectId, Removed};
+use caps::ObjectId;
+use caps::abi::Error;
+use caps::abi::ipc::MAX_MSG_BYTES;
 
 use crate::mem::aspace::Charge;
-use crate::objtable::ObjectTable;
 use crate::proc::{Block, State};
 use crate::state::Kernel;
-use endpoint::Endpoint;
-use reply::Reply;
-
-/// Most endpoints at once (each is also charged to a quota).
-pub const MAX_ENDPOINTS: usize = 4096;
-/// Most reply objects at once (at most one pending per calling process;
-/// spent ones live until their last capability is dropped).
-pub const MAX_REPLIES: usize = 4096;
-
-/// A message as its sender gave it, checked.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Outgoing {
-    /// The sender's tag (checked: words, handles, flags).
-    pub tag: Tag,
-    /// The words.
-    pub words: [u64; MSG_SLOTS],
-    /// The raw handles, in the sender's table.
-    pub handles: [u64; MAX_HANDLES],
-    /// Long data length (in the sender's user memory or kernel buffer).
-    pub len: usize,
-    /// The badge of the capability it is sent through.
-    pub badge: u64,
-}
-
-/// A message as its receiver gets it (the syscall's results).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Incoming {
-    /// The received tag.
-    pub tag: Tag,
-    /// The badge it came through (0 for an answer).
-    pub badge: u64,
-    /// The new reply handle of a call, or 0.
-    pub reply: u64,
-    /// Words, then the receiver's new handles.
-    pub slots: [u64; MSG_SLOTS],
-}
-
-/// The capability a blocked process waits through: a handle in its own
-/// table naming `endpoint`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Via {
-    /// The endpoint it is queued on (or called through).
-    pub endpoint: ObjectId,
-    /// The handle, in the waiter's own table, it used.
-    pub handle: RawHandle,
-}
-
-/// What a process's record holds for IPC.
-#[derive(Default)]
-pub struct IpcState {
-    /// The next process in the endpoint queue it waits in.
-    pub next: Option<ObjectId>,
-    /// Its message, while it is blocked sending.
-    pub outgoing: Outgoing,
-    /// Whether that message is a call.
-    pub calling: bool,
-    /// The outcome of its blocked send, receive or call, set by whoever
-    /// woke it.
-    pub result: Option<Result<Incoming, Error>>,
-    /// Kernel buffer for long data (charged one frame to its own quota).
-    pub buf: Option<Box<[u8; MAX_MSG_BYTES]>>,
-    /// Bytes of long data it accepts now (its receive buffer's length).
-    pub accept: usize,
-    /// The reply object it waits on, in a call.
-    pub awaiting: Option<ObjectId>,
-    /// The capability it is blocked through (sending, calling, receiving),
-    /// `None` when it is not blocked in IPC.
-    pub via: Option<Via>,
-}
-
-/// The IPC objects.
-pub struct Objects {
-    /// Endpoints, by id.
-    pub endpoints: ObjectTable<Endpoint>,
-    /// Reply objects, by id.
-    pub replies: ObjectTable<Reply>,
-}
-
-impl Objects {
-    /// None yet.
-    pub const fn new() -> Self {
-        Objects {
-            endpoints: ObjectTable::new(MAX_ENDPOINTS),
-            replies: ObjectTable::new(MAX_REPLIES),
-        }
-    }
-}
 
 /// Gives process `pid` its kernel buffer if it has none, charging one
 /// frame to its own quota (`OutOfMemory` if the quota is spent).
@@ -177,7 +94,7 @@ pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, firs
 
 /// Cleans a dying process out of IPC: out of the endpoint queue it waits
 /// in, its pending reply marked as having no caller, its kernel buffer
-/// freed and credited. Called by `proc::terminate` before its table goes.
+/// freed and credited. Called by `lifecycle::terminate` before its table goes.
 pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     let Some(p) = k.procs.get_mut(pid) else { return };
     let state = p.state;
@@ -201,28 +118,4 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     if buf.is_some() {
         k.quotas.credit(own);
     }
-}
-
-/// A capability died (revoked, dropped, or its table destroyed): if a
-/// process is blocked through it, that process wakes with `Revoked`, out
-/// of its queue, and nothing is delivered to or from it: a queued
-/// message is discarded with the handles it carries (they stay the
-/// sender's), and a caller waiting for its answer leaves the reply with
-/// no caller (the answer gets `PeerGone`). Called for every removed
-/// capability before its object's counts change, so the waiter hears
-/// `Revoked`, not the `PeerGone` the same removal may give the others.
-///
-/// O(processes queued on the endpoint); nothing for other kinds.
-pub fn cap_died(k: &mut Kernel, removed: &Removed) {
-    let Object::Endpoint(id) = removed.capability.object else { return };
-    let Some(pid) = endpoint::waiter_through(k, id, removed.table, removed.handle) else { return };
-    let Some(p) = k.procs.get(pid) else { return };
-    match p.state {
-        State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
-        State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
-        // `wake` takes it out of the callers' queue.
-        State::Blocked(Block::Reply(r)) => reply::caller_gone(k, r),
-        _ => return,
-    }
-    wake(k, pid, Err(Error::Revoked), false);
 }

@@ -9,34 +9,12 @@
 //! object lives while a capability names it, so every capability names a
 //! live object.
 
-use caps::abi::{Error, RawHandle, Rights};
+use caps::abi::{Error, RawHandle};
 use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
 
+use super::objects::{REPLY_RIGHTS, Reply, ReplyState};
 use super::wake;
 use crate::state::Kernel;
-
-/// The rights of a new reply capability.
-pub const REPLY_RIGHTS: Rights = Rights::SEND.union(Rights::GRANT);
-
-/// Where a reply is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyState {
-    /// The caller waits for the answer.
-    Waiting(ObjectId),
-    /// Answered (or spent on a dead caller).
-    Spent,
-    /// The caller died before the answer.
-    CallerGone,
-}
-
-/// One reply object.
-#[derive(Debug)]
-pub struct Reply {
-    /// Where it is in its life.
-    pub state: ReplyState,
-    /// Capabilities naming it.
-    pub caps: u32,
-}
 
 /// Creates a reply for `caller` and mints its capability into `table`
 /// (whose room the caller of this function checked). Returns the object

@@ -14,20 +14,9 @@ use caps::abi::ipc::{
 use caps::abi::{Error, RawHandle, Rights};
 use caps::{ObjectId, TableId};
 
+pub use super::message::Data;
 use super::{Incoming, Outgoing, reply};
-use crate::mem::user::UserSlice;
 use crate::state::Kernel;
-
-/// Where long data is, or goes.
-#[derive(Clone, Copy, Debug)]
-pub enum Data {
-    /// No long data (or no buffer for it).
-    None,
-    /// In the running process's user memory: a checked range and its length.
-    User(UserSlice, usize),
-    /// In this (blocked) process's kernel buffer.
-    Kernel(ObjectId),
-}
 
 /// Checks that every handle `out` carries is live in `table` with GRANT,
 /// and that a move names no handle twice.

@@ -16,8 +16,8 @@ pub fn kill_current(reason: &str, vector: u8) -> ! {
     let pid = k.sched.current.expect("a syscall has a current process");
     let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
     log::warn!("process {} ({pname}) killed: {reason}", pid.0);
-    super::terminate(&mut k, pid, ExitStatus::Faulted(vector));
-    super::sched::exit_current(k)
+    crate::lifecycle::terminate(&mut k, pid, ExitStatus::Faulted(vector));
+    super::switch::exit_current(k)
 }
 
 /// Kills the current process for the exception in `frame` and runs another.
@@ -42,6 +42,6 @@ pub fn user_fault(frame: &TrapFrame) -> ! {
             frame.error
         );
     }
-    super::terminate(&mut k, pid, ExitStatus::Faulted(frame.vector as u8));
-    super::sched::exit_current(k)
+    crate::lifecycle::terminate(&mut k, pid, ExitStatus::Faulted(frame.vector as u8));
+    super::switch::exit_current(k)
 }

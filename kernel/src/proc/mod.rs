@@ -1,6 +1,10 @@
 //! Processes: an address space, a capability table, a kernel stack, and
 //! the state the scheduler needs.
 //!
+//! The process record and its states; what happens to processes as they
+//! start, switch and end is above the kernel state (`spawn`, `switch`,
+//! `crate::lifecycle`).
+//!
 //! Life of a process: `spawn` builds it whole or not at all (a failed spawn
 //! leaves nothing behind); it runs; it ends by `exit` or by a fault, at
 //! which point its capability table is destroyed (releasing everything it
@@ -14,6 +18,7 @@ pub mod fault;
 pub mod kstack;
 pub mod sched;
 pub mod spawn;
+pub mod switch;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -21,8 +26,6 @@ use caps::abi::process::ExitStatus;
 use caps::{ObjectId, TableId};
 
 use crate::mem::aspace::AddressSpace;
-use crate::qemu::ExitCode;
-use crate::state::Kernel;
 use kstack::KernelStack;
 
 /// Why a process is not running.
@@ -74,9 +77,10 @@ pub struct Process {
     /// `Process` capabilities naming it.
     pub handle_refs: u64,
     /// Its IPC state: queue link, pending message, kernel buffer.
-    pub ipc: crate::ipc::IpcState,
+    pub ipc: crate::ipc::message::IpcState,
     /// Woken from `proc_wait` or `sleep` because the capability it blocked
-    /// through died (see `sched::block_current_through`).
+    /// through died (see `sched::Scheduler::tie`); the syscall wrapper
+    /// turns it into `Revoked` when the process runs again.
     pub revoked: bool,
 }
 
@@ -84,74 +88,5 @@ impl Process {
     /// Whether it has ended and every resource but this record is freed.
     pub fn is_reaped(&self) -> bool {
         self.state == State::Dead && self.aspace.is_none() && self.kstack.is_none()
-    }
-}
-
-/// Ends process `pid` with `status`: destroys its capability table, wakes
-/// its waiters, and queues its address space and kernel stack to be freed
-/// once we are off them. Does not switch away: the caller does.
-pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
-    let Some(p) = k.procs.get_mut(pid) else { return };
-    if p.state == State::Dead {
-        return;
-    }
-    crate::ipc::on_terminate(k, pid);
-    let p = k.procs.get_mut(pid).expect("checked above");
-    if let State::Blocked(block) = p.state {
-        k.sched.forget_blocked(pid, block);
-    }
-    let p = k.procs.get_mut(pid).expect("checked above");
-    p.state = State::Dead;
-    p.exit = Some(status);
-    let waiters = core::mem::take(&mut p.waiters);
-    let table = p.table.take();
-    if k.sched.current == Some(pid) {
-        k.sched.current_table = None;
-    }
-    if let Some(table) = table {
-        let mut removed = Vec::new();
-        let _ = k.caps.destroy_table(table, |r| removed.push(r));
-        k.caps_removed(&removed);
-    }
-    for w in waiters {
-        k.sched.wake(&mut k.procs, w);
-    }
-    k.async_io.orphan(pid, &mut k.devices);
-    k.sched.ready.retain(|&r| r != pid);
-    k.sched.dead.push(pid);
-    if k.init == Some(pid) {
-        init_ended(status);
-    }
-}
-
-/// The first process ended: the run is over; power off with its verdict.
-fn init_ended(status: ExitStatus) -> ! {
-    let code = if status.success() { ExitCode::Success } else { ExitCode::Failure };
-    log::info!("init ended: {status:?}; powering off");
-    crate::qemu::exit(code)
-}
-
-/// Frees the address spaces and kernel stacks of processes that ended,
-/// now that the CPU is off them. Called right after every switch.
-pub fn reap(k: &mut Kernel) {
-    while let Some(pid) = k.sched.dead.pop() {
-        let Some(p) = k.procs.get_mut(pid) else { continue };
-        let aspace = p.aspace.take();
-        let kstack = p.kstack.take();
-        let own = p.own_quota;
-        let orphan = p.handle_refs == 0;
-        if let Some(a) = aspace {
-            a.destroy(&mut k.quotas);
-        }
-        if let Some(s) = kstack {
-            s.free();
-            for _ in 0..kstack::STACK_PAGES {
-                crate::mem::aspace::Charge::credit(&mut k.quotas, own);
-            }
-        }
-        k.quotas.release(own);
-        if orphan {
-            k.procs.remove(pid);
-        }
     }
 }

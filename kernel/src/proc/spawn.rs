@@ -305,7 +305,7 @@ unsafe extern "C" fn first_entry() {
     core::arch::naked_asm!(
         "call {after}",
         "jmp {ret}",
-        after = sym super::sched::after_switch,
+        after = sym super::switch::after_switch,
         ret = sym trap_return,
     )
 }

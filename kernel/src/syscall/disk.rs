@@ -13,6 +13,7 @@
 use caps::abi::disk::{
     COMPLETE_NONBLOCK, DiskInfo, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
 };
+use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 use caps::{Object, ObjectId, SectorRange};
 
@@ -23,23 +24,20 @@ use crate::diskio::{
 };
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::mem::user::{UserSlice, write_value};
-use crate::state::{self, Kernel};
+use crate::state::Kernel;
 
 /// Looks `handle` up as a DiskRange with `rights`.
-fn range(k: &Kernel, c: Caller, handle: u64, rights: Rights) -> Result<SectorRange, Error> {
-    match k.caps.lookup(c.table, RawHandle::from_raw(handle), ObjectKind::DiskRange, rights)?.object
-    {
+fn range(k: &Kernel, c: Caller, handle: RawHandle, rights: Rights) -> Result<SectorRange, Error> {
+    match k.caps.lookup(c.table, handle, ObjectKind::DiskRange, rights)?.object {
         Object::DiskRange(r) => Ok(r),
         _ => Err(Error::WrongKind),
     }
 }
 
 /// `disk_info(range, out)`.
-pub fn info(handle: u64, out: u64) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let r = range(&k, c, handle, Rights::READ)?;
-    if out != 0 {
+pub fn info(k: &mut Kernel, c: Caller, a: calls::DiskInfo) -> Result<u64, Error> {
+    let r = range(k, c, a.range, Rights::READ)?;
+    if a.out != 0 {
         let device_sectors = k.devices.get(r.device).map_or(0, |d| d.sector_count());
         let (requests, kernel_cycles) = k.devices.stats(r.device);
         let info = DiskInfo {
@@ -50,35 +48,39 @@ pub fn info(handle: u64, out: u64) -> Result<u64, Error> {
             requests,
             kernel_cycles,
         };
-        let aspace = k.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
-        write_value(aspace, out, &info)?;
+        write_value(c.aspace(k), a.out, &info)?;
     }
     Ok(r.count)
 }
 
 /// `disk_read(range, sector, count, buf)`.
-pub fn read(handle: u64, sector: u64, count: u64, buf: u64) -> Result<u64, Error> {
-    sync_transfer(Op::Read, handle, sector, count, buf)
+pub fn read(k: &mut Kernel, c: Caller, a: calls::DiskRead) -> Result<u64, Error> {
+    sync_transfer(k, c, Op::Read, a.range, a.sector, a.count, a.buf)
 }
 
 /// `disk_write(range, sector, count, buf)`.
-pub fn write(handle: u64, sector: u64, count: u64, buf: u64) -> Result<u64, Error> {
-    sync_transfer(Op::Write, handle, sector, count, buf)
+pub fn write(k: &mut Kernel, c: Caller, a: calls::DiskWrite) -> Result<u64, Error> {
+    sync_transfer(k, c, Op::Write, a.range, a.sector, a.count, a.buf)
 }
 
-fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Result<u64, Error> {
+fn sync_transfer(
+    kernel: &mut Kernel,
+    c: Caller,
+    op: Op,
+    handle: RawHandle,
+    sector: u64,
+    count: u64,
+    buf: u64,
+) -> Result<u64, Error> {
     let t0 = rdtsc();
-    let mut k = state::lock();
-    let c = Caller::current(&k);
     let need = if op == Op::Read { Rights::READ } else { Rights::WRITE };
-    let r = range(&k, c, handle, need)?;
+    let r = range(kernel, c, handle, need)?;
     if count > MAX_SECTORS {
         return Err(Error::InvalidArgument);
     }
     let first = r.translate(sector, count)?;
     let len = count * SECTOR_SIZE as u64;
     let slice = UserSlice::new(buf, len)?;
-    let kernel = &mut *k;
     let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
     let waited = kernel.devices.waited_cycles;
     if buf.is_multiple_of(SECTOR_SIZE as u64) {
@@ -116,17 +118,16 @@ fn sync_transfer(op: Op, handle: u64, sector: u64, count: u64, buf: u64) -> Resu
 }
 
 /// `disk_flush(range)`: every write completed before it is durable after.
-pub fn flush(handle: u64) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let r = range(&k, c, handle, Rights::WRITE)?;
+pub fn flush(k: &mut Kernel, c: Caller, a: calls::DiskFlush) -> Result<u64, Error> {
+    let r = range(k, c, a.range, Rights::WRITE)?;
     transfer_phys(&mut k.devices, r.device, Op::Flush, 0, core::iter::empty())?;
     Ok(0)
 }
 
 /// `disk_submit(range, op, sector, count, buf)`: starts a request and
 /// returns its id at once.
-pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result<u64, Error> {
+pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u64, Error> {
+    let (handle, op, sector, count, buf) = (a.range, a.op, a.sector, a.count, a.buf);
     let t0 = rdtsc();
     let (op, need) = match op {
         OP_READ => (Op::Read, Rights::READ),
@@ -134,9 +135,7 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
         OP_FLUSH => (Op::Flush, Rights::WRITE),
         _ => return Err(Error::InvalidArgument),
     };
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let r = range(&k, c, handle, need)?;
+    let r = range(kernel, c, handle, need)?;
     let (first, len) = if op == Op::Flush {
         (0, 0)
     } else {
@@ -146,7 +145,6 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
         (r.translate(sector, count)?, count * SECTOR_SIZE as u64)
     };
     let slice = UserSlice::new(buf, len)?;
-    let kernel = &mut *k;
     let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
     match op {
         Op::Read => slice.check_writable(aspace)?,
@@ -166,12 +164,7 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
     let io = bounce.lend(&mut kernel.devices, r.device, op, first).map_err(|(e, _)| e)?;
     let request = AsyncRequest {
         owner: Some(c.pid),
-        authority: Authority {
-            table: c.table,
-            handle: RawHandle::from_raw(handle),
-            rights: need,
-            range: r,
-        },
+        authority: Authority { table: c.table, handle, rights: need, range: r },
         io,
         device: r.device,
         op,
@@ -193,21 +186,21 @@ pub fn submit(handle: u64, op: u64, sector: u64, count: u64, buf: u64) -> Result
 /// waiting for it unless `COMPLETE_NONBLOCK`. A read's data is copied to
 /// its buffer now, if the capability the request was started through still
 /// exists; otherwise the result is `Revoked` and nothing is copied.
-pub fn complete(id: u64, flags: u64) -> Result<u64, Error> {
-    if flags & !COMPLETE_NONBLOCK != 0 {
+///
+/// Waiting polls the device with the kernel lock held (the device works
+/// while we spin; nothing else runs on our one CPU meanwhile): blocking
+/// until a completion interrupt is the event-driven kernel's work.
+pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Result<u64, Error> {
+    if a.flags & !COMPLETE_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
     }
-    let id = ObjectId(id);
+    let id = ObjectId(a.id);
     loop {
-        let mut k = state::lock();
-        let c = Caller::current(&k);
-        let kernel = &mut *k;
         kernel.async_io.reap_orphans(&mut kernel.devices);
         let Some(done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
-            if flags & COMPLETE_NONBLOCK != 0 {
+            if a.flags & COMPLETE_NONBLOCK != 0 {
                 return Err(Error::WouldBlock);
             }
-            drop(k);
             core::hint::spin_loop();
             continue;
         };

@@ -10,13 +10,14 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use alloc::vec::Vec;
+use caps::abi::syscall::calls;
 use caps::abi::{Error, GraphNode, ObjectKind};
 use caps::{Object, ObjectId, Reached, TableId};
 
 use super::Caller;
 use crate::arch::cpu;
 use crate::mem::user::{UserSlice, write_value};
-use crate::state;
+use crate::state::Kernel;
 
 /// The alignment `cap_graph` asks of its buffer (the record's).
 const RECORD_ALIGN: u64 = align_of::<GraphNode>() as u64;
@@ -64,7 +65,8 @@ fn opaque_node(index: u32, key: u64) -> u32 {
 /// there are. `len` must be a multiple of the record size and `buf`
 /// aligned to 8 (`InvalidArgument`); the whole buffer is checked writable
 /// before anything is written (`BadAddress`).
-pub fn cap_graph(buf: u64, len: u64) -> Result<u64, Error> {
+pub fn cap_graph(k: &mut Kernel, c: Caller, a: calls::CapGraph) -> Result<u64, Error> {
+    let (buf, len) = (a.buf, a.len);
     if !len.is_multiple_of(GraphNode::SIZE as u64)
         || (len != 0 && !buf.is_multiple_of(RECORD_ALIGN))
     {
@@ -72,9 +74,7 @@ pub fn cap_graph(buf: u64, len: u64) -> Result<u64, Error> {
     }
     let room = len / GraphNode::SIZE as u64;
     let slice = UserSlice::new(buf, len)?;
-    let k = state::lock();
-    let c = Caller::current(&k);
-    let aspace = k.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+    let aspace = c.aspace(k);
     slice.check_writable(aspace)?;
     let key = key();
     // Which process holds each table, for the `holder` field.

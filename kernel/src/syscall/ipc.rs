@@ -4,71 +4,65 @@
 //!
 //! Each call decodes and checks everything (handles, tag, user ranges,
 //! the kernel buffer it may need) before it changes anything. A call that
-//! blocks re-takes the lock when it is woken and picks up the outcome the
-//! waker left in its process record. A call that blocks records the
-//! handle it blocked through (`IpcState::via`), so that the death of that
-//! capability wakes it with `Revoked` (`crate::ipc::cap_died`).
+//! blocks returns `Next::Block` with, in its process record, where the
+//! answer goes (`IpcState::dest`) and the handle it blocked through
+//! (`IpcState::via`, and tied to it in the scheduler: the death of that
+//! capability wakes it with `Revoked`, `Kernel::cap_gone`); the waker leaves the outcome in the record and
+//! [`finish`] turns it into the call's result when it runs again.
 
 use caps::Object;
 use caps::ObjectId;
 use caps::abi::ipc::{
     MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag,
 };
+use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 
-use super::Caller;
-use crate::arch::syscall::SyscallFrame;
-use crate::ipc::reply::ReplyState;
+use super::{Caller, Next, Outcome};
+use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
 use crate::mem::user::{UserSlice, read_value};
-use crate::proc::{Block, State, sched};
-use crate::state::{self, Kernel, KernelGuard};
+use crate::proc::{Block, State};
+use crate::state::Kernel;
 
 /// `endpoint_create(memory)`: a new endpoint, one frame charged to the
 /// quota of a `Memory` handle with MAP.
-pub fn endpoint_create(memory: u64) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let cap =
-        k.caps.lookup(c.table, RawHandle::from_raw(memory), ObjectKind::Memory, Rights::MAP)?;
+pub fn endpoint_create(k: &mut Kernel, c: Caller, a: calls::EndpointCreate) -> Result<u64, Error> {
+    let cap = k.caps.lookup(c.table, a.memory, ObjectKind::Memory, Rights::MAP)?;
     let Object::Memory(quota) = cap.object else { return Err(Error::WrongKind) };
-    endpoint::create(&mut k, c.table, quota)
+    endpoint::create(k, c.table, quota)
 }
 
 /// `ipc_send(endpoint, tag, slot0, slot1, slot2, slot3)`.
-pub fn send(f: &mut SyscallFrame) -> Result<u64, Error> {
-    send_or_call(f, false)
+pub fn send(k: &mut Kernel, c: Caller, a: calls::IpcSend) -> Outcome {
+    send_or_call(k, c, a.endpoint, a.tag, [a.slot0, a.slot1, a.slot2, a.slot3], false)
 }
 
 /// `ipc_call(endpoint, tag, slot0, slot1, slot2, slot3)`: send, then wait for the answer.
-pub fn call(f: &mut SyscallFrame) -> Result<u64, Error> {
-    send_or_call(f, true)
+pub fn call(k: &mut Kernel, c: Caller, a: calls::IpcCall) -> Outcome {
+    send_or_call(k, c, a.endpoint, a.tag, [a.slot0, a.slot1, a.slot2, a.slot3], true)
 }
 
 /// `ipc_recv(endpoint, flags, buf, len)`.
-pub fn recv(f: &mut SyscallFrame) -> Result<u64, Error> {
-    if f.rsi & !TAG_NONBLOCK != 0 {
+pub fn recv(k: &mut Kernel, c: Caller, a: calls::IpcRecv) -> Outcome {
+    if a.flags & !TAG_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
     }
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let ep = lookup_endpoint(&k, c, f.rdi, Rights::RECV)?.0;
-    let buf = receive_buffer(&k, c, f.rdx, f.r10)?;
+    let ep = lookup_endpoint(k, c, a.endpoint, Rights::RECV)?.0;
+    let buf = receive_buffer(k, c, a.buf, a.len)?;
     if !matches!(buf, Data::None) {
-        ensure_buffer(&mut k, c.pid)?;
+        ensure_buffer(k, c.pid)?;
     }
-    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.rdi) };
-    receive(k, c, via, buf, f.rsi & TAG_NONBLOCK != 0, f)
+    let via = Via { endpoint: ep, handle: a.endpoint };
+    receive(k, c, via, buf, a.flags & TAG_NONBLOCK != 0)
 }
 
 /// `ipc_reply(reply, tag, slot0, slot1, slot2, slot3)`: answers a call and spends the reply.
-pub fn reply(f: &mut SyscallFrame) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let tag = Tag(f.rsi).check_send(MSG_SLOTS)?;
-    let (out, data) = outgoing(&k, c, tag, [f.rdx, f.r10, f.r8, f.r9])?;
-    answer(&mut k, c, f.rdi, &out, data, false).map(|()| 0)
+pub fn reply(k: &mut Kernel, c: Caller, a: calls::IpcReply) -> Result<u64, Error> {
+    let tag = Tag(a.tag).check_send(MSG_SLOTS)?;
+    let (out, data) = outgoing(k, c, tag, [a.slot0, a.slot1, a.slot2, a.slot3])?;
+    answer(k, c, a.reply, &out, data, false).map(|()| 0)
 }
 
 /// `ipc_reply_recv(reply, tag, slot0, slot1, slot2, endpoint)` (in the
@@ -78,44 +72,38 @@ pub fn reply(f: &mut SyscallFrame) -> Result<u64, Error> {
 /// receive goes on. The answer may not move the endpoint handle it then
 /// receives through (`InvalidArgument`): the receive would wait through
 /// a handle its process no longer holds.
-pub fn reply_recv(f: &mut SyscallFrame) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let tag = Tag(f.rsi).check_send(REPLY_RECV_SLOTS)?;
-    let ep = lookup_endpoint(&k, c, f.r9, Rights::RECV)?.0;
-    let buf = if tag.has(TAG_LONG) { receive_buffer(&k, c, f.r10, f.r8)? } else { Data::None };
-    let (out, data) = outgoing(&k, c, tag, [f.rdx, f.r10, f.r8, 0])?;
-    if moves(&out, f.r9) {
+pub fn reply_recv(k: &mut Kernel, c: Caller, a: calls::IpcReplyRecv) -> Outcome {
+    let tag = Tag(a.tag).check_send(REPLY_RECV_SLOTS)?;
+    let ep = lookup_endpoint(k, c, a.endpoint, Rights::RECV)?.0;
+    let buf = if tag.has(TAG_LONG) { receive_buffer(k, c, a.slot1, a.slot2)? } else { Data::None };
+    let (out, data) = outgoing(k, c, tag, [a.slot0, a.slot1, a.slot2, 0])?;
+    if moves(&out, a.endpoint) {
         return Err(Error::InvalidArgument);
     }
     if !matches!(buf, Data::None) {
-        ensure_buffer(&mut k, c.pid)?;
+        ensure_buffer(k, c.pid)?;
     }
-    match answer(&mut k, c, f.rdi, &out, data, true) {
+    match answer(k, c, a.reply, &out, data, true) {
         Ok(()) | Err(Error::PeerGone) => {}
         Err(e) => return Err(e),
     }
-    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.r9) };
-    receive(k, c, via, buf, tag.has(TAG_NONBLOCK), f)
+    let via = Via { endpoint: ep, handle: a.endpoint };
+    receive(k, c, via, buf, tag.has(TAG_NONBLOCK))
 }
 
 /// Whether message `out` moves `handle` away from its sender.
-fn moves(out: &Outgoing, handle: u64) -> bool {
-    out.tag.has(TAG_MOVE) && out.handles[..out.tag.handles()].contains(&handle)
-}
-
-fn aspace(k: &Kernel, c: Caller) -> &crate::mem::aspace::AddressSpace {
-    k.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process")
+fn moves(out: &Outgoing, handle: RawHandle) -> bool {
+    out.tag.has(TAG_MOVE) && out.handles[..out.tag.handles()].contains(&handle.as_raw())
 }
 
 /// The endpoint `handle` names, with `right`, and its badge.
 fn lookup_endpoint(
     k: &Kernel,
     c: Caller,
-    handle: u64,
+    handle: RawHandle,
     right: Rights,
 ) -> Result<(ObjectId, u64), Error> {
-    let cap = k.caps.lookup(c.table, RawHandle::from_raw(handle), ObjectKind::Endpoint, right)?;
+    let cap = k.caps.lookup(c.table, handle, ObjectKind::Endpoint, right)?;
     let Object::Endpoint(ep) = cap.object else { return Err(Error::WrongKind) };
     Ok((ep, cap.badge))
 }
@@ -127,7 +115,7 @@ fn receive_buffer(k: &Kernel, c: Caller, ptr: u64, len: u64) -> Result<Data, Err
     }
     let len = len.min(MAX_MSG_BYTES as u64);
     let slice = UserSlice::new(ptr, len)?;
-    slice.check_writable(aspace(k, c))?;
+    slice.check_writable(c.aspace(k))?;
     Ok(Data::User(slice, len as usize))
 }
 
@@ -143,12 +131,12 @@ fn outgoing(
     let mut out = Outgoing { tag, ..Outgoing::default() };
     let mut data = Data::None;
     let handles: [u64; MSG_SLOTS] = if tag.has(TAG_LONG) {
-        let desc: MsgDesc = read_value(aspace(k, c), slots[0])?;
+        let desc: MsgDesc = read_value(c.aspace(k), slots[0])?;
         if desc.len > MAX_MSG_BYTES as u64 {
             return Err(Error::InvalidArgument);
         }
         let slice = UserSlice::new(desc.data, desc.len)?;
-        slice.check_readable(aspace(k, c))?;
+        slice.check_readable(c.aspace(k))?;
         out.len = desc.len as usize;
         data = Data::User(slice, out.len);
         desc.handles
@@ -164,45 +152,62 @@ fn outgoing(
     Ok((out, data))
 }
 
-/// Writes a received message into the caller's registers; returns its tag.
-fn put(f: &mut SyscallFrame, m: &Incoming) -> u64 {
-    f.rdi = m.badge;
-    f.rsi = m.reply;
-    [f.rdx, f.r10, f.r8, f.r9] = m.slots;
-    m.tag.0
-}
-
-/// After a blocked receive or call: the outcome left by the waker, long
-/// data copied from the kernel buffer to `buf`.
-fn resume(f: &mut SyscallFrame, buf: Data) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let p = k.procs.get_mut(c.pid).expect("running process");
+/// Finishes a send, call or receive that blocked, now that the caller
+/// runs again: the outcome its waker left (`PeerGone` if none), and for a
+/// message with long data, the data copied from the kernel buffer to the
+/// receive buffer recorded when it blocked.
+pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
+    let p = k.procs.get_mut(c.pid).expect("the running process exists");
+    let dest = core::mem::replace(&mut p.ipc.dest, Data::None);
+    let wants_message = core::mem::take(&mut p.ipc.wants_message);
     let m = p.ipc.result.take().ok_or(Error::PeerGone)??;
+    if !wants_message {
+        return Ok(Next::Return(0));
+    }
     if m.tag.has(TAG_LONG)
-        && let Data::User(_, len) = buf
+        && let Data::User(_, len) = dest
     {
         let n = m.tag.len().min(len);
-        crate::ipc::transfer::copy_data(&mut k, Data::Kernel(c.pid), buf, n)?;
+        crate::ipc::transfer::copy_data(k, Data::Kernel(c.pid), dest, n)?;
     }
-    Ok(put(f, &m))
+    Ok(Next::Message(m))
 }
 
-/// Sends or calls through handle `f.rdi`. A call may not move that
+/// Records, in the caller's process record, what [`finish`] needs once it
+/// is woken: whether it waits for a message, and where long data goes.
+fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) {
+    let p = k.procs.get_mut(c.pid).expect("the running process exists");
+    p.ipc.accept = if let Data::User(_, len) = dest { len } else { 0 };
+    p.ipc.dest = dest;
+    p.ipc.wants_message = wants_message;
+    p.ipc.result = None;
+    p.ipc.via = Some(via);
+    k.sched.tie(c.pid, c.table, via.handle);
+}
+
+/// Sends or calls through `handle`. A call may not move that
 /// handle (`InvalidArgument`): it waits for its answer through it.
-fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let tag = Tag(f.rsi).check_send(MSG_SLOTS)?;
-    let (ep, badge) = lookup_endpoint(&k, c, f.rdi, Rights::SEND)?;
-    let (mut out, data) = outgoing(&k, c, tag, [f.rdx, f.r10, f.r8, f.r9])?;
-    if call && moves(&out, f.rdi) {
+fn send_or_call(
+    k: &mut Kernel,
+    c: Caller,
+    handle: RawHandle,
+    tag: u64,
+    slots: [u64; MSG_SLOTS],
+    call: bool,
+) -> Outcome {
+    let tag = Tag(tag).check_send(MSG_SLOTS)?;
+    let (ep, badge) = lookup_endpoint(k, c, handle, Rights::SEND)?;
+    let (mut out, data) = outgoing(k, c, tag, slots)?;
+    if call && moves(&out, handle) {
         return Err(Error::InvalidArgument);
     }
     out.badge = badge;
-    let via = Via { endpoint: ep, handle: RawHandle::from_raw(f.rdi) };
-    let buf =
-        if call && tag.has(TAG_LONG) { receive_buffer(&k, c, f.r10, f.r8)? } else { Data::None };
+    let via = Via { endpoint: ep, handle };
+    let buf = if call && tag.has(TAG_LONG) {
+        receive_buffer(k, c, slots[1], slots[2])?
+    } else {
+        Data::None
+    };
     let e = k.ipc.endpoints.get(ep).ok_or(Error::PeerGone)?;
     if e.recv_caps == 0 && e.receivers.is_empty() {
         return Err(Error::PeerGone);
@@ -214,66 +219,47 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
     let needs_buffer =
         !matches!(buf, Data::None) || (tag.has(TAG_LONG) && !receiver_waits && must_block);
     if needs_buffer {
-        ensure_buffer(&mut k, c.pid)?;
+        ensure_buffer(k, c.pid)?;
     }
-    let accept = if let Data::User(_, len) = buf { len } else { 0 };
 
-    let kernel = &mut *k;
-    let receiver =
-        kernel.ipc.endpoints.get_mut(ep).expect("checked").receivers.pop(&mut kernel.procs);
+    let receiver = k.ipc.endpoints.get_mut(ep).expect("checked").receivers.pop(&mut k.procs);
     if let Some(r) = receiver {
-        match deliver(&mut k, c.pid, r, &out, (data, Data::Kernel(r)), call) {
+        return match deliver(k, c.pid, r, &out, (data, Data::Kernel(r)), call) {
             Ok((msg, reply)) => {
-                wake(&mut k, r, Ok(msg), call);
-                let Some(reply) = reply else { return Ok(0) };
-                let kernel = &mut *k;
-                let p = kernel.procs.get_mut(c.pid).expect("running process");
-                p.ipc.awaiting = Some(reply);
-                p.ipc.accept = accept;
-                p.ipc.via = Some(via);
-                let e = kernel.ipc.endpoints.get_mut(ep).expect("checked");
-                e.callers.push_back(&mut kernel.procs, c.pid);
-                sched::block_current(k, Block::Reply(reply));
-                return resume(f, buf);
+                wake(k, r, Ok(msg), call);
+                let Some(reply) = reply else { return Ok(Next::Return(0)) };
+                expect(k, c, via, true, buf);
+                k.procs.get_mut(c.pid).expect("running process").ipc.awaiting = Some(reply);
+                let e = k.ipc.endpoints.get_mut(ep).expect("checked");
+                e.callers.push_back(&mut k.procs, c.pid);
+                Ok(Next::Block(Block::Reply(reply)))
             }
             Err(e @ (Error::TableFull | Error::OutOfMemory)) => {
                 // No room on the receiver's side: both sides are told, as
                 // when the receiver comes second.
-                wake(&mut k, r, Err(e), false);
-                return Err(e);
+                wake(k, r, Err(e), false);
+                Err(e)
             }
             Err(e) => {
-                let kernel = &mut *k;
-                if let Some(ep) = kernel.ipc.endpoints.get_mut(ep) {
-                    ep.receivers.push_front(&mut kernel.procs, r);
+                if let Some(ep) = k.ipc.endpoints.get_mut(ep) {
+                    ep.receivers.push_front(&mut k.procs, r);
                 }
-                return Err(e);
+                Err(e)
             }
-        }
+        };
     }
     if !must_block {
         return Err(Error::WouldBlock);
     }
     if tag.has(TAG_LONG) {
-        crate::ipc::transfer::copy_data(&mut k, data, Data::Kernel(c.pid), out.len)?;
+        crate::ipc::transfer::copy_data(k, data, Data::Kernel(c.pid), out.len)?;
     }
-    let kernel = &mut *k;
-    let p = kernel.procs.get_mut(c.pid).expect("running process");
+    expect(k, c, via, call, buf);
+    let p = k.procs.get_mut(c.pid).expect("running process");
     p.ipc.outgoing = out;
     p.ipc.calling = call;
-    p.ipc.accept = accept;
-    p.ipc.result = None;
-    p.ipc.via = Some(via);
-    kernel.ipc.endpoints.get_mut(ep).expect("checked").senders.push_back(&mut kernel.procs, c.pid);
-    sched::block_current(k, Block::Send(ep));
-    if call {
-        resume(f, buf)
-    } else {
-        let mut k = state::lock();
-        let c = Caller::current(&k);
-        let p = k.procs.get_mut(c.pid).expect("running process");
-        p.ipc.result.take().ok_or(Error::PeerGone)?.map(|_| 0)
-    }
+    k.ipc.endpoints.get_mut(ep).expect("checked").senders.push_back(&mut k.procs, c.pid);
+    Ok(Next::Block(Block::Send(ep)))
 }
 
 /// Receives on endpoint `via.endpoint` (through `via.handle`): takes a
@@ -283,53 +269,44 @@ fn send_or_call(f: &mut SyscallFrame, call: bool) -> Result<u64, Error> {
 /// with GRANT when it was sent, and only a revoke can kill a blocked
 /// process's handle) is refused: its sender wakes with `Revoked`, and the
 /// next sender is taken.
-fn receive(
-    mut k: KernelGuard,
-    c: Caller,
-    via: Via,
-    buf: Data,
-    nonblock: bool,
-    f: &mut SyscallFrame,
-) -> Result<u64, Error> {
+fn receive(k: &mut Kernel, c: Caller, via: Via, buf: Data, nonblock: bool) -> Outcome {
     let ep = via.endpoint;
     loop {
-        let kernel = &mut *k;
-        let e = kernel.ipc.endpoints.get_mut(ep).ok_or(Error::PeerGone)?;
-        let Some(s) = e.senders.pop(&mut kernel.procs) else { break };
+        let e = k.ipc.endpoints.get_mut(ep).ok_or(Error::PeerGone)?;
+        let Some(s) = e.senders.pop(&mut k.procs) else { break };
         let sender = k.procs.get(s).expect("queued processes exist");
         let (out, calling) = (sender.ipc.outgoing, sender.ipc.calling);
-        let alive = sender.table.ok_or(Error::PeerGone).and_then(|t| check_handles(&k, t, &out));
+        let alive = sender.table.ok_or(Error::PeerGone).and_then(|t| check_handles(k, t, &out));
         if alive.is_err() {
-            wake(&mut k, s, Err(Error::Revoked), false);
+            wake(k, s, Err(Error::Revoked), false);
             continue;
         }
-        match deliver(&mut k, s, c.pid, &out, (Data::Kernel(s), buf), calling) {
+        match deliver(k, s, c.pid, &out, (Data::Kernel(s), buf), calling) {
             Ok((msg, reply)) => {
                 match reply {
                     Some(r) => {
                         // It now waits for the answer, still through the
                         // capability it called through.
-                        let kernel = &mut *k;
-                        let p = kernel.procs.get_mut(s).expect("queued processes exist");
+                        let p = k.procs.get_mut(s).expect("queued processes exist");
                         p.state = State::Blocked(Block::Reply(r));
                         p.ipc.awaiting = Some(r);
                         p.ipc.next = None;
-                        let e = kernel.ipc.endpoints.get_mut(ep).expect("present above");
-                        e.callers.push_back(&mut kernel.procs, s);
+                        let e = k.ipc.endpoints.get_mut(ep).expect("present above");
+                        e.callers.push_back(&mut k.procs, s);
                     }
-                    None => wake(&mut k, s, Ok(Incoming::default()), false),
+                    None => wake(k, s, Ok(Incoming::default()), false),
                 }
-                return Ok(put(f, &msg));
+                return Ok(Next::Message(msg));
             }
             Err(e @ (Error::TableFull | Error::OutOfMemory)) => {
                 // No room on our side: the sender's message is refused and
                 // we are told.
-                wake(&mut k, s, Err(e), false);
+                wake(k, s, Err(e), false);
                 return Err(e);
             }
             // The sender's handles died while it waited: its send fails;
             // take the next one.
-            Err(e) => wake(&mut k, s, Err(e), false),
+            Err(e) => wake(k, s, Err(e), false),
         }
     }
     let e = k.ipc.endpoints.get(ep).ok_or(Error::PeerGone)?;
@@ -339,20 +316,9 @@ fn receive(
     if nonblock {
         return Err(Error::WouldBlock);
     }
-    let kernel = &mut *k;
-    let p = kernel.procs.get_mut(c.pid).expect("running process");
-    p.ipc.accept = if let Data::User(_, len) = buf { len } else { 0 };
-    p.ipc.result = None;
-    p.ipc.via = Some(via);
-    kernel
-        .ipc
-        .endpoints
-        .get_mut(ep)
-        .expect("checked")
-        .receivers
-        .push_back(&mut kernel.procs, c.pid);
-    sched::block_current(k, Block::Recv(ep));
-    resume(f, buf)
+    expect(k, c, via, true, buf);
+    k.ipc.endpoints.get_mut(ep).expect("checked").receivers.push_back(&mut k.procs, c.pid);
+    Ok(Next::Block(Block::Recv(ep)))
 }
 
 /// Answers through reply handle `handle`: delivers `out` to the waiting
@@ -360,12 +326,11 @@ fn receive(
 fn answer(
     k: &mut Kernel,
     c: Caller,
-    handle: u64,
+    h: RawHandle,
     out: &Outgoing,
     data: Data,
     first: bool,
 ) -> Result<(), Error> {
-    let h = RawHandle::from_raw(handle);
     let cap = k.caps.lookup(c.table, h, ObjectKind::Reply, Rights::SEND)?;
     let Object::Reply(id) = cap.object else { return Err(Error::WrongKind) };
     let state = k.ipc.replies.get(id).ok_or(Error::BadHandle)?.state;

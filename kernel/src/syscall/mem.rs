@@ -1,14 +1,14 @@
 //! `mem_map` and `mem_unmap`: user memory from a `Memory` quota.
 
 use caps::Object;
-use caps::abi::RawHandle;
 use caps::abi::args::{MAP_EXEC, MAP_WRITE};
 use caps::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
+use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, Rights};
 
 use super::Caller;
 use crate::mem::aspace::Access;
-use crate::state;
+use crate::state::Kernel;
 
 fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
     let end = vaddr.checked_add(len).ok_or(Error::InvalidArgument)?;
@@ -27,7 +27,8 @@ fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
 /// `vaddr`, charged to the quota `memory` names. Needs MAP and READ, plus
 /// WRITE for `MAP_WRITE` and EXEC for `MAP_EXEC` (never both: W^X). The
 /// range must be page-aligned, inside `[USER_MIN, MAP_END)`, and unmapped.
-pub fn map(memory: u64, vaddr: u64, len: u64, flags: u64) -> Result<u64, Error> {
+pub fn map(k: &mut Kernel, c: Caller, a: calls::MemMap) -> Result<u64, Error> {
+    let (vaddr, len, flags) = (a.vaddr, a.len, a.flags);
     if flags & !(MAP_WRITE | MAP_EXEC) != 0 {
         return Err(Error::InvalidArgument);
     }
@@ -38,25 +39,18 @@ pub fn map(memory: u64, vaddr: u64, len: u64, flags: u64) -> Result<u64, Error> 
         (true, true) => return Err(Error::InvalidArgument),
     };
     let pages = page_range(vaddr, len, MAP_END)?;
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let cap = k.caps.lookup(c.table, RawHandle::from_raw(memory), ObjectKind::Memory, need)?;
+    let cap = k.caps.lookup(c.table, a.memory, ObjectKind::Memory, need)?;
     let Object::Memory(quota) = cap.object else { return Err(Error::WrongKind) };
-    let kernel = &mut *k;
-    let aspace =
-        kernel.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
-    aspace.map_zeroed(vaddr, pages, access, quota, &mut kernel.quotas)?;
+    let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
+    aspace.map_zeroed(vaddr, pages, access, quota, &mut k.quotas)?;
     Ok(0)
 }
 
 /// `mem_unmap(vaddr, len)`: unmaps the caller's pages in the range (those
 /// not mapped are skipped) and credits their quotas. Returns the count.
-pub fn unmap(vaddr: u64, len: u64) -> Result<u64, Error> {
+pub fn unmap(k: &mut Kernel, c: Caller, a: calls::MemUnmap) -> Result<u64, Error> {
+    let (vaddr, len) = (a.vaddr, a.len);
     let pages = page_range(vaddr, len, USER_END)?;
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let kernel = &mut *k;
-    let aspace =
-        kernel.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
-    aspace.unmap(vaddr, pages, &mut kernel.quotas)
+    let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
+    aspace.unmap(vaddr, pages, &mut k.quotas)
 }

@@ -1,11 +1,25 @@
-//! The syscall dispatcher: decode, check, act.
+//! The syscall wrapper and its handlers: decode, check, act.
 //!
 //! `arch::syscall` saves the user registers into a [`SyscallFrame`] and
-//! calls [`dispatch`]. Each handler looks up every handle it is given in
-//! the caller's own table, with the kind and rights the call needs, and
-//! checks every user range, before it changes anything: a failed call
-//! changes nothing. Results go back in `rax` (errors encoded as in
-//! `caps::abi::error`). One file per group of calls.
+//! calls [`dispatch`], the one wrapper every call goes through:
+//!
+//! 1. it takes the kernel lock and finds the caller ([`Caller`]);
+//! 2. `caps::abi::syscall::dispatch` decodes the registers into the call's
+//!    typed argument struct (`caps::abi::syscall::calls`, generated from
+//!    the same table as the ABI's documentation) and runs its handler
+//!    through [`Ctx`]'s `Handlers` impl;
+//! 3. the handler looks up every handle it is given in the caller's own
+//!    table, with the kind and rights the call needs, and checks every user
+//!    range, before it changes anything (a failed call changes nothing),
+//!    then acts and returns a [`Next`]: what happens to the caller now;
+//! 4. the wrapper applies it: writes the result registers, or blocks the
+//!    caller (the one place a syscall gives up the CPU), and when it is
+//!    woken finishes the call from what the waker left (`resume`).
+//!
+//! Handlers never switch stacks, never take the lock, and hold no
+//! `unsafe`: blocking and waking are data ([`Next::Block`], the process's
+//! `State`), in the style of Hubris's `NextTask` and seL4's
+//! decode-then-invoke. One file per group of calls.
 
 mod cap;
 mod console;
@@ -16,11 +30,15 @@ mod mem;
 mod process;
 mod time;
 
-use caps::abi::{Error, Syscall, encode_result};
+use caps::abi::syscall::{Handlers, calls};
+use caps::abi::{Error, Syscall, encode_error};
 use caps::{ObjectId, TableId};
 
 use crate::arch::syscall::SyscallFrame;
-use crate::state::Kernel;
+use crate::ipc::Incoming;
+use crate::mem::aspace::AddressSpace;
+use crate::proc::{Block, switch};
+use crate::state::{self, Kernel};
 
 /// Who is calling: the current process and its table.
 #[derive(Clone, Copy, Debug)]
@@ -38,16 +56,146 @@ impl Caller {
         let table = k.sched.current_table.expect("a running process has a table");
         Caller { pid, table }
     }
+
+    /// The caller's address space (the active one).
+    pub fn aspace(self, k: &Kernel) -> &AddressSpace {
+        k.procs
+            .get(self.pid)
+            .and_then(|p| p.aspace.as_ref())
+            .expect("a running process has an address space")
+    }
 }
 
-/// Called by the syscall entry with the caller's saved registers.
+/// What happens to the caller once its handler has acted.
+#[derive(Clone, Copy, Debug)]
+pub enum Next {
+    /// Return to it with this value (a success) in `rax`.
+    Return(u64),
+    /// Return to it with a received message: the tag in `rax`, the badge,
+    /// reply handle and slots in the argument registers.
+    Message(Incoming),
+    /// Block it for this reason; whoever wakes it leaves the outcome in its
+    /// process record, and `resume` finishes the call.
+    Block(Block),
+    /// Put it at the back of the run queue; it returns 0 when it runs
+    /// again.
+    Yield,
+    /// It has ended: switch away for good.
+    Exit,
+}
+
+/// A handler's result.
+pub type Outcome = Result<Next, Error>;
+
+/// A handler's view of one call: the kernel state and the caller.
+pub struct Ctx<'k> {
+    k: &'k mut Kernel,
+    c: Caller,
+}
+
+/// Wraps a handler that always returns to its caller.
+fn ret(r: Result<u64, Error>) -> Outcome {
+    r.map(Next::Return)
+}
+
+impl Handlers for Ctx<'_> {
+    type Out = Outcome;
+
+    fn refuse(&mut self, error: Error) -> Outcome {
+        Err(error)
+    }
+    fn nop(&mut self, _: calls::Nop) -> Outcome {
+        // Answered by the entry itself; here only if the entry changes.
+        Ok(Next::Return(0))
+    }
+    fn debug_write(&mut self, a: calls::DebugWrite) -> Outcome {
+        ret(console::debug_write(self.k, self.c, a))
+    }
+    fn cap_info(&mut self, a: calls::CapInfo) -> Outcome {
+        ret(cap::info(self.k, self.c, a))
+    }
+    fn cap_derive(&mut self, a: calls::CapDerive) -> Outcome {
+        ret(cap::derive(self.k, self.c, a))
+    }
+    fn cap_drop(&mut self, a: calls::CapDrop) -> Outcome {
+        ret(cap::drop(self.k, self.c, a))
+    }
+    fn cap_revoke(&mut self, a: calls::CapRevoke) -> Outcome {
+        ret(cap::revoke(self.k, self.c, a))
+    }
+    fn mem_map(&mut self, a: calls::MemMap) -> Outcome {
+        ret(mem::map(self.k, self.c, a))
+    }
+    fn mem_unmap(&mut self, a: calls::MemUnmap) -> Outcome {
+        ret(mem::unmap(self.k, self.c, a))
+    }
+    fn proc_spawn(&mut self, a: calls::ProcSpawn) -> Outcome {
+        ret(process::spawn(self.k, self.c, a))
+    }
+    fn proc_wait(&mut self, a: calls::ProcWait) -> Outcome {
+        process::wait(self.k, self.c, a)
+    }
+    fn exit(&mut self, a: calls::Exit) -> Outcome {
+        process::exit(self.k, self.c, a)
+    }
+    fn yield_now(&mut self, _: calls::Yield) -> Outcome {
+        Ok(Next::Yield)
+    }
+    fn sleep(&mut self, a: calls::Sleep) -> Outcome {
+        time::sleep(self.k, self.c, a)
+    }
+    fn clock(&mut self, a: calls::Clock) -> Outcome {
+        ret(time::clock(self.k, self.c, a))
+    }
+    fn disk_info(&mut self, a: calls::DiskInfo) -> Outcome {
+        ret(disk::info(self.k, self.c, a))
+    }
+    fn disk_read(&mut self, a: calls::DiskRead) -> Outcome {
+        ret(disk::read(self.k, self.c, a))
+    }
+    fn disk_write(&mut self, a: calls::DiskWrite) -> Outcome {
+        ret(disk::write(self.k, self.c, a))
+    }
+    fn disk_flush(&mut self, a: calls::DiskFlush) -> Outcome {
+        ret(disk::flush(self.k, self.c, a))
+    }
+    fn disk_submit(&mut self, a: calls::DiskSubmit) -> Outcome {
+        ret(disk::submit(self.k, self.c, a))
+    }
+    fn disk_complete(&mut self, a: calls::DiskComplete) -> Outcome {
+        ret(disk::complete(self.k, self.c, a))
+    }
+    fn ipc_send(&mut self, a: calls::IpcSend) -> Outcome {
+        ipc::send(self.k, self.c, a)
+    }
+    fn ipc_recv(&mut self, a: calls::IpcRecv) -> Outcome {
+        ipc::recv(self.k, self.c, a)
+    }
+    fn ipc_call(&mut self, a: calls::IpcCall) -> Outcome {
+        ipc::call(self.k, self.c, a)
+    }
+    fn ipc_reply(&mut self, a: calls::IpcReply) -> Outcome {
+        ret(ipc::reply(self.k, self.c, a))
+    }
+    fn ipc_reply_recv(&mut self, a: calls::IpcReplyRecv) -> Outcome {
+        ipc::reply_recv(self.k, self.c, a)
+    }
+    fn endpoint_create(&mut self, a: calls::EndpointCreate) -> Outcome {
+        ret(ipc::endpoint_create(self.k, self.c, a))
+    }
+    fn cap_graph(&mut self, a: calls::CapGraph) -> Outcome {
+        ret(graph::cap_graph(self.k, self.c, a))
+    }
+}
+
+/// The wrapper: called by the syscall entry with the caller's saved
+/// registers; runs the call and applies its [`Next`].
 pub extern "C" fn dispatch(f: &mut SyscallFrame) {
     let call = Syscall::from_raw(f.rax);
-    let result = match call {
-        Some(call) => handle(call, f),
-        None => Err(Error::BadSyscall),
-    };
-    f.rax = encode_result(result);
+    match call {
+        Some(call) => run(call, f),
+        None => f.rax = encode_error(Error::BadSyscall),
+    }
     #[cfg(feature = "authority-checks")]
     crate::authority::after_syscall(call);
     if f.rip >= caps::abi::layout::USER_END {
@@ -60,36 +208,57 @@ pub extern "C" fn dispatch(f: &mut SyscallFrame) {
 /// The vector a bad return address is reported as (#GP, as the CPU would).
 const GP_VECTOR: u8 = 13;
 
-fn handle(call: Syscall, f: &mut SyscallFrame) -> Result<u64, Error> {
-    let (a0, a1, a2, a3, a4) = (f.rdi, f.rsi, f.rdx, f.r10, f.r8);
-    match call {
-        // Handled by the entry itself; here only if the entry changes.
-        Syscall::Nop => Ok(0),
-        Syscall::DebugWrite => console::debug_write(a0, a1, a2),
-        Syscall::CapInfo => cap::info(a0, a1),
-        Syscall::CapDerive => cap::derive(a0, a1, a2, a3, a4),
-        Syscall::CapDrop => cap::drop(a0),
-        Syscall::CapRevoke => cap::revoke(a0),
-        Syscall::MemMap => mem::map(a0, a1, a2, a3),
-        Syscall::MemUnmap => mem::unmap(a0, a1),
-        Syscall::ProcSpawn => process::spawn(a0),
-        Syscall::ProcWait => process::wait(a0, a1),
-        Syscall::Exit => process::exit(a0),
-        Syscall::Yield => process::yield_now(),
-        Syscall::Sleep => time::sleep(a0, a1),
-        Syscall::Clock => time::clock(a0),
-        Syscall::DiskInfo => disk::info(a0, a1),
-        Syscall::DiskRead => disk::read(a0, a1, a2, a3),
-        Syscall::DiskWrite => disk::write(a0, a1, a2, a3),
-        Syscall::DiskFlush => disk::flush(a0),
-        Syscall::DiskSubmit => disk::submit(a0, a1, a2, a3, a4),
-        Syscall::DiskComplete => disk::complete(a0, a1),
-        Syscall::IpcSend => ipc::send(f),
-        Syscall::IpcRecv => ipc::recv(f),
-        Syscall::IpcCall => ipc::call(f),
-        Syscall::IpcReply => ipc::reply(f),
-        Syscall::IpcReplyRecv => ipc::reply_recv(f),
-        Syscall::EndpointCreate => ipc::endpoint_create(a0),
-        Syscall::CapGraph => graph::cap_graph(a0, a1),
+fn run(call: Syscall, f: &mut SyscallFrame) {
+    let regs = [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9];
+    let mut k = state::lock();
+    let c = Caller::current(&k);
+    let mut outcome = caps::abi::syscall::dispatch(&mut Ctx { k: &mut k, c }, call, &regs);
+    loop {
+        match outcome {
+            Ok(Next::Return(value)) => f.rax = value,
+            Ok(Next::Message(m)) => {
+                f.rax = m.tag.0;
+                f.rdi = m.badge;
+                f.rsi = m.reply;
+                [f.rdx, f.r10, f.r8, f.r9] = m.slots;
+            }
+            Err(e) => f.rax = encode_error(e),
+            Ok(Next::Yield) => {
+                switch::yield_now(k);
+                f.rax = 0;
+                return;
+            }
+            Ok(Next::Exit) => switch::exit_current(k),
+            Ok(Next::Block(block)) => {
+                switch::block_current(k, block);
+                // Woken: finish the call from what the waker left.
+                k = state::lock();
+                outcome = match resume(&mut k, c, block) {
+                    Some(outcome) => outcome,
+                    // Nothing to finish with: run the call again, from the
+                    // registers it was made with (`proc_wait`).
+                    None => caps::abi::syscall::dispatch(&mut Ctx { k: &mut k, c }, call, &regs),
+                };
+                continue;
+            }
+        }
+        return;
+    }
+}
+
+/// Finishes a call that blocked for `block`, now that the caller runs
+/// again: `Revoked` if the capability it blocked through died meanwhile
+/// (`Kernel::wake_revoked`: a flag for `sleep` and `proc_wait`, the IPC
+/// outcome for the others), else the
+/// outcome its waker left; `None` when the call is to be run again.
+fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
+    let p = k.procs.get_mut(c.pid).expect("the running process exists");
+    if core::mem::take(&mut p.revoked) {
+        return Some(Err(Error::Revoked));
+    }
+    match block {
+        Block::Sleep(_) => Some(Ok(Next::Return(0))),
+        Block::Wait(_) => None,
+        Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }
 }

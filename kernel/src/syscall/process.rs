@@ -1,28 +1,26 @@
 //! `proc_spawn`, `proc_wait`, `exit`, `yield`.
 
 use alloc::vec::Vec;
-use caps::abi::RawHandle;
 use caps::abi::args::WAIT_NONBLOCK;
 use caps::abi::process::{
     ARGS_LEN, ExitStatus, Grant, MAX_START_HANDLES, PROCESS_HANDLE_RIGHTS, SpawnArgs,
 };
+use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, Rights};
 use caps::{Capability, NO_BADGE, Object};
 
-use super::Caller;
+use super::{Caller, Next, Outcome};
 use crate::mem::user::{UserSlice, read_value};
 use crate::proc::spawn::{SpawnRequest, StartGrant};
-use crate::proc::{self, Block, sched};
-use crate::state;
+use crate::proc::{self, Block};
+use crate::state::Kernel;
 
 /// `proc_spawn(args)`: starts the program an `Image` handle (EXEC) names,
 /// with a quota carved from a `Memory` handle (MAP) and the handles the
 /// grants list. Returns a `Process` handle.
-pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    let aspace = k.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
-    let args: SpawnArgs = read_value(aspace, args_ptr)?;
+pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Error> {
+    let aspace = c.aspace(k);
+    let args: SpawnArgs = read_value(aspace, a.args)?;
     if args.grants_len > MAX_START_HANDLES as u64 || args.args_len > ARGS_LEN as u64 {
         return Err(Error::InvalidArgument);
     }
@@ -35,12 +33,16 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
     let arg_bytes = &mut arg_bytes[..args.args_len as usize];
     UserSlice::new(args.args, args.args_len)?.read(aspace, arg_bytes)?;
 
-    let image =
-        k.caps.lookup(c.table, RawHandle::from_raw(args.image), ObjectKind::Image, Rights::EXEC)?;
+    let image = k.caps.lookup(
+        c.table,
+        caps::abi::RawHandle::from_raw(args.image),
+        ObjectKind::Image,
+        Rights::EXEC,
+    )?;
     let Object::Image(image_id) = image.object else { return Err(Error::WrongKind) };
     let memory = k.caps.lookup(
         c.table,
-        RawHandle::from_raw(args.memory),
+        caps::abi::RawHandle::from_raw(args.memory),
         ObjectKind::Memory,
         Rights::MAP,
     )?;
@@ -59,7 +61,7 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
         grants: &grants,
         args: arg_bytes,
     };
-    let child = proc::spawn::spawn(&mut k, &req)?;
+    let child = proc::spawn::spawn(k, &req)?;
     let cap = Capability {
         object: Object::Process(child),
         rights: PROCESS_HANDLE_RIGHTS,
@@ -72,7 +74,7 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
         }
         Err(e) => {
             // The global capability limit: undo the child before it runs.
-            proc::terminate(&mut k, child, ExitStatus::Killed);
+            crate::lifecycle::terminate(k, child, ExitStatus::Killed);
             Err(e)
         }
     }
@@ -81,44 +83,31 @@ pub fn spawn(args_ptr: u64) -> Result<u64, Error> {
 /// `proc_wait(process, flags)`: the child's exit status, waiting for it to
 /// end unless `WAIT_NONBLOCK`. Needs WAIT. If the capability it waits
 /// through dies meanwhile (a revoke of an ancestor), `Revoked`.
-pub fn wait(process: u64, flags: u64) -> Result<u64, Error> {
-    if flags & !WAIT_NONBLOCK != 0 {
+///
+/// Blocks with nothing to finish: when woken (the child ended), the call
+/// runs again from its registers and finds the status.
+pub fn wait(k: &mut Kernel, c: Caller, a: calls::ProcWait) -> Outcome {
+    if a.flags & !WAIT_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
     }
-    loop {
-        let mut k = state::lock();
-        let c = Caller::current(&k);
-        let cap = k.caps.lookup(
-            c.table,
-            RawHandle::from_raw(process),
-            ObjectKind::Process,
-            Rights::WAIT,
-        )?;
-        let Object::Process(child) = cap.object else { return Err(Error::WrongKind) };
-        let p = k.procs.get_mut(child).ok_or(Error::PeerGone)?;
-        if let Some(status) = p.exit {
-            return Ok(status.encode());
-        }
-        if flags & WAIT_NONBLOCK != 0 {
-            return Err(Error::WouldBlock);
-        }
-        if !p.waiters.contains(&c.pid) {
-            p.waiters.push(c.pid);
-        }
-        sched::block_current_through(k, Block::Wait(child), RawHandle::from_raw(process))?;
+    let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::WAIT)?;
+    let Object::Process(child) = cap.object else { return Err(Error::WrongKind) };
+    let p = k.procs.get_mut(child).ok_or(Error::PeerGone)?;
+    if let Some(status) = p.exit {
+        return Ok(Next::Return(status.encode()));
     }
+    if a.flags & WAIT_NONBLOCK != 0 {
+        return Err(Error::WouldBlock);
+    }
+    if !p.waiters.contains(&c.pid) {
+        p.waiters.push(c.pid);
+    }
+    k.sched.tie(c.pid, c.table, a.process);
+    Ok(Next::Block(Block::Wait(child)))
 }
 
 /// `exit(code)`: ends the caller.
-pub fn exit(code: u64) -> Result<u64, Error> {
-    let mut k = state::lock();
-    let c = Caller::current(&k);
-    proc::terminate(&mut k, c.pid, ExitStatus::Exited(code as i32));
-    sched::exit_current(k)
-}
-
-/// `yield()`: lets the other ready processes run first.
-pub fn yield_now() -> Result<u64, Error> {
-    sched::yield_now(state::lock());
-    Ok(0)
+pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
+    crate::lifecycle::terminate(k, c.pid, ExitStatus::Exited(a.code as i32));
+    Ok(Next::Exit)
 }

@@ -19,9 +19,8 @@ use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
 #[cfg(not(target_os = "none"))]
 use caps::abi::process::StartInfo;
 use caps::abi::process::{ExitStatus, SpawnArgs};
+use caps::abi::syscall::{Call, calls};
 use caps::abi::{CapInfo, Error, GraphNode, ObjectKind, RawHandle, Rights, Syscall};
-
-use raw::syscall;
 
 #[cfg(target_os = "none")]
 pub use entry::start_info;
@@ -32,16 +31,18 @@ pub fn start_info() -> &'static StartInfo {
     panic!("libos::sys::start_info: only exocap processes have a start page")
 }
 
-fn call(call: Syscall, a: [u64; 6]) -> Result<u64, Error> {
+/// Makes the call `args` describes (its number and registers come from
+/// `caps::abi::syscall`, the ABI's one description) and decodes the result.
+fn call<C: Call>(args: C) -> Result<C::Ret, Error> {
     // SAFETY: only for calls that take no pointer the kernel writes through
     // (every caller below says which pointers it passes and why they are
     // valid).
-    unsafe { syscall(call, a) }
+    unsafe { raw::invoke(args) }
 }
 
 /// The cheapest call: returns at once (the `syscall`/`sysretq` floor).
 pub fn nop() -> Result<u64, Error> {
-    call(Syscall::Nop, [0; 6])
+    call(calls::Nop {})
 }
 
 /// `debug_write`: writes bytes to the console; returns how many.
@@ -49,26 +50,25 @@ pub fn debug_write(console: RawHandle, bytes: &[u8]) -> Result<u64, Error> {
     let mut done = 0;
     for chunk in bytes.chunks(MAX_DEBUG_WRITE as usize) {
         // The kernel only reads the chunk.
-        done += call(
-            Syscall::DebugWrite,
-            [console.as_raw(), chunk.as_ptr() as u64, chunk.len() as u64, 0, 0, 0],
-        )?;
+        done += call(calls::DebugWrite {
+            console,
+            buf: chunk.as_ptr() as u64,
+            len: chunk.len() as u64,
+        })?;
     }
     Ok(done)
 }
 
 /// `cap_info` without the record: the kind and rights.
 pub fn cap_kind(handle: RawHandle) -> Result<(Option<ObjectKind>, Rights), Error> {
-    call(Syscall::CapInfo, [handle.as_raw(), 0, 0, 0, 0, 0]).map(unpack_info)
+    call(calls::CapInfo { handle, out: 0 }).map(unpack_info)
 }
 
 /// `cap_info`: the whole record.
 pub fn cap_info(handle: RawHandle) -> Result<CapInfo, Error> {
     let mut info = CapInfo::default();
     // SAFETY: `info` is a live `CapInfo`, the exact record the kernel writes.
-    unsafe {
-        syscall(Syscall::CapInfo, [handle.as_raw(), &mut info as *mut CapInfo as u64, 0, 0, 0, 0])
-    }?;
+    unsafe { raw::invoke(calls::CapInfo { handle, out: &mut info as *mut CapInfo as u64 }) }?;
     Ok(info)
 }
 
@@ -79,7 +79,7 @@ pub fn cap_graph(out: &mut [GraphNode]) -> Result<usize, Error> {
     let len = core::mem::size_of_val(out) as u64;
     // SAFETY: `out` is a live, aligned slice of exactly `len` bytes of
     // `GraphNode`s, the record the kernel writes (whole records only).
-    let n = unsafe { syscall(Syscall::CapGraph, [out.as_mut_ptr() as u64, len, 0, 0, 0, 0]) }?;
+    let n = unsafe { raw::invoke(calls::CapGraph { buf: out.as_mut_ptr() as u64, len }) }?;
     Ok(n as usize)
 }
 
@@ -91,24 +91,23 @@ pub fn cap_derive(
     a: u64,
     b: u64,
 ) -> Result<RawHandle, Error> {
-    call(Syscall::CapDerive, [handle.as_raw(), rights.bits() as u64, mode, a, b, 0])
-        .map(RawHandle::from_raw)
+    call(calls::CapDerive { handle, rights, mode, a, b })
 }
 
 /// `cap_drop(handle)`.
 pub fn cap_drop(handle: RawHandle) -> Result<(), Error> {
-    call(Syscall::CapDrop, [handle.as_raw(), 0, 0, 0, 0, 0]).map(drop)
+    call(calls::CapDrop { handle }).map(drop)
 }
 
 /// `cap_revoke(handle)`: how many capabilities died.
 pub fn cap_revoke(handle: RawHandle) -> Result<u64, Error> {
-    call(Syscall::CapRevoke, [handle.as_raw(), 0, 0, 0, 0, 0])
+    call(calls::CapRevoke { handle })
 }
 
 /// `mem_map(memory, vaddr, len, flags)`: maps fresh pages where nothing
 /// is mapped (the kernel refuses a mapped page), so no Rust memory changes.
 pub fn mem_map(memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> Result<(), Error> {
-    call(Syscall::MemMap, [memory.as_raw(), vaddr, len, flags, 0, 0]).map(drop)
+    call(calls::MemMap { memory, vaddr, len, flags }).map(drop)
 }
 
 /// `mem_unmap(vaddr, len)`: returns how many pages were unmapped.
@@ -117,24 +116,23 @@ pub fn mem_map(memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> Result<()
 /// Nothing may use the memory in the range any more.
 #[allow(unsafe_code)]
 pub unsafe fn mem_unmap(vaddr: u64, len: u64) -> Result<u64, Error> {
-    call(Syscall::MemUnmap, [vaddr, len, 0, 0, 0, 0])
+    call(calls::MemUnmap { vaddr, len })
 }
 
 /// `proc_spawn(args)`: the kernel reads `args` and the arrays it points to.
 pub fn proc_spawn(args: &SpawnArgs) -> Result<RawHandle, Error> {
-    call(Syscall::ProcSpawn, [args as *const SpawnArgs as u64, 0, 0, 0, 0, 0])
-        .map(RawHandle::from_raw)
+    call(calls::ProcSpawn { args: args as *const SpawnArgs as u64 })
 }
 
 /// `proc_wait(process, flags)`.
 pub fn proc_wait(process: RawHandle, flags: u64) -> Result<ExitStatus, Error> {
-    let raw = call(Syscall::ProcWait, [process.as_raw(), flags, 0, 0, 0, 0])?;
+    let raw = call(calls::ProcWait { process, flags })?;
     ExitStatus::decode(raw).ok_or(Error::InvalidArgument)
 }
 
 /// `exit(code)`: ends this process.
 pub fn exit(code: i32) -> ! {
-    let _ = call(Syscall::Exit, [code as u32 as u64, 0, 0, 0, 0, 0]);
+    let _ = call(calls::Exit { code: code as u32 as u64 });
     // exit does not return; if it ever did, stop here rather than run on.
     loop {
         core::hint::spin_loop();
@@ -143,17 +141,17 @@ pub fn exit(code: i32) -> ! {
 
 /// `yield()`.
 pub fn yield_now() {
-    let _ = call(Syscall::Yield, [0; 6]);
+    let _ = call(calls::Yield {});
 }
 
 /// `sleep(timer, ns)`.
 pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
-    call(Syscall::Sleep, [timer.as_raw(), ns, 0, 0, 0, 0]).map(drop)
+    call(calls::Sleep { timer, ns }).map(drop)
 }
 
 /// `clock(timer)`: nanoseconds since boot.
 pub fn clock(timer: RawHandle) -> Result<u64, Error> {
-    call(Syscall::Clock, [timer.as_raw(), 0, 0, 0, 0, 0])
+    call(calls::Clock { timer })
 }
 
 /// The CPU's time-stamp counter (for benchmarks: cycles, not seconds).
@@ -167,9 +165,7 @@ pub fn rdtsc() -> u64 {
 pub fn disk_info(range: RawHandle) -> Result<caps::abi::disk::DiskInfo, Error> {
     let mut info = caps::abi::disk::DiskInfo::default();
     // SAFETY: `info` is a live `DiskInfo`, the exact record the kernel writes.
-    unsafe {
-        syscall(Syscall::DiskInfo, [range.as_raw(), &mut info as *mut _ as u64, 0, 0, 0, 0])
-    }?;
+    unsafe { raw::invoke(calls::DiskInfo { range, out: &mut info as *mut _ as u64 }) }?;
     Ok(info)
 }
 
@@ -178,20 +174,18 @@ pub fn disk_info(range: RawHandle) -> Result<caps::abi::disk::DiskInfo, Error> {
 pub fn disk_read(range: RawHandle, sector: u64, buf: &mut [u8]) -> Result<u64, Error> {
     let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
     // SAFETY: the kernel writes `count * 512 <= buf.len()` bytes of `buf`.
-    unsafe {
-        syscall(Syscall::DiskRead, [range.as_raw(), sector, count, buf.as_mut_ptr() as u64, 0, 0])
-    }
+    unsafe { raw::invoke(calls::DiskRead { range, sector, count, buf: buf.as_mut_ptr() as u64 }) }
 }
 
 /// `disk_write(range, sector, buf.len() / 512, buf)`: the kernel reads `buf`.
 pub fn disk_write(range: RawHandle, sector: u64, buf: &[u8]) -> Result<u64, Error> {
     let count = (buf.len() / caps::abi::SECTOR_SIZE) as u64;
-    call(Syscall::DiskWrite, [range.as_raw(), sector, count, buf.as_ptr() as u64, 0, 0])
+    call(calls::DiskWrite { range, sector, count, buf: buf.as_ptr() as u64 })
 }
 
 /// `disk_flush(range)`.
 pub fn disk_flush(range: RawHandle) -> Result<(), Error> {
-    call(Syscall::DiskFlush, [range.as_raw(), 0, 0, 0, 0, 0]).map(drop)
+    call(calls::DiskFlush { range }).map(drop)
 }
 
 /// An asynchronous disk request in flight (`disk_submit`). It borrows its
@@ -215,10 +209,13 @@ impl<'a> Pending<'a> {
         // SAFETY: the kernel writes `buf` only during `disk_complete`, which
         // only this `Pending` calls, while it still borrows `buf`.
         let id = unsafe {
-            syscall(
-                Syscall::DiskSubmit,
-                [range.as_raw(), op, sector, count, buf.as_mut_ptr() as u64, 0],
-            )
+            raw::invoke(calls::DiskSubmit {
+                range,
+                op,
+                sector,
+                count,
+                buf: buf.as_mut_ptr() as u64,
+            })
         }?;
         Ok(Pending { id: Some(id), _buf: buf })
     }
@@ -234,7 +231,7 @@ impl<'a> Pending<'a> {
     pub fn wait(mut self) -> Result<u64, Error> {
         let id = self.id.take().ok_or(Error::InvalidArgument)?;
         // SAFETY: we still borrow the buffer.
-        unsafe { syscall(Syscall::DiskComplete, [id, 0, 0, 0, 0, 0]) }
+        unsafe { raw::invoke(calls::DiskComplete { id, flags: 0 }) }
     }
 
     /// The result if the request is done (`WouldBlock` if not yet).
@@ -242,7 +239,7 @@ impl<'a> Pending<'a> {
         let id = self.id.ok_or(Error::InvalidArgument)?;
         let flags = caps::abi::disk::COMPLETE_NONBLOCK;
         // SAFETY: we still borrow the buffer.
-        let r = unsafe { syscall(Syscall::DiskComplete, [id, flags, 0, 0, 0, 0]) };
+        let r = unsafe { raw::invoke(calls::DiskComplete { id, flags }) };
         if r != Err(Error::WouldBlock) {
             self.id = None;
         }
@@ -254,7 +251,7 @@ impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             // SAFETY: we still borrow the buffer until this returns.
-            let _ = unsafe { syscall(Syscall::DiskComplete, [id, 0, 0, 0, 0, 0]) };
+            let _ = unsafe { raw::invoke(calls::DiskComplete { id, flags: 0 }) };
         }
     }
 }
@@ -285,16 +282,19 @@ fn ipc_regs(r: raw::Regs) -> Result<IpcRegs, Error> {
 
 /// `endpoint_create(memory)`: a new endpoint with every right.
 pub fn endpoint_create(memory: RawHandle) -> Result<RawHandle, Error> {
-    call(Syscall::EndpointCreate, [memory.as_raw(), 0, 0, 0, 0, 0]).map(RawHandle::from_raw)
+    call(calls::EndpointCreate { memory })
 }
 
 /// `ipc_send` or `ipc_reply` in the register form (`call` says which):
 /// the kernel reads no memory.
 pub fn ipc_send(call_nr: Syscall, cap: RawHandle, tag: u64, slots: [u64; 4]) -> Result<(), Error> {
-    if !matches!(call_nr, Syscall::IpcSend | Syscall::IpcReply) {
-        return Err(Error::InvalidArgument);
+    let [slot0, slot1, slot2, slot3] = slots;
+    match call_nr {
+        Syscall::IpcSend => call(calls::IpcSend { endpoint: cap, tag, slot0, slot1, slot2, slot3 }),
+        Syscall::IpcReply => call(calls::IpcReply { reply: cap, tag, slot0, slot1, slot2, slot3 }),
+        _ => Err(Error::InvalidArgument),
     }
-    call(call_nr, [cap.as_raw(), tag, slots[0], slots[1], slots[2], slots[3]]).map(drop)
+    .map(drop)
 }
 
 /// `ipc_send` or `ipc_reply` in the long form: the kernel reads `data`
@@ -306,11 +306,15 @@ pub fn ipc_send_long(
     data: &[u8],
     handles: &[u64],
 ) -> Result<(), Error> {
-    if !matches!(call_nr, Syscall::IpcSend | Syscall::IpcReply) {
-        return Err(Error::InvalidArgument);
-    }
     let (desc, tag) = long_desc(flags, data, handles)?;
-    call(call_nr, [cap.as_raw(), tag, &desc as *const _ as u64, 0, 0, 0]).map(drop)
+    let slot0 = &desc as *const _ as u64;
+    let (slot1, slot2, slot3) = (0, 0, 0);
+    match call_nr {
+        Syscall::IpcSend => call(calls::IpcSend { endpoint: cap, tag, slot0, slot1, slot2, slot3 }),
+        Syscall::IpcReply => call(calls::IpcReply { reply: cap, tag, slot0, slot1, slot2, slot3 }),
+        _ => Err(Error::InvalidArgument),
+    }
+    .map(drop)
 }
 
 fn long_desc(
@@ -331,7 +335,7 @@ fn long_desc(
 pub fn ipc_recv(ep: RawHandle, flags: u64, buf: &mut [u8]) -> Result<IpcRegs, Error> {
     let (ptr, len) = (buf.as_mut_ptr() as u64, buf.len() as u64);
     // SAFETY: the kernel writes only within `buf`, which we borrow mutably.
-    ipc_regs(unsafe { raw::syscall6(Syscall::IpcRecv, [ep.as_raw(), flags, ptr, len, 0, 0]) })
+    ipc_regs(unsafe { raw::invoke6(calls::IpcRecv { endpoint: ep, flags, buf: ptr, len }) })
 }
 
 /// `ipc_call` in the register form (the kernel reads and writes no memory).
@@ -341,7 +345,14 @@ pub fn ipc_call(ep: RawHandle, tag: u64, slots: [u64; 4]) -> Result<IpcRegs, Err
     }
     // SAFETY: no pointers in the register form.
     ipc_regs(unsafe {
-        raw::syscall6(Syscall::IpcCall, [ep.as_raw(), tag, slots[0], slots[1], slots[2], slots[3]])
+        raw::invoke6(calls::IpcCall {
+            endpoint: ep,
+            tag,
+            slot0: slots[0],
+            slot1: slots[1],
+            slot2: slots[2],
+            slot3: slots[3],
+        })
     })
 }
 
@@ -359,7 +370,14 @@ pub fn ipc_call_long(
     // SAFETY: the kernel reads `desc` and what it names, and writes only
     // within `buf`, which we borrow mutably.
     ipc_regs(unsafe {
-        raw::syscall6(Syscall::IpcCall, [ep.as_raw(), tag, &desc as *const _ as u64, ptr, len, 0])
+        raw::invoke6(calls::IpcCall {
+            endpoint: ep,
+            tag,
+            slot0: &desc as *const _ as u64,
+            slot1: ptr,
+            slot2: len,
+            slot3: 0,
+        })
     })
 }
 
@@ -376,10 +394,14 @@ pub fn ipc_reply_recv(
     }
     // SAFETY: no pointers in the register form.
     ipc_regs(unsafe {
-        raw::syscall6(
-            Syscall::IpcReplyRecv,
-            [reply.as_raw(), tag, slots[0], slots[1], slots[2], ep.as_raw()],
-        )
+        raw::invoke6(calls::IpcReplyRecv {
+            reply,
+            tag,
+            slot0: slots[0],
+            slot1: slots[1],
+            slot2: slots[2],
+            endpoint: ep,
+        })
     })
 }
 
@@ -397,9 +419,13 @@ pub fn ipc_reply_recv_long(
     let (ptr, len) = (buf.as_mut_ptr() as u64, buf.len() as u64);
     // SAFETY: as `ipc_call_long`.
     ipc_regs(unsafe {
-        raw::syscall6(
-            Syscall::IpcReplyRecv,
-            [reply.as_raw(), tag, &desc as *const _ as u64, ptr, len, ep.as_raw()],
-        )
+        raw::invoke6(calls::IpcReplyRecv {
+            reply,
+            tag,
+            slot0: &desc as *const _ as u64,
+            slot1: ptr,
+            slot2: len,
+            endpoint: ep,
+        })
     })
 }

@@ -5,6 +5,7 @@
 //! calls that return several values), and `syscall` itself clobbers `rcx`
 //! and `r11`. Every other register is preserved.
 
+use caps::abi::syscall::{Arg, Call};
 use caps::abi::{Error, Syscall, decode_result};
 
 /// All six result registers of a call.
@@ -64,4 +65,27 @@ pub unsafe fn syscall6_raw(number: u64, a: [u64; 6]) -> Regs {
 pub unsafe fn syscall(call: Syscall, a: [u64; 6]) -> Result<u64, Error> {
     // SAFETY: as the caller guarantees.
     decode_result(unsafe { syscall6(call, a) }.rax)
+}
+
+/// Makes the call `args` describes: its number and argument registers come
+/// from the ABI's one description (`caps::abi::syscall`). Returns every
+/// register.
+///
+/// # Safety
+/// As [`syscall6`].
+#[inline(always)]
+pub unsafe fn invoke6<C: Call>(args: C) -> Regs {
+    // SAFETY: as the caller guarantees.
+    unsafe { syscall6(C::SYSCALL, args.encode()) }
+}
+
+/// [`invoke6`] with the result decoded as the call's result type.
+///
+/// # Safety
+/// As [`syscall6`].
+#[inline(always)]
+pub unsafe fn invoke<C: Call>(args: C) -> Result<C::Ret, Error> {
+    // SAFETY: as the caller guarantees.
+    let raw = decode_result(unsafe { invoke6(args) }.rax)?;
+    C::Ret::from_reg(raw)
 }

@@ -1,0 +1,233 @@
+//! Boot settings: `key=value` words in the ramdisk's `cmdline` file.
+//!
+//! | key | values | meaning |
+//! |---|---|---|
+//! | `log` | `off` `error` `warn` `info` `debug` `trace` | console log level (default `info`) |
+//! | `selftest` | a name from the kernel's `selftest.rs` | test builds only: run a kernel self test |
+//! | `init` | a program in the ramdisk | the first process (default `init`) |
+//! | `ramdisk` | 0 to [`MAX_RAM_DISK_MIB`] MiB | also make a RAM disk of that size (default 0: none) |
+//! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
+//!
+//! Every other word is passed on to init as its arguments (for example
+//! `example=hello`). A bad value is reported and otherwise ignored: a typo
+//! in the settings must not stop a boot.
+
+use alloc::string::String;
+use log::LevelFilter;
+
+/// The largest RAM disk, in MiB (1 GiB). Its list of frames (8 bytes per
+/// 4 KiB page) must fit the kernel heap (16 MiB): a 1 GiB disk takes
+/// 2 MiB of it; a typo of a few more digits would exhaust it and stop the
+/// boot.
+pub const MAX_RAM_DISK_MIB: u64 = 1024;
+
+/// Keys the kernel itself uses (not passed to init).
+const KERNEL_KEYS: [&str; 5] = ["log", "selftest", "init", "ramdisk", "procs"];
+
+/// The parsed boot settings; strings borrow from the settings text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BootConfig<'a> {
+    /// Console log level.
+    pub log_level: LevelFilter,
+    /// Which kernel self test to run (test builds only).
+    pub selftest: Option<&'a str>,
+    /// The first process's program.
+    pub init: &'a str,
+    /// Size of the RAM disk to make, in MiB (0: none).
+    pub ram_disk_mib: u64,
+    /// Most processes alive at once.
+    pub max_procs: usize,
+    /// The whole settings text.
+    text: &'a str,
+    /// The first problem found in the settings, reported once logging is up.
+    pub error: Option<&'static str>,
+}
+
+impl<'a> BootConfig<'a> {
+    /// The defaults, with at most `max_procs` processes (the kernel's
+    /// ceiling).
+    pub fn defaults(max_procs: usize) -> Self {
+        Self {
+            log_level: LevelFilter::Info,
+            selftest: None,
+            init: "init",
+            ram_disk_mib: 0,
+            max_procs,
+            text: "",
+            error: None,
+        }
+    }
+
+    /// Reads the settings file's bytes (`None`: no file, the defaults).
+    /// Bytes that are not UTF-8 give the defaults and an error.
+    pub fn from_file(file: Option<&'a [u8]>, max_procs: usize) -> Self {
+        match file.map(core::str::from_utf8) {
+            Some(Ok(text)) => Self::parse(text, max_procs),
+            Some(Err(_)) => {
+                Self { error: Some("cmdline is not UTF-8"), ..Self::defaults(max_procs) }
+            }
+            None => Self::defaults(max_procs),
+        }
+    }
+
+    /// Parses whitespace-separated `key=value` words; `procs` may be at
+    /// most `max_procs`, the default.
+    pub fn parse(text: &'a str, max_procs: usize) -> Self {
+        let mut cfg = Self { text, ..Self::defaults(max_procs) };
+        for word in text.split_whitespace() {
+            let (key, value) = word.split_once('=').unwrap_or((word, ""));
+            let bad = match key {
+                "log" => value
+                    .parse()
+                    .map(|level| cfg.log_level = level)
+                    .err()
+                    .map(|_| "bad log level ignored"),
+                "selftest" => {
+                    cfg.selftest = Some(value);
+                    None
+                }
+                "init" => {
+                    cfg.init = value;
+                    None
+                }
+                "ramdisk" => match value.parse() {
+                    Ok(mib) if mib <= MAX_RAM_DISK_MIB => {
+                        cfg.ram_disk_mib = mib;
+                        None
+                    }
+                    _ => Some("bad ramdisk size ignored"),
+                },
+                "procs" => match value.parse() {
+                    Ok(n) if (1..=max_procs).contains(&n) => {
+                        cfg.max_procs = n;
+                        None
+                    }
+                    _ => Some("bad process limit ignored"),
+                },
+                _ => None, // passed on to init (see `init_args`)
+            };
+            if let Some(bad) = bad {
+                cfg.error.get_or_insert(bad);
+            }
+        }
+        cfg
+    }
+
+    /// The words the kernel does not use, space-separated, for init.
+    pub fn init_args(&self) -> String {
+        let mut args = String::new();
+        let words = self.text.split_whitespace();
+        for w in words.filter(|w| !KERNEL_KEYS.contains(&w.split_once('=').map_or(*w, |(k, _)| k)))
+        {
+            if !args.is_empty() {
+                args.push(' ');
+            }
+            args.push_str(w);
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use proptest::prelude::*;
+
+    const MAX: usize = 64;
+
+    #[test]
+    fn every_setting_is_read() {
+        let c = BootConfig::parse("log=debug selftest=pf init=shell ramdisk=8 procs=3", MAX);
+        assert_eq!(c.log_level, LevelFilter::Debug);
+        assert_eq!(c.selftest, Some("pf"));
+        assert_eq!(c.init, "shell");
+        assert_eq!(c.ram_disk_mib, 8);
+        assert_eq!(c.max_procs, 3);
+        assert_eq!(c.error, None);
+        assert_eq!(c.init_args(), "");
+    }
+
+    #[test]
+    fn nothing_gives_the_defaults() {
+        assert_eq!(BootConfig::from_file(None, MAX), BootConfig::defaults(MAX));
+        let c = BootConfig::parse("  \n ", MAX);
+        assert_eq!(
+            (c.log_level, c.init, c.ram_disk_mib, c.max_procs),
+            (LevelFilter::Info, "init", 0, MAX)
+        );
+    }
+
+    #[test]
+    fn process_limits_out_of_range_are_ignored() {
+        for bad in ["procs=0", "procs=65", "procs=-1", "procs=", "procs=x", "procs"] {
+            let c = BootConfig::parse(bad, MAX);
+            assert_eq!(c.max_procs, MAX, "{bad}");
+            assert_eq!(c.error, Some("bad process limit ignored"), "{bad}");
+        }
+        assert_eq!(BootConfig::parse("procs=1", MAX).max_procs, 1);
+        assert_eq!(BootConfig::parse("procs=64", MAX).max_procs, 64);
+    }
+
+    #[test]
+    fn ram_disk_sizes_out_of_range_are_ignored() {
+        let over = format!("ramdisk={}", MAX_RAM_DISK_MIB + 1);
+        for bad in [over.as_str(), "ramdisk=18446744073709551616", "ramdisk=-1", "ramdisk=1M"] {
+            let c = BootConfig::parse(bad, MAX);
+            assert_eq!(c.ram_disk_mib, 0, "{bad}");
+            assert_eq!(c.error, Some("bad ramdisk size ignored"), "{bad}");
+        }
+        let most = format!("ramdisk={MAX_RAM_DISK_MIB}");
+        assert_eq!(BootConfig::parse(&most, MAX).ram_disk_mib, MAX_RAM_DISK_MIB);
+    }
+
+    #[test]
+    fn the_first_error_is_kept_and_later_words_still_count() {
+        let c = BootConfig::parse("log=loud procs=0 init=x", MAX);
+        assert_eq!(c.error, Some("bad log level ignored"));
+        assert_eq!(c.init, "x");
+        assert_eq!(c.log_level, LevelFilter::Info);
+    }
+
+    #[test]
+    fn other_words_go_to_init_in_order() {
+        let c = BootConfig::parse("example=hello log=warn  fast logx=1 procs=2 init", MAX);
+        assert_eq!(c.init_args(), "example=hello fast logx=1");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_give_defaults_and_an_error() {
+        let c = BootConfig::from_file(Some(b"log=debug \xff"), MAX);
+        assert_eq!(c.log_level, LevelFilter::Info);
+        assert_eq!(c.error, Some("cmdline is not UTF-8"));
+    }
+
+    proptest! {
+        /// Any `procs=` and `ramdisk=` value: taken exactly when in range,
+        /// otherwise the default and an error; never a panic.
+        #[test]
+        fn numbers_are_taken_exactly_in_range(procs in any::<i128>(), mib in any::<i128>()) {
+            let text = format!("procs={procs} ramdisk={mib}");
+            let c = BootConfig::parse(&text, MAX);
+            let procs_ok = (1..=MAX as i128).contains(&procs);
+            let mib_ok = (0..=i128::from(MAX_RAM_DISK_MIB)).contains(&mib);
+            prop_assert_eq!(c.max_procs as i128, if procs_ok { procs } else { MAX as i128 });
+            prop_assert_eq!(i128::from(c.ram_disk_mib), if mib_ok { mib } else { 0 });
+            prop_assert_eq!(c.error.is_none(), procs_ok && mib_ok);
+        }
+
+        /// Arbitrary text never panics, and the words passed to init are
+        /// exactly the words whose key the kernel does not use.
+        #[test]
+        fn any_text_parses(text in "[a-z=0-9 \t\n]{0,60}") {
+            let c = BootConfig::parse(&text, MAX);
+            prop_assert!(c.max_procs >= 1 && c.max_procs <= MAX);
+            prop_assert!(c.ram_disk_mib <= MAX_RAM_DISK_MIB);
+            let expect: Vec<&str> = text
+                .split_whitespace()
+                .filter(|w| !KERNEL_KEYS.contains(&w.split('=').next().unwrap_or(w)))
+                .collect();
+            prop_assert_eq!(c.init_args(), expect.join(" "));
+        }
+    }
+}

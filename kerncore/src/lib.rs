@@ -1,0 +1,39 @@
+//! # exocap kernel core
+//!
+//! The parts of the kernel that touch no hardware: tables, counters,
+//! queues and checks of untrusted input. They live here, apart from the
+//! kernel crate (which builds only for `x86_64-unknown-none`), so that
+//! `cargo test` runs them on the host, with unit tests and property tests
+//! against simple reference models. The kernel uses them through thin
+//! modules of the same names.
+//!
+//! ## Promises
+//! - **Safe Rust only** (`forbid(unsafe_code)`), `no_std` + `alloc`: what
+//!   is tested here is what the kernel runs.
+//! - **No panics on bad input.** Images, boot settings and ids come from
+//!   outside the kernel; a bad one is refused with an error, never a panic.
+//! - **Counters never wrap.** A free, credit or release that does not match
+//!   an earlier take is a kernel bug: it is refused and changes nothing,
+//!   rather than turning a count negative.
+//! - **Bounded.** Every table has a limit; every operation is a loop over
+//!   at most that many entries, with constant stack.
+//!
+//! ## The pieces
+//! - [`objtable`]: objects named by generation-checked ids.
+//! - [`quota`]: memory quotas: charge, credit, carve, references, ceilings.
+//! - [`queue`]: FIFOs of objects linked through the objects themselves.
+//! - [`pagepool`]: which pages of a physically contiguous pool are in use.
+//! - [`elf`]: the checks a program image passes before it is loaded.
+//! - [`bootcfg`]: boot settings parsed from the command line.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod bootcfg;
+pub mod elf;
+pub mod objtable;
+pub mod pagepool;
+pub mod queue;
+pub mod quota;

@@ -1,0 +1,177 @@
+//! What happens when capabilities and processes come and go: the hooks
+//! that keep objects' counts right (`cap_created`, `cap_removed`), the
+//! death of a capability a process is blocked through (`cap_gone`,
+//! `wake_revoked`), and the end of a process (`terminate`, then `reap`
+//! after the switch away from it).
+//!
+//! These act on several tables at once (capabilities, processes, the
+//! scheduler, IPC objects, quotas, disk requests), so they take the whole
+//! [`Kernel`]; they sit above `state`, which holds the tables and imports
+//! none of this.
+
+use alloc::vec::Vec;
+use caps::abi::Error;
+use caps::abi::process::ExitStatus;
+use caps::{Capability, Object, ObjectId, Removed};
+
+use crate::proc::{Block, State, kstack};
+use crate::qemu::ExitCode;
+use crate::state::Kernel;
+
+impl Kernel {
+    /// Notes a new capability (objects count their holders; endpoints
+    /// count those with SEND and with RECV apart).
+    pub fn cap_created(&mut self, cap: &Capability) {
+        match &cap.object {
+            Object::Memory(id) => self.quotas.hold(*id),
+            Object::Process(id) => {
+                if let Some(p) = self.procs.get_mut(*id) {
+                    p.handle_refs += 1;
+                }
+            }
+            Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
+            Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
+            _ => {}
+        }
+    }
+
+    /// Notes that a capability is gone; frees what nothing refers to any
+    /// more, and wakes IPC peers that can no longer be answered.
+    pub fn cap_removed(&mut self, cap: &Capability) {
+        match &cap.object {
+            Object::Memory(id) => self.quotas.release(*id),
+            Object::Process(id) => {
+                let Some(p) = self.procs.get_mut(*id) else { return };
+                p.handle_refs -= 1;
+                if p.handle_refs == 0 && p.is_reaped() {
+                    self.procs.remove(*id);
+                }
+            }
+            Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
+            Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
+            _ => {}
+        }
+    }
+
+    /// Notes that the capability of removal `r` is gone: first wakes the
+    /// process blocked through it, if any, with `Revoked`
+    /// ([`Kernel::wake_revoked`]), then `cap_removed`. In that order, so
+    /// the waiter hears `Revoked`, not the `PeerGone` the same removal
+    /// may give the others.
+    pub fn cap_gone(&mut self, r: &Removed) {
+        if let Some(pid) = self.sched.untie(r.table, r.handle) {
+            self.wake_revoked(pid);
+        }
+        self.cap_removed(&r.capability);
+    }
+
+    /// Wakes process `pid`, blocked through a capability that just died,
+    /// with `Revoked`, out of whatever it waits in, with nothing delivered
+    /// to or from it: a queued message is discarded with the handles it
+    /// carries (they stay the sender's); a caller waiting for its answer
+    /// leaves its reply with no caller (the answer gets `PeerGone`); a
+    /// `proc_wait` leaves its child's waiters; a sleep its timer.
+    pub fn wake_revoked(&mut self, pid: ObjectId) {
+        let Some(p) = self.procs.get_mut(pid) else { return };
+        let State::Blocked(block) = p.state else { return };
+        match block {
+            Block::Send(ep) => crate::ipc::endpoint::unlink_sender(self, ep, pid),
+            Block::Recv(ep) => crate::ipc::endpoint::unlink_receiver(self, ep, pid),
+            // `ipc::wake` takes it out of the callers' queue.
+            Block::Reply(r) => crate::ipc::reply::caller_gone(self, r),
+            Block::Wait(child) => {
+                if let Some(c) = self.procs.get_mut(child) {
+                    c.waiters.retain(|&w| w != pid);
+                }
+            }
+            Block::Sleep(_) => {}
+        }
+        match block {
+            Block::Send(_) | Block::Recv(_) | Block::Reply(_) => {
+                crate::ipc::wake(self, pid, Err(Error::Revoked), false);
+            }
+            Block::Wait(_) | Block::Sleep(_) => {
+                if let Some(p) = self.procs.get_mut(pid) {
+                    p.revoked = true;
+                }
+                self.sched.wake(&mut self.procs, pid);
+            }
+        }
+    }
+
+    /// `cap_gone` for each of a batch of removals.
+    pub fn caps_removed(&mut self, removed: &[Removed]) {
+        for r in removed {
+            self.cap_gone(r);
+        }
+    }
+}
+
+/// Ends process `pid` with `status`: destroys its capability table, wakes
+/// its waiters, and queues its address space and kernel stack to be freed
+/// once we are off them. Does not switch away: the caller does.
+pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
+    let Some(p) = k.procs.get_mut(pid) else { return };
+    if p.state == State::Dead {
+        return;
+    }
+    crate::ipc::on_terminate(k, pid);
+    let p = k.procs.get_mut(pid).expect("checked above");
+    if let State::Blocked(block) = p.state {
+        k.sched.forget_blocked(pid, block);
+    }
+    let p = k.procs.get_mut(pid).expect("checked above");
+    p.state = State::Dead;
+    p.exit = Some(status);
+    let waiters = core::mem::take(&mut p.waiters);
+    let table = p.table.take();
+    if k.sched.current == Some(pid) {
+        k.sched.current_table = None;
+    }
+    if let Some(table) = table {
+        let mut removed = Vec::new();
+        let _ = k.caps.destroy_table(table, |r| removed.push(r));
+        k.caps_removed(&removed);
+    }
+    for w in waiters {
+        k.sched.wake(&mut k.procs, w);
+    }
+    k.async_io.orphan(pid, &mut k.devices);
+    k.sched.ready.retain(|&r| r != pid);
+    k.sched.dead.push(pid);
+    if k.init == Some(pid) {
+        init_ended(status);
+    }
+}
+
+/// The first process ended: the run is over; power off with its verdict.
+fn init_ended(status: ExitStatus) -> ! {
+    let code = if status.success() { ExitCode::Success } else { ExitCode::Failure };
+    log::info!("init ended: {status:?}; powering off");
+    crate::qemu::exit(code)
+}
+
+/// Frees the address spaces and kernel stacks of processes that ended,
+/// now that the CPU is off them. Called right after every switch.
+pub fn reap(k: &mut Kernel) {
+    while let Some(pid) = k.sched.dead.pop() {
+        let Some(p) = k.procs.get_mut(pid) else { continue };
+        let aspace = p.aspace.take();
+        let kstack = p.kstack.take();
+        let own = p.own_quota;
+        let orphan = p.handle_refs == 0;
+        if let Some(a) = aspace {
+            a.destroy(&mut k.quotas);
+        }
+        if let Some(s) = kstack {
+            s.free();
+            for _ in 0..kstack::STACK_PAGES {
+                crate::mem::aspace::Charge::credit(&mut k.quotas, own);
+            }
+        }
+        k.quotas.release(own);
+        if orphan {
+            k.procs.remove(pid);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Giving the CPU to the next process: yield, block, exit, preemption by
+//! the timer, and the idle loop on the boot stack when nobody is ready.
+//!
+//! Switching: the code that gives up the CPU (yield, block, exit,
+//! preemption) picks the next context under the kernel lock, drops the
+//! lock, then switches kernel stacks (and CR3, and the stack the CPU and
+//! the syscall entry use next). Whatever runs after the switch first frees
+//! the processes that ended (`lifecycle::reap`): only then is the CPU off their
+//! stacks and address spaces.
+
+use caps::ObjectId;
+use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+
+use super::sched::QUANTUM_TICKS;
+use super::{Block, State};
+use crate::arch::{context, syscall};
+use crate::state::{self, Kernel, KernelGuard};
+
+/// The idle loop's saved stack pointer while a process runs.
+static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
+/// The boot page table: the idle loop runs in it.
+static BOOT_CR3: AtomicU64 = AtomicU64::new(0);
+
+/// Where to switch to.
+struct Target {
+    rsp: u64,
+    cr3: PhysFrame,
+    kernel_stack_top: Option<u64>,
+}
+
+fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
+    match next.and_then(|pid| k.procs.get(pid)) {
+        Some(p) => {
+            let stack = p.kstack.as_ref().expect("a runnable process has a kernel stack");
+            Target {
+                // SAFETY: the slot's saved stack pointer, written by `switch`
+                // or by spawn; read with interrupts off on our one CPU.
+                rsp: unsafe { *stack.saved_rsp() },
+                cr3: p.aspace.as_ref().expect("a runnable process has an address space").root(),
+                kernel_stack_top: Some(stack.top()),
+            }
+        }
+        None => Target {
+            rsp: IDLE_RSP.load(Ordering::Relaxed),
+            cr3: PhysFrame::containing_address(x86_64::PhysAddr::new(
+                BOOT_CR3.load(Ordering::Relaxed),
+            )),
+            kernel_stack_top: None,
+        },
+    }
+}
+
+/// Gives the CPU to the next ready process (or the idle loop), saving the
+/// current context in `save`. Returns when this context is resumed.
+fn switch_away(mut k: KernelGuard, save: *mut u64) {
+    let next = k.sched.ready.pop_front();
+    if let Some(pid) = next {
+        k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
+    }
+    k.sched.current = next;
+    k.sched.current_table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
+    k.sched.quantum = QUANTUM_TICKS;
+    let t = target(&k, next);
+    drop(k);
+    if Cr3::read().0 != t.cr3 {
+        // SAFETY: `t.cr3` is the root of a live address space (or the boot
+        // table), whose kernel half is the same as every other's, so the
+        // code and stack we run on stay mapped.
+        unsafe { Cr3::write(t.cr3, Cr3Flags::empty()) };
+    }
+    if let Some(top) = t.kernel_stack_top {
+        syscall::set_kernel_stack(top);
+    }
+    // SAFETY: `save` is this context's slot (a kernel-stack slot or the idle
+    // slot), valid for as long as this context exists; `t.rsp` was saved by
+    // `switch` or built by spawn and is resumed once (the process is no
+    // longer in the ready queue); interrupts are off.
+    unsafe { context::switch(save, t.rsp) };
+    after_switch();
+}
+
+/// Runs first in every context the CPU switches to.
+pub extern "C" fn after_switch() {
+    let mut k = state::lock();
+    crate::lifecycle::reap(&mut k);
+}
+
+fn current_save_slot(k: &Kernel) -> *mut u64 {
+    match k.sched.current.and_then(|pid| k.procs.get(pid)) {
+        Some(p) => p.kstack.as_ref().expect("running process has a stack").saved_rsp(),
+        None => IDLE_RSP.as_ptr(),
+    }
+}
+
+/// Puts the current process at the back of the ready queue and runs the
+/// next one; returns when it is this process's turn again.
+pub fn yield_now(mut k: KernelGuard) {
+    let Some(pid) = k.sched.current else { return };
+    if k.sched.ready.is_empty() {
+        k.sched.quantum = QUANTUM_TICKS;
+        return;
+    }
+    k.procs.get_mut(pid).expect("current exists").state = State::Ready;
+    k.sched.ready.push_back(pid);
+    let save = current_save_slot(&k);
+    switch_away(k, save);
+}
+
+/// Blocks the current process for `block` and runs another; returns when
+/// it has been woken.
+pub fn block_current(mut k: KernelGuard, block: Block) {
+    let pid = k.sched.current.expect("only a process blocks");
+    k.procs.get_mut(pid).expect("current exists").state = State::Blocked(block);
+    if let Block::Sleep(deadline) = block {
+        k.sched.sleepers.push((deadline, pid));
+    }
+    let save = current_save_slot(&k);
+    switch_away(k, save);
+}
+
+/// Switches away from a process that has just ended; never returns.
+pub fn exit_current(k: KernelGuard) -> ! {
+    let save = current_save_slot(&k);
+    switch_away(k, save);
+    unreachable!("an ended process was resumed");
+}
+
+/// The timer interrupt: wakes sleepers; preempts a user process whose
+/// quantum is spent when another is ready.
+pub fn tick(now_ns: u64, from_user: bool) {
+    let mut k = state::lock();
+    let kernel = &mut *k;
+    kernel.sched.wake_sleepers(&mut kernel.procs, now_ns);
+    if !from_user || kernel.sched.current.is_none() {
+        return;
+    }
+    kernel.sched.quantum = kernel.sched.quantum.saturating_sub(1);
+    if kernel.sched.quantum == 0 {
+        yield_now(k);
+    }
+}
+
+/// The idle loop: runs whatever is ready, halts when nothing is. Runs on
+/// the boot stack, in the boot page table, and never returns.
+pub fn idle_loop() -> ! {
+    BOOT_CR3.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
+    loop {
+        let k = state::lock();
+        if !k.sched.ready.is_empty() {
+            switch_away(k, IDLE_RSP.as_ptr());
+            continue;
+        }
+        drop(k);
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+}
