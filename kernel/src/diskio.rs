@@ -81,9 +81,145 @@ pub fn user_segments(
 /// # Safety
 /// `[phys, phys + len)` must be memory nothing else uses as a Rust object
 /// while the slice lives (a user frame or a DMA buffer we own).
-pub unsafe fn phys_slice(phys: u64, len: usize) -> &'static mut [u8] {
+unsafe fn phys_slice(phys: u64, len: usize) -> &'static mut [u8] {
     // SAFETY: as the caller guarantees; the window maps all RAM.
     unsafe { core::slice::from_raw_parts_mut(phys_to_virt(PhysAddr::new(phys)).as_mut_ptr(), len) }
+}
+
+/// A bounce buffer: whole pages of the DMA pool that this value owns, so
+/// its bytes are reached through it alone. The pages go back to the pool
+/// when it drops. A device is given one only by [`Bounce::transfer`] (for
+/// the length of the call) or [`Bounce::lend`] (until [`Lent::reclaim`]).
+pub struct Bounce {
+    phys: u64,
+    pages: usize,
+    len: usize,
+}
+
+impl Bounce {
+    /// A zeroed buffer of `len` bytes, in at least one page.
+    /// Errors: `Busy` when the DMA pool has no room.
+    pub fn new(len: u64) -> Result<Bounce, Error> {
+        let pages = (len.div_ceil(PAGE_SIZE) as usize).max(1);
+        let phys = dma::alloc(pages).ok_or(Error::Busy)?;
+        Ok(Bounce { phys, pages, len: len as usize })
+    }
+
+    /// The buffer's `len` bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `self` owns `pages` pages of the pool from `phys` (from
+        // `dma::alloc`, given back only when it drops), mapped by the
+        // physical window, and `len` fits in them. No device holds them
+        // while a `Bounce` is reachable (`lend` moves it into a `Lent`),
+        // and the borrow of `self` rules out a `bytes_mut` meanwhile.
+        unsafe {
+            core::slice::from_raw_parts(phys_to_virt(PhysAddr::new(self.phys)).as_ptr(), self.len)
+        }
+    }
+
+    /// The buffer's `len` bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes this the only view.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                phys_to_virt(PhysAddr::new(self.phys)).as_mut_ptr(),
+                self.len,
+            )
+        }
+    }
+
+    /// Moves the buffer's bytes to (`Write`) or from (`Read`) device `n`
+    /// at `sector` and waits until the device is done, even when it fails.
+    /// Errors: the device's, or `BadHandle` if there is no device `n`.
+    pub fn transfer(
+        &mut self,
+        devices: &mut Devices,
+        n: u32,
+        op: Op,
+        sector: u64,
+    ) -> Result<(), Error> {
+        if self.len == 0 && op != Op::Flush {
+            return Ok(());
+        }
+        let bytes = self.bytes_mut();
+        let segments: &[&mut [u8]] =
+            if bytes.is_empty() { &[] } else { core::slice::from_ref(&bytes) };
+        // SAFETY: the segment is borrowed from `self` until `transfer`
+        // returns, and it returns only after the device is done with it.
+        unsafe { devices.transfer(n, op, sector, segments) }
+    }
+
+    /// Starts `op` on device `n` at `sector` on the buffer's bytes (none
+    /// for a flush) and lends the buffer to the device until the request's
+    /// result is taken; polls for room while the device has requests in
+    /// flight. Errors: as [`Devices::start`], with the buffer given back.
+    pub fn lend(
+        mut self,
+        devices: &mut Devices,
+        n: u32,
+        op: Op,
+        sector: u64,
+    ) -> Result<Lent, (Error, Bounce)> {
+        let bytes = self.bytes_mut();
+        let segments: &[&mut [u8]] =
+            if bytes.is_empty() { &[] } else { core::slice::from_ref(&bytes) };
+        let started = loop {
+            // SAFETY: on success the buffer moves into the `Lent` below,
+            // which shows no byte of it and never gives it back to the pool
+            // until the device reported the request done (`Lent::reclaim`);
+            // a `Lent` dropped before that leaks the pages instead.
+            match unsafe { devices.start(n, op, sector, segments) } {
+                Err(Error::Busy) if devices.get(n).is_some_and(|d| d.in_flight() > 0) => {
+                    devices.poll_all();
+                }
+                other => break other,
+            }
+        };
+        match started {
+            Ok(id) => Ok(Lent { id, bounce: Some(self) }),
+            Err(e) => Err((e, self)),
+        }
+    }
+}
+
+impl Drop for Bounce {
+    fn drop(&mut self) {
+        dma::free(self.phys, self.pages);
+    }
+}
+
+/// A bounce buffer lent to a device for one request: its bytes cannot be
+/// reached until the device is done ([`Lent::reclaim`]).
+pub struct Lent {
+    id: RequestId,
+    /// `None` once reclaimed.
+    bounce: Option<Bounce>,
+}
+
+impl Lent {
+    /// The device request.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The buffer back, with the request's result (taken from `devices`),
+    /// once the device reported it done; `None` while it is in flight, or
+    /// when it was reclaimed already.
+    pub fn reclaim(&mut self, devices: &mut Devices) -> Option<(Bounce, Result<(), Error>)> {
+        self.bounce.as_ref()?;
+        let result = devices.take(self.id)?;
+        Some((self.bounce.take()?, result))
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(b) = self.bounce.take() {
+            // The device may still write into it: leaked, never reused.
+            log::error!("DMA pool: {} pages lent to a device leaked", b.pages);
+            core::mem::forget(b);
+        }
+    }
 }
 
 /// Moves data between device `n` at `sector` and the physical segments
@@ -155,17 +291,13 @@ pub struct AsyncRequest {
     pub owner: Option<ObjectId>,
     /// The capability it was started through.
     pub authority: Authority,
-    /// Its device request (the bounce buffer is the device's until this
-    /// id's result is taken).
-    pub io: RequestId,
+    /// Its device request, with the bounce buffer lent to the device until
+    /// the request's result is taken.
+    pub io: Lent,
     /// The device.
     pub device: u32,
     /// What it does.
     pub op: Op,
-    /// The bounce buffer (physical).
-    pub bounce: u64,
-    /// Pages in the bounce buffer.
-    pub pages: usize,
     /// Where a read's data goes.
     pub user_buf: u64,
     /// Bytes moved.
@@ -173,26 +305,19 @@ pub struct AsyncRequest {
 }
 
 /// A request the device is done with, taken out of [`AsyncIo`]; its bounce
-/// buffer is freed when this is dropped.
+/// buffer goes back to the pool when this is dropped.
 pub struct Finished {
     /// The request.
     pub request: AsyncRequest,
     /// What the device reported.
     pub result: Result<(), Error>,
+    bounce: Bounce,
 }
 
 impl Finished {
     /// The bounce buffer's bytes (`len` of them), until this is dropped.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the device is done with the bounce buffer (its request
-        // was taken) and it is freed only when `self` drops.
-        unsafe { phys_slice(self.request.bounce, self.request.len as usize) }
-    }
-}
-
-impl Drop for Finished {
-    fn drop(&mut self) {
-        dma::free(self.request.bounce, self.request.pages);
+        self.bounce.bytes()
     }
 }
 
@@ -243,11 +368,14 @@ impl AsyncIo {
         pid: ObjectId,
         devices: &mut Devices,
     ) -> Result<Option<Finished>, Error> {
-        let io = self.get(id, pid).ok_or(Error::BadHandle)?.io;
+        let io = self.get(id, pid).ok_or(Error::BadHandle)?.io.id();
         devices.poll_all();
-        let Some(result) = devices.take(io) else { return Ok(None) };
-        let request = self.requests.remove(id).ok_or(Error::BadHandle)?;
-        Ok(Some(Finished { request, result }))
+        if !devices.is_settled(io) {
+            return Ok(None);
+        }
+        let mut request = self.requests.remove(id).ok_or(Error::BadHandle)?;
+        let (bounce, result) = request.io.reclaim(devices).ok_or(Error::BadHandle)?;
+        Ok(Some(Finished { request, result, bounce }))
     }
 
     /// Frees the requests whose owner died and whose device is done with
@@ -260,22 +388,21 @@ impl AsyncIo {
         }
         devices.poll_all();
         loop {
-            // Taken device requests must be freed here: the batch stops
-            // taking when it is full.
             let mut batch = [ObjectId(0); BATCH];
             let mut n = 0;
             for (id, r) in self.requests.iter() {
                 if n == BATCH {
                     break;
                 }
-                if r.owner.is_none() && devices.take(r.io).is_some() {
+                if r.owner.is_none() && devices.is_settled(r.io.id()) {
                     batch[n] = id;
                     n += 1;
                 }
             }
             for &id in &batch[..n] {
-                if let Some(r) = self.requests.remove(id) {
-                    dma::free(r.bounce, r.pages);
+                if let Some(mut r) = self.requests.remove(id) {
+                    // Dropping the reclaimed buffer gives it back to the pool.
+                    drop(r.io.reclaim(devices));
                     self.orphans -= 1;
                 }
             }
@@ -292,7 +419,7 @@ impl AsyncIo {
     pub fn settle_unauthorized(&self, caps: &CapSpace, devices: &mut Devices) {
         for (_, r) in self.requests.iter() {
             if !r.authority.holds(caps) {
-                devices.settle(r.io);
+                devices.settle(r.io.id());
             }
         }
     }

@@ -22,6 +22,8 @@
 //! disk. The precise rules are in the `caps` crate doc, "In-flight
 //! operations".
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// `disk_submit`: read sectors into `buf` (copied out at completion).
 pub const OP_READ: u64 = 0;
 /// `disk_submit`: write `buf` (copied in at submission).
@@ -42,7 +44,9 @@ pub const MAX_ASYNC_REQUESTS: usize = 32;
 
 /// What `disk_info` writes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct DiskInfo {
     /// Bytes per sector.
     pub sector_size: u64,

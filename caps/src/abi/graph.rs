@@ -13,12 +13,15 @@
 
 use super::kind::ObjectKind;
 use super::rights::Rights;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The record `cap_graph` writes, one per reachable capability.
 /// `#[repr(C)]`, 72 bytes, 8-byte aligned; the field offsets are part of
 /// the ABI (checked at compile time below).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct GraphNode {
     /// This capability's id (opaque, per boot; unique among the live
     /// capabilities of one `cap_graph` answer).

@@ -2,6 +2,7 @@
 
 use super::kind::ObjectKind;
 use super::rights::Rights;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The record `cap_info` writes to user memory. `#[repr(C)]`, 40 bytes,
 /// 8-byte aligned; the field offsets are part of the ABI (checked at
@@ -10,7 +11,9 @@ use super::rights::Rights;
 /// Kernel object identities (endpoint numbers, process ids) are not
 /// revealed: two handles cannot be compared for "same object" through it.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct CapInfo {
     /// The [`ObjectKind`] number.
     pub kind: u32,

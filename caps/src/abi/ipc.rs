@@ -109,6 +109,8 @@
 //! REVOKE): revoking the server's endpoint capability leaves the calls it
 //! already received answerable.
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// Words a message carries in registers.
 pub const MSG_SLOTS: usize = 4;
 /// Slots of the reply in `ipc_reply_recv`'s register form (`r9` is the
@@ -142,7 +144,9 @@ pub const TAG_SEND_FLAGS: u64 = TAG_LONG | TAG_NONBLOCK | TAG_MOVE;
 
 /// The long form's message description (`rdx` points to it).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct MsgDesc {
     /// Address of the data.
     pub data: u64,

@@ -13,6 +13,7 @@
 //! with the rights [`PROCESS_HANDLE_RIGHTS`].
 
 use super::Rights;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Longest role name, in bytes (shorter names are zero-padded).
 pub const ROLE_LEN: usize = 24;
@@ -34,7 +35,9 @@ pub const PROCESS_HANDLE_RIGHTS: Rights =
 /// A role name: a short label such as `console` or `disk`, by which a
 /// program finds a handle it was given.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Role(pub [u8; ROLE_LEN]);
 
 impl Role {
@@ -59,7 +62,9 @@ impl Role {
 
 /// One handle to give a new process (`proc_spawn`'s `grants` array).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Grant {
     /// The parent's handle.
     pub handle: u64,
@@ -73,7 +78,9 @@ pub struct Grant {
 
 /// What `proc_spawn` takes (by pointer).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct SpawnArgs {
     /// The `Image` handle.
     pub image: u64,
@@ -93,7 +100,7 @@ pub struct SpawnArgs {
 
 /// One handle in the start page.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct StartHandle {
     /// The handle value in the new process's table.
     pub handle: u64,
@@ -108,7 +115,7 @@ pub struct StartHandle {
 /// The start page, mapped read-only at [`super::layout::START_INFO_ADDR`]
 /// in every new process; `_start` receives its address in `rdi`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct StartInfo {
     /// [`START_MAGIC`].
     pub magic: u64,

@@ -230,13 +230,19 @@ impl Devices {
         }
     }
 
+    /// Whether [`take`](Self::take) would give `id`'s result now: its
+    /// device reported it done, or `id` names no request any more.
+    pub fn is_settled(&self, id: RequestId) -> bool {
+        !self.requests.get(id.slot as usize).is_some_and(|s| {
+            s.generation == id.generation && matches!(s.request, Request::InFlight(_))
+        })
+    }
+
     /// Polls the devices until the device is done with request `id`,
     /// leaving its result for [`take`](Self::take).
     pub fn settle(&mut self, id: RequestId) {
         let started = crate::arch::cpu::rdtsc();
-        while self.requests.get(id.slot as usize).is_some_and(|s| {
-            s.generation == id.generation && matches!(s.request, Request::InFlight(_))
-        }) {
+        while !self.is_settled(id) {
             self.poll_all();
             core::hint::spin_loop();
         }

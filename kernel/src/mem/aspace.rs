@@ -17,20 +17,15 @@ use caps::abi::Error;
 use caps::abi::layout::{PAGE_SIZE, USER_END, USER_MIN};
 use x86_64::PhysAddr;
 use x86_64::registers::control::Cr3;
-use x86_64::structures::paging::PhysFrame;
+use x86_64::structures::paging::page_table::PageTableEntry;
+use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
 
-use super::{frame, phys_to_virt};
+use super::{frame, paging, phys_to_virt};
 
 const ENTRIES: usize = 512;
 /// PML4 entries from here up map the kernel half.
 const KERNEL_HALF: usize = 256;
 
-const PRESENT: u64 = 1 << 0;
-const WRITABLE: u64 = 1 << 1;
-const USER: u64 = 1 << 2;
-const HUGE: u64 = 1 << 7;
-const NO_EXECUTE: u64 = 1 << 63;
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// Bits 9..12 of a leaf entry: the quota slot that paid for the frame.
 const QUOTA_SHIFT: u64 = 9;
 const QUOTA_MASK: u64 = 0b111 << QUOTA_SHIFT;
@@ -38,6 +33,12 @@ const QUOTA_MASK: u64 = 0b111 << QUOTA_SHIFT;
 pub const QUOTA_SLOTS: usize = 8;
 /// The slot of the process's own quota (page tables, stack, image).
 pub const OWN_QUOTA: usize = 0;
+
+/// The flags of an entry pointing to a lower-level table of the user half:
+/// everything below may be reached from user mode and written; the leaf
+/// entry alone decides a page's access.
+const TABLE_FLAGS: PageTableFlags =
+    PageTableFlags::PRESENT.union(PageTableFlags::WRITABLE).union(PageTableFlags::USER_ACCESSIBLE);
 
 /// How a page may be used from user mode. W^X: never both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,13 +52,24 @@ pub enum Access {
 }
 
 impl Access {
-    fn leaf_bits(self) -> u64 {
+    fn leaf_flags(self) -> PageTableFlags {
+        use PageTableFlags as F;
         match self {
-            Access::Read => PRESENT | USER | NO_EXECUTE,
-            Access::ReadWrite => PRESENT | USER | WRITABLE | NO_EXECUTE,
-            Access::ReadExec => PRESENT | USER,
+            Access::Read => F::PRESENT | F::USER_ACCESSIBLE | F::NO_EXECUTE,
+            Access::ReadWrite => F::PRESENT | F::USER_ACCESSIBLE | F::WRITABLE | F::NO_EXECUTE,
+            Access::ReadExec => F::PRESENT | F::USER_ACCESSIBLE,
         }
     }
+}
+
+/// The ignored bits of a leaf entry that record quota slot `slot`.
+fn slot_flags(slot: usize) -> PageTableFlags {
+    PageTableFlags::from_bits_retain(((slot as u64) << QUOTA_SHIFT) & QUOTA_MASK)
+}
+
+/// The quota slot recorded in leaf entry `entry`.
+fn slot_of(entry: &PageTableEntry) -> usize {
+    ((entry.flags().bits() & QUOTA_MASK) >> QUOTA_SHIFT) as usize
 }
 
 /// A quota slot: which quota, and how many frames this space holds on it.
@@ -78,13 +90,19 @@ pub trait Charge {
 }
 
 /// A process's address space.
+///
+/// Page-table invariant (what makes [`AddressSpace::table`] and
+/// [`AddressSpace::table_mut`] sound): the page-table frames of the user
+/// half of a space are `pml4` and the frames named by present entries of
+/// its tables at levels 4 (entries below `KERNEL_HALF`), 3 and 2. Each was
+/// taken from the frame allocator by this space for that table alone, is
+/// named by exactly one entry (or is the root), belongs to no other space
+/// and is freed only by `destroy`, which consumes the space. The walk in
+/// this file hands the accessors no other frame, and never descends into
+/// the kernel half, whose tables every space shares.
 pub struct AddressSpace {
     pml4: PhysFrame,
     quotas: [QuotaSlot; QUOTA_SLOTS],
-}
-
-fn table(phys: u64) -> *mut [u64; ENTRIES] {
-    phys_to_virt(PhysAddr::new(phys)).as_mut_ptr()
 }
 
 fn index(vaddr: u64, level: u32) -> usize {
@@ -99,15 +117,13 @@ pub fn is_user_range(addr: u64, len: u64) -> bool {
 /// Gives every kernel-half PML4 slot a table, so that kernel mappings made
 /// after boot appear in every address space. Call once at boot.
 pub fn init() {
-    let (boot, _) = Cr3::read();
-    let pml4 = table(boot.start_address().as_u64());
-    for i in KERNEL_HALF..ENTRIES {
-        // SAFETY: boot, before any process exists: the boot PML4 is ours
-        // alone, reached through the physical window.
-        let entry = unsafe { &mut (*pml4)[i] };
-        if *entry & PRESENT == 0 {
+    // SAFETY: boot, one CPU, before any process exists: nothing else holds
+    // a reference to the live (boot) top-level table.
+    let mut active = unsafe { paging::active() };
+    for entry in active.level_4_table_mut().iter_mut().skip(KERNEL_HALF) {
+        if !entry.flags().contains(PageTableFlags::PRESENT) {
             let f = frame::alloc_zeroed().expect("memory for the kernel's page tables");
-            *entry = f.start_address().as_u64() | PRESENT | WRITABLE;
+            entry.set_frame(f, PageTableFlags::PRESENT | PageTableFlags::WRITABLE);
         }
     }
 }
@@ -121,20 +137,95 @@ impl AddressSpace {
             charge.credit(own_quota);
             return Err(Error::OutOfMemory);
         };
-        let (boot, _) = Cr3::read();
-        let src = table(boot.start_address().as_u64());
-        let dst = table(pml4.start_address().as_u64());
-        // SAFETY: `dst` is a fresh frame only we know; `src` is the live
-        // top-level table, whose kernel half never changes after `init`.
-        unsafe { (&mut (*dst))[KERNEL_HALF..].copy_from_slice(&(&(*src))[KERNEL_HALF..]) };
         let mut quotas = [QuotaSlot::default(); QUOTA_SLOTS];
         quotas[OWN_QUOTA] = QuotaSlot { quota: Some(own_quota), frames: 1 };
-        Ok(AddressSpace { pml4, quotas })
+        let mut space = AddressSpace { pml4, quotas };
+        // SAFETY: the kernel makes these one at a time (boot code and the
+        // kernel-stack mapper, neither running now) and drops this one at
+        // the end of `new`; only its kernel half is read, which never
+        // changes after `init`.
+        let active = unsafe { paging::active() };
+        let dst = space.table_mut(pml4).iter_mut();
+        for (d, s) in dst.zip(active.level_4_table().iter()).skip(KERNEL_HALF) {
+            *d = s.clone();
+        }
+        Ok(space)
     }
 
     /// The value to load into CR3 to run in this space.
     pub fn root(&self) -> PhysFrame {
         self.pml4
+    }
+
+    /// The page table in `frame`, seen through the physical window.
+    /// `frame` must be one of this space's page-table frames (see the
+    /// invariant on [`AddressSpace`]).
+    fn table(&self, frame: PhysFrame) -> &PageTable {
+        // SAFETY: by the page-table invariant `frame` is a live table of
+        // this space, mapped by the physical window and aligned; the only
+        // references to it are made here and in `table_mut`, each borrowing
+        // `self`, so no `&mut` to it lives while this `&` does. (The CPU
+        // itself may set accessed/dirty bits while the space is active; we
+        // read them as plain bits and rely on none.)
+        unsafe { &*phys_to_virt(frame.start_address()).as_ptr::<PageTable>() }
+    }
+
+    /// The page table in `frame`, writable; as [`AddressSpace::table`].
+    fn table_mut(&mut self, frame: PhysFrame) -> &mut PageTable {
+        // SAFETY: as in `table`; `&mut self` makes this the only reference
+        // to any table of this space while it lives.
+        unsafe { &mut *phys_to_virt(frame.start_address()).as_mut_ptr::<PageTable>() }
+    }
+
+    /// The last-level table for user address `vaddr`, walking down through
+    /// entries that carry all of `need` (and are not huge pages). `None`
+    /// if a table is missing or lacks `need`, or `vaddr` is in the kernel
+    /// half.
+    fn walk(&self, vaddr: u64, need: PageTableFlags) -> Option<PhysFrame> {
+        if index(vaddr, 4) >= KERNEL_HALF {
+            return None;
+        }
+        let mut t = self.pml4;
+        for level in [4, 3, 2] {
+            let entry = &self.table(t)[index(vaddr, level)];
+            if !entry.flags().contains(need) {
+                return None;
+            }
+            t = entry.frame().ok()?;
+        }
+        Some(t)
+    }
+
+    /// The last-level table for user address `vaddr`, creating missing
+    /// tables (each charged to the own quota) when `charge` is given.
+    /// Errors: `BadAddress` if a table is missing and `charge` is `None`
+    /// (or `vaddr` is in the kernel half); `OutOfMemory` from the quota or
+    /// the frame allocator.
+    fn walk_create(
+        &mut self,
+        vaddr: u64,
+        mut charge: Option<&mut dyn Charge>,
+    ) -> Result<PhysFrame, Error> {
+        if index(vaddr, 4) >= KERNEL_HALF {
+            return Err(Error::BadAddress);
+        }
+        let own = self.own_quota();
+        let mut t = self.pml4;
+        for level in [4, 3, 2] {
+            let i = index(vaddr, level);
+            if !self.table(t)[i].flags().contains(PageTableFlags::PRESENT) {
+                let Some(c) = charge.as_deref_mut() else { return Err(Error::BadAddress) };
+                c.charge(own)?;
+                let Some(f) = frame::alloc_zeroed() else {
+                    c.credit(own);
+                    return Err(Error::OutOfMemory);
+                };
+                self.quotas[OWN_QUOTA].frames += 1;
+                self.table_mut(t)[i].set_frame(f, TABLE_FLAGS);
+            }
+            t = self.table(t)[i].frame().map_err(|_| Error::BadAddress)?;
+        }
+        Ok(t)
     }
 
     /// The quota slot for `quota`, taking a free slot if needed.
@@ -157,36 +248,11 @@ impl AddressSpace {
         self.quotas[OWN_QUOTA].quota.expect("slot 0 holds the own quota")
     }
 
-    /// The leaf entry for `vaddr`, creating missing tables (charged to the
-    /// own quota) when `create` is set.
-    fn leaf(&mut self, vaddr: u64, create: Option<&mut dyn Charge>) -> Result<*mut u64, Error> {
-        let own = self.own_quota();
-        let mut charge = create;
-        let mut t = table(self.pml4.start_address().as_u64());
-        for level in [4, 3, 2] {
-            // SAFETY: `t` is a page table of this address space (the root,
-            // or reached from it through present entries we created).
-            let entry = unsafe { &mut (*t)[index(vaddr, level)] };
-            if *entry & PRESENT == 0 {
-                let Some(c) = charge.as_deref_mut() else { return Err(Error::BadAddress) };
-                c.charge(own)?;
-                let Some(f) = frame::alloc_zeroed() else {
-                    c.credit(own);
-                    return Err(Error::OutOfMemory);
-                };
-                self.quotas[OWN_QUOTA].frames += 1;
-                *entry = f.start_address().as_u64() | PRESENT | WRITABLE | USER;
-            }
-            t = table(*entry & ADDR_MASK);
-        }
-        // SAFETY: `t` is now the last-level table for `vaddr`.
-        Ok(unsafe { &mut (*t)[index(vaddr, 1)] } as *mut u64)
-    }
-
     /// Whether `vaddr`'s page is mapped.
-    pub fn is_mapped(&mut self, vaddr: u64) -> bool {
-        // SAFETY: `leaf` returned a pointer to a live entry of our table.
-        self.leaf(vaddr, None).is_ok_and(|e| unsafe { *e } & PRESENT != 0)
+    pub fn is_mapped(&self, vaddr: u64) -> bool {
+        self.walk(vaddr, PageTableFlags::PRESENT).is_some_and(|t| {
+            self.table(t)[index(vaddr, 1)].flags().contains(PageTableFlags::PRESENT)
+        })
     }
 
     /// Maps `pages` fresh zeroed pages at `vaddr`, charged to `quota`.
@@ -228,39 +294,37 @@ impl AddressSpace {
         charge: &mut impl Charge,
     ) -> Result<(), Error> {
         let quota = self.quotas[slot].quota.expect("slot in use");
-        let entry = self.leaf(vaddr, Some(charge))?;
+        let pt = self.walk_create(vaddr, Some(charge))?;
         charge.charge(quota)?;
         let Some(f) = frame::alloc_zeroed() else {
             charge.credit(quota);
             return Err(Error::OutOfMemory);
         };
         self.quotas[slot].frames += 1;
-        // SAFETY: `entry` points into our last-level table (see `leaf`).
-        unsafe {
-            *entry = f.start_address().as_u64() | access.leaf_bits() | (slot as u64) << QUOTA_SHIFT
-        };
+        self.table_mut(pt)[index(vaddr, 1)].set_frame(f, access.leaf_flags() | slot_flags(slot));
         Ok(())
     }
 
     /// Unmaps the page at `vaddr` if mapped, frees its frame and credits
     /// its quota. Returns whether a page was there.
     fn unmap_one(&mut self, vaddr: u64, charge: &mut impl Charge) -> bool {
-        let Ok(entry) = self.leaf(vaddr, None) else { return false };
-        // SAFETY: `entry` points into our last-level table (see `leaf`).
-        let pte = unsafe { entry.replace(0) };
-        if pte & PRESENT == 0 {
+        let Some(pt) = self.walk(vaddr, PageTableFlags::PRESENT) else { return false };
+        let entry = &mut self.table_mut(pt)[index(vaddr, 1)];
+        let pte = entry.clone();
+        entry.set_unused();
+        if !pte.flags().contains(PageTableFlags::PRESENT) {
             return false;
         }
         if Cr3::read().0 == self.pml4 {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
         }
-        self.free_leaf(pte, charge);
+        self.free_leaf(&pte, charge);
         true
     }
 
-    fn free_leaf(&mut self, pte: u64, charge: &mut impl Charge) {
-        let slot = ((pte & QUOTA_MASK) >> QUOTA_SHIFT) as usize;
-        let frame = PhysFrame::containing_address(PhysAddr::new(pte & ADDR_MASK));
+    fn free_leaf(&mut self, pte: &PageTableEntry, charge: &mut impl Charge) {
+        let slot = slot_of(pte);
+        let frame = PhysFrame::containing_address(pte.addr());
         // SAFETY: the entry was this space's only reference to the frame,
         // which `map_one` took from the allocator; the entry is cleared.
         unsafe { frame::free(frame) };
@@ -287,20 +351,15 @@ impl AddressSpace {
     /// The physical frame behind a user page, if mapped with at least the
     /// given access from user mode.
     pub fn translate(&self, vaddr: u64, write: bool) -> Option<PhysAddr> {
-        let need = PRESENT | USER | if write { WRITABLE } else { 0 };
-        let mut t = table(self.pml4.start_address().as_u64());
-        for level in [4, 3, 2, 1] {
-            // SAFETY: `t` is a table of this address space.
-            let entry = unsafe { (*t)[index(vaddr, level)] };
-            if entry & need != need || (level > 1 && entry & HUGE != 0) {
-                return None;
-            }
-            if level == 1 {
-                return Some(PhysAddr::new((entry & ADDR_MASK) | (vaddr & (PAGE_SIZE - 1))));
-            }
-            t = table(entry & ADDR_MASK);
+        let mut need = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if write {
+            need |= PageTableFlags::WRITABLE;
         }
-        None
+        let entry = &self.table(self.walk(vaddr, need)?)[index(vaddr, 1)];
+        if !entry.flags().contains(need) {
+            return None;
+        }
+        Some(entry.addr() + (vaddr & (PAGE_SIZE - 1)))
     }
 
     /// Frees every user page and page table and credits their quotas. The
@@ -308,49 +367,36 @@ impl AddressSpace {
     pub fn destroy(mut self, charge: &mut impl Charge) {
         assert_ne!(Cr3::read().0, self.pml4, "destroying the active address space");
         let own = self.own_quota();
-        let root = table(self.pml4.start_address().as_u64());
-        for i4 in 0..KERNEL_HALF {
-            // SAFETY (all reads below): tables of this space, reached through
-            // present entries; nothing else uses them any more.
-            let e4 = unsafe { (*root)[i4] };
-            if e4 & PRESENT == 0 {
-                continue;
-            }
-            let pdpt = table(e4 & ADDR_MASK);
-            for i3 in 0..ENTRIES {
-                let e3 = unsafe { (*pdpt)[i3] };
-                if e3 & PRESENT == 0 {
-                    continue;
-                }
-                let pd = table(e3 & ADDR_MASK);
-                for i2 in 0..ENTRIES {
-                    let e2 = unsafe { (*pd)[i2] };
-                    if e2 & PRESENT == 0 {
-                        continue;
-                    }
-                    let pt = table(e2 & ADDR_MASK);
-                    for i1 in 0..ENTRIES {
-                        let e1 = unsafe { (*pt)[i1] };
-                        if e1 & PRESENT != 0 {
-                            self.free_leaf(e1, charge);
-                        }
-                    }
-                    self.free_table(e2, own, charge);
-                }
-                self.free_table(e3, own, charge);
-            }
-            self.free_table(e4, own, charge);
-        }
         let root = self.pml4;
+        self.free_below(root, 4, own, charge);
         // SAFETY: the root table is unused now (not active, asserted above).
         unsafe { frame::free(root) };
         charge.credit(own);
     }
 
-    fn free_table(&mut self, entry: u64, own: ObjectId, charge: &mut impl Charge) {
+    /// Frees every page and table below table `t` (at `level`, 4 = the
+    /// root, whose kernel half is left alone), crediting their quotas.
+    fn free_below(&mut self, t: PhysFrame, level: u32, own: ObjectId, charge: &mut impl Charge) {
+        let entries = if level == 4 { KERNEL_HALF } else { ENTRIES };
+        for i in 0..entries {
+            let entry = self.table(t)[i].clone();
+            if !entry.flags().contains(PageTableFlags::PRESENT) {
+                continue;
+            }
+            if level == 1 {
+                self.free_leaf(&entry, charge);
+            } else {
+                let child = PhysFrame::containing_address(entry.addr());
+                self.free_below(child, level - 1, own, charge);
+                self.free_table(child, own, charge);
+            }
+        }
+    }
+
+    fn free_table(&mut self, table: PhysFrame, own: ObjectId, charge: &mut impl Charge) {
         // SAFETY: a page-table frame of this space that nothing points to
         // any more (its parent is being torn down).
-        unsafe { frame::free(PhysFrame::containing_address(PhysAddr::new(entry & ADDR_MASK))) };
+        unsafe { frame::free(table) };
         self.quotas[OWN_QUOTA].frames -= 1;
         charge.credit(own);
     }
@@ -381,19 +427,11 @@ impl AddressSpace {
 
     /// The frame behind a page of this space, whatever its permissions.
     pub fn translate_any(&self, vaddr: u64) -> Option<PhysAddr> {
-        let mut t = table(self.pml4.start_address().as_u64());
-        for level in [4, 3, 2, 1] {
-            // SAFETY: `t` is a table of this address space.
-            let entry = unsafe { (*t)[index(vaddr, level)] };
-            if entry & PRESENT == 0 {
-                return None;
-            }
-            if level == 1 {
-                return Some(PhysAddr::new((entry & ADDR_MASK) | (vaddr & (PAGE_SIZE - 1))));
-            }
-            t = table(entry & ADDR_MASK);
+        let entry = &self.table(self.walk(vaddr, PageTableFlags::PRESENT)?)[index(vaddr, 1)];
+        if !entry.flags().contains(PageTableFlags::PRESENT) {
+            return None;
         }
-        None
+        Some(entry.addr() + (vaddr & (PAGE_SIZE - 1)))
     }
 
     /// The frames this space holds on each quota (for the authority checks).

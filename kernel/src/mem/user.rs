@@ -11,6 +11,7 @@
 
 use caps::abi::Error;
 use caps::abi::layout::PAGE_SIZE;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::aspace::{AddressSpace, is_user_range};
 use super::copy::copy_bytes;
@@ -100,37 +101,28 @@ impl UserSlice {
     }
 }
 
-/// Plain data that may be copied to and from user memory: any bit pattern
-/// is a valid value and it has no padding that could leak kernel bytes.
-///
-/// # Safety
-/// Implement only for `#[repr(C)]` types of integers and arrays of them,
-/// without padding.
-pub unsafe trait Pod: Copy + Default {}
-
-// SAFETY: integers.
-unsafe impl Pod for u64 {}
-
 /// Reads one `T` from user address `addr`.
-pub fn read_value<T: Pod>(aspace: &AddressSpace, addr: u64) -> Result<T, Error> {
+///
+/// `T: FromBytes` means any bytes user space left there make a valid `T`;
+/// the zerocopy derives check that at compile time (no padding, no enums
+/// or references), so no claim of ours is needed.
+pub fn read_value<T: FromBytes + IntoBytes>(aspace: &AddressSpace, addr: u64) -> Result<T, Error> {
     let slice = UserSlice::new(addr, size_of::<T>() as u64)?;
-    let mut value = T::default();
-    // SAFETY: `T: Pod`, so viewing it as bytes is sound and any bytes
-    // written make a valid `T`.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut((&mut value as *mut T).cast::<u8>(), size_of::<T>())
-    };
-    slice.read(aspace, bytes)?;
+    let mut value = T::new_zeroed();
+    slice.read(aspace, value.as_mut_bytes())?;
     Ok(value)
 }
 
 /// Writes `value` to user address `addr`.
-pub fn write_value<T: Pod>(aspace: &AddressSpace, addr: u64, value: &T) -> Result<(), Error> {
-    let slice = UserSlice::new(addr, size_of::<T>() as u64)?;
-    // SAFETY: `T: Pod` has no padding: every byte is initialised.
-    let bytes =
-        unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
-    slice.write(aspace, bytes)
+///
+/// `T: IntoBytes` means `T` has no padding, so every byte written is one
+/// of `value`'s fields and no stale kernel memory leaks to user space.
+pub fn write_value<T: IntoBytes + Immutable>(
+    aspace: &AddressSpace,
+    addr: u64,
+    value: &T,
+) -> Result<(), Error> {
+    UserSlice::new(addr, size_of::<T>() as u64)?.write(aspace, value.as_bytes())
 }
 
 /// Runs `f` with supervisor access to user pages allowed (SMAP's AC flag).

@@ -251,15 +251,8 @@ fn build(
     let p = k.procs.get_mut(pid).expect("just inserted");
     info.pid = pid.0;
     let aspace = p.aspace.as_ref().expect("set above");
-    // SAFETY: `StartInfo` is plain `repr(C)` data of integers and arrays,
-    // with no padding (checked by its size being a multiple of 8 and the
-    // field order), so its bytes are initialised.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            (&info as *const StartInfo).cast::<u8>(),
-            size_of::<StartInfo>(),
-        )
-    };
+    // `StartInfo: IntoBytes`: no padding, checked by the compiler.
+    let bytes = zerocopy::IntoBytes::as_bytes(&info);
     aspace.write_phys(START_INFO_ADDR, bytes).expect("the start page is mapped");
     let entry = program.entry;
     prepare_first_entry(p.kstack.as_ref().expect("set above"), entry);

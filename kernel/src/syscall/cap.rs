@@ -3,16 +3,13 @@
 
 use alloc::vec::Vec;
 use caps::Narrow;
+use caps::abi::Error;
 use caps::abi::args::{DERIVE_BADGE, DERIVE_RANGE, DERIVE_SAME, pack_info};
 use caps::abi::syscall::calls;
-use caps::abi::{CapInfo, Error};
 
 use super::Caller;
-use crate::mem::user::{Pod, write_value};
+use crate::mem::user::write_value;
 use crate::state::Kernel;
-
-// SAFETY: `CapInfo` is `repr(C)`: two u32 then four u64, no padding.
-unsafe impl Pod for CapInfo {}
 
 /// `cap_info(handle, out)`: the kind and rights packed in the result, and
 /// the whole record at `out` unless it is 0. Needs no right.

@@ -13,7 +13,6 @@
 use caps::abi::disk::{
     COMPLETE_NONBLOCK, DiskInfo, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
 };
-use caps::abi::layout::PAGE_SIZE;
 use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 use caps::{Object, ObjectId, SectorRange};
@@ -21,15 +20,11 @@ use caps::{Object, ObjectId, SectorRange};
 use super::Caller;
 use crate::arch::cpu::rdtsc;
 use crate::diskio::{
-    AsyncRequest, Authority, check_user_pages, phys_slice, transfer_phys, user_segments,
+    AsyncRequest, Authority, Bounce, check_user_pages, transfer_phys, user_segments,
 };
 use crate::drivers::block::{Op, SECTOR_SIZE};
-use crate::drivers::dma;
-use crate::mem::user::{Pod, UserSlice, write_value};
+use crate::mem::user::{UserSlice, write_value};
 use crate::state::Kernel;
-
-// SAFETY: `DiskInfo` is `repr(C)`, six u64, no padding.
-unsafe impl Pod for DiskInfo {}
 
 /// Looks `handle` up as a DiskRange with `rights`.
 fn range(k: &Kernel, c: Caller, handle: RawHandle, rights: Rights) -> Result<SectorRange, Error> {
@@ -103,30 +98,20 @@ fn sync_transfer(
     } else {
         slice.check_readable(aspace)?;
     }
-    let pages = len.div_ceil(PAGE_SIZE) as usize;
     // Buffers of dead owners' finished requests go back first.
     kernel.async_io.reap_orphans(&mut kernel.devices);
-    let bounce = dma::alloc(pages).ok_or(Error::Busy)?;
-    // SAFETY: the bounce buffer is ours until freed below, after the
-    // device is done with it (`transfer_phys` waits for that).
-    let bytes = unsafe { phys_slice(bounce, len as usize) };
+    let mut bounce = Bounce::new(len)?;
     let result = (|| {
         if op == Op::Write {
-            slice.read(aspace, bytes)?;
+            slice.read(aspace, bounce.bytes_mut())?;
         }
-        transfer_phys(
-            &mut kernel.devices,
-            r.device,
-            op,
-            first,
-            core::iter::once((bounce, len as usize)),
-        )?;
+        bounce.transfer(&mut kernel.devices, r.device, op, first)?;
         if op == Op::Read {
-            slice.write(aspace, bytes)?;
+            slice.write(aspace, bounce.bytes())?;
         }
         Ok(count)
     })();
-    dma::free(bounce, pages);
+    drop(bounce);
     let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
     kernel.devices.account(r.device, 1, spent);
     result
@@ -169,54 +154,27 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
     if !kernel.async_io.has_room(c.pid) {
         return Err(Error::Busy);
     }
-    let pages = (len.div_ceil(PAGE_SIZE) as usize).max(1);
-    let bounce = dma::alloc(pages).ok_or(Error::Busy)?;
-    // SAFETY: the bounce buffer is ours; the device gets it until the
-    // request's result is taken (`AsyncIo::take_done`, `reap_orphans`).
-    let bytes = unsafe { phys_slice(bounce, len as usize) };
-    if op == Op::Write
-        && let Err(e) = slice.read(aspace, bytes)
-    {
-        dma::free(bounce, pages);
-        return Err(e);
+    let mut bounce = Bounce::new(len)?;
+    if op == Op::Write {
+        slice.read(aspace, bounce.bytes_mut())?;
     }
-    let segments: &[&mut [u8]] = if len == 0 { &[] } else { core::slice::from_ref(&bytes) };
     let waited = kernel.devices.waited_cycles;
-    let started = loop {
-        // SAFETY: the bounce buffer stays allocated, and untouched by the
-        // CPU, until the request's result is taken, even if its owner dies
-        // first.
-        match unsafe { kernel.devices.start(r.device, op, first, segments) } {
-            Err(Error::Busy) if kernel.devices.get(r.device).is_some_and(|d| d.in_flight() > 0) => {
-                kernel.devices.poll_all();
-            }
-            other => break other,
-        }
-    };
-    let io = match started {
-        Ok(io) => io,
-        Err(e) => {
-            dma::free(bounce, pages);
-            return Err(e);
-        }
-    };
+    // The device has the buffer until the request's result is taken, even
+    // if its owner dies first.
+    let io = bounce.lend(&mut kernel.devices, r.device, op, first).map_err(|(e, _)| e)?;
     let request = AsyncRequest {
         owner: Some(c.pid),
         authority: Authority { table: c.table, handle, rights: need, range: r },
         io,
         device: r.device,
         op,
-        bounce,
-        pages,
         user_buf: buf,
         len,
     };
     // `has_room` was checked above and nothing since took a place.
     let Some(id) = kernel.async_io.add(request) else {
-        // Unreachable; if it were not, the device still owns the buffer:
-        // wait for it before freeing.
-        let _ = kernel.devices.wait(io);
-        dma::free(bounce, pages);
+        // Unreachable; if it were not, the dropped request's `Lent` keeps
+        // the buffer from the pool (leaked) while the device may write it.
         return Err(Error::Busy);
     };
     let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);

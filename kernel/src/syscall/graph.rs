@@ -16,11 +16,8 @@ use caps::{Object, ObjectId, Reached, TableId};
 
 use super::Caller;
 use crate::arch::cpu;
-use crate::mem::user::{Pod, UserSlice, write_value};
+use crate::mem::user::{UserSlice, write_value};
 use crate::state::Kernel;
-
-// SAFETY: `GraphNode` is `repr(C)`: four u32 then seven u64, no padding.
-unsafe impl Pod for GraphNode {}
 
 /// The alignment `cap_graph` asks of its buffer (the record's).
 const RECORD_ALIGN: u64 = align_of::<GraphNode>() as u64;

@@ -22,12 +22,9 @@ use super::{Caller, Next, Outcome};
 use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
-use crate::mem::user::{Pod, UserSlice, read_value};
+use crate::mem::user::{UserSlice, read_value};
 use crate::proc::{Block, State};
 use crate::state::Kernel;
-
-// SAFETY: `MsgDesc` is `repr(C)`: six u64, no padding.
-unsafe impl Pod for MsgDesc {}
 
 /// `endpoint_create(memory)`: a new endpoint, one frame charged to the
 /// quota of a `Memory` handle with MAP.

@@ -10,15 +10,10 @@ use caps::abi::{Error, ObjectKind, Rights};
 use caps::{Capability, NO_BADGE, Object};
 
 use super::{Caller, Next, Outcome};
-use crate::mem::user::{Pod, UserSlice, read_value};
+use crate::mem::user::{UserSlice, read_value};
 use crate::proc::spawn::{SpawnRequest, StartGrant};
 use crate::proc::{self, Block};
 use crate::state::Kernel;
-
-// SAFETY: `SpawnArgs` is `repr(C)`, seven u64, no padding.
-unsafe impl Pod for SpawnArgs {}
-// SAFETY: `Grant` is `repr(C)`: u64, u32, u32, [u8; 24], no padding.
-unsafe impl Pod for Grant {}
 
 /// `proc_spawn(args)`: starts the program an `Image` handle (EXEC) names,
 /// with a quota carved from a `Memory` handle (MAP) and the handles the
