@@ -3,9 +3,9 @@
 
 use alloc::vec::Vec;
 use caps::Narrow;
-use caps::abi::Error;
 use caps::abi::args::{DERIVE_BADGE, DERIVE_RANGE, DERIVE_SAME, pack_info};
 use caps::abi::syscall::calls;
+use caps::abi::{CapInfo, Error};
 
 use super::Caller;
 use crate::mem::user::write_value;

@@ -21,6 +21,8 @@
 //! `State`), in the style of Hubris's `NextTask` and seL4's
 //! decode-then-invoke. One file per group of calls.
 
+#![forbid(unsafe_code)]
+
 mod cap;
 mod console;
 mod disk;
