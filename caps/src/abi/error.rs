@@ -142,6 +142,7 @@ impl core::fmt::Display for Error {
 impl core::error::Error for Error {}
 
 /// Encodes an error for `rax`: `-(code)` as a `u64`.
+#[inline]
 pub const fn encode_error(error: Error) -> u64 {
     error.code().wrapping_neg()
 }
@@ -151,6 +152,7 @@ pub const fn encode_error(error: Error) -> u64 {
 /// A successful value above [`MAX_VALUE`] cannot be told apart from an
 /// error; it is a kernel bug, caught by a debug assertion, and encoded as
 /// [`Error::OutOfRange`] in release builds rather than as a false error code.
+#[inline]
 pub const fn encode_result(result: Result<u64, Error>) -> u64 {
     match result {
         Ok(value) if value <= MAX_VALUE => value,
@@ -170,6 +172,7 @@ pub const fn raw_error_code(raw: u64) -> Option<u64> {
 /// Decodes `rax` after a syscall. An error number this ABI version does not
 /// know (a newer kernel) decodes as [`Error::NotSupported`]; use
 /// [`raw_error_code`] to see the number itself.
+#[inline]
 pub const fn decode_result(raw: u64) -> Result<u64, Error> {
     match raw_error_code(raw) {
         None => Ok(raw),
