@@ -207,10 +207,10 @@ fn addr(stub: extern "C" fn()) -> VirtAddr {
 pub fn init() {
     let idt = IDT.call_once(|| {
         let mut idt = InterruptDescriptorTable::new();
-        // SAFETY (for every `set_handler_addr` below): each address is one of
-        // the stubs above, which keep the stack layout `trap_common` expects
-        // for its vector (error code pushed by the CPU exactly where the stub
-        // does not push one) and return with `iretq`.
+        // SAFETY: for every `set_handler_addr` below: each address is one
+        // of the stubs above, which keep the stack layout `trap_common`
+        // expects for its vector (error code pushed by the CPU exactly where
+        // the stub does not push one) and return with `iretq`.
         unsafe {
             idt.divide_error.set_handler_addr(addr(stub_de));
             idt.debug.set_handler_addr(addr(stub_db));
