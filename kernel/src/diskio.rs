@@ -332,6 +332,10 @@ pub struct AsyncIo {
 /// included).
 pub const MAX_ASYNC_TOTAL: usize = 256;
 
+// The device layer's request table holds every asynchronous request plus
+// one synchronous transfer.
+const _: () = assert!(MAX_ASYNC_TOTAL < crate::drivers::block::MAX_REQUESTS);
+
 impl AsyncIo {
     /// None.
     pub const fn new() -> Self {

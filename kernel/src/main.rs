@@ -83,7 +83,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
 
     arch::init();
-    let summary = mem::init(boot_info);
+    let summary = mem::init(boot_info, drivers::dma::POOL_PAGES);
+    drivers::dma::init(summary.dma.clone());
     assert!(proc::kstack::region_is_free(), "the kernel-stack region overlaps a boot mapping");
     mem::aspace::init();
     let features = arch::init_cpu();

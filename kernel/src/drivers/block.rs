@@ -18,11 +18,11 @@ use caps::abi::Error;
 /// Bytes per sector.
 pub const SECTOR_SIZE: usize = 512;
 
-/// Requests the table holds at once, all devices together: every
-/// asynchronous request the kernel allows (`diskio::MAX_ASYNC_TOTAL`), plus
-/// one synchronous transfer (the kernel lock is held for the whole of one,
-/// so there is never a second).
-pub const MAX_REQUESTS: usize = crate::diskio::MAX_ASYNC_TOTAL + 1;
+/// Requests the table holds at once, all devices together: room for every
+/// asynchronous request the kernel allows plus one synchronous transfer
+/// (the kernel lock is held for the whole of one, so there is never a
+/// second). `diskio` checks at compile time that its limit fits.
+pub const MAX_REQUESTS: usize = 257;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -33,6 +33,9 @@ pub struct Summary {
     regions: usize,
     heap_bytes: u64,
     phys_offset: u64,
+    /// The physical range set aside for device DMA (kept out of the frame
+    /// allocator; `drivers::dma` manages it).
+    pub dma: core::ops::Range<u64>,
 }
 
 impl Summary {
@@ -50,8 +53,11 @@ impl Summary {
     }
 }
 
-/// Sets up the frame allocator and the kernel heap from the boot memory map.
-pub fn init(boot_info: &BootInfo) -> Summary {
+/// Sets up the frame allocator and the kernel heap from the boot memory
+/// map, and sets aside `dma_pages` contiguous pages (above 1 MiB) for
+/// device DMA, which the summary names (`Summary::dma`) and the frame
+/// allocator never hands out.
+pub fn init(boot_info: &BootInfo, dma_pages: usize) -> Summary {
     let phys_offset = boot_info
         .physical_memory_offset
         .into_option()
@@ -68,7 +74,7 @@ pub fn init(boot_info: &BootInfo) -> Summary {
     let usable_bytes = usable().map(|r| r.end - r.start).sum();
     let regions = usable().count();
     let heap = heap::init(usable());
-    let dma_bytes = crate::drivers::dma::POOL_PAGES as u64 * PAGE_SIZE;
+    let dma_bytes = dma_pages as u64 * PAGE_SIZE;
     let dma = usable()
         .flat_map(|r| heap::exclude(r, heap.clone()))
         .find_map(|r| {
@@ -76,11 +82,10 @@ pub fn init(boot_info: &BootInfo) -> Summary {
             (start.checked_add(dma_bytes)? <= r.end).then_some(start..start + dma_bytes)
         })
         .expect("no usable memory region can hold the DMA pool");
-    crate::drivers::dma::init(dma.clone());
     frame::init(
         usable()
             .flat_map(|r| heap::exclude(r, heap.clone()))
             .flat_map(|r| heap::exclude(r, dma.clone())),
     );
-    Summary { usable_bytes, regions, heap_bytes: heap.end - heap.start, phys_offset }
+    Summary { usable_bytes, regions, heap_bytes: heap.end - heap.start, phys_offset, dma }
 }

@@ -27,7 +27,7 @@ pub fn info(k: &mut Kernel, c: Caller, a: calls::CapInfo) -> Result<u64, Error> 
 
 #[inline(never)]
 fn write_info(k: &Kernel, c: Caller, out: u64, info: CapInfo) -> Result<(), Error> {
-    write_value(c.aspace(k), out, &info)
+    write_value(c.aspace(&k.procs), out, &info)
 }
 
 /// `cap_derive(handle, rights, mode, a, b)`: a new handle in the caller's

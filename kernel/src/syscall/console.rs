@@ -19,7 +19,7 @@ pub fn debug_write(k: &mut Kernel, c: Caller, a: calls::DebugWrite) -> Result<u6
         return Err(Error::InvalidArgument);
     }
     let slice = UserSlice::new(ptr, len)?;
-    let aspace = c.aspace(k);
+    let aspace = c.aspace(&k.procs);
     slice.check_readable(aspace)?;
     let mut buf = [0u8; CHUNK];
     let mut done = 0;

@@ -48,7 +48,7 @@ pub fn info(k: &mut Kernel, c: Caller, a: calls::DiskInfo) -> Result<u64, Error>
             requests,
             kernel_cycles,
         };
-        write_value(c.aspace(k), a.out, &info)?;
+        write_value(c.aspace(&k.procs), a.out, &info)?;
     }
     Ok(r.count)
 }
@@ -81,7 +81,7 @@ fn sync_transfer(
     let first = r.translate(sector, count)?;
     let len = count * SECTOR_SIZE as u64;
     let slice = UserSlice::new(buf, len)?;
-    let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+    let aspace = c.aspace(&kernel.procs);
     let waited = kernel.devices.waited_cycles;
     if buf.is_multiple_of(SECTOR_SIZE as u64) {
         // Straight to the user's frames: check every page first (a read
@@ -145,7 +145,7 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         (r.translate(sector, count)?, count * SECTOR_SIZE as u64)
     };
     let slice = UserSlice::new(buf, len)?;
-    let aspace = kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+    let aspace = c.aspace(&kernel.procs);
     match op {
         Op::Read => slice.check_writable(aspace)?,
         _ => slice.check_readable(aspace)?,
@@ -211,8 +211,7 @@ pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Resul
         let result = if !req.authority.holds(&kernel.caps) {
             Err(Error::Revoked)
         } else if let (Ok(()), Op::Read) = (done.result, req.op) {
-            let aspace =
-                kernel.procs.get(c.pid).and_then(|p| p.aspace.as_ref()).expect("running process");
+            let aspace = c.aspace(&kernel.procs);
             UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, done.bytes()))
         } else {
             done.result

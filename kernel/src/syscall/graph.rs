@@ -74,7 +74,7 @@ pub fn cap_graph(k: &mut Kernel, c: Caller, a: calls::CapGraph) -> Result<u64, E
     }
     let room = len / GraphNode::SIZE as u64;
     let slice = UserSlice::new(buf, len)?;
-    let aspace = c.aspace(k);
+    let aspace = c.aspace(&k.procs);
     slice.check_writable(aspace)?;
     let key = key();
     // Which process holds each table, for the `holder` field.

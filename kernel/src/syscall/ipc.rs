@@ -115,7 +115,7 @@ fn receive_buffer(k: &Kernel, c: Caller, ptr: u64, len: u64) -> Result<Data, Err
     }
     let len = len.min(MAX_MSG_BYTES as u64);
     let slice = UserSlice::new(ptr, len)?;
-    slice.check_writable(c.aspace(k))?;
+    slice.check_writable(c.aspace(&k.procs))?;
     Ok(Data::User(slice, len as usize))
 }
 
@@ -131,12 +131,12 @@ fn outgoing(
     let mut out = Outgoing { tag, ..Outgoing::default() };
     let mut data = Data::None;
     let handles: [u64; MSG_SLOTS] = if tag.has(TAG_LONG) {
-        let desc: MsgDesc = read_value(c.aspace(k), slots[0])?;
+        let desc: MsgDesc = read_value(c.aspace(&k.procs), slots[0])?;
         if desc.len > MAX_MSG_BYTES as u64 {
             return Err(Error::InvalidArgument);
         }
         let slice = UserSlice::new(desc.data, desc.len)?;
-        slice.check_readable(c.aspace(k))?;
+        slice.check_readable(c.aspace(&k.procs))?;
         out.len = desc.len as usize;
         data = Data::User(slice, out.len);
         desc.handles

@@ -39,7 +39,8 @@ use caps::{ObjectId, TableId};
 use crate::arch::syscall::SyscallFrame;
 use crate::ipc::Incoming;
 use crate::mem::aspace::AddressSpace;
-use crate::proc::{Block, switch};
+use crate::objtable::ObjectTable;
+use crate::proc::{Block, Process, switch};
 use crate::state::{self, Kernel, KernelGuard};
 
 /// Who is calling: the current process and its table.
@@ -59,9 +60,10 @@ impl Caller {
         Caller { pid, table }
     }
 
-    /// The caller's address space (the active one).
-    pub fn aspace(self, k: &Kernel) -> &AddressSpace {
-        k.procs
+    /// The caller's address space (the active one), from the process
+    /// table alone (so other tables stay free to borrow).
+    pub fn aspace(self, procs: &ObjectTable<Process>) -> &AddressSpace {
+        procs
             .get(self.pid)
             .and_then(|p| p.aspace.as_ref())
             .expect("a running process has an address space")

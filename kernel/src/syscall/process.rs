@@ -19,7 +19,7 @@ use crate::state::Kernel;
 /// with a quota carved from a `Memory` handle (MAP) and the handles the
 /// grants list. Returns a `Process` handle.
 pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Error> {
-    let aspace = c.aspace(k);
+    let aspace = c.aspace(&k.procs);
     let args: SpawnArgs = read_value(aspace, a.args)?;
     if args.grants_len > MAX_START_HANDLES as u64 || args.args_len > ARGS_LEN as u64 {
         return Err(Error::InvalidArgument);
