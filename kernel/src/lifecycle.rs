@@ -71,9 +71,20 @@ impl Kernel {
     /// carries (they stay the sender's); a caller waiting for its answer
     /// leaves its reply with no caller (the answer gets `PeerGone`); a
     /// `proc_wait` leaves its child's waiters; a sleep its timer.
+    ///
+    /// A `proc_wait` already woken (its child ended) but not yet run again
+    /// keeps its tie (`Scheduler::forget_blocked`): it is marked, and its
+    /// call says `Revoked` when it runs.
     pub fn wake_revoked(&mut self, pid: ObjectId) {
         let Some(p) = self.procs.get_mut(pid) else { return };
-        let State::Blocked(block) = p.state else { return };
+        let block = match p.state {
+            State::Blocked(block) => block,
+            State::Ready | State::Running => {
+                p.revoked = true;
+                return;
+            }
+            State::Dead => return,
+        };
         match block {
             Block::Send(ep) => crate::ipc::endpoint::unlink_sender(self, ep, pid),
             Block::Recv(ep) => crate::ipc::endpoint::unlink_receiver(self, ep, pid),
@@ -120,6 +131,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     if let State::Blocked(block) = p.state {
         k.sched.forget_blocked(pid, block);
     }
+    k.sched.untie_process(pid);
     let p = k.procs.get_mut(pid).expect("checked above");
     p.state = State::Dead;
     p.exit = Some(status);

@@ -71,10 +71,23 @@ impl Scheduler {
     }
 
     /// Drops the bookkeeping of a process's block (it woke or died).
+    ///
+    /// A `proc_wait` keeps its tie: woken, it runs its lookup again when it
+    /// next runs, through the same handle, so a revoke between its wake-up
+    /// and then must still reach it (it would otherwise learn the status
+    /// after the revoke returned). The syscall wrapper unties it when it
+    /// resumes (`untie_process`), `lifecycle::terminate` if it dies first.
     pub fn forget_blocked(&mut self, pid: ObjectId, block: Block) {
         if let Block::Sleep(_) = block {
             self.sleepers.retain(|&(_, p)| p != pid);
         }
+        if !matches!(block, Block::Wait(_)) {
+            self.untie_process(pid);
+        }
+    }
+
+    /// Drops process `pid`'s tie, if it has one.
+    pub fn untie_process(&mut self, pid: ObjectId) {
         self.through.retain(|t| t.pid != pid);
     }
 

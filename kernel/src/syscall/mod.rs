@@ -269,6 +269,9 @@ fn apply(mut k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, first
 /// outcome for the others), else the
 /// outcome its waker left; `None` when the call is to be run again.
 fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
+    // A `proc_wait`'s tie outlives its wake-up (see
+    // `Scheduler::forget_blocked`); it ends here.
+    k.sched.untie_process(c.pid);
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
     if core::mem::take(&mut p.revoked) {
         return Some(Err(Error::Revoked));

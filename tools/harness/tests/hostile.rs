@@ -27,6 +27,7 @@ fn hostile_programs_fail_cleanly_and_others_carry_on() {
             &[
                 "hostile: a child spawned through a MAP|READ handle holds exactly MAP|READ",
                 "hostile: waiters in proc_wait and sleep wake with Revoked when their capability dies",
+                "hostile: a waiter woken but not yet run when its capability dies hears Revoked",
                 "hostile: overlapping buffers refused or handled",
                 "levels deep until the kernel refused; all unwound",
                 "(hostile-crasher) killed: #PF page fault",

@@ -223,6 +223,49 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     Ok(())
 }
 
+/// A process woken from `proc_wait` (its child ended) whose capability dies
+/// before it runs again must not learn the status through it: the revoke
+/// returned first. Its call says `Revoked`, as for a waiter still blocked.
+///
+/// The order is forced: we poll the child's end with a yield between
+/// polls, so we are in the run queue when the child exits and wakes the
+/// waiter behind us; we run first, see the end, and revoke.
+fn woken_waiter_hears_revoked(start: &Start) -> Result<(), &'static str> {
+    let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
+    let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
+    let upstream = Rights::WAIT | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
+    let child = Spawn::new(image)
+        .grant(timer, Rights::WAIT, "timer")
+        .map(|s| s.quota_pages(256).without_console().args("mode=sleep ms=300"))
+        .and_then(|s| s.spawn())
+        .map_err(|_| "spawn the child")?;
+    let lent = child.0.derive(upstream).map_err(|_| "derive the process handle")?;
+    let waiter = Spawn::new(image)
+        .grant(lent, Rights::WAIT, "child")
+        .map(|s| s.quota_pages(256).without_console().args("mode=wait-revoked"))
+        .and_then(|s| s.spawn())
+        .map_err(|_| "spawn the waiter")?;
+    loop {
+        match child.try_wait() {
+            Ok(_) => break,
+            Err(libos::Error::WouldBlock) => libos::sys::yield_now(),
+            Err(_) => return Err("poll the child"),
+        }
+    }
+    if lent.revoke() != Ok(1) {
+        return Err("revoking the woken waiter's process handle");
+    }
+    match waiter.wait() {
+        Ok(ExitStatus::Exited(0)) => {}
+        Ok(ExitStatus::Exited(7)) => {
+            return Err("a waiter woken before a revoke learnt the status (or BadHandle)");
+        }
+        _ => return Err("the woken waiter did not end cleanly"),
+    }
+    println!("hostile: a waiter woken but not yet run when its capability dies hears Revoked");
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
     if let Some(limit) = start.arg("procs").and_then(|n| n.parse().ok()) {
         return match process_table_full(start, limit) {
@@ -235,6 +278,7 @@ fn main(start: &Start) -> i32 {
     }
     match rights_do_not_grow_through_spawn(start)
         .and_then(|()| waiters_wake_when_their_capability_dies(start))
+        .and_then(|()| woken_waiter_hears_revoked(start))
         .and_then(|()| overlapping(start))
         .and_then(|()| deep(start))
         .and_then(|()| crash_holding_capabilities(start))
