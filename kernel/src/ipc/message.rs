@@ -65,8 +65,6 @@ pub struct IpcState {
     pub result: Option<Result<Incoming, Error>>,
     /// Kernel buffer for long data (charged one frame to its own quota).
     pub buf: Option<Box<[u8; MAX_MSG_BYTES]>>,
-    /// Bytes of long data it accepts now (its receive buffer's length).
-    pub accept: usize,
     /// The reply object it waits on, in a call.
     pub awaiting: Option<ObjectId>,
     /// The capability it is blocked through (sending, calling, receiving),
@@ -78,6 +76,13 @@ pub struct IpcState {
     /// Whether its blocked call ends with a message (a receive, a call's
     /// answer) rather than a bare 0 (a send).
     pub wants_message: bool,
+}
+
+impl IpcState {
+    /// Bytes of long data it accepts now: its receive buffer's length.
+    pub fn accepts(&self) -> usize {
+        if let Data::User(_, len) = self.dest { len } else { 0 }
+    }
 }
 
 /// Where long data is, or goes.

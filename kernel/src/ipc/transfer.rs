@@ -52,7 +52,7 @@ fn accepts(k: &Kernel, dst: Data) -> usize {
             .procs
             .get(pid)
             .filter(|p| p.ipc.buf.is_some())
-            .map_or(0, |p| p.ipc.accept.min(MAX_MSG_BYTES)),
+            .map_or(0, |p| p.ipc.accepts().min(MAX_MSG_BYTES)),
     }
 }
 

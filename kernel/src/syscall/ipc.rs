@@ -177,7 +177,6 @@ pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
 /// is woken: whether it waits for a message, and where long data goes.
 fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) {
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
-    p.ipc.accept = if let Data::User(_, len) = dest { len } else { 0 };
     p.ipc.dest = dest;
     p.ipc.wants_message = wants_message;
     p.ipc.result = None;
