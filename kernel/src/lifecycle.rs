@@ -85,28 +85,35 @@ impl Kernel {
             }
             State::Dead => return,
         };
-        match block {
-            Block::Send(ep) => crate::ipc::endpoint::unlink_sender(self, ep, pid),
-            Block::Recv(ep) => crate::ipc::endpoint::unlink_receiver(self, ep, pid),
+        let ipc = match block {
+            Block::Send(ep) => {
+                crate::ipc::endpoint::unlink_sender(self, ep, pid);
+                true
+            }
+            Block::Recv(ep) => {
+                crate::ipc::endpoint::unlink_receiver(self, ep, pid);
+                true
+            }
             // `ipc::wake` takes it out of the callers' queue.
-            Block::Reply(r) => crate::ipc::reply::caller_gone(self, r),
+            Block::Reply(r) => {
+                crate::ipc::reply::caller_gone(self, r);
+                true
+            }
             Block::Wait(child) => {
                 if let Some(c) = self.procs.get_mut(child) {
                     c.waiters.retain(|&w| w != pid);
                 }
+                false
             }
-            Block::Sleep(_) => {}
-        }
-        match block {
-            Block::Send(_) | Block::Recv(_) | Block::Reply(_) => {
-                crate::ipc::wake(self, pid, Err(Error::Revoked), false);
+            Block::Sleep(_) => false,
+        };
+        if ipc {
+            crate::ipc::wake(self, pid, Err(Error::Revoked), false);
+        } else {
+            if let Some(p) = self.procs.get_mut(pid) {
+                p.revoked = true;
             }
-            Block::Wait(_) | Block::Sleep(_) => {
-                if let Some(p) = self.procs.get_mut(pid) {
-                    p.revoked = true;
-                }
-                self.sched.wake(&mut self.procs, pid);
-            }
+            self.sched.wake(&mut self.procs, pid);
         }
     }
 
