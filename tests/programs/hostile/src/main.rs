@@ -11,7 +11,7 @@ use libos::abi::{CapInfo, Error, Syscall};
 use libos::kind::{DiskRange, Memory};
 use libos::process::Spawn;
 use libos::sys::raw::syscall;
-use libos::{ExitStatus, Rights, Start, println};
+use libos::{ExitStatus, Handle, Rights, Start, println};
 
 libos::main!(main);
 
@@ -169,6 +169,21 @@ fn process_table_full(start: &Start, limit: u32) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Starts `hostile-crasher` (image `image`) with `args`, granted `handle`
+/// as `name` with `rights`, 256 pages and no console.
+fn crasher<K: libos::kind::Kind>(
+    image: Handle<libos::kind::Image>,
+    handle: Handle<K>,
+    rights: Rights,
+    name: &str,
+    args: &str,
+) -> Result<libos::process::Child, &'static str> {
+    Spawn::new(image)
+        .grant(handle, rights, name)
+        .and_then(|s| s.quota_pages(256).without_console().args(args).spawn())
+        .map_err(|_| "spawn hostile-crasher")
+}
+
 /// A process blocked in `proc_wait` or `sleep` is tied to the capability it
 /// blocked through: revoking it upstream wakes the waiter with `Revoked` (it
 /// once slept on, or learnt the exit status through authority it had lost).
@@ -176,19 +191,10 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
     let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
     let upstream = Rights::WAIT | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
-    let spawn = |grant: Spawn<'_>, args: &'static str| {
-        grant.quota_pages(256).without_console().args(args).spawn()
-    };
     // proc_wait through a Process capability.
-    let sleeper = Spawn::new(image)
-        .grant(timer, Rights::WAIT, "timer")
-        .and_then(|s| spawn(s, "mode=sleep ms=2000"))
-        .map_err(|_| "spawn the sleeper")?;
+    let sleeper = crasher(image, timer, Rights::WAIT, "timer", "mode=sleep ms=2000")?;
     let lent = sleeper.0.derive(upstream).map_err(|_| "derive the process handle")?;
-    let waiter = Spawn::new(image)
-        .grant(lent, Rights::WAIT, "child")
-        .and_then(|s| spawn(s, "mode=wait-revoked"))
-        .map_err(|_| "spawn the waiter")?;
+    let waiter = crasher(image, lent, Rights::WAIT, "child", "mode=wait-revoked")?;
     timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
     if lent.revoke() != Ok(1) {
         return Err("revoking the waiter's process handle");
@@ -199,10 +205,7 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     }
     // sleep through a Timer capability.
     let lent = timer.derive(upstream).map_err(|_| "derive the timer")?;
-    let napper = Spawn::new(image)
-        .grant(lent, Rights::WAIT, "timer")
-        .and_then(|s| spawn(s, "mode=sleep-revoked ms=10000"))
-        .map_err(|_| "spawn the sleeper")?;
+    let napper = crasher(image, lent, Rights::WAIT, "timer", "mode=sleep-revoked ms=10000")?;
     timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
     if lent.revoke() != Ok(1) {
         return Err("revoking the sleeper's timer");
@@ -234,17 +237,9 @@ fn woken_waiter_hears_revoked(start: &Start) -> Result<(), &'static str> {
     let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
     let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
     let upstream = Rights::WAIT | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
-    let child = Spawn::new(image)
-        .grant(timer, Rights::WAIT, "timer")
-        .map(|s| s.quota_pages(256).without_console().args("mode=sleep ms=300"))
-        .and_then(|s| s.spawn())
-        .map_err(|_| "spawn the child")?;
+    let child = crasher(image, timer, Rights::WAIT, "timer", "mode=sleep ms=300")?;
     let lent = child.0.derive(upstream).map_err(|_| "derive the process handle")?;
-    let waiter = Spawn::new(image)
-        .grant(lent, Rights::WAIT, "child")
-        .map(|s| s.quota_pages(256).without_console().args("mode=wait-revoked"))
-        .and_then(|s| s.spawn())
-        .map_err(|_| "spawn the waiter")?;
+    let waiter = crasher(image, lent, Rights::WAIT, "child", "mode=wait-revoked")?;
     loop {
         match child.try_wait() {
             Ok(_) => break,
