@@ -32,7 +32,7 @@ pub struct SyscallFrame {
     /// In: the syscall number. Out: the result (see `caps::abi::error`).
     pub rax: u64,
     /// `rdi, rsi, rdx, r10, r8, r9`: the arguments in (decoded by
-    /// `caps::abi::syscall::dispatch` straight from here); extra results
+    /// `caps::abi::syscall::dispatch_raw` straight from here); extra results
     /// out (an IPC message).
     pub args: [u64; 6],
     /// Where user code resumes (saved by the CPU in rcx).

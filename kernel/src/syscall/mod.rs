@@ -4,7 +4,7 @@
 //! calls [`dispatch`], the one wrapper every call goes through:
 //!
 //! 1. it takes the kernel lock and finds the caller ([`Caller`]);
-//! 2. `caps::abi::syscall::dispatch` decodes the registers into the call's
+//! 2. `caps::abi::syscall::dispatch_raw` decodes the registers into the call's
 //!    typed argument struct (`caps::abi::syscall::calls`, generated from
 //!    the same table as the ABI's documentation) and runs its handler
 //!    through [`Ctx`]'s `Handlers` impl;
