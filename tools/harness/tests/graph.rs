@@ -121,7 +121,23 @@ fn the_graph_shows_a_delegated_range_then_loses_it_when_revoked() {
     );
     assert!(after.nodes.contains_key(parent), "R1 itself is not revoked");
     assert!(!after.nodes.contains_key(range_cap));
-    assert_eq!(before.nodes.len() - after.nodes.len(), 1);
+    // Exactly the revoked range disappears, and nothing appears; except
+    // that the writer may run between the revoke and the second picture
+    // (a timer tick), see its range gone and end, taking the rest of what
+    // it held with it (a race of the example, not of the kernel).
+    assert!(after.nodes.keys().all(|id| before.nodes.contains_key(id)), "a node appeared");
+    let gone: Vec<&String> =
+        before.nodes.keys().filter(|id| !after.nodes.contains_key(*id)).collect();
+    let mut expected = vec![range_cap.clone()];
+    if after.held_by(writer_after).is_empty() {
+        expected.extend(before.held_by(writer).into_iter().map(|(c, _, _)| c));
+    }
+    expected.sort();
+    expected.dedup();
+    assert_eq!(gone, expected.iter().collect::<Vec<_>>(), "{:?}", after.nodes);
+    if !after.held_by(writer_after).is_empty() {
+        assert_eq!(before.nodes.len() - after.nodes.len(), 1);
+    }
 
     // Graphviz renders it (tools/setup.sh installs it, like QEMU).
     let dot_path = dir.join("graph.dot");
