@@ -106,6 +106,16 @@ impl Kernel {
                 false
             }
             Block::Sleep(_) => false,
+            // The device finishes what it was given before the revoke
+            // returns; nothing more starts.
+            Block::Disk => {
+                if let Some(mut t) = self.disk_waits.take_sync(pid) {
+                    t.settle(&mut self.devices);
+                }
+                false
+            }
+            // Not tied to a handle (its request is checked when it runs).
+            Block::DiskComplete(_) => false,
         };
         if ipc {
             crate::ipc::wake(self, pid, Err(Error::Revoked), false);
@@ -156,6 +166,12 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
         k.sched.wake(&mut k.procs, w);
     }
     k.async_io.orphan(pid, &mut k.devices);
+    // Its frames are freed after the switch: the device must be done with
+    // them first.
+    if let Some(mut t) = k.disk_waits.take_sync(pid) {
+        t.settle(&mut k.devices);
+    }
+    k.disk_waits.complete.retain(|&(p, _)| p != pid);
     k.sched.ready.retain(|&r| r != pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {
@@ -180,6 +196,7 @@ pub fn reap(k: &mut Kernel) {
         let own = p.own_quota;
         let orphan = p.handle_refs == 0;
         if let Some(a) = aspace {
+            crate::proc::switch::leave_address_space(a.root());
             a.destroy(&mut k.quotas);
         }
         if let Some(s) = kstack {

@@ -31,7 +31,6 @@ pub fn now_ns() -> u64 {
 }
 
 /// TSC ticks per second.
-#[allow(dead_code)]
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
 }

@@ -5,9 +5,11 @@
 //!
 //! A request is a descriptor chain: the 16-byte header (device-readable),
 //! the data segments, the 1-byte status (device-writable). Headers and
-//! statuses live in one DMA page, a slot per request. Completion is by
-//! polling the used ring (the device runs in another host thread, so the
-//! CPU sees progress while it polls).
+//! statuses live in one DMA page, a slot per request. The device signals
+//! completions with an MSI-X message (queue 0 on table entry 0, routed by
+//! `drivers::pci::enable_msix`), and `poll` reaps the used ring; `poll`
+//! is also called between interrupts (a request may complete at once,
+//! and revocation polls until the device is done).
 
 use caps::abi::Error;
 use virtio_drivers::queue::VirtQueue;
@@ -18,16 +20,19 @@ use super::block::{BlockDevice, Op, RequestId, SECTOR_SIZE};
 use super::dma::{self, KernelHal};
 use crate::mem::phys_to_virt;
 
-/// Descriptors in the virtqueue.
-const QUEUE_SIZE: usize = 128;
+/// Descriptors in the virtqueue (QEMU's virtio-blk offers 256).
+const QUEUE_SIZE: usize = 256;
 /// Request slots (the most requests in flight).
 const SLOTS: usize = 64;
-/// Data segments one request may carry (plus header and status).
-pub const MAX_SEGMENTS: usize = 16;
+/// Data segments one request may carry (plus header and status): two
+/// requests of the largest size fit in the queue at once. The device may
+/// allow fewer (`seg_max`, read at set-up).
+pub const MAX_SEGMENTS: usize = 126;
 /// Bytes per slot in the header page: header (16) + status (1), padded.
 const SLOT_BYTES: usize = 32;
 
 // Feature bits (virtio 1.x).
+const F_SEG_MAX: u64 = 1 << 2;
 const F_RO: u64 = 1 << 5;
 const F_FLUSH: u64 = 1 << 9;
 const F_VERSION_1: u64 = 1 << 32;
@@ -45,6 +50,7 @@ bitflags::bitflags! {
     /// The features we ask for.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     struct Features: u64 {
+        const SEG_MAX = F_SEG_MAX;
         const RO = F_RO;
         const FLUSH = F_FLUSH;
         const VERSION_1 = F_VERSION_1;
@@ -69,11 +75,13 @@ pub struct VirtioBlk {
     capacity: u64,
     read_only: bool,
     has_flush: bool,
+    /// Data segments the device takes in one request.
+    max_segments: usize,
     /// Physical address of the header/status page.
     slots_phys: u64,
     slots: [Option<Slot>; SLOTS],
     /// The data segments (address, length) of each slot's request.
-    segments: alloc::boxed::Box<[[(usize, usize); MAX_SEGMENTS]; SLOTS]>,
+    segments: alloc::vec::Vec<[(usize, usize); MAX_SEGMENTS]>,
     /// A flush on a device without a write cache: done at once, reported
     /// by the next `poll`.
     instant: Option<RequestId>,
@@ -87,10 +95,17 @@ unsafe impl Send for VirtioBlk {}
 impl VirtioBlk {
     /// Sets the device up: feature negotiation, one request queue.
     pub fn new(mut transport: PciTransport) -> Result<Self, &'static str> {
-        let features = transport.begin_init(Features::RO | Features::FLUSH | Features::VERSION_1);
-        // Capacity (in 512-byte sectors) is the first field of the config.
+        let features = transport
+            .begin_init(Features::SEG_MAX | Features::RO | Features::FLUSH | Features::VERSION_1);
+        // Capacity (in 512-byte sectors) is the first field of the config,
+        // `seg_max` the third (virtio 1.2, 5.2.4).
         let low: u32 = transport.read_config_space(0).map_err(|_| "config space")?;
         let high: u32 = transport.read_config_space(4).map_err(|_| "config space")?;
+        let seg_max: u32 = if features.contains(Features::SEG_MAX) {
+            transport.read_config_space(12).map_err(|_| "config space")?
+        } else {
+            1
+        };
         let queue = VirtQueue::new(&mut transport, 0, false, false).map_err(|_| "virtqueue")?;
         transport.finish_init();
         let slots_phys = dma::alloc(1).ok_or("DMA pool")?;
@@ -100,9 +115,11 @@ impl VirtioBlk {
             capacity: u64::from(low) | u64::from(high) << 32,
             read_only: features.contains(Features::RO),
             has_flush: features.contains(Features::FLUSH),
+            max_segments: (seg_max as usize).clamp(1, MAX_SEGMENTS),
             slots_phys,
             slots: [None; SLOTS],
-            segments: alloc::boxed::Box::new([[(0, 0); MAX_SEGMENTS]; SLOTS]),
+            // On the heap, built row by row (the table is 126 KiB).
+            segments: alloc::vec![[(0, 0); MAX_SEGMENTS]; SLOTS],
             instant: None,
             doorbell_cycles: 0,
         })
@@ -143,7 +160,7 @@ impl BlockDevice for VirtioBlk {
         sector: u64,
         segments: &[&mut [u8]],
     ) -> Result<(), Error> {
-        if segments.len() > MAX_SEGMENTS
+        if segments.len() > self.max_segments
             || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0)
         {
             return Err(Error::InvalidArgument);
@@ -225,6 +242,10 @@ impl BlockDevice for VirtioBlk {
             };
             done(slot.id, result);
         }
+    }
+
+    fn max_segments(&self) -> usize {
+        self.max_segments
     }
 
     fn in_flight(&self) -> usize {

@@ -41,6 +41,11 @@ pub enum Block {
     Recv(ObjectId),
     /// In `ipc_call`, waiting for the answer through this reply object.
     Reply(ObjectId),
+    /// In `disk_read`, `disk_write` or `disk_flush`, until the device is
+    /// done (its transfer is in `Kernel::disk_waits`).
+    Disk,
+    /// In `disk_complete`, until the device is done with this request.
+    DiskComplete(crate::drivers::block::RequestId),
 }
 
 /// Where a process is in its life.

@@ -63,6 +63,8 @@ pub fn revoke(k: &mut Kernel, c: Caller, a: calls::CapRevoke) -> Result<u64, Err
     // we return (`caps`, "In-flight operations").
     if removed.iter().any(|r| r.capability.kind() == caps::abi::ObjectKind::DiskRange) {
         k.async_io.settle_unauthorized(&k.caps, &mut k.devices);
+        // Their owners blocked in `disk_complete` hear `Revoked` now.
+        crate::iowait::on_completion(k);
     }
     Ok(n as u64)
 }

@@ -172,15 +172,15 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn disk_read(&mut self, a: calls::DiskRead) -> Outcome {
-        ret(disk::read(self.k, self.c, a))
+        disk::read(self.k, self.c, a)
     }
     #[inline]
     fn disk_write(&mut self, a: calls::DiskWrite) -> Outcome {
-        ret(disk::write(self.k, self.c, a))
+        disk::write(self.k, self.c, a)
     }
     #[inline]
     fn disk_flush(&mut self, a: calls::DiskFlush) -> Outcome {
-        ret(disk::flush(self.k, self.c, a))
+        disk::flush(self.k, self.c, a)
     }
     #[inline]
     fn disk_submit(&mut self, a: calls::DiskSubmit) -> Outcome {
@@ -188,7 +188,7 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn disk_complete(&mut self, a: calls::DiskComplete) -> Outcome {
-        ret(disk::complete(self.k, self.c, a))
+        disk::complete(self.k, self.c, a)
     }
     #[inline]
     fn ipc_send(&mut self, a: calls::IpcSend) -> Outcome {
@@ -320,5 +320,7 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
         Block::Sleep(_) => Some(Ok(Next::Return(0))),
         Block::Wait(_) => None,
         Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
+        Block::Disk => Some(disk::finish_blocked(k, c)),
+        Block::DiskComplete(_) => None,
     }
 }
