@@ -18,6 +18,7 @@ pub mod layout;
 pub mod process;
 pub mod rights;
 pub mod syscall;
+pub mod time;
 
 pub use error::{Error, decode_result, encode_error, encode_result};
 pub use graph::GraphNode;

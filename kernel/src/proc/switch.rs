@@ -27,6 +27,9 @@ static BOOT_CR3: AtomicU64 = AtomicU64::new(0);
 /// cycles (`iopoll=`).
 static IDLE_POLL_CYCLES: AtomicU64 = AtomicU64::new(0);
 
+/// `pause`s between two polls of the idle loop, with interrupts on.
+const IDLE_POLL_SPINS: u32 = 32;
+
 /// Sets the idle loop's polling window (`iopoll=`, in µs).
 pub fn set_idle_poll(us: u64) {
     let cycles = crate::time::tsc_hz() / 1_000_000 * us;
@@ -199,9 +202,13 @@ pub fn idle_loop() -> ! {
         let since = *polling_since.get_or_insert(now);
         if busy && now - since < IDLE_POLL_CYCLES.load(Ordering::Relaxed) {
             // Let a pending interrupt (the timer's, a device's) in, then
-            // poll again.
+            // poll again. Not a single instruction: `sti` delays
+            // interrupts by one, and an emulator may look for them only
+            // where a block of translated code ends (a branch).
             interrupts::enable();
-            core::hint::spin_loop();
+            for _ in 0..IDLE_POLL_SPINS {
+                core::hint::spin_loop();
+            }
             interrupts::disable();
         } else {
             polling_since = None;

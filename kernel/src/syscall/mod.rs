@@ -218,6 +218,10 @@ impl Handlers for Ctx<'_> {
     fn cap_graph(&mut self, a: calls::CapGraph) -> Outcome {
         ret(graph::cap_graph(self.k, self.c, a))
     }
+    #[inline]
+    fn timer_info(&mut self, a: calls::TimerInfo) -> Outcome {
+        ret(time::info(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved

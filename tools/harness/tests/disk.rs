@@ -140,3 +140,17 @@ fn an_io_error_is_reported_on_its_own_request_only() {
         .expect_absent("KERNEL")
         .expect_absent("unknown request");
 }
+
+#[test]
+fn sleepers_wake_on_time_and_no_tick_is_lost_during_io() {
+    let dir = test_dir("timekeeping");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(&dir, "disktest:mode=timekeeping", &["disktest", "disktest-sub"], &disk).expect(
+        Exit::Success,
+        &[
+            "disktest: sleepers wake on time and no tick is lost while the disk works",
+            "example disktest:mode=timekeeping: ok",
+        ],
+    );
+}
