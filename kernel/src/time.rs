@@ -47,7 +47,7 @@ pub fn ticks() -> u64 {
 
 /// The timer interrupt.
 pub fn tick(from_user: bool) {
-    if TICKS.fetch_add(1, Ordering::Relaxed) % REFERENCE_EVERY == 0 {
+    if TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFERENCE_EVERY) {
         crate::arch::pit::sample();
     }
     crate::proc::switch::tick(now_ns(), from_user);
