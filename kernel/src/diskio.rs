@@ -1,18 +1,19 @@
 //! Disk I/O on behalf of processes: user buffers turned into device
-//! segments, bounce buffers, asynchronous requests and their owners.
+//! segments, synchronous transfers in pieces, bounce buffers, asynchronous
+//! requests and their owners.
 //!
-//! Synchronous requests on a sector-aligned user buffer go straight to the
-//! user's frames (no copy): the pages were checked mapped and writable (for
-//! reads) just before, and nothing can unmap them while the CPU waits for
-//! the device (one CPU, interrupts off, the kernel lock held until the
-//! device has reported every part of the transfer done, failed parts
-//! included). Other synchronous requests, and every asynchronous one, go
-//! through a bounce buffer from the DMA pool: an asynchronous request
-//! outlives the syscall that started it, and the device must never write
-//! into a frame the process may have freed. A bounce buffer goes back to
-//! the pool only after its device request is done (`Devices::take`
-//! returned its result), whether its owner collects it, died, or lost the
-//! capability that started it.
+//! A synchronous request ([`SyncTransfer`]) on a sector-aligned user
+//! buffer goes straight to the user's frames (no copy): the pages were
+//! checked mapped and writable (for reads) just before, and its process is
+//! blocked in the call until the device has reported every piece done
+//! (failed ones included), so nothing unmaps them meanwhile; its death
+//! waits for the device first ([`SyncTransfer::settle`]). Other synchronous
+//! requests, and every asynchronous one, go through a bounce buffer from
+//! the DMA pool: an asynchronous request outlives the syscall that started
+//! it, and the device must never write into a frame the process may have
+//! freed. A bounce buffer goes back to the pool only after its device
+//! request is done (`Devices::take` returned its result), whether its
+//! owner collects it, died, or lost the capability that started it.
 //!
 //! An asynchronous request remembers the capability that started it; its
 //! completion reports `Revoked` and copies nothing when that capability no
