@@ -73,6 +73,7 @@ fn in_flight_requests_report_revoked_and_dead_owners_leak_nothing() {
             "a revoked write reported Revoked",
             "requests in flight report Revoked after a revoke or drop, copy nothing",
             "owners died with requests in flight (4 rounds); nothing leaked",
+            "a read waiting for the disk reports Revoked",
             "example disktest:mode=inflight: ok",
         ],
     )

@@ -40,6 +40,23 @@ fn die_in_flight(disk: Handle<DiskRange>, fault: bool) -> i32 {
     libos::process::exit(0)
 }
 
+/// Reads the range 1 MiB at a time, round and round, until a read fails:
+/// exits 10 if it said `Revoked`, 11 if `BadHandle`, 12 otherwise.
+fn read_until_revoked(disk: Handle<DiskRange>) -> i32 {
+    let mut buf = vec![0u8; 1 << 20];
+    let Ok(sectors) = disk.sectors() else { return 12 };
+    let chunk = (buf.len() / 512) as u64;
+    let mut at = 0;
+    loop {
+        match disk.read(at, &mut buf) {
+            Ok(()) => at = (at + chunk) % (sectors - sectors % chunk).max(chunk),
+            Err(Error::Revoked) => return 10,
+            Err(Error::BadHandle) => return 11,
+            Err(_) => return 12,
+        }
+    }
+}
+
 /// Reads 4 KiB blocks across the range back to back for `ms`; returns how
 /// many, or -1 on an error.
 fn reader(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, ms: u64) -> i32 {
@@ -62,6 +79,7 @@ fn main(start: &Start) -> i32 {
     match start.arg("mode") {
         Some("die-exit") => return die_in_flight(disk, false),
         Some("die-fault") => return die_in_flight(disk, true),
+        Some("read-until-revoked") => return read_until_revoked(disk),
         Some("reader") => {
             let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
             return reader(disk, start.handle::<Timer>("timer"), ms);

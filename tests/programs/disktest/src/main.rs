@@ -354,6 +354,49 @@ fn revoke_in_flight(disk: Handle<DiskRange>) -> Result<(), ()> {
 }
 
 /// A process dies (by exit, then by a fault) with requests in flight: the
+/// A child reads 1 MiB at a time through a range of its own until the
+/// range is revoked under it. A read is blocked in the kernel while the
+/// disk works, so this process runs meanwhile and its revoke usually
+/// lands on a waiting read, which must report `Revoked` (a revoke between
+/// two reads gives the next one `BadHandle`). A kernel that held the CPU
+/// through each read could never produce `Revoked`: the test retries
+/// until it sees it, and fails after `ROUNDS` without.
+fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
+    const ROUNDS: usize = 10;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let mut seen = Vec::new();
+    for _ in 0..ROUNDS {
+        let r = disk
+            .derive_range(0, 8192, Rights::READ | Rights::GRANT | Rights::REVOKE)
+            .map_err(|e| println!("disktest: derive: {e:?}"))?;
+        let child = Spawn::new(image)
+            .quota_pages(1024)
+            .without_console()
+            .args("mode=read-until-revoked")
+            .grant(r, Rights::READ, "disk")
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawn: {e:?}"))?;
+        // The child runs until its first read blocks, then we do.
+        libos::process::yield_now();
+        let revoked = r.revoke();
+        ensure!(revoked == Ok(1), "revoke the child's range: {revoked:?}");
+        let status = child.wait().map_err(|e| println!("disktest: wait: {e:?}"))?;
+        r.close().map_err(|e| println!("disktest: close: {e:?}"))?;
+        // 10: its read said Revoked; 11: BadHandle.
+        ensure!(matches!(status, ExitStatus::Exited(10 | 11)), "the reader ended with {status:?}");
+        seen.push(status);
+        if status == ExitStatus::Exited(10) {
+            println!(
+                "disktest: a read waiting for the disk reports Revoked (round {})",
+                seen.len()
+            );
+            return Ok(());
+        }
+    }
+    println!("disktest: no revoke ever reached a waiting read: {seen:?}");
+    Err(())
+}
+
 /// kernel keeps their bounce buffers until the device is done with them,
 /// then frees them. Each round's child takes half the DMA pool, so a leak
 /// makes a later round's submissions fail.
@@ -540,7 +583,9 @@ fn main(start: &Start) -> i32 {
             }
         }
     } else if start.arg("mode") == Some("inflight") {
-        revoke_in_flight(disk).and_then(|()| owner_dies_in_flight(start, disk))
+        revoke_in_flight(disk)
+            .and_then(|()| owner_dies_in_flight(start, disk))
+            .and_then(|()| revoke_while_blocked(start, disk))
     } else {
         edges(disk)
             .and_then(|()| revoke_while_writing(disk))
