@@ -502,12 +502,20 @@ impl SyncTransfer {
     /// allow. A refusal other than `Busy` ends the transfer with that
     /// error (pieces in flight still run to their end); `Busy` is retried
     /// when a piece completes, or is the transfer's error when nothing of
-    /// the device's is in flight to complete. `aspace` is the owner's.
-    pub fn advance(&mut self, devices: &mut Devices, aspace: &AddressSpace) {
+    /// the device's is in flight to complete. `aspace` is the owner's;
+    /// `segments` a list to build each request's segments in (kept from
+    /// call to call with room for [`PER_REQUEST`]: building a fresh array
+    /// of that size costs more than the rest of a 4 KiB request).
+    pub fn advance(
+        &mut self,
+        devices: &mut Devices,
+        aspace: &AddressSpace,
+        segments: &mut Vec<&'static mut [u8]>,
+    ) {
         while self.result.is_ok() && self.has_more() {
             let Some(free) = self.in_flight.iter().position(Option::is_none) else { return };
-            let mut slices: [&mut [u8]; PER_REQUEST] = core::array::from_fn(|_| Default::default());
-            let (mut count, mut bytes) = (0usize, 0u64);
+            segments.clear();
+            let mut bytes = 0u64;
             let offset = self.started;
             let remaining = self.len - offset;
             let sector = self.first + offset / SECTOR_SIZE as u64;
@@ -516,8 +524,7 @@ impl SyncTransfer {
                 // mapped while their process is blocked here, or the bounce
                 // buffer this transfer owns; neither is touched by the CPU
                 // until the device reported the piece done.
-                slices[count] = unsafe { phys_slice(p, l) };
-                count += 1;
+                segments.push(unsafe { phys_slice(p, l) });
                 bytes += l as u64;
             };
             match &self.target {
@@ -532,6 +539,7 @@ impl SyncTransfer {
                     add((bounce.phys + offset, remaining as usize));
                 }
             }
+            let count = segments.len();
             if count == 0 && self.op != Op::Flush {
                 // A page vanished under a blocked process: a kernel bug.
                 self.result = Err(Error::BadAddress);
@@ -540,7 +548,9 @@ impl SyncTransfer {
             // SAFETY: see `add`: the slices stay valid and untouched until
             // the device reports this request done (`collect`), and a
             // transfer is never dropped with pieces in flight (`settle`).
-            match unsafe { devices.start(self.device, self.op, sector, &slices[..count]) } {
+            let started = unsafe { devices.start(self.device, self.op, sector, segments) };
+            segments.clear();
+            match started {
                 Ok(id) => {
                     self.in_flight[free] = Some(id);
                     self.started += bytes;
@@ -630,12 +640,19 @@ pub struct DiskWaits {
     pub sync: Vec<SyncTransfer>,
     /// Processes in `disk_complete`, with the device request they wait for.
     pub complete: Vec<(ObjectId, RequestId)>,
+    /// Where [`SyncTransfer::advance`] builds a request's segments (empty
+    /// between calls).
+    pub segments: Vec<&'static mut [u8]>,
 }
 
 impl DiskWaits {
     /// Nobody waits.
     pub fn new() -> Self {
-        DiskWaits { sync: Vec::new(), complete: Vec::new() }
+        DiskWaits {
+            sync: Vec::new(),
+            complete: Vec::new(),
+            segments: Vec::with_capacity(PER_REQUEST),
+        }
     }
 
     /// Takes `pid`'s transfer out.

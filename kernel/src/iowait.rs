@@ -34,7 +34,7 @@ pub fn on_completion(k: &mut Kernel) -> usize {
     k.devices.poll_all();
     let mut woke = 0;
     let Kernel { disk_waits, devices, procs, sched, .. } = k;
-    for t in disk_waits.sync.iter_mut() {
+    for t in &mut disk_waits.sync {
         if t.is_done() {
             continue; // woken already; its process has not run yet
         }
@@ -42,7 +42,7 @@ pub fn on_completion(k: &mut Kernel) -> usize {
         if !t.is_done()
             && let Some(aspace) = procs.get(t.pid).and_then(|p| p.aspace.as_ref())
         {
-            t.advance(devices, aspace);
+            t.advance(devices, aspace, &mut disk_waits.segments);
         }
         if t.is_done() {
             sched.wake_first(procs, t.pid);

@@ -11,6 +11,7 @@
 //! is also called between interrupts (a request may complete at once,
 //! and revocation polls until the device is done).
 
+use alloc::vec::Vec;
 use caps::abi::Error;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::Transport;
@@ -87,6 +88,8 @@ pub struct VirtioBlk {
     instant: Option<RequestId>,
     /// Cycles spent in doorbell writes, not yet taken.
     doorbell_cycles: u64,
+    /// The buffer lists handed to the virtqueue (empty between calls).
+    lists: Lists,
 }
 
 // SAFETY: the device is only used under the kernel lock, on one CPU.
@@ -122,6 +125,7 @@ impl VirtioBlk {
             segments: alloc::vec![[(0, 0); MAX_SEGMENTS]; SLOTS],
             instant: None,
             doorbell_cycles: 0,
+            lists: Lists::new(),
         })
     }
 
@@ -196,11 +200,12 @@ impl BlockDevice for VirtioBlk {
             self.segments[i][k] = (s.as_ptr() as usize, s.len());
         }
         let token = {
-            let mut b = slot.buffers(&self.segments[i], header, status, op);
-            let (inputs, outputs) = b.split();
+            self.lists.fill(&self.segments[i][..segments.len()], header, status, op);
             // SAFETY: the header/status are this slot's; the caller keeps
             // the segments valid until the tag is reaped (`poll`).
-            unsafe { self.queue.add(inputs, outputs) }.map_err(|_| Error::Busy)?
+            let added = unsafe { self.queue.add(&self.lists.inputs, &mut self.lists.outputs) };
+            self.lists.clear();
+            added.map_err(|_| Error::Busy)?
         };
         slot.token = token;
         self.slots[i] = Some(slot);
@@ -230,10 +235,13 @@ impl BlockDevice for VirtioBlk {
                     T_OUT => Op::Write,
                     _ => Op::Flush,
                 };
-                let mut b = slot.buffers(&self.segments[i], header, status, op);
-                let (inputs, outputs) = b.split();
+                let segments = &self.segments[i][..usize::from(slot.count)];
+                self.lists.fill(segments, header, status, op);
+                let (inputs, outputs) = self.lists.for_pop();
                 // SAFETY: the same buffers `start` added for this token.
-                unsafe { self.queue.pop_used(token, inputs, outputs) }
+                let popped = unsafe { self.queue.pop_used(token, inputs, outputs) };
+                self.lists.clear();
+                popped
             };
             let (_, status) = self.slot_bytes(i);
             let result = match (popped, status[0]) {
@@ -257,51 +265,65 @@ impl BlockDevice for VirtioBlk {
     }
 }
 
-/// The buffer lists of one request, as the virtqueue wants them.
-struct Buffers<'a> {
-    inputs: [&'a [u8]; MAX_SEGMENTS + 1],
-    n_in: usize,
-    outputs: [&'a mut [u8]; MAX_SEGMENTS + 1],
-    n_out: usize,
+/// The buffer lists of one request, as the virtqueue wants them: kept
+/// from request to request (their capacity reserved at set-up), so that
+/// filling them costs one store per buffer — building fresh arrays of the
+/// largest size cost ~2,600 instructions per request, half the kernel's
+/// whole time on a 4 KiB read (measured under `-icount`).
+struct Lists {
+    inputs: Vec<&'static [u8]>,
+    outputs: Vec<&'static mut [u8]>,
 }
 
-impl<'a> Buffers<'a> {
-    fn split(&'a mut self) -> (&'a [&'a [u8]], &'a mut [&'a mut [u8]]) {
-        (&self.inputs[..self.n_in], &mut self.outputs[..self.n_out])
+impl Lists {
+    fn new() -> Self {
+        Lists {
+            inputs: Vec::with_capacity(MAX_SEGMENTS + 1),
+            outputs: Vec::with_capacity(MAX_SEGMENTS + 1),
+        }
     }
-}
 
-impl Slot {
-    /// The device-readable and device-writable buffers of this request.
-    fn buffers<'a>(
-        &self,
-        segments: &[(usize, usize); MAX_SEGMENTS],
-        header: &'a mut [u8],
-        status: &'a mut [u8],
+    /// The device-readable and device-writable buffers of a request: the
+    /// header, the data segments, the status.
+    fn fill(
+        &mut self,
+        segments: &[(usize, usize)],
+        header: &'static mut [u8],
+        status: &'static mut [u8],
         op: Op,
-    ) -> Buffers<'a> {
-        let mut b = Buffers {
-            inputs: [&[]; MAX_SEGMENTS + 1],
-            n_in: 0,
-            outputs: core::array::from_fn(|_| <&mut [u8]>::default()),
-            n_out: 0,
-        };
-        b.inputs[0] = header;
-        b.n_in = 1;
-        for &(ptr, len) in &segments[..self.count as usize] {
+    ) {
+        self.inputs.clear();
+        self.outputs.clear();
+        self.inputs.push(header);
+        for &(ptr, len) in segments {
             // SAFETY: a segment `start` was given, which its caller keeps
-            // valid until the request is reaped.
+            // valid until the request is reaped; the lists are cleared
+            // before it is.
             let seg = unsafe { core::slice::from_raw_parts_mut(ptr as *mut u8, len) };
             if op == Op::Write {
-                b.inputs[b.n_in] = seg;
-                b.n_in += 1;
+                self.inputs.push(seg);
             } else {
-                b.outputs[b.n_out] = seg;
-                b.n_out += 1;
+                self.outputs.push(seg);
             }
         }
-        b.outputs[b.n_out] = status;
-        b.n_out += 1;
-        b
+        self.outputs.push(status);
+    }
+
+    /// The lists as `VirtQueue::pop_used` takes them, whose one lifetime
+    /// for the list and its buffers cannot be `'static` for a list we keep.
+    fn for_pop(&mut self) -> (&[&[u8]], &mut [&mut [u8]]) {
+        let (ptr, len) = (self.outputs.as_mut_ptr(), self.outputs.len());
+        // SAFETY: a view of `outputs`' elements with their lifetime
+        // shortened to the borrow of `self`; `pop_used` only reads the list
+        // (to match it with the chain it recycles), so no shorter-lived
+        // reference is ever stored into the `'static` list.
+        let outputs = unsafe { core::slice::from_raw_parts_mut(ptr.cast::<&mut [u8]>(), len) };
+        (&self.inputs, outputs)
+    }
+
+    /// Forgets the buffers (so no reference outlives its request).
+    fn clear(&mut self) {
+        self.inputs.clear();
+        self.outputs.clear();
     }
 }

@@ -106,7 +106,7 @@ fn sync_transfer(
     kernel.async_io.reap_orphans(&mut kernel.devices);
     let mut t = SyncTransfer::new(c.pid, r.device, op, first, buf, len, aspace)?;
     let waited = kernel.devices.waited_cycles;
-    t.advance(&mut kernel.devices, aspace);
+    t.advance(&mut kernel.devices, aspace, &mut kernel.disk_waits.segments);
     kernel.devices.poll_all();
     t.collect(&mut kernel.devices);
     t.kernel_cycles = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);

@@ -547,13 +547,12 @@ fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> 
         elapsed / 1_000_000
     );
     ensure!(median <= 3 * tick_ns, "sleepers wake late: median {median} ns");
-    // The kernel never keeps interrupts off for a tick, so it loses none;
-    // but an emulated timer merges the ticks due while its host thread
-    // was not running (measured on a loaded 2-core host: 85-95% of the
-    // ticks with no disk activity at all), hence the margin. A kernel that
-    // kept interrupts off for more than a tick (polling a disk through a
-    // long transfer) would lose them.
-    ensure!(ticks * 4 >= expected * 3, "timer ticks lost: {ticks} of {expected}");
+    // The kernel never keeps interrupts off for a tick, so it loses none
+    // (one may fall between the two readings). Run it under `-icount`: an
+    // emulated timer otherwise merges the ticks due while its host thread
+    // was not running (85-95% of them on a loaded 2-core host, with no
+    // disk activity at all).
+    ensure!(ticks + 2 >= expected, "timer ticks lost: {ticks} of {expected}");
     println!("disktest: sleepers wake on time and no tick is lost while the disk works");
     Ok(())
 }
