@@ -363,14 +363,19 @@ impl AsyncIo {
         }
     }
 
-    /// Waits until the devices are done with every request whose
-    /// capability no longer resolves (revoked, dropped, or its owner dead),
-    /// so that nothing more reaches a disk through it. `cap_revoke` calls
-    /// this when it destroyed a disk range. O(requests) when there are any.
-    pub fn settle_unauthorized(&self, caps: &CapSpace, devices: &mut Devices) {
+    /// Adds to `out` the device requests still in flight whose capability
+    /// no longer resolves (revoked, dropped, or its owner dead): `cap_revoke`
+    /// waits for them when it destroyed a disk range, so that nothing more
+    /// reaches a disk through it once it returns. O(requests).
+    pub fn unauthorized_in_flight(
+        &self,
+        caps: &CapSpace,
+        devices: &Devices,
+        out: &mut Vec<RequestId>,
+    ) {
         for (_, r) in self.requests.iter() {
-            if !r.authority.holds(caps) {
-                devices.settle(r.io.id());
+            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
+                out.push(r.io.id());
             }
         }
     }
@@ -589,8 +594,25 @@ impl SyncTransfer {
         self.in_flight.iter().all(Option::is_none) && (self.result.is_err() || !self.has_more())
     }
 
-    /// Waits (polling) until the device is done with every piece in
-    /// flight, and starts nothing more: its capability died, or its owner.
+    /// Its capability died: nothing more starts, the pieces in flight run
+    /// to their end, and the transfer's result is `Revoked`.
+    pub fn revoke(&mut self) {
+        self.result = Err(Error::Revoked);
+    }
+
+    /// Whether it was revoked ([`revoke`](Self::revoke)).
+    pub fn is_revoked(&self) -> bool {
+        self.result == Err(Error::Revoked)
+    }
+
+    /// Its device requests still in flight.
+    pub fn in_flight(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.in_flight.iter().flatten().copied()
+    }
+
+    /// Waits (polling, interrupts off) until the device is done with every
+    /// piece in flight, and starts nothing more: for a process that dies
+    /// while its transfer runs (its frames are freed right after).
     pub fn settle(&mut self, devices: &mut Devices) {
         for id in self.in_flight.iter().flatten() {
             devices.settle(*id);
@@ -643,6 +665,20 @@ pub struct DiskWaits {
     /// Where [`SyncTransfer::advance`] builds a request's segments (empty
     /// between calls).
     pub segments: Vec<&'static mut [u8]>,
+    /// Processes in `cap_revoke`, waiting for the device requests that ran
+    /// through what they destroyed.
+    pub settles: Vec<Settle>,
+}
+
+/// A `cap_revoke` that destroyed disk ranges with requests in flight: it
+/// returns once the devices are done with them (`Block::Settle`).
+pub struct Settle {
+    /// The revoking process.
+    pub pid: ObjectId,
+    /// The requests it waits for.
+    pub requests: Vec<RequestId>,
+    /// What its `cap_revoke` returns: the capabilities it destroyed.
+    pub revoked: u64,
 }
 
 impl DiskWaits {
@@ -652,7 +688,19 @@ impl DiskWaits {
             sync: Vec::new(),
             complete: Vec::new(),
             segments: Vec::with_capacity(PER_REQUEST),
+            settles: Vec::new(),
         }
+    }
+
+    /// Takes `pid`'s revoke-in-waiting out.
+    pub fn take_settle(&mut self, pid: ObjectId) -> Option<Settle> {
+        let i = self.settles.iter().position(|s| s.pid == pid)?;
+        Some(self.settles.swap_remove(i))
+    }
+
+    /// `pid`'s transfer.
+    pub fn sync_of(&mut self, pid: ObjectId) -> Option<&mut SyncTransfer> {
+        self.sync.iter_mut().find(|t| t.pid == pid)
     }
 
     /// Takes `pid`'s transfer out.

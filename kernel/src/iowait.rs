@@ -18,6 +18,7 @@
 //! from the timer tick (a safety net: a device without an interrupt, or a
 //! lost one, costs at most a tick).
 
+use crate::proc::{Block, State};
 use crate::state::{self, Kernel};
 
 /// Reaps every device, moves each waiting transfer on, and wakes the
@@ -25,7 +26,10 @@ use crate::state::{self, Kernel};
 /// O(blocked processes) when a device has anything in flight, O(1) when
 /// none has.
 pub fn on_completion(k: &mut Kernel) -> usize {
-    if k.disk_waits.sync.is_empty() && k.disk_waits.complete.is_empty() {
+    if k.disk_waits.sync.is_empty()
+        && k.disk_waits.complete.is_empty()
+        && k.disk_waits.settles.is_empty()
+    {
         if k.devices.in_flight_total() > 0 {
             k.devices.poll_all();
         }
@@ -46,6 +50,14 @@ pub fn on_completion(k: &mut Kernel) -> usize {
         }
         if t.is_done() {
             sched.wake_first(procs, t.pid);
+            woke += 1;
+        }
+    }
+    for s in &disk_waits.settles {
+        if s.requests.iter().all(|&r| devices.is_settled(r))
+            && procs.get(s.pid).is_some_and(|p| p.state == State::Blocked(Block::Settle))
+        {
+            sched.wake_first(procs, s.pid);
             woke += 1;
         }
     }

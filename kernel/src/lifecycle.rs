@@ -106,16 +106,19 @@ impl Kernel {
                 false
             }
             Block::Sleep(_) => false,
-            // The device finishes what it was given before the revoke
-            // returns; nothing more starts.
+            // Nothing more starts; the pieces in flight run to their end
+            // (the revoke waits for them), then it wakes with `Revoked`
+            // (`iowait`).
             Block::Disk => {
-                if let Some(mut t) = self.disk_waits.take_sync(pid) {
-                    t.settle(&mut self.devices);
+                if let Some(t) = self.disk_waits.sync_of(pid) {
+                    t.revoke();
                 }
-                false
+                crate::iowait::on_completion(self);
+                return;
             }
-            // Not tied to a handle (its request is checked when it runs).
-            Block::DiskComplete(_) => false,
+            // Not tied to a handle (its request is checked when it runs;
+            // the revoker's own wait is not tied either).
+            Block::DiskComplete(_) | Block::Settle => false,
         };
         if ipc {
             crate::ipc::wake(self, pid, Err(Error::Revoked), false);
@@ -167,11 +170,13 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     }
     k.async_io.orphan(pid, &mut k.devices);
     // Its frames are freed after the switch: the device must be done with
-    // them first.
+    // them first. (A process blocked in a transfer cannot die today —
+    // nothing kills a blocked process — so this never waits in practice.)
     if let Some(mut t) = k.disk_waits.take_sync(pid) {
         t.settle(&mut k.devices);
     }
     k.disk_waits.complete.retain(|&(p, _)| p != pid);
+    k.disk_waits.take_settle(pid);
     k.sched.ready.retain(|&r| r != pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {

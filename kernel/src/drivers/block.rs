@@ -11,8 +11,8 @@
 //! the request it belongs to, and a result is never read before its own
 //! request is done. Nothing here waits: the caller blocks its process
 //! until the completion interrupt (`crate::iowait`), except `settle`, which
-//! polls (for revocation, whose promise is that the device is done when
-//! `cap_revoke` returns).
+//! polls (for a process that dies with a transfer into its own frames in
+//! flight, which cannot happen while nothing kills a blocked process).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;

@@ -132,7 +132,7 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn cap_revoke(&mut self, a: calls::CapRevoke) -> Outcome {
-        ret(cap::revoke(self.k, self.c, a))
+        cap::revoke(self.k, self.c, a)
     }
     #[inline]
     fn mem_map(&mut self, a: calls::MemMap) -> Outcome {
@@ -317,14 +317,15 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
     // `Scheduler::forget_blocked`); it ends here.
     k.sched.untie_process(c.pid);
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
-    if core::mem::take(&mut p.revoked) {
-        return Some(Err(Error::Revoked));
-    }
+    let revoked = core::mem::take(&mut p.revoked);
     match block {
-        Block::Sleep(_) => Some(Ok(Next::Return(0))),
-        Block::Wait(_) => None,
-        Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
+        // These keep state in `disk_waits` that must be taken out whatever
+        // happened; a revoked transfer's own result is `Revoked`.
         Block::Disk => Some(disk::finish_blocked(k, c)),
-        Block::DiskComplete(_) => None,
+        Block::Settle => Some(cap::finish_revoke(k, c)),
+        _ if revoked => Some(Err(Error::Revoked)),
+        Block::Sleep(_) => Some(Ok(Next::Return(0))),
+        Block::Wait(_) | Block::DiskComplete(_) => None,
+        Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }
 }
