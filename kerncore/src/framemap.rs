@@ -266,7 +266,8 @@ mod tests {
         let mut s = storage();
         assert_eq!(FrameMap::new(&mut s, 0..0).err(), Some(InitError::BadSpan));
         assert_eq!(FrameMap::new(&mut s, 8..PAGE_SIZE * 4).err(), Some(InitError::BadSpan));
-        assert_eq!(FrameMap::new(&mut s, PAGE_SIZE..8).err(), Some(InitError::BadSpan));
+        let backwards = Range { start: 2 * PAGE_SIZE, end: PAGE_SIZE };
+        assert_eq!(FrameMap::new(&mut s, backwards).err(), Some(InitError::BadSpan));
     }
 
     #[test]
