@@ -33,6 +33,7 @@ mod drivers;
 mod ipc;
 mod lifecycle;
 mod mem;
+mod notify;
 mod objtable;
 mod panic;
 mod proc;

@@ -260,7 +260,7 @@ syscalls! {
     /// ([`args`](super::args)): `DERIVE_SAME` (`a == b == 0`), `DERIVE_RANGE`
     /// (sub-range at relative sector `a`, `b` sectors, `b >= 1`: a zero count
     /// is `InvalidArgument`), `DERIVE_BADGE` (badge `a != 0` on an unbadged
-    /// endpoint, `b == 0`).
+    /// endpoint or notification, `b == 0`).
     3 CapDerive cap_derive "cap_derive" (handle: RawHandle, rights: Rights, mode: u64, a: u64, b: u64) -> RawHandle, "new handle";
     /// Closes one of the caller's handles; its children are re-parented to its
     /// parent.
@@ -334,6 +334,22 @@ syscalls! {
     /// 8-byte aligned unless `len` is 0 (else `InvalidArgument`); every page of
     /// the buffer mapped writable (else `BadAddress`, and nothing is written).
     26 CapGraph cap_graph "cap_graph" (buf: u64, len: u64) -> u64, "capabilities reachable";
+    /// With every notification right and no badge. Needs `MAP` on the
+    /// `Memory` handle, whose quota is charged one frame for the notification
+    /// while it lives (as `endpoint_create`).
+    27 NotifyCreate notify_create "notify_create" (memory: RawHandle) -> RawHandle, "notification handle";
+    /// Needs `SEND`; ORs the capability's badge (1 if it has none) into the
+    /// notification's word and wakes its first waiter, if any, with the word.
+    28 NotifySignal notify_signal "notify_signal" (notification: RawHandle) -> u64, "0";
+    /// Needs `WAIT`; returns the word and clears it, waiting while it is 0;
+    /// `NOTIFY_NONBLOCK` ([`args`](super::args)) returns `WouldBlock` instead
+    /// of waiting. Other flag bits are `InvalidArgument`.
+    29 NotifyWait notify_wait "notify_wait" (notification: RawHandle, flags: u64) -> u64, "the bits";
+    /// Needs `RECV` on the endpoint and `SEND` on the notification: from now
+    /// on a sender that queues on the endpoint (no receiver waiting) signals
+    /// through that notification capability. Replaces an earlier binding; a
+    /// `notification` of 0 unbinds.
+    30 EndpointBind endpoint_bind "endpoint_bind" (endpoint: RawHandle, notification: RawHandle) -> u64, "0";
 }
 
 impl Syscall {
@@ -493,6 +509,18 @@ mod tests {
         fn cap_graph(&mut self, a: calls::CapGraph) -> Self::Out {
             Ok((Syscall::CapGraph, a.encode()))
         }
+        fn notify_create(&mut self, a: calls::NotifyCreate) -> Self::Out {
+            Ok((Syscall::NotifyCreate, a.encode()))
+        }
+        fn notify_signal(&mut self, a: calls::NotifySignal) -> Self::Out {
+            Ok((Syscall::NotifySignal, a.encode()))
+        }
+        fn notify_wait(&mut self, a: calls::NotifyWait) -> Self::Out {
+            Ok((Syscall::NotifyWait, a.encode()))
+        }
+        fn endpoint_bind(&mut self, a: calls::EndpointBind) -> Self::Out {
+            Ok((Syscall::EndpointBind, a.encode()))
+        }
     }
 
     /// The decoder reads exactly the documented registers, in order, and
@@ -535,5 +563,7 @@ mod tests {
         let want: Vec<String> = Syscall::ALL.iter().map(|c| rendered(*c)).collect();
         assert_eq!(want[15], "disk_read(range, sector, count, buf) → sectors read");
         assert_eq!(want[24], "ipc_reply_recv(reply, tag, slot0, slot1, slot2, endpoint) → tag");
+        assert_eq!(want[29], "notify_wait(notification, flags) → the bits");
+        assert_eq!(want[30], "endpoint_bind(endpoint, notification) → 0");
     }
 }

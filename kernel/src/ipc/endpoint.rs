@@ -34,6 +34,7 @@ pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u
         senders: Queue::default(),
         receivers: Queue::default(),
         callers: Queue::default(),
+        bound: None,
     };
     let id = k.ipc.endpoints.insert(ep).expect("room checked above");
     k.quotas.hold(quota);

@@ -41,6 +41,8 @@ pub enum Block {
     Recv(ObjectId),
     /// In `ipc_call`, waiting for the answer through this reply object.
     Reply(ObjectId),
+    /// In `notify_wait`, queued on this notification.
+    Notify(ObjectId),
 }
 
 /// Where a process is in its life.
@@ -82,6 +84,9 @@ pub struct Process {
     /// through died (see `sched::Scheduler::tie`); the syscall wrapper
     /// turns it into `Revoked` when the process runs again.
     pub revoked: bool,
+    /// The bits a signal handed it while it waited in `notify_wait`
+    /// (`notify::signal`); the syscall wrapper returns them when it runs.
+    pub notified: u64,
 }
 
 impl Process {
