@@ -86,6 +86,9 @@ fn fill(memory: Handle<Memory>) -> Result<usize, String> {
 /// and fills again: the same count, or something leaked.
 fn quota(start: &Start) -> Result<(), String> {
     let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    // Grow the heap before the quota is spent, so a failure's message can
+    // still be formatted.
+    drop(core::hint::black_box(String::with_capacity(64)));
     let first = fill(memory)?;
     if first == 0 {
         return Err(String::from("not one notification fit in the quota"));
