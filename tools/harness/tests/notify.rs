@@ -46,6 +46,11 @@ fn notify_a_waiter_in_another_process_wakes_on_a_signal() {
 }
 
 #[test]
+fn notify_waiters_wake_one_per_signal_first_come_first_served() {
+    suite_case("queue", &[]);
+}
+
+#[test]
 fn notify_a_waiter_whose_capability_is_revoked_hears_revoked() {
     suite_case("revoke", &[]);
 }

@@ -12,6 +12,8 @@
 //!   `InvalidArgument`; a dead handle: `BadHandle`;
 //! - `cross`: a waiter blocked in another process is woken by a signal
 //!   from this one, with this capability's badge;
+//! - `queue`: two waiters in other processes are woken one per signal,
+//!   first come first served;
 //! - `revoke`: a waiter blocked in another process through a capability
 //!   that is then revoked wakes with `Revoked`, and takes no bits;
 //! - `bind`: an endpoint bound to a notification: a sender that queues
@@ -44,6 +46,7 @@ fn main(start: &Start) -> i32 {
         "signal" => signal(start),
         "rights" => rights(start),
         "cross" => cross(start),
+        "queue" => queue(start),
         "revoke" => revoke(start),
         "bind" => bind(start),
         "quota" => quota(start),
@@ -212,6 +215,22 @@ fn cross(start: &Start) -> Outcome {
     exited_ok("the waiter (it must see bits 8)", p)?;
     // The bits went to the waiter: none are left.
     want("poll after the waiter took them", n.poll(), Err(Error::WouldBlock))
+}
+
+fn queue(start: &Start) -> Outcome {
+    let n = new_notification(start)?;
+    let badged = ok("derive badge", n.derive_badged(Rights::SEND, 8))?;
+    let first = peer(start, "wait-8", 128, Some((n, Rights::WAIT)), None)?;
+    pause(start)?;
+    let second = peer(start, "wait-8", 128, Some((n, Rights::WAIT)), None)?;
+    pause(start)?;
+    ok("signal", badged.signal())?;
+    pause(start)?;
+    want("the first waiter, after one signal", first.try_wait(), Ok(ExitStatus::Exited(0)))?;
+    want("the second waiter, after one signal", second.try_wait(), Err(Error::WouldBlock))?;
+    ok("signal again", badged.signal())?;
+    exited_ok("the second waiter", second)?;
+    want("poll after both took their bits", n.poll(), Err(Error::WouldBlock))
 }
 
 fn revoke(start: &Start) -> Outcome {
