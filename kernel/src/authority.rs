@@ -262,8 +262,13 @@ pub mod sabotage {
     static ARMED: AtomicU8 = AtomicU8::new(0);
 
     /// The breakable invariants, by self-test name.
-    const KINDS: [&str; 4] =
-        ["authority-rights", "authority-quota", "authority-root", "authority-dangling"];
+    const KINDS: [&str; 5] = [
+        "authority-rights",
+        "authority-quota",
+        "authority-root",
+        "authority-dangling",
+        "authority-notify-queue",
+    ];
 
     /// Arms the sabotage `name`; false if `name` is not one.
     pub fn arm(name: &str) -> bool {
@@ -308,6 +313,21 @@ pub mod sabotage {
                     let cap =
                         Capability { object: Object::DiskRange(range), rights, badge: NO_BADGE };
                     let _ = k.caps.mint(table, cap);
+                }
+            }
+            // A notification queueing the running process as a waiter.
+            5 => {
+                let Some(own) = own else { return };
+                let n = crate::notify::Notification {
+                    quota: own,
+                    caps: 0,
+                    word: 0,
+                    waiters: Default::default(),
+                };
+                if let Some(id) = k.notifications.insert(n)
+                    && let Some(n) = k.notifications.get_mut(id)
+                {
+                    n.waiters.push_back(&mut k.procs, pid);
                 }
             }
             // A capability naming a process that never existed.
