@@ -30,10 +30,11 @@ pub const WAIT_NONBLOCK: u64 = 1 << 0;
 pub const NOTIFY_NONBLOCK: u64 = 1 << 0;
 
 /// The bits a signal through an unbadged notification capability ORs into
-/// the word (bit 0): a badge of 0 means "no badge", and a signal must still
-/// set something for the waiter to see. seL4 ORs the badge as is, so an
-/// unbadged signal there is invisible in the word; here it is bit 0, so
-/// give badged signallers other bits if the waiter must tell them apart.
+/// the word (bit 0). seL4 ORs the badge as is, keeping a separate "active"
+/// state, so there an unbadged signal wakes the waiter with a word of 0;
+/// here the word is the only state (0 = nothing pending), so a signal must
+/// set a bit. Give badged signallers other bits if the waiter must tell
+/// them apart from unbadged ones.
 pub const UNBADGED_SIGNAL: u64 = 1;
 
 /// Most bytes one `debug_write` takes.
