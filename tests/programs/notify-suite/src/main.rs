@@ -19,7 +19,8 @@
 //! - `bind`: an endpoint bound to a notification: a sender that queues
 //!   makes the wait return the binding's badge bit, then a non-blocking
 //!   receive gets its message; endpoints bound to different bits tell
-//!   apart; unbinding, and dropping the bound capability, stop the signals;
+//!   apart; a sender that finds a receiver waiting does not signal;
+//!   unbinding, and dropping the bound capability, stop the signals;
 //! - `quota`: creating and dropping many notifications leaks nothing (a
 //!   peer with a small quota fills it with notifications, drops them, and
 //!   fills it again to the same count).
@@ -293,8 +294,15 @@ fn bind(start: &Start) -> Outcome {
     want("the message", ok("receive", ep1.try_recv())?.word(0), 42)?;
     exited_ok("the sender", p)?;
 
-    // A message that finds a receiver does not signal: a non-blocking
-    // send with none waiting queues nothing and signals nothing.
+    // A sender that finds a receiver waiting does not signal: the message
+    // goes straight to it.
+    let p = peer(start, "send-later", 128, None, Some((ep1, Rights::SEND)))?;
+    want("receive (waiting first)", ok("receive", ep1.recv())?.word(0), 42)?;
+    exited_ok("the sender", p)?;
+    want("poll after a direct delivery", n.poll(), Err(Error::WouldBlock))?;
+
+    // A non-blocking send with no receiver waiting queues nothing and
+    // signals nothing.
     want("try_send with no receiver", ep1.try_send(&Msg::word(1)), Err(Error::WouldBlock))?;
     want("poll after try_send", n.poll(), Err(Error::WouldBlock))
 }
