@@ -12,7 +12,7 @@
 //! - **Rights only shrink.** Every capability descends from a root the
 //!   kernel minted; a derived or granted one has a subset of its parent's
 //!   rights, the same object (for ranges, a nested sub-range) and the
-//!   parent's badge (or a new one on an unbadged endpoint).
+//!   parent's badge (or a new one on an unbadged endpoint or notification).
 //! - **Revoke is total.** Revoking a capability destroys everything derived
 //!   from it, in every table, transitively; dropping a capability in the
 //!   middle re-parents its children, so a revoke higher up still reaches

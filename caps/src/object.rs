@@ -31,6 +31,8 @@ pub enum Object {
     Timer(ObjectId),
     /// A program image in the boot ramdisk.
     Image(ObjectId),
+    /// A notification (a word of event bits).
+    Notification(ObjectId),
 }
 
 impl Object {
@@ -46,6 +48,7 @@ impl Object {
             Object::Reply(_) => ObjectKind::Reply,
             Object::Timer(_) => ObjectKind::Timer,
             Object::Image(_) => ObjectKind::Image,
+            Object::Notification(_) => ObjectKind::Notification,
         }
     }
 
@@ -58,6 +61,7 @@ impl Object {
             | Object::Reply(id)
             | Object::Timer(id)
             | Object::Image(id)
+            | Object::Notification(id)
             | Object::Memory(id) => Some(*id),
             Object::DiskRange(_) => None,
         }
@@ -83,16 +87,19 @@ impl Object {
             | (Object::Reply(a), Object::Reply(b))
             | (Object::Timer(a), Object::Timer(b))
             | (Object::Image(a), Object::Image(b))
+            | (Object::Notification(a), Object::Notification(b))
             | (Object::Memory(a), Object::Memory(b)) => a.0 == b.0,
             _ => false,
         }
     }
 }
 
-/// A badge: a number set once on an endpoint capability (when it is minted
-/// or derived from an unbadged one) and delivered with every message sent
-/// through it, so the receiver knows which client is talking. Holders can
-/// never change it. 0 means "no badge".
+/// A badge: a number set once on an endpoint or notification capability
+/// (when it is minted or derived from an unbadged one). An endpoint's is
+/// delivered with every message sent through it, so the receiver knows
+/// which client is talking; a notification's is the set of bits a signal
+/// through it ORs into the word, so the waiter knows which sources fired.
+/// Holders can never change it. 0 means "no badge".
 pub type Badge = u64;
 
 /// No badge.
@@ -105,7 +112,7 @@ pub struct Capability {
     pub object: Object,
     /// The rights (always within `object.kind().valid_rights()`).
     pub rights: Rights,
-    /// The badge (endpoints only; [`NO_BADGE`] otherwise).
+    /// The badge (endpoints and notifications only; [`NO_BADGE`] otherwise).
     pub badge: Badge,
 }
 
@@ -154,7 +161,8 @@ pub enum Narrow {
         /// Sector (frame) count of the child, at least 1.
         count: u64,
     },
-    /// Set a badge (non-zero) on a child of an unbadged endpoint capability.
+    /// Set a badge (non-zero) on a child of an unbadged endpoint or
+    /// notification capability.
     Badge(Badge),
 }
 
@@ -266,6 +274,23 @@ mod tests {
         let badged = cap(ep.object, Rights::SEND, 7);
         assert_eq!(Narrow::Badge(8).apply(&badged), Err(Error::InvalidArgument));
         assert_eq!(Narrow::Same.apply(&badged), Ok((ep.object, 7)));
+    }
+
+    #[test]
+    fn notifications_take_badges_like_endpoints() {
+        let n = cap(Object::Notification(ObjectId(2)), Rights::SEND | Rights::WAIT, NO_BADGE);
+        assert_eq!(n.object.kind(), ObjectKind::Notification);
+        assert_eq!(n.object.id(), Some(ObjectId(2)));
+        assert!(n.object.is_within(&n.object));
+        assert!(!n.object.is_within(&Object::Notification(ObjectId(3))));
+        assert!(!n.object.is_within(&Object::Endpoint(ObjectId(2))));
+        assert_eq!(Narrow::Badge(0b100).apply(&n), Ok((n.object, 0b100)));
+        assert_eq!(Narrow::Range { offset: 0, count: 1 }.apply(&n), Err(Error::WrongKind));
+        let badged = cap(n.object, Rights::SEND, 0b100);
+        assert_eq!(Narrow::Badge(0b1000).apply(&badged), Err(Error::InvalidArgument));
+        assert!(badged.is_within(&n));
+        assert_eq!(badged.info().badge, 0b100);
+        assert_eq!(badged.info().object_kind(), Some(ObjectKind::Notification));
     }
 
     #[test]

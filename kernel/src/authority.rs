@@ -8,7 +8,7 @@
 //!   every derived capability's rights within its parent's, every range
 //!   within its parent's, the tree and the tables consistent;
 //! - every capability names a live object (process, quota, image, disk,
-//!   endpoint, reply),
+//!   endpoint, reply, notification),
 //!   and every disk range lies on its device;
 //! - every root capability (one derived from nothing) is of a kind the
 //!   kernel mints — whole disks, consoles, timers, images, quotas,
@@ -25,7 +25,10 @@
 //! - every process blocked in IPC (sending, receiving, or waiting for the
 //!   answer to a call) waits through a live capability of its own naming
 //!   that endpoint, with the right it needs, and is in that endpoint's
-//!   queue; every queued process is so blocked.
+//!   queue; every queued process is so blocked;
+//! - likewise every process blocked in `notify_wait` is tied to a live
+//!   capability of its own naming that notification, with WAIT, and is in
+//!   its queue of waiters; a notification with waiters has an empty word.
 
 use alloc::format;
 use alloc::string::String;
@@ -75,6 +78,7 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             Object::Image(id) => (id.0 as usize) < k.images.len(),
             Object::Endpoint(id) => k.ipc.endpoints.get(id).is_some(),
             Object::Reply(id) => k.ipc.replies.get(id).is_some(),
+            Object::Notification(id) => k.notifications.get(id).is_some(),
             Object::DiskRange(r) => k.devices.get(r.device).is_some_and(|d| {
                 r.first.checked_add(r.count).is_some_and(|end| end <= d.sector_count())
             }),
@@ -106,7 +110,64 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             }
         }
     }
-    ipc_waiters(k)
+    ipc_waiters(k)?;
+    notify_waiters(k)
+}
+
+/// Every notification waiter is tied to a live capability with WAIT naming
+/// the notification it is queued on, and the queues hold exactly the
+/// waiters; a notification with waiters has nothing pending (a signal
+/// would have gone to the first of them).
+fn notify_waiters(k: &Kernel) -> Result<(), String> {
+    use crate::proc::Block;
+    use caps::abi::{ObjectKind, Rights};
+    let mut blocked = 0;
+    for (id, p) in k.procs.iter() {
+        let State::Blocked(Block::Notify(n)) = p.state else { continue };
+        blocked += 1;
+        let tie = k.sched.through.iter().find(|t| t.pid == id).ok_or_else(|| {
+            format!("process {:#x} waits on a notification through nothing", id.0)
+        })?;
+        let cap = k
+            .caps
+            .lookup(tie.table, tie.handle, ObjectKind::Notification, Rights::WAIT)
+            .map_err(|e| {
+                format!(
+                    "process {:#x} waits on a notification through a dead capability ({e:?})",
+                    id.0
+                )
+            })?;
+        if cap.object != Object::Notification(n) {
+            return Err(format!(
+                "process {:#x} waits through another notification's capability",
+                id.0
+            ));
+        }
+    }
+    let mut queued = 0;
+    for (n, note) in k.notifications.iter() {
+        if note.word != 0 && !note.waiters.is_empty() {
+            return Err(format!("notification {:#x} has bits pending and waiters", n.0));
+        }
+        for pid in note.waiters.iter(&k.procs) {
+            queued += 1;
+            if queued > blocked {
+                return Err(format!("notification {:#x} queues a process not waiting", n.0));
+            }
+            let fits =
+                k.procs.get(pid).is_some_and(|p| p.state == State::Blocked(Block::Notify(n)));
+            if !fits {
+                return Err(format!(
+                    "notification {:#x} queues process {:#x}, which waits elsewhere",
+                    n.0, pid.0
+                ));
+            }
+        }
+    }
+    if queued != blocked {
+        return Err(format!("{blocked} processes wait on notifications, {queued} are queued"));
+    }
+    Ok(())
 }
 
 /// Every IPC waiter is tied to a live capability (see `ipc::Via`), and
@@ -201,8 +262,13 @@ pub mod sabotage {
     static ARMED: AtomicU8 = AtomicU8::new(0);
 
     /// The breakable invariants, by self-test name.
-    const KINDS: [&str; 4] =
-        ["authority-rights", "authority-quota", "authority-root", "authority-dangling"];
+    const KINDS: [&str; 5] = [
+        "authority-rights",
+        "authority-quota",
+        "authority-root",
+        "authority-dangling",
+        "authority-notify-queue",
+    ];
 
     /// Arms the sabotage `name`; false if `name` is not one.
     pub fn arm(name: &str) -> bool {
@@ -247,6 +313,21 @@ pub mod sabotage {
                     let cap =
                         Capability { object: Object::DiskRange(range), rights, badge: NO_BADGE };
                     let _ = k.caps.mint(table, cap);
+                }
+            }
+            // A notification queueing the running process as a waiter.
+            5 => {
+                let Some(own) = own else { return };
+                let n = crate::notify::Notification {
+                    quota: own,
+                    caps: 0,
+                    word: 0,
+                    waiters: Default::default(),
+                };
+                if let Some(id) = k.notifications.insert(n)
+                    && let Some(n) = k.notifications.get_mut(id)
+                {
+                    n.waiters.push_back(&mut k.procs, pid);
                 }
             }
             // A capability naming a process that never existed.

@@ -31,6 +31,7 @@ impl Kernel {
             }
             Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
+            Object::Notification(id) => crate::notify::cap_created(self, *id),
             _ => {}
         }
     }
@@ -49,6 +50,7 @@ impl Kernel {
             }
             Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
+            Object::Notification(id) => crate::notify::cap_removed(self, *id),
             _ => {}
         }
     }
@@ -70,7 +72,8 @@ impl Kernel {
     /// to or from it: a queued message is discarded with the handles it
     /// carries (they stay the sender's); a caller waiting for its answer
     /// leaves its reply with no caller (the answer gets `PeerGone`); a
-    /// `proc_wait` leaves its child's waiters; a sleep its timer.
+    /// `proc_wait` leaves its child's waiters; a sleep its timer; a
+    /// `notify_wait` its notification's waiters.
     ///
     /// A `proc_wait` already woken (its child ended) but not yet run again
     /// keeps its tie (`Scheduler::forget_blocked`): it is marked, and its
@@ -103,6 +106,10 @@ impl Kernel {
                 if let Some(c) = self.procs.get_mut(child) {
                     c.waiters.retain(|&w| w != pid);
                 }
+                false
+            }
+            Block::Notify(n) => {
+                crate::notify::unlink_waiter(self, n, pid);
                 false
             }
             Block::Sleep(_) => false,
@@ -147,6 +154,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
         return;
     }
     crate::ipc::on_terminate(k, pid);
+    crate::notify::on_terminate(k, pid);
     let p = k.procs.get_mut(pid).expect("checked above");
     if let State::Blocked(block) = p.state {
         k.sched.forget_blocked(pid, block);

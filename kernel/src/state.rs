@@ -60,6 +60,8 @@ pub struct Kernel {
     pub ipc: crate::ipc::objects::Objects,
     /// Processes blocked on a disk.
     pub disk_waits: crate::diskio::DiskWaits,
+    /// Notifications.
+    pub notifications: crate::notify::Notifications,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -131,6 +133,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         async_io: AsyncIo::new(),
         ipc: crate::ipc::objects::Objects::new(),
         disk_waits: crate::diskio::DiskWaits::new(),
+        notifications: crate::notify::table(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state
     // exists while it is written.

@@ -255,6 +255,17 @@ mod tests {
     }
 
     #[test]
+    fn dot_names_notifications_with_their_badge() {
+        let root = node(1, GraphNode::NO_PARENT, ObjectKind::Notification, 10);
+        let mut badged = node(2, 1, ObjectKind::Notification, 20);
+        (badged.badge, badged.rights) = (4, Rights::SEND.bits());
+        let mut dot = String::new();
+        write_dot(&[root, badged], "app", &[], &mut dot).unwrap();
+        assert!(dot.contains("label=\"notification\""), "{dot}");
+        assert!(dot.contains("label=\"notification badge 4\""), "{dot}");
+    }
+
+    #[test]
     fn rights_have_one_letter_each() {
         assert_eq!(rights_letters(Rights::empty()), "-");
         assert_eq!(rights_letters(Rights::READ | Rights::REVOKE | Rights::GRANT), "Rgr");

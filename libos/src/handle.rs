@@ -63,7 +63,7 @@ impl<K: Kind> Handle<K> {
         sys::cap_derive(self.raw, rights, DERIVE_SAME, 0, 0).map(Self::from_raw)
     }
 
-    /// A new handle with `badge` set (endpoints). Needs DERIVE.
+    /// A new handle with `badge` set (endpoints, notifications). Needs DERIVE.
     pub fn derive_badged(self, rights: Rights, badge: u64) -> Result<Self, Error> {
         sys::cap_derive(self.raw, rights, DERIVE_BADGE, badge, 0).map(Self::from_raw)
     }

@@ -26,7 +26,7 @@ use caps::abi::args::{DERIVE_BADGE, DERIVE_SAME};
 use caps::abi::ipc::{
     MAX_HANDLES, MSG_SLOTS, REPLY_RECV_SLOTS, TAG_CALL, TAG_MOVE, TAG_NONBLOCK, TAG_TRUNCATED, Tag,
 };
-use caps::abi::kind::{Endpoint, Kind, Memory, Reply};
+use caps::abi::kind::{Endpoint, Kind, Memory, Notification, Reply};
 use caps::abi::{Error, RawHandle, Rights, Syscall};
 use core::marker::PhantomData;
 
@@ -191,6 +191,24 @@ impl Handle<Endpoint> {
     pub fn send_bytes(self, data: &[u8], handles: &[RawHandle]) -> Result<(), Error> {
         let raw = raw_handles(handles)?;
         sys::ipc_send_long(Syscall::IpcSend, self.raw(), 0, data, &raw[..handles.len()])
+    }
+
+    /// Binds this endpoint to `notification`: from now on, a sender that
+    /// finds no receiver waiting signals through it (with its badge), so a
+    /// server can wait on one notification for several endpoints and other
+    /// events, then [`try_recv`](Self::try_recv) the endpoints whose bits
+    /// are set. Replaces an earlier binding. Needs RECV here and SEND on
+    /// `notification`; the binding ends when `notification` is dropped or
+    /// revoked. Design: seL4's bound notification
+    /// (`seL4_TCB_BindNotification`), bound here to the endpoint rather than
+    /// to a thread.
+    pub fn bind_notification(self, notification: Handle<Notification>) -> Result<(), Error> {
+        sys::endpoint_bind(self.raw(), notification.raw())
+    }
+
+    /// Ends this endpoint's binding to a notification, if any. Needs RECV.
+    pub fn unbind_notification(self) -> Result<(), Error> {
+        sys::endpoint_bind(self.raw(), RawHandle::INVALID)
     }
 
     /// Waits for a message (long data is cut off: see [`recv_into`](Self::recv_into)).

@@ -8,6 +8,7 @@
 //! - typed handles ([`Handle<K>`]) with the calls each kind supports;
 //! - processes ([`process::Spawn`]) and the start page ([`Start`]);
 //! - IPC over endpoints ([`ipc`]): messages with handles, channels, RPC;
+//! - notifications ([`notify`]): waiting for several event sources at once;
 //! - block devices ([`block`]) and a crash-safe file system on them ([`fs`]).
 //!
 //! A program:
@@ -38,6 +39,7 @@ pub mod graph;
 pub mod handle;
 pub mod iobuf;
 pub mod ipc;
+pub mod notify;
 pub mod process;
 pub mod start;
 #[allow(unsafe_code)]

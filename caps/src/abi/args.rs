@@ -6,7 +6,8 @@
 //!
 //! `cap_derive` modes: `DERIVE_SAME` keeps the object (a = b = 0);
 //! `DERIVE_RANGE` takes the sub-range (offset a, count b) of a `DiskRange`;
-//! `DERIVE_BADGE` sets badge a on an unbadged endpoint capability.
+//! `DERIVE_BADGE` sets badge a on an unbadged endpoint or notification
+//! capability.
 
 use super::{ObjectKind, Rights};
 
@@ -24,6 +25,17 @@ pub const MAP_EXEC: u64 = 1 << 1;
 
 /// `proc_wait`: return `WouldBlock` instead of waiting.
 pub const WAIT_NONBLOCK: u64 = 1 << 0;
+
+/// `notify_wait`: return `WouldBlock` instead of waiting when the word is 0.
+pub const NOTIFY_NONBLOCK: u64 = 1 << 0;
+
+/// The bits a signal through an unbadged notification capability ORs into
+/// the word (bit 0). seL4 ORs the badge as is, keeping a separate "active"
+/// state, so there an unbadged signal wakes the waiter with a word of 0;
+/// here the word is the only state (0 = nothing pending), so a signal must
+/// set a bit. Give badged signallers other bits if the waiter must tell
+/// them apart from unbadged ones.
+pub const UNBADGED_SIGNAL: u64 = 1;
 
 /// Most bytes one `debug_write` takes.
 pub const MAX_DEBUG_WRITE: u64 = 64 * 1024;

@@ -43,7 +43,7 @@ pub struct GraphNode {
     /// `DiskRange`, which [`device`](Self::device),
     /// [`first`](Self::first) and [`count`](Self::count) name instead.
     pub object: u64,
-    /// The badge (endpoints only; 0 = none).
+    /// The badge (endpoints and notifications only; 0 = none).
     pub badge: u64,
     /// `DiskRange`: the device number; 0 for other kinds.
     pub device: u64,

@@ -19,7 +19,7 @@ pub struct CapInfo {
     pub kind: u32,
     /// The [`Rights`] bits.
     pub rights: u32,
-    /// The badge (endpoints only; 0 = none).
+    /// The badge (endpoints and notifications only; 0 = none).
     pub badge: u64,
     /// `DiskRange`: the device number; 0 for other kinds.
     pub device: u64,

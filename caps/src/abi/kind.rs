@@ -31,11 +31,14 @@ pub enum ObjectKind {
     Timer = 7,
     /// A program image in the boot ramdisk, runnable with `proc_spawn`.
     Image = 8,
+    /// A notification: a word of event bits that signallers OR their
+    /// badge into and one waiter takes (seL4's notification object).
+    Notification = 9,
 }
 
 impl ObjectKind {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Console,
         ObjectKind::DiskRange,
         ObjectKind::Memory,
@@ -44,6 +47,7 @@ impl ObjectKind {
         ObjectKind::Reply,
         ObjectKind::Timer,
         ObjectKind::Image,
+        ObjectKind::Notification,
     ];
 
     /// Decodes a kind number; `None` for numbers that name no kind.
@@ -57,6 +61,7 @@ impl ObjectKind {
             6 => ObjectKind::Reply,
             7 => ObjectKind::Timer,
             8 => ObjectKind::Image,
+            9 => ObjectKind::Notification,
             _ => return None,
         })
     }
@@ -77,6 +82,7 @@ impl ObjectKind {
             ObjectKind::Reply => "reply",
             ObjectKind::Timer => "timer",
             ObjectKind::Image => "image",
+            ObjectKind::Notification => "notification",
         }
     }
 
@@ -97,6 +103,9 @@ impl ObjectKind {
             ObjectKind::Reply => return Rights::SEND.union(Rights::GRANT),
             ObjectKind::Timer => Rights::READ.union(Rights::WAIT),
             ObjectKind::Image => Rights::READ.union(Rights::EXEC),
+            // SEND signals (`notify_signal`, or being bound to an endpoint
+            // by `endpoint_bind`); WAIT takes the word (`notify_wait`).
+            ObjectKind::Notification => Rights::SEND.union(Rights::WAIT),
         };
         specific.union(Rights::GENERIC)
     }
@@ -107,9 +116,11 @@ impl ObjectKind {
         matches!(self, ObjectKind::DiskRange)
     }
 
-    /// Whether capabilities of this kind may carry a badge.
+    /// Whether capabilities of this kind may carry a badge: endpoints
+    /// (delivered with each message) and notifications (the bits a signal
+    /// through the capability ORs into the word).
     pub const fn has_badge(self) -> bool {
-        matches!(self, ObjectKind::Endpoint)
+        matches!(self, ObjectKind::Endpoint | ObjectKind::Notification)
     }
 }
 
@@ -159,6 +170,8 @@ kind_markers! {
     Timer;
     /// Marker for [`ObjectKind::Image`].
     Image;
+    /// Marker for [`ObjectKind::Notification`].
+    Notification;
 }
 
 #[cfg(test)]
@@ -175,7 +188,7 @@ mod tests {
     #[test]
     fn from_raw_refuses_unknown_numbers() {
         assert_eq!(ObjectKind::from_raw(0), None);
-        assert_eq!(ObjectKind::from_raw(9), None);
+        assert_eq!(ObjectKind::from_raw(10), None);
         assert_eq!(ObjectKind::from_raw(u64::MAX), None);
         assert_eq!(ObjectKind::from_raw(1 << 16 | 1), None);
     }
@@ -195,5 +208,19 @@ mod tests {
         assert_eq!(<DiskRange as Kind>::KIND, ObjectKind::DiskRange);
         assert_eq!(<Endpoint as Kind>::KIND, ObjectKind::Endpoint);
         assert_eq!(<Image as Kind>::KIND, ObjectKind::Image);
+        assert_eq!(<Notification as Kind>::KIND, ObjectKind::Notification);
+    }
+
+    #[test]
+    fn notifications_signal_and_wait_and_carry_badges() {
+        let n = ObjectKind::Notification;
+        assert_eq!(n.as_raw(), 9);
+        assert_eq!(ObjectKind::from_raw(9), Some(n));
+        assert_eq!(n.as_str(), "notification");
+        assert_eq!(n.valid_rights(), Rights::SEND | Rights::WAIT | Rights::GENERIC);
+        assert!(!n.valid_rights().intersects(Rights::READ | Rights::WRITE | Rights::RECV));
+        assert!(n.has_badge());
+        assert!(!n.has_range());
+        assert!(!ObjectKind::Timer.has_badge());
     }
 }

@@ -4,15 +4,15 @@ bitflags::bitflags! {
     /// The rights a capability carries. Rights only ever shrink: a derived
     /// or granted capability holds a subset of its parent's.
     ///
-    /// | right | Console | DiskRange | Memory | Endpoint | Process | Reply | Timer | Image |
-    /// |---|---|---|---|---|---|---|---|---|
-    /// | `READ` | read input | `disk_read`, `disk_info` | map readable | | | | `clock` | read the image bytes |
-    /// | `WRITE` | `debug_write` | `disk_write`, `disk_flush` | map writable | | | | | |
-    /// | `EXEC` | | | map executable | | | | | `proc_spawn` |
-    /// | `MAP` | | | `mem_map` at all | | | | | |
-    /// | `SEND` | | | | `ipc_send`, `ipc_call` | | `ipc_reply` | | |
-    /// | `RECV` | | | | `ipc_recv` | | | | |
-    /// | `WAIT` | | | | | `proc_wait` | | `sleep` | |
+    /// | right | Console | DiskRange | Memory | Endpoint | Process | Reply | Timer | Image | Notification |
+    /// |---|---|---|---|---|---|---|---|---|---|
+    /// | `READ` | read input | `disk_read`, `disk_info` | map readable | | | | `clock` | read the image bytes | |
+    /// | `WRITE` | `debug_write` | `disk_write`, `disk_flush` | map writable | | | | | | |
+    /// | `EXEC` | | | map executable | | | | | `proc_spawn` | |
+    /// | `MAP` | | | `mem_map` at all | | | | | | |
+    /// | `SEND` | | | | `ipc_send`, `ipc_call` | | `ipc_reply` | | | `notify_signal`, be bound by `endpoint_bind` |
+    /// | `RECV` | | | | `ipc_recv`, `endpoint_bind` | | | | | |
+    /// | `WAIT` | | | | | `proc_wait` | | `sleep` | | `notify_wait` |
     ///
     /// The generic rights apply to every kind (a `Reply` accepts only
     /// `GRANT`): `GRANT` lets the capability be copied or moved into another
@@ -33,11 +33,13 @@ bitflags::bitflags! {
         const EXEC = 1 << 2;
         /// Map memory into the address space.
         const MAP = 1 << 3;
-        /// Send on an endpoint, answer through a reply.
+        /// Send on an endpoint, answer through a reply, signal a
+        /// notification.
         const SEND = 1 << 4;
         /// Receive on an endpoint.
         const RECV = 1 << 5;
-        /// Wait: for a child process to exit, for a timer to expire.
+        /// Wait: for a child process to exit, for a timer to expire, for a
+        /// notification's bits.
         const WAIT = 1 << 6;
         /// Copy or move the capability into another table.
         const GRANT = 1 << 8;

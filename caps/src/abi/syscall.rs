@@ -260,7 +260,7 @@ syscalls! {
     /// ([`args`](super::args)): `DERIVE_SAME` (`a == b == 0`), `DERIVE_RANGE`
     /// (sub-range at relative sector `a`, `b` sectors, `b >= 1`: a zero count
     /// is `InvalidArgument`), `DERIVE_BADGE` (badge `a != 0` on an unbadged
-    /// endpoint, `b == 0`).
+    /// endpoint or notification, `b == 0`).
     3 CapDerive cap_derive "cap_derive" (handle: RawHandle, rights: Rights, mode: u64, a: u64, b: u64) -> RawHandle, "new handle";
     /// Closes one of the caller's handles; its children are re-parented to its
     /// parent.
@@ -337,6 +337,22 @@ syscalls! {
     /// Needs `READ`; writes a [`TimerInfo`](super::time::TimerInfo) at `out`
     /// (8-byte aligned, mapped writable, else `BadAddress`).
     27 TimerInfo timer_info "timer_info" (timer: RawHandle, out: u64) -> u64, "0";
+    /// With every notification right and no badge. Needs `MAP` on the
+    /// `Memory` handle, whose quota is charged one frame for the notification
+    /// while it lives (as `endpoint_create`).
+    28 NotifyCreate notify_create "notify_create" (memory: RawHandle) -> RawHandle, "notification handle";
+    /// Needs `SEND`; ORs the capability's badge (1 if it has none) into the
+    /// notification's word and wakes its first waiter, if any, with the word.
+    29 NotifySignal notify_signal "notify_signal" (notification: RawHandle) -> u64, "0";
+    /// Needs `WAIT`; returns the word and clears it, waiting while it is 0;
+    /// `NOTIFY_NONBLOCK` ([`args`](super::args)) returns `WouldBlock` instead
+    /// of waiting. Other flag bits are `InvalidArgument`.
+    30 NotifyWait notify_wait "notify_wait" (notification: RawHandle, flags: u64) -> u64, "the bits";
+    /// Needs `RECV` on the endpoint and `SEND` on the notification: from now
+    /// on a sender that queues on the endpoint (no receiver waiting) signals
+    /// through that notification capability. Replaces an earlier binding; a
+    /// `notification` of 0 unbinds.
+    31 EndpointBind endpoint_bind "endpoint_bind" (endpoint: RawHandle, notification: RawHandle) -> u64, "0";
 }
 
 impl Syscall {
@@ -499,6 +515,18 @@ mod tests {
         fn timer_info(&mut self, a: calls::TimerInfo) -> Self::Out {
             Ok((Syscall::TimerInfo, a.encode()))
         }
+        fn notify_create(&mut self, a: calls::NotifyCreate) -> Self::Out {
+            Ok((Syscall::NotifyCreate, a.encode()))
+        }
+        fn notify_signal(&mut self, a: calls::NotifySignal) -> Self::Out {
+            Ok((Syscall::NotifySignal, a.encode()))
+        }
+        fn notify_wait(&mut self, a: calls::NotifyWait) -> Self::Out {
+            Ok((Syscall::NotifyWait, a.encode()))
+        }
+        fn endpoint_bind(&mut self, a: calls::EndpointBind) -> Self::Out {
+            Ok((Syscall::EndpointBind, a.encode()))
+        }
     }
 
     /// The decoder reads exactly the documented registers, in order, and
@@ -541,5 +569,8 @@ mod tests {
         let want: Vec<String> = Syscall::ALL.iter().map(|c| rendered(*c)).collect();
         assert_eq!(want[15], "disk_read(range, sector, count, buf) → sectors read");
         assert_eq!(want[24], "ipc_reply_recv(reply, tag, slot0, slot1, slot2, endpoint) → tag");
+        let at = |call: Syscall| &want[call.as_raw() as usize];
+        assert_eq!(at(Syscall::NotifyWait), "notify_wait(notification, flags) → the bits");
+        assert_eq!(at(Syscall::EndpointBind), "endpoint_bind(endpoint, notification) → 0");
     }
 }

@@ -7,7 +7,9 @@
 //! called through finds them), and counts the capabilities naming it:
 //! all of them, those with SEND, those with RECV. It is charged one frame
 //! to the quota it was created from, and freed (the frame credited) when
-//! no capability names it.
+//! no capability names it. It may be bound to a notification capability
+//! (`Endpoint::bound`, set by `endpoint_bind`), which a sender that has to
+//! queue signals through (`syscall::ipc`, `notify::signal_through`).
 
 use super::objects::{ENDPOINT_RIGHTS, Endpoint, Queue};
 use super::wake;
@@ -34,6 +36,7 @@ pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u
         senders: Queue::default(),
         receivers: Queue::default(),
         callers: Queue::default(),
+        bound: None,
     };
     let id = k.ipc.endpoints.insert(ep).expect("room checked above");
     k.quotas.hold(quota);

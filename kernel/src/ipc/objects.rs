@@ -74,6 +74,10 @@ pub struct Endpoint {
     pub receivers: Queue,
     /// Processes whose call went through it, waiting for the answer.
     pub callers: Queue,
+    /// The notification capability it signals through when a sender has
+    /// to queue (no receiver waiting): `(table, handle)` as `endpoint_bind`
+    /// recorded them, looked up at each signal (`notify::signal_through`).
+    pub bound: Option<(caps::TableId, caps::abi::RawHandle)>,
 }
 
 /// The rights of a new reply capability.

@@ -49,6 +49,8 @@ pub enum Block {
     /// In `cap_revoke`, until the devices are done with the requests that
     /// ran through what it destroyed (listed in `Kernel::disk_waits`).
     Settle,
+    /// In `notify_wait`, queued on this notification.
+    Notify(ObjectId),
 }
 
 /// Where a process is in its life.
@@ -90,6 +92,9 @@ pub struct Process {
     /// through died (see `sched::Scheduler::tie`); the syscall wrapper
     /// turns it into `Revoked` when the process runs again.
     pub revoked: bool,
+    /// The bits a signal handed it while it waited in `notify_wait`
+    /// (`notify::signal`); the syscall wrapper returns them when it runs.
+    pub notified: u64,
 }
 
 impl Process {

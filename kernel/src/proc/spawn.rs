@@ -246,6 +246,7 @@ fn build(
         handle_refs: 0,
         ipc: crate::ipc::IpcState::default(),
         revoked: false,
+        notified: 0,
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");

@@ -257,7 +257,14 @@ fn send_or_call(
     let p = k.procs.get_mut(c.pid).expect("running process");
     p.ipc.outgoing = out;
     p.ipc.calling = call;
-    k.ipc.endpoints.get_mut(ep).expect("checked").senders.push_back(&mut k.procs, c.pid);
+    let e = k.ipc.endpoints.get_mut(ep).expect("checked");
+    e.senders.push_back(&mut k.procs, c.pid);
+    if let Some((table, handle)) = e.bound {
+        // A bound endpoint tells its receiver a message waits. A
+        // notification capability revoked since the binding signals
+        // nothing: the binding's owner let it go.
+        let _ = crate::notify::signal_through(k, table, handle);
+    }
     Ok(Next::Block(Block::Send(ep)))
 }
 

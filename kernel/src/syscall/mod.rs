@@ -29,6 +29,7 @@ mod disk;
 mod graph;
 mod ipc;
 mod mem;
+mod notify;
 mod process;
 mod time;
 
@@ -222,6 +223,22 @@ impl Handlers for Ctx<'_> {
     fn timer_info(&mut self, a: calls::TimerInfo) -> Outcome {
         ret(time::info(self.k, self.c, a))
     }
+    #[inline]
+    fn notify_create(&mut self, a: calls::NotifyCreate) -> Outcome {
+        ret(notify::create(self.k, self.c, a))
+    }
+    #[inline]
+    fn notify_signal(&mut self, a: calls::NotifySignal) -> Outcome {
+        ret(notify::signal(self.k, self.c, a))
+    }
+    #[inline]
+    fn notify_wait(&mut self, a: calls::NotifyWait) -> Outcome {
+        notify::wait(self.k, self.c, a)
+    }
+    #[inline]
+    fn endpoint_bind(&mut self, a: calls::EndpointBind) -> Outcome {
+        ret(notify::bind(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved
@@ -309,9 +326,10 @@ fn restart(k: &mut Kernel, c: Caller, number: u64, f: &SyscallFrame) -> Outcome 
 
 /// Finishes a call that blocked for `block`, now that the caller runs
 /// again: `Revoked` if the capability it blocked through died meanwhile
-/// (`Kernel::wake_revoked`: a flag for `sleep` and `proc_wait`, the IPC
-/// outcome for the others), else the
-/// outcome its waker left; `None` when the call is to be run again.
+/// (`Kernel::wake_revoked`: a flag for `sleep`, `proc_wait` and
+/// `notify_wait`, the IPC outcome for the others), else the
+/// outcome its waker left (a `notify_wait`'s bits in `Process::notified`);
+/// `None` when the call is to be run again.
 fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
     // A `proc_wait`'s tie outlives its wake-up (see
     // `Scheduler::forget_blocked`); it ends here.
@@ -325,6 +343,10 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
         Block::Settle => Some(cap::finish_revoke(k, c)),
         _ if revoked => Some(Err(Error::Revoked)),
         Block::Sleep(_) => Some(Ok(Next::Return(0))),
+        Block::Notify(_) => {
+            let p = k.procs.get_mut(c.pid).expect("the running process exists");
+            Some(Ok(Next::Return(core::mem::take(&mut p.notified))))
+        }
         Block::Wait(_) | Block::DiskComplete(_) => None,
         Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }

@@ -294,6 +294,26 @@ pub fn endpoint_create(memory: RawHandle) -> Result<RawHandle, Error> {
     call(calls::EndpointCreate { memory })
 }
 
+/// `notify_create(memory)`: a new notification with every right.
+pub fn notify_create(memory: RawHandle) -> Result<RawHandle, Error> {
+    call(calls::NotifyCreate { memory })
+}
+
+/// `notify_signal(notification)`.
+pub fn notify_signal(notification: RawHandle) -> Result<(), Error> {
+    call(calls::NotifySignal { notification }).map(drop)
+}
+
+/// `notify_wait(notification, flags)`: the bits.
+pub fn notify_wait(notification: RawHandle, flags: u64) -> Result<u64, Error> {
+    call(calls::NotifyWait { notification, flags })
+}
+
+/// `endpoint_bind(endpoint, notification)` (`RawHandle::INVALID` unbinds).
+pub fn endpoint_bind(endpoint: RawHandle, notification: RawHandle) -> Result<(), Error> {
+    call(calls::EndpointBind { endpoint, notification }).map(drop)
+}
+
 /// `ipc_send` or `ipc_reply` in the register form (`call` says which):
 /// the kernel reads no memory.
 pub fn ipc_send(call_nr: Syscall, cap: RawHandle, tag: u64, slots: [u64; 4]) -> Result<(), Error> {

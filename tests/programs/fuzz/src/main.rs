@@ -22,7 +22,7 @@ mod peer;
 mod pool;
 mod random;
 
-use libos::abi::args::{DERIVE_SAME, WAIT_NONBLOCK};
+use libos::abi::args::{DERIVE_SAME, NOTIFY_NONBLOCK, WAIT_NONBLOCK};
 use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
@@ -276,8 +276,24 @@ impl Fuzzer {
                 a = [self.handle(), self.small(), self.sector(), count, p, 0];
                 ptr = if a[1] == 0 || c != PtrClass::ReadOnly { c } else { PtrClass::Valid };
             }
-            Syscall::EndpointCreate => {
+            Syscall::EndpointCreate | Syscall::NotifyCreate => {
                 a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() }
+            }
+            Syscall::NotifySignal => a[0] = self.handle(),
+            Syscall::NotifyWait => {
+                // Never block (nothing is sure to signal): NOTIFY_NONBLOCK is
+                // always set, sometimes with undefined bits beside it.
+                let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
+                a = [self.handle(), flags | NOTIFY_NONBLOCK, 0, 0, 0, 0];
+            }
+            Syscall::EndpointBind => {
+                // Bound endpoints signal when a send queues; unbinding (0)
+                // and stale or wrong handles on either side too.
+                let notification = match self.rng.below(4) {
+                    0 => 0,
+                    _ => self.handle(),
+                };
+                a = [self.endpoint(), notification, 0, 0, 0, 0];
             }
             Syscall::IpcSend
             | Syscall::IpcCall
@@ -399,7 +415,9 @@ impl Fuzzer {
                 }
             }
             Syscall::DiskSubmit => self.pool.add_request(value),
-            Syscall::EndpointCreate => self.pool.add(Slot { handle: value, protected: false }),
+            Syscall::EndpointCreate | Syscall::NotifyCreate => {
+                self.pool.add(Slot { handle: value, protected: false })
+            }
             Syscall::CapDrop => {
                 self.pool.forget(a[0]);
                 let info = libos::sys::cap_kind(RawHandle::from_raw(a[0]));
@@ -595,7 +613,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 27] = [
+const CALLS: [Syscall; 31] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -623,6 +641,10 @@ const CALLS: [Syscall; 27] = [
     Syscall::DiskSubmit,
     Syscall::DiskComplete,
     Syscall::CapGraph,
+    Syscall::NotifyCreate,
+    Syscall::NotifySignal,
+    Syscall::NotifyWait,
+    Syscall::EndpointBind,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).

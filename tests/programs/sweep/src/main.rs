@@ -7,7 +7,9 @@
 
 extern crate alloc;
 
-use libos::abi::args::{DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE};
+use libos::abi::args::{
+    DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE, NOTIFY_NONBLOCK,
+};
 use libos::abi::disk::{
     COMPLETE_NONBLOCK, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
 };
@@ -117,6 +119,85 @@ fn cap_graph_cases(s: &mut Sweep, ro: u64) {
     let one = libos::sys::cap_graph(&mut few);
     let counted = matches!((total, one), (Ok(t), Ok(o)) if t >= 3 && t == o);
     s.expect("cap_graph counts and fills", counted && few[0].object_kind().is_some());
+}
+
+/// The notification calls with bad handles, wrong kinds, missing rights
+/// and bad flags: each its own error, and none of them sets a bit.
+fn notify_cases(
+    s: &mut Sweep,
+    bad_handles: &[u64],
+    console: libos::Handle<Console>,
+    timer: libos::Handle<Timer>,
+    memory: libos::Handle<Memory>,
+) {
+    let n = libos::sys::notify_create(memory.raw()).expect("notification").as_raw();
+    let ep = libos::sys::endpoint_create(memory.raw()).expect("endpoint").as_raw();
+    let nb = NOTIFY_NONBLOCK;
+    for &h in bad_handles {
+        let bh = Error::BadHandle;
+        s.call("notify_create bad handle", Syscall::NotifyCreate, [h, 0, 0, 0, 0, 0], bh);
+        s.call("notify_signal bad handle", Syscall::NotifySignal, [h, 0, 0, 0, 0, 0], bh);
+        s.call("notify_wait bad handle", Syscall::NotifyWait, [h, nb, 0, 0, 0, 0], bh);
+        s.call("endpoint_bind bad endpoint", Syscall::EndpointBind, [h, n, 0, 0, 0, 0], bh);
+        if h != 0 {
+            // 0 is "unbind", not a bad handle.
+            s.call(
+                "endpoint_bind bad notification",
+                Syscall::EndpointBind,
+                [ep, h, 0, 0, 0, 0],
+                bh,
+            );
+        }
+    }
+    let (c, t) = (console.raw().as_raw(), timer.raw().as_raw());
+    let wk = Error::WrongKind;
+    s.call("notify_create on a console", Syscall::NotifyCreate, [c, 0, 0, 0, 0, 0], wk);
+    s.call("notify_create on a notification", Syscall::NotifyCreate, [n, 0, 0, 0, 0, 0], wk);
+    s.call("notify_signal on a console", Syscall::NotifySignal, [c, 0, 0, 0, 0, 0], wk);
+    s.call("notify_signal on an endpoint", Syscall::NotifySignal, [ep, 0, 0, 0, 0, 0], wk);
+    s.call("notify_wait on a timer", Syscall::NotifyWait, [t, nb, 0, 0, 0, 0], wk);
+    s.call("notify_wait on an endpoint", Syscall::NotifyWait, [ep, nb, 0, 0, 0, 0], wk);
+    s.call("endpoint_bind a notification", Syscall::EndpointBind, [n, n, 0, 0, 0, 0], wk);
+    s.call("endpoint_bind to an endpoint", Syscall::EndpointBind, [ep, ep, 0, 0, 0, 0], wk);
+    s.call("endpoint_bind to a console", Syscall::EndpointBind, [ep, c, 0, 0, 0, 0], wk);
+
+    let derive = |h: u64, rights: Rights| {
+        libos::sys::cap_derive(RawHandle::from_raw(h), rights, DERIVE_SAME, 0, 0)
+            .expect("derive")
+            .as_raw()
+    };
+    let mr = Error::MissingRight;
+    let wait_only = derive(n, Rights::WAIT);
+    let send_only = derive(n, Rights::SEND);
+    let ep_send = derive(ep, Rights::SEND);
+    let no_map = derive(memory.raw().as_raw(), Rights::READ);
+    s.call("notify_create without MAP", Syscall::NotifyCreate, [no_map, 0, 0, 0, 0, 0], mr);
+    s.call("notify_signal without SEND", Syscall::NotifySignal, [wait_only, 0, 0, 0, 0, 0], mr);
+    s.call("notify_wait without WAIT", Syscall::NotifyWait, [send_only, nb, 0, 0, 0, 0], mr);
+    s.call("endpoint_bind without RECV", Syscall::EndpointBind, [ep_send, n, 0, 0, 0, 0], mr);
+    s.call("unbind without RECV", Syscall::EndpointBind, [ep_send, 0, 0, 0, 0, 0], mr);
+    s.call("endpoint_bind without SEND", Syscall::EndpointBind, [ep, wait_only, 0, 0, 0, 0], mr);
+    s.call(
+        "derive a range of a notification",
+        Syscall::CapDerive,
+        [n, Rights::SEND.bits() as u64, DERIVE_RANGE, 0, 1, 0],
+        Error::WrongKind,
+    );
+
+    for flags in [2, 1 << 63, u64::MAX, 3] {
+        let ia = Error::InvalidArgument;
+        s.call("notify_wait undefined flag", Syscall::NotifyWait, [n, flags, 0, 0, 0, 0], ia);
+    }
+    // None of the refused calls signalled: the word is empty.
+    s.call(
+        "notify_wait after refusals",
+        Syscall::NotifyWait,
+        [n, nb, 0, 0, 0, 0],
+        Error::WouldBlock,
+    );
+    for h in [wait_only, send_only, ep_send, no_map, ep, n] {
+        let _ = libos::sys::cap_drop(RawHandle::from_raw(h));
+    }
 }
 
 fn main(start: &Start) -> i32 {
@@ -792,6 +873,8 @@ fn main(start: &Start) -> i32 {
         println!("sweep: the disk handle stopped working");
         return 1;
     }
+
+    notify_cases(&mut s, &bad_handles, console, timer, memory);
 
     // Nothing above changed what we hold: the console still works.
     if console.write(b"").is_err() || libos::sys::cap_kind(console.raw()).is_err() {
