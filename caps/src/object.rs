@@ -31,6 +31,8 @@ pub enum Object {
     Timer(ObjectId),
     /// A program image in the boot ramdisk.
     Image(ObjectId),
+    /// An I/O ring of disk requests.
+    IoRing(ObjectId),
 }
 
 impl Object {
@@ -46,6 +48,7 @@ impl Object {
             Object::Reply(_) => ObjectKind::Reply,
             Object::Timer(_) => ObjectKind::Timer,
             Object::Image(_) => ObjectKind::Image,
+            Object::IoRing(_) => ObjectKind::IoRing,
         }
     }
 
@@ -58,6 +61,7 @@ impl Object {
             | Object::Reply(id)
             | Object::Timer(id)
             | Object::Image(id)
+            | Object::IoRing(id)
             | Object::Memory(id) => Some(*id),
             Object::DiskRange(_) => None,
         }
@@ -83,6 +87,7 @@ impl Object {
             | (Object::Reply(a), Object::Reply(b))
             | (Object::Timer(a), Object::Timer(b))
             | (Object::Image(a), Object::Image(b))
+            | (Object::IoRing(a), Object::IoRing(b))
             | (Object::Memory(a), Object::Memory(b)) => a.0 == b.0,
             _ => false,
         }

@@ -58,6 +58,8 @@ pub struct Kernel {
     pub async_io: AsyncIo,
     /// IPC endpoints and replies.
     pub ipc: crate::ipc::objects::Objects,
+    /// I/O rings and their requests.
+    pub rings: crate::ring::Rings,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -128,6 +130,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         devices,
         async_io: AsyncIo::new(),
         ipc: crate::ipc::objects::Objects::new(),
+        rings: crate::ring::Rings::new(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state
     // exists while it is written.

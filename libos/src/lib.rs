@@ -8,7 +8,8 @@
 //! - typed handles ([`Handle<K>`]) with the calls each kind supports;
 //! - processes ([`process::Spawn`]) and the start page ([`Start`]);
 //! - IPC over endpoints ([`ipc`]): messages with handles, channels, RPC;
-//! - block devices ([`block`]) and a crash-safe file system on them ([`fs`]).
+//! - block devices ([`block`]), I/O rings of disk requests ([`ring`]), and
+//!   a crash-safe file system on them ([`fs`]).
 //!
 //! A program:
 //! ```ignore
@@ -39,6 +40,7 @@ pub mod handle;
 pub mod iobuf;
 pub mod ipc;
 pub mod process;
+pub mod ring;
 pub mod start;
 #[allow(unsafe_code)]
 pub mod sys;

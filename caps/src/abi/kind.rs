@@ -31,11 +31,15 @@ pub enum ObjectKind {
     Timer = 7,
     /// A program image in the boot ramdisk, runnable with `proc_spawn`.
     Image = 8,
+    /// An I/O ring: submission and completion queues of disk requests in
+    /// memory shared with its process ([`ring`](super::ring)). Kind 9 is
+    /// reserved for another branch's kind.
+    IoRing = 10,
 }
 
 impl ObjectKind {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Console,
         ObjectKind::DiskRange,
         ObjectKind::Memory,
@@ -44,6 +48,7 @@ impl ObjectKind {
         ObjectKind::Reply,
         ObjectKind::Timer,
         ObjectKind::Image,
+        ObjectKind::IoRing,
     ];
 
     /// Decodes a kind number; `None` for numbers that name no kind.
@@ -57,6 +62,7 @@ impl ObjectKind {
             6 => ObjectKind::Reply,
             7 => ObjectKind::Timer,
             8 => ObjectKind::Image,
+            10 => ObjectKind::IoRing,
             _ => return None,
         })
     }
@@ -77,6 +83,7 @@ impl ObjectKind {
             ObjectKind::Reply => "reply",
             ObjectKind::Timer => "timer",
             ObjectKind::Image => "image",
+            ObjectKind::IoRing => "io-ring",
         }
     }
 
@@ -97,6 +104,8 @@ impl ObjectKind {
             ObjectKind::Reply => return Rights::SEND.union(Rights::GRANT),
             ObjectKind::Timer => Rights::READ.union(Rights::WAIT),
             ObjectKind::Image => Rights::READ.union(Rights::EXEC),
+            // WRITE: submit (`ring_enter`).
+            ObjectKind::IoRing => Rights::WRITE,
         };
         specific.union(Rights::GENERIC)
     }
@@ -159,6 +168,8 @@ kind_markers! {
     Timer;
     /// Marker for [`ObjectKind::Image`].
     Image;
+    /// Marker for [`ObjectKind::IoRing`].
+    IoRing;
 }
 
 #[cfg(test)]
@@ -175,7 +186,10 @@ mod tests {
     #[test]
     fn from_raw_refuses_unknown_numbers() {
         assert_eq!(ObjectKind::from_raw(0), None);
+        // 9 is reserved for another branch's kind.
         assert_eq!(ObjectKind::from_raw(9), None);
+        assert_eq!(ObjectKind::from_raw(10), Some(ObjectKind::IoRing));
+        assert_eq!(ObjectKind::from_raw(11), None);
         assert_eq!(ObjectKind::from_raw(u64::MAX), None);
         assert_eq!(ObjectKind::from_raw(1 << 16 | 1), None);
     }

@@ -19,10 +19,11 @@ use caps::abi::Error;
 pub const SECTOR_SIZE: usize = 512;
 
 /// Requests the table holds at once, all devices together: room for every
-/// asynchronous request the kernel allows plus one synchronous transfer
-/// (the kernel lock is held for the whole of one, so there is never a
-/// second). `diskio` checks at compile time that its limit fits.
-pub const MAX_REQUESTS: usize = 257;
+/// asynchronous request the kernel allows (`disk_submit`'s and I/O rings')
+/// plus one synchronous transfer (the kernel lock is held for the whole of
+/// one, so there is never a second). `diskio` and `ring` check at compile
+/// time that their limits fit.
+pub const MAX_REQUESTS: usize = 513;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -63,6 +63,7 @@ pub fn revoke(k: &mut Kernel, c: Caller, a: calls::CapRevoke) -> Result<u64, Err
     // we return (`caps`, "In-flight operations").
     if removed.iter().any(|r| r.capability.kind() == caps::abi::ObjectKind::DiskRange) {
         k.async_io.settle_unauthorized(&k.caps, &mut k.devices);
+        k.rings.settle_unauthorized(&k.caps, &mut k.devices);
     }
     Ok(n as u64)
 }

@@ -30,6 +30,7 @@ mod graph;
 mod ipc;
 mod mem;
 mod process;
+mod ring;
 mod time;
 
 use caps::abi::syscall::{Handlers, calls};
@@ -217,6 +218,14 @@ impl Handlers for Ctx<'_> {
     #[inline]
     fn cap_graph(&mut self, a: calls::CapGraph) -> Outcome {
         ret(graph::cap_graph(self.k, self.c, a))
+    }
+    #[inline]
+    fn ring_create(&mut self, a: calls::RingCreate) -> Outcome {
+        ret(ring::create(self.k, self.c, a))
+    }
+    #[inline]
+    fn ring_enter(&mut self, a: calls::RingEnter) -> Outcome {
+        ret(ring::enter(self.k, self.c, a))
     }
 }
 
