@@ -142,6 +142,8 @@ pub struct Ring<'a> {
     slots: Vec<Slot<'a>>,
     /// Free slots.
     free: Vec<u32>,
+    /// Whether the capability was dropped already ([`Ring::abandon`]).
+    abandoned: bool,
 }
 
 impl<'a> Ring<'a> {
@@ -176,6 +178,7 @@ impl<'a> Ring<'a> {
             cq_head: 0,
             slots,
             free: (0..entries).rev().collect(),
+            abandoned: false,
         })
     }
 
@@ -380,8 +383,26 @@ impl<'a> Ring<'a> {
     }
 }
 
+impl Ring<'_> {
+    /// Ends the ring at once, without waiting for its requests in flight
+    /// and without touching its pages: drops its capability, so the kernel
+    /// tears it down (requests in flight cancelled: no read's data is ever
+    /// copied, as the kernel copies only during a `ring_enter`, which the
+    /// dead ring no longer takes; buffers back to the kernel's pool once
+    /// the device is done; pages unmapped and credited to their quota
+    /// unless already unmapped). Every lent buffer is free again when this
+    /// returns. The capability's error if the drop failed.
+    pub fn abandon(mut self) -> Result<(), Error> {
+        self.abandoned = true;
+        super::cap_drop(self.handle.raw())
+    }
+}
+
 impl Drop for Ring<'_> {
     fn drop(&mut self) {
+        if self.abandoned {
+            return;
+        }
         // The kernel may still write into lent read buffers: wait until
         // every consumed request completed. Queued submissions are
         // withdrawn (the kernel consumes only up to the header's tail).
