@@ -132,8 +132,7 @@ impl Kernel {
         let (owner, vaddr, pages, attached) = (ring.owner, ring.vaddr, ring.pages, ring.attached);
         self.rings.detach(id, &mut self.devices);
         self.rings.rings.remove(id);
-        if attached
-            && let Some(aspace) = self.procs.get_mut(owner).and_then(|p| p.aspace.as_mut())
+        if attached && let Some(aspace) = self.procs.get_mut(owner).and_then(|p| p.aspace.as_mut())
         {
             let _ = aspace.unmap(vaddr, pages, &mut self.quotas);
         }

@@ -24,7 +24,7 @@ use crate::arch::cpu::rdtsc;
 use crate::mem::aspace::Access;
 use crate::mem::user::{UserSlice, read_value, write_value};
 use crate::ring::{
-    Done, MAX_RINGS_PER_PROCESS, MAX_RING_REQUESTS_PER_PROCESS, Ring, RingRequest, cqe,
+    Done, MAX_RING_REQUESTS_PER_PROCESS, MAX_RINGS_PER_PROCESS, Ring, RingRequest, cqe,
 };
 use crate::state::Kernel;
 
@@ -84,8 +84,8 @@ pub fn create(k: &mut Kernel, c: Caller, a: calls::RingCreate) -> Result<u64, Er
         rights: ObjectKind::IoRing.valid_rights(),
         badge: NO_BADGE,
     };
-    let minted = write_value(c.aspace(&k.procs), a.vaddr, &header)
-        .and_then(|()| k.caps.mint(c.table, cap));
+    let minted =
+        write_value(c.aspace(&k.procs), a.vaddr, &header).and_then(|()| k.caps.mint(c.table, cap));
     match minted {
         Ok(h) => {
             k.cap_created(&cap);
@@ -201,8 +201,7 @@ fn submit_entry(k: &mut Kernel, c: Caller, id: ObjectId, sqe: &Sqe) -> Result<u3
     }
     let handle = RawHandle::from_raw(sqe.range);
     let req = check_async(k, c, handle, u64::from(sqe.op), sqe.sector, sqe.count, sqe.buf)?;
-    if k.rings.requests.is_full() || k.rings.in_flight_of(c.pid) >= MAX_RING_REQUESTS_PER_PROCESS
-    {
+    if k.rings.requests.is_full() || k.rings.in_flight_of(c.pid) >= MAX_RING_REQUESTS_PER_PROCESS {
         return Err(Error::Busy);
     }
     let io = start_async(k, c, &req)?;

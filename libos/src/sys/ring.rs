@@ -16,11 +16,11 @@
 
 use alloc::vec::Vec;
 use caps::abi::kind::{DiskRange, IoRing, Memory};
+use caps::abi::layout::PAGE_SIZE;
 use caps::abi::ring::{
     Cqe, RING_OP_FLUSH, RING_OP_READ, RING_OP_WRITE, RingHeader, Sqe, ring_pages, valid_entries,
 };
 use caps::abi::syscall::calls;
-use caps::abi::layout::PAGE_SIZE;
 use caps::abi::{Error, SECTOR_SIZE, decode_result};
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -9,8 +9,11 @@ fn io_rings_behave() {
     let dir = test_dir("ringtest");
     let disk = dir.join("data.img");
     fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    let mut machine =
-        Image::new("examples=ringtest").program("init").program("ringtest").program("ringtest-child").build(&dir);
+    let mut machine = Image::new("examples=ringtest")
+        .program("init")
+        .program("ringtest")
+        .program("ringtest-child")
+        .build(&dir);
     machine.data_disk = Some(disk);
     machine
         .run()

@@ -496,7 +496,8 @@ impl Fuzzer {
             // SAFETY: as above; the slot lies in the submission queue.
             unsafe { core::ptr::write_volatile(at as *mut Sqe, sqe) };
         }
-        let tail = if self.rng.chance(90) { sq_head.wrapping_add(n) } else { self.rng.next() as u32 };
+        let tail =
+            if self.rng.chance(90) { sq_head.wrapping_add(n) } else { self.rng.next() as u32 };
         let cq_head = if self.rng.chance(90) { cq_tail } else { self.rng.next() as u32 };
         self.ring_entries += u64::from(n);
         // SAFETY: as above.

@@ -257,10 +257,7 @@ fn indices_and_full_queues(disk: Handle<DiskRange>, memory: Handle<Memory>) -> R
     ensure!(ring.queued() == 4, "nothing consumed by refused calls");
     ensure!(raw_enter(raw, 4, 5, 0) == Err(Error::InvalidArgument), "min_complete > entries");
     ensure!(raw_enter(raw, 4, 0, 1) == Err(Error::InvalidArgument), "an undefined flag");
-    ensure!(
-        raw_enter(disk.raw(), 4, 0, 0) == Err(Error::WrongKind),
-        "ring_enter on a disk range"
-    );
+    ensure!(raw_enter(disk.raw(), 4, 0, 0) == Err(Error::WrongKind), "ring_enter on a disk range");
     let weak = ok(ring.handle().derive(Rights::GRANT), "derive")?;
     ensure!(raw_enter(weak.raw(), 4, 0, 0) == Err(Error::MissingRight), "without WRITE");
     ok(weak.close(), "close")?;
@@ -385,10 +382,8 @@ fn teardown(start: &Start, disk: Handle<DiskRange>, memory: Handle<Memory>) -> R
     // 3. Its owner dies with requests in flight.
     if let Some((_, image)) = start.images().find(|&(n, _)| n == "ringtest-child") {
         let all = Rights::READ | Rights::WRITE;
-        let child = Spawn::new(image)
-            .quota_pages(1024)
-            .grant(disk, all, "disk")
-            .and_then(Spawn::spawn);
+        let child =
+            Spawn::new(image).quota_pages(1024).grant(disk, all, "disk").and_then(Spawn::spawn);
         let child = ok(child, "spawn")?;
         let status = ok(child.wait(), "wait")?;
         ensure!(

@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+use libos::Handle;
 use libos::abi::args::{DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE};
 use libos::abi::disk::{
     COMPLETE_NONBLOCK, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
@@ -19,7 +20,6 @@ use libos::abi::{CapInfo, Error, GraphNode, RawHandle, Syscall};
 use libos::kind::{Console, DiskRange, Image, Memory, Timer};
 use libos::process::Spawn;
 use libos::ring::Ring;
-use libos::Handle;
 use libos::sys::raw::{syscall, syscall6_raw};
 use libos::{Rights, Start, println};
 
@@ -89,14 +89,29 @@ fn ring_cases(
     let c = console.raw().as_raw();
     let (ia, ba) = (Error::InvalidArgument, Error::BadAddress);
     for &h in bad_handles {
-        s.call("ring_create bad memory", Syscall::RingCreate, [h, 8, RING_AT, 0, 0, 0], Error::BadHandle);
+        s.call(
+            "ring_create bad memory",
+            Syscall::RingCreate,
+            [h, 8, RING_AT, 0, 0, 0],
+            Error::BadHandle,
+        );
         s.call("ring_enter bad ring", Syscall::RingEnter, [h, 1, 0, 0, 0, 0], Error::BadHandle);
     }
-    s.call("ring_create on a console", Syscall::RingCreate, [c, 8, RING_AT, 0, 0, 0], Error::WrongKind);
+    s.call(
+        "ring_create on a console",
+        Syscall::RingCreate,
+        [c, 8, RING_AT, 0, 0, 0],
+        Error::WrongKind,
+    );
     s.call("ring_enter on a console", Syscall::RingEnter, [c, 1, 0, 0, 0, 0], Error::WrongKind);
     let weak = memory.derive(Rights::READ | Rights::MAP).expect("derive memory");
     let w = weak.raw().as_raw();
-    s.call("ring_create without WRITE", Syscall::RingCreate, [w, 8, RING_AT, 0, 0, 0], Error::MissingRight);
+    s.call(
+        "ring_create without WRITE",
+        Syscall::RingCreate,
+        [w, 8, RING_AT, 0, 0, 0],
+        Error::MissingRight,
+    );
     let _ = weak.close();
     for entries in [0, 3, 6, 512, 1 << 32, u64::MAX] {
         s.call("ring_create bad entries", Syscall::RingCreate, [m, entries, RING_AT, 0, 0, 0], ia);
@@ -113,7 +128,12 @@ fn ring_cases(
     ] {
         s.call(what, Syscall::RingCreate, [m, 8, at, 0, 0, 0], ba);
     }
-    s.call("ring_create over a mapped page", Syscall::RingCreate, [m, 8, AREA, 0, 0, 0], Error::Busy);
+    s.call(
+        "ring_create over a mapped page",
+        Syscall::RingCreate,
+        [m, 8, AREA, 0, 0, 0],
+        Error::Busy,
+    );
 
     let Ok(mut ring) = Ring::new_at(memory, 256, RING_AT) else {
         s.expect("ring_create a good ring", false);
@@ -128,10 +148,20 @@ fn ring_cases(
     let _ = weak.close();
     // SAFETY: the kernel refuses these indices before it reads an entry.
     unsafe { ring.store_indices(300, 0) };
-    s.call("ring_enter sq_tail past its size", Syscall::RingEnter, [r, 300, 0, 0, 0, 0], Error::OutOfRange);
+    s.call(
+        "ring_enter sq_tail past its size",
+        Syscall::RingEnter,
+        [r, 300, 0, 0, 0, 0],
+        Error::OutOfRange,
+    );
     // SAFETY: as above.
     unsafe { ring.store_indices(0, 5) };
-    s.call("ring_enter cq_head past cq_tail", Syscall::RingEnter, [r, 0, 0, 0, 0, 0], Error::OutOfRange);
+    s.call(
+        "ring_enter cq_head past cq_tail",
+        Syscall::RingEnter,
+        [r, 0, 0, 0, 0, 0],
+        Error::OutOfRange,
+    );
     ring.restore_indices();
 
     // Bad entries: (what, entry, error).
