@@ -1,6 +1,7 @@
 //! I/O rings bound to disk-range capabilities, on a real virtio-blk disk:
 //! round trips, batches, every bad entry, garbage indices, full queues,
-//! revocation in flight, teardown without leaks, several rings.
+//! revocation in flight, teardown without leaks, several rings, and a
+//! ring granted to another process (which may not enter it).
 
 use harness::{DATA_DISK_BYTES, Exit, Image, fresh_disk, test_dir};
 

@@ -1,4 +1,6 @@
-//! `ringtest`'s child: starts 32 reads of 64 KiB on an I/O ring, then
+//! `ringtest`'s child: tries to enter its parent's ring (granted as
+//! `ring`: refused with `NotSupported`, the ring's memory is the
+//! parent's), then starts 32 reads of 64 KiB on a ring of its own and
 //! exits at once with them in flight (exit code 7), so the kernel must
 //! orphan them and give back its quota without a leaked frame.
 #![no_std]
@@ -8,10 +10,12 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use libos::Start;
+use libos::abi::Syscall;
 use libos::abi::disk::MAX_ASYNC_SECTORS;
-use libos::kind::{DiskRange, Memory};
+use libos::kind::{DiskRange, IoRing, Memory};
 use libos::ring::Ring;
+use libos::sys::raw::syscall;
+use libos::{Error, Start};
 
 libos::main!(main);
 
@@ -21,6 +25,16 @@ fn main(start: &Start) -> i32 {
     else {
         return 1;
     };
+    if let Some(theirs) = start.handle::<IoRing>("ring") {
+        let args = [theirs.raw().as_raw(), 0, 0, 0, 0, 0];
+        // SAFETY: the kernel refuses the call (and the ring holds no read).
+        let entered = unsafe { syscall(Syscall::RingEnter, args) };
+        if entered != Err(Error::NotSupported) {
+            return 5;
+        }
+    } else {
+        return 6;
+    }
     let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; MAX_ASYNC_SECTORS as usize * 512]; 32];
     let Ok(mut ring) = Ring::new(memory, 32) else { return 2 };
     for (i, b) in bufs.iter_mut().enumerate() {

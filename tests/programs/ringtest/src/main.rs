@@ -3,7 +3,8 @@
 //! full queues, revocation with requests in flight, teardown (capability
 //! dropped, pages unmapped, owner dead) without a leaked frame or DMA
 //! page, several rings in one process, and `ring_create`'s refusals.
-//! `ringtest-child` is the owner that dies with requests in flight.
+//! `ringtest-child` is the owner that dies with requests in flight, and
+//! the process that is refused entry to a ring it was granted.
 #![no_std]
 #![no_main]
 
@@ -382,13 +383,19 @@ fn teardown(start: &Start, disk: Handle<DiskRange>, memory: Handle<Memory>) -> R
     // 3. Its owner dies with requests in flight.
     if let Some((_, image)) = start.images().find(|&(n, _)| n == "ringtest-child") {
         let all = Rights::READ | Rights::WRITE;
-        let child =
-            Spawn::new(image).quota_pages(1024).grant(disk, all, "disk").and_then(Spawn::spawn);
+        // A ring of ours for the child to be refused entry to.
+        let mine = ok(Ring::new_at(memory, 4, FIXED_RING), "ring_create")?;
+        let child = Spawn::new(image)
+            .quota_pages(1024)
+            .grant(disk, all, "disk")
+            .and_then(|s| s.grant(mine.handle(), Rights::WRITE, "ring"))
+            .and_then(Spawn::spawn);
         let child = ok(child, "spawn")?;
         let status = ok(child.wait(), "wait")?;
+        drop(mine);
         ensure!(
             status == libos::ExitStatus::Exited(7),
-            "the child died with its ring busy: {status:?}"
+            "the child was refused our ring and died with its own busy: {status:?}"
         );
         ensure!(headroom(memory)? == before, "the dead owner's quota came back whole");
     } else {
