@@ -25,6 +25,8 @@
 //! - [`pagepool`]: which pages of a physically contiguous pool are in use.
 //! - [`elf`]: the checks a program image passes before it is loaded.
 //! - [`bootcfg`]: boot settings parsed from the command line.
+//! - [`ring`]: an I/O ring's indices: the program's checked, the
+//!   completion queue kept from overflowing.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -37,3 +39,4 @@ pub mod objtable;
 pub mod pagepool;
 pub mod queue;
 pub mod quota;
+pub mod ring;

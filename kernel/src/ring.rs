@@ -32,6 +32,7 @@ use caps::{CapSpace, ObjectId};
 use crate::diskio::{Authority, Lent, MAX_ASYNC_TOTAL};
 use crate::drivers::block::{Devices, MAX_REQUESTS, Op};
 use crate::objtable::ObjectTable;
+use kerncore::ring::RingIndices;
 
 /// Most rings, all processes together.
 pub const MAX_RINGS: usize = 64;
@@ -57,14 +58,8 @@ pub struct Ring {
     pub vaddr: u64,
     /// Its pages.
     pub pages: u64,
-    /// Entries in each queue (a power of two).
-    pub entries: u32,
-    /// The next submission to consume (the kernel's copy).
-    pub sq_head: u32,
-    /// The next completion slot to fill (the kernel's copy).
-    pub cq_tail: u32,
-    /// Requests started and not yet posted.
-    pub in_flight: u32,
+    /// The kernel's indices (and the queues' size): `kerncore::ring`.
+    pub idx: RingIndices,
     /// Capabilities naming it.
     pub refs: u32,
     /// Whether its pages are still mapped: false once the owner unmapped
@@ -74,36 +69,32 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Address of submission slot `index & mask`.
-    pub fn sqe_addr(&self, index: u32) -> u64 {
-        let e = u64::from(self.entries);
-        self.vaddr
-            + caps::abi::ring::sq_offset(e)
-            + u64::from(index & (self.entries - 1)) * SQE_SIZE
+    /// Address of the next submission to consume.
+    pub fn sqe_addr(&self) -> u64 {
+        let e = u64::from(self.idx.entries());
+        self.vaddr + caps::abi::ring::sq_offset(e) + u64::from(self.idx.sq_slot()) * SQE_SIZE
     }
 
-    /// Address of completion slot `index & mask`.
-    pub fn cqe_addr(&self, index: u32) -> u64 {
-        let e = u64::from(self.entries);
-        self.vaddr
-            + caps::abi::ring::cq_offset(e)
-            + u64::from(index & (self.entries - 1)) * CQE_SIZE
+    /// Address of the next completion slot to fill.
+    pub fn cqe_addr(&self) -> u64 {
+        let e = u64::from(self.idx.entries());
+        self.vaddr + caps::abi::ring::cq_offset(e) + u64::from(self.idx.cq_slot()) * CQE_SIZE
     }
 
     /// The header as the kernel sees the ring (its own indices and
-    /// geometry), for the producer fields; the program's fields
-    /// (`sq_tail`, `cq_head`) are left to `sq_tail`, `cq_head`.
+    /// geometry); the program's fields are `sq_tail` and `cq_head`.
     pub fn header(&self, sq_tail: u32, cq_head: u32) -> RingHeader {
-        let e = u64::from(self.entries);
+        let entries = self.idx.entries();
+        let e = u64::from(entries);
         RingHeader {
-            sq_head: self.sq_head,
+            sq_head: self.idx.sq_head(),
             sq_tail,
             cq_head,
-            cq_tail: self.cq_tail,
-            sq_entries: self.entries,
-            cq_entries: self.entries,
-            sq_mask: self.entries - 1,
-            cq_mask: self.entries - 1,
+            cq_tail: self.idx.cq_tail(),
+            sq_entries: entries,
+            cq_entries: entries,
+            sq_mask: entries - 1,
+            cq_mask: entries - 1,
             sq_offset: caps::abi::ring::sq_offset(e) as u32,
             cq_offset: caps::abi::ring::cq_offset(e) as u32,
             flags: 0,
@@ -160,7 +151,7 @@ impl Rings {
 
     /// Requests in flight on the rings `pid` owns.
     pub fn in_flight_of(&self, pid: ObjectId) -> u32 {
-        self.rings.iter().filter(|(_, r)| r.owner == pid).map(|(_, r)| r.in_flight).sum()
+        self.rings.iter().filter(|(_, r)| r.owner == pid).map(|(_, r)| r.idx.in_flight()).sum()
     }
 
     /// Counts a new capability to ring `id`.
@@ -176,7 +167,7 @@ impl Rings {
     pub fn detach(&mut self, id: ObjectId, devices: &mut Devices) {
         let Some(ring) = self.rings.get_mut(id) else { return };
         ring.attached = false;
-        ring.in_flight = 0;
+        ring.idx.forget_in_flight();
         let mut orphaned = 0;
         // No allocation: mark in place.
         let ids = self.requests.iter().filter(|(_, r)| r.ring == Some(id)).map(|(i, _)| i);
@@ -234,7 +225,7 @@ impl Rings {
 
     /// Takes out up to `out.len()` of ring `id`'s requests the device is
     /// done with (polling the devices first), each with its result and its
-    /// buffer; returns how many.
+    /// buffer; returns how many. They still count in flight until posted.
     pub fn take_done(
         &mut self,
         id: ObjectId,
@@ -263,16 +254,13 @@ impl Rings {
                 // hold (see `Lent`).
                 request.ring = None;
                 if let Some(ring) = self.rings.get_mut(id) {
-                    ring.in_flight -= 1;
+                    ring.idx.orphan_one();
                 }
                 if self.requests.insert(request).is_some() {
                     self.orphans += 1;
                 }
                 continue;
             };
-            if let Some(ring) = self.rings.get_mut(id) {
-                ring.in_flight -= 1;
-            }
             out[taken] = Some(Done { request, result, bounce });
             taken += 1;
         }

@@ -27,6 +27,7 @@ use crate::ring::{
     Done, MAX_RING_REQUESTS_PER_PROCESS, MAX_RINGS_PER_PROCESS, Ring, RingRequest, cqe,
 };
 use crate::state::Kernel;
+use kerncore::ring::RingIndices;
 
 /// `ring_create(memory, entries, vaddr)`: maps a new ring of `entries`
 /// (a power of two, at most `MAX_RING_ENTRIES`) at `vaddr`, charged to the
@@ -63,17 +64,11 @@ pub fn create(k: &mut Kernel, c: Caller, a: calls::RingCreate) -> Result<u64, Er
     }
     let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
     aspace.map_zeroed(a.vaddr, pages, Access::ReadWrite, quota, &mut k.quotas)?;
-    let ring = Ring {
-        owner: c.pid,
-        vaddr: a.vaddr,
-        pages,
-        entries: a.entries as u32,
-        sq_head: 0,
-        cq_tail: 0,
-        in_flight: 0,
-        refs: 0,
-        attached: true,
+    let Ok(idx) = RingIndices::new(a.entries as u32) else {
+        unmap_pages(k, c.pid, a.vaddr, pages);
+        return Err(Error::InvalidArgument);
     };
+    let ring = Ring { owner: c.pid, vaddr: a.vaddr, pages, idx, refs: 0, attached: true };
     let header = ring.header(0, 0);
     let Some(id) = k.rings.rings.insert(ring) else {
         unmap_pages(k, c.pid, a.vaddr, pages);
@@ -147,41 +142,38 @@ pub fn enter(k: &mut Kernel, c: Caller, a: calls::RingEnter) -> Result<u64, Erro
     }
     let id = own_ring(k, c, a.ring)?;
     let ring = k.rings.rings.get(id).ok_or(Error::PeerGone)?;
-    let entries = ring.entries;
-    if a.min_complete > u64::from(entries) {
+    if a.min_complete > u64::from(ring.idx.entries()) {
         return Err(Error::InvalidArgument);
     }
-    let (vaddr, sq_head, cq_tail) = (ring.vaddr, ring.sq_head, ring.cq_tail);
-    let header: RingHeader = read_value(c.aspace(&k.procs), vaddr)?;
-    let queued = header.sq_tail.wrapping_sub(sq_head);
-    let unreaped = cq_tail.wrapping_sub(header.cq_head);
-    if queued > entries || unreaped > entries {
-        return Err(Error::OutOfRange);
-    }
+    let header: RingHeader = read_value(c.aspace(&k.procs), ring.vaddr)?;
+    let queued = ring.idx.check(header.sq_tail, header.cq_head)?.queued;
     k.rings.reap_orphans(&mut k.devices);
     post_completions(k, c, id)?;
     let want = a.to_submit.min(u64::from(queued));
     let mut consumed = 0;
     while consumed < want {
         let ring = k.rings.rings.get(id).ok_or(Error::PeerGone)?;
-        if ring.cq_tail.wrapping_sub(header.cq_head) + ring.in_flight >= entries {
+        if !ring.idx.has_room(header.cq_head) {
             break;
         }
         let t0 = rdtsc();
         let waited = k.devices.waited_cycles;
-        let sqe: Sqe = read_value(c.aspace(&k.procs), ring.sqe_addr(ring.sq_head))?;
-        let device = match submit_entry(k, c, id, &sqe) {
-            Ok(device) => Some(device),
+        let sqe: Sqe = read_value(c.aspace(&k.procs), ring.sqe_addr())?;
+        let started = submit_entry(k, c, id, &sqe);
+        if started == Err(Error::Busy) {
             // No room now: the entry stays queued.
-            Err(Error::Busy) => break,
+            break;
+        }
+        let ring = k.rings.rings.get_mut(id).ok_or(Error::PeerGone)?;
+        ring.idx.consume(started.is_ok());
+        consumed += 1;
+        let device = match started {
+            Ok(device) => Some(device),
             Err(e) => {
-                post(k, c, id, sqe.user_data, Err(e))?;
+                post(k, c, id, sqe.user_data, Err(e), false)?;
                 None
             }
         };
-        let ring = k.rings.rings.get_mut(id).ok_or(Error::PeerGone)?;
-        ring.sq_head = ring.sq_head.wrapping_add(1);
-        consumed += 1;
         if let Some(device) = device {
             let spent = rdtsc() - t0 - (k.devices.waited_cycles - waited);
             k.devices.account(device, 1, spent);
@@ -221,24 +213,23 @@ fn submit_entry(k: &mut Kernel, c: Caller, id: ObjectId, sqe: &Sqe) -> Result<u3
         // write.
         return Err(Error::Busy);
     }
-    if let Some(ring) = k.rings.rings.get_mut(id) {
-        ring.in_flight += 1;
-    }
     Ok(req.device)
 }
 
 /// Writes completion `(user_data, result)` into the ring's next completion
-/// slot (which the caller made sure is free) and advances `cq_tail`.
+/// slot (kept free for it: `RingIndices::has_room`) and advances
+/// `cq_tail`; `was_in_flight` if it ends a request counted in flight.
 fn post(
     k: &mut Kernel,
     c: Caller,
     id: ObjectId,
     user_data: u64,
     result: Result<u64, Error>,
+    was_in_flight: bool,
 ) -> Result<(), Error> {
     let ring = k.rings.rings.get_mut(id).ok_or(Error::PeerGone)?;
-    write_value(c.aspace(&k.procs), ring.cqe_addr(ring.cq_tail), &cqe(user_data, result))?;
-    ring.cq_tail = ring.cq_tail.wrapping_add(1);
+    write_value(c.aspace(&k.procs), ring.cqe_addr(), &cqe(user_data, result))?;
+    ring.idx.post(was_in_flight);
     Ok(())
 }
 
@@ -246,8 +237,8 @@ fn post(
 fn publish(k: &Kernel, c: Caller, id: ObjectId) -> Result<(), Error> {
     let ring = k.rings.rings.get(id).ok_or(Error::PeerGone)?;
     let aspace = c.aspace(&k.procs);
-    write_value(aspace, ring.vaddr + HEAD_OFFSET, &ring.sq_head)?;
-    write_value(aspace, ring.vaddr + TAIL_OFFSET, &ring.cq_tail)
+    write_value(aspace, ring.vaddr + HEAD_OFFSET, &ring.idx.sq_head())?;
+    write_value(aspace, ring.vaddr + TAIL_OFFSET, &ring.idx.cq_tail())
 }
 
 const HEAD_OFFSET: u64 = core::mem::offset_of!(RingHeader, sq_head) as u64;
@@ -281,7 +272,7 @@ fn post_completions(k: &mut Kernel, c: Caller, id: ObjectId) -> Result<u32, Erro
             }
             let (user_data, device) = (req.user_data, req.device);
             drop(d);
-            post(k, c, id, user_data, result)?;
+            post(k, c, id, user_data, result, true)?;
             posted += 1;
             k.devices.account(device, 0, rdtsc() - t0);
         }
@@ -313,7 +304,7 @@ pub fn wait_for_completions(
     loop {
         let ring = k.rings.rings.get(id).ok_or(Error::PeerGone)?;
         let cq_head: u32 = read_value(c.aspace(&k.procs), ring.vaddr + CQ_HEAD_OFFSET)?;
-        if ring.cq_tail.wrapping_sub(cq_head) >= min_complete || ring.in_flight == 0 {
+        if ring.idx.cq_tail().wrapping_sub(cq_head) >= min_complete || ring.idx.in_flight() == 0 {
             return Ok(());
         }
         if post_completions(k, c, id)? == 0 {
