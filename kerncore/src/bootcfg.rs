@@ -7,6 +7,7 @@
 //! | `init` | a program in the ramdisk | the first process (default `init`) |
 //! | `ramdisk` | 0 to [`MAX_RAM_DISK_MIB`] MiB | also make a RAM disk of that size (default 0: none) |
 //! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
+//! | `iopoll` | 0 to [`MAX_IO_POLL_US`] µs | how long the idle loop polls busy devices before it halts until their interrupt (default [`DEFAULT_IO_POLL_US`]; 0: halt at once) |
 //!
 //! Every other word is passed on to init as its arguments (for example
 //! `example=hello`). A bad value is reported and otherwise ignored: a typo
@@ -21,8 +22,14 @@ use log::LevelFilter;
 /// boot.
 pub const MAX_RAM_DISK_MIB: u64 = 1024;
 
+/// The idle loop's default polling window, in µs (see `iowait` in the
+/// kernel; chosen by `make bench`'s disk figures, polled against halted).
+pub const DEFAULT_IO_POLL_US: u64 = 200;
+/// The longest polling window, in µs (a tick is 1000).
+pub const MAX_IO_POLL_US: u64 = 100_000;
+
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 5] = ["log", "selftest", "init", "ramdisk", "procs"];
+const KERNEL_KEYS: [&str; 6] = ["log", "selftest", "init", "ramdisk", "procs", "iopoll"];
 
 /// The parsed boot settings; strings borrow from the settings text.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +44,10 @@ pub struct BootConfig<'a> {
     pub ram_disk_mib: u64,
     /// Most processes alive at once.
     pub max_procs: usize,
+    /// How long the idle loop polls the devices while requests are in
+    /// flight before it halts until an interrupt, in microseconds
+    /// (`iopoll=`; 0: never poll, sleep at once).
+    pub io_poll_us: u64,
     /// The whole settings text.
     text: &'a str,
     /// The first problem found in the settings, reported once logging is up.
@@ -53,6 +64,7 @@ impl<'a> BootConfig<'a> {
             init: "init",
             ram_disk_mib: 0,
             max_procs,
+            io_poll_us: DEFAULT_IO_POLL_US,
             text: "",
             error: None,
         }
@@ -97,6 +109,13 @@ impl<'a> BootConfig<'a> {
                     }
                     _ => Some("bad ramdisk size ignored"),
                 },
+                "iopoll" => match value.parse() {
+                    Ok(us) if us <= MAX_IO_POLL_US => {
+                        cfg.io_poll_us = us;
+                        None
+                    }
+                    _ => Some("bad iopoll ignored"),
+                },
                 "procs" => match value.parse() {
                     Ok(n) if (1..=max_procs).contains(&n) => {
                         cfg.max_procs = n;
@@ -135,6 +154,19 @@ mod tests {
     use proptest::prelude::*;
 
     const MAX: usize = 64;
+
+    #[test]
+    fn io_poll_window() {
+        assert_eq!(BootConfig::parse("", MAX).io_poll_us, DEFAULT_IO_POLL_US);
+        let c = BootConfig::parse("iopoll=0 example=x", MAX);
+        assert_eq!((c.io_poll_us, c.error, c.init_args().as_str()), (0, None, "example=x"));
+        let most = format!("iopoll={MAX_IO_POLL_US}");
+        assert_eq!(BootConfig::parse(&most, MAX).io_poll_us, MAX_IO_POLL_US);
+        for bad in ["iopoll=-1", "iopoll=1ms", &format!("iopoll={}", MAX_IO_POLL_US + 1)] {
+            let c = BootConfig::parse(bad, MAX);
+            assert_eq!((c.io_poll_us, c.error), (DEFAULT_IO_POLL_US, Some("bad iopoll ignored")));
+        }
+    }
 
     #[test]
     fn every_setting_is_read() {

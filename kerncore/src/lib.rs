@@ -23,6 +23,7 @@
 //! - [`quota`]: memory quotas: charge, credit, carve, references, ceilings.
 //! - [`queue`]: FIFOs of objects linked through the objects themselves.
 //! - [`pagepool`]: which pages of a physically contiguous pool are in use.
+//! - [`framemap`]: which physical frames are free, handed out next fit.
 //! - [`elf`]: the checks a program image passes before it is loaded.
 //! - [`bootcfg`]: boot settings parsed from the command line.
 //! - [`ring`]: an I/O ring's indices: the program's checked, the
@@ -35,6 +36,7 @@ extern crate alloc;
 
 pub mod bootcfg;
 pub mod elf;
+pub mod framemap;
 pub mod objtable;
 pub mod pagepool;
 pub mod queue;

@@ -1,23 +1,25 @@
 //! Disk I/O on behalf of processes: user buffers turned into device
-//! segments, bounce buffers, asynchronous requests and their owners.
+//! segments, synchronous transfers in pieces, bounce buffers, asynchronous
+//! requests and their owners.
 //!
-//! Synchronous requests on a sector-aligned user buffer go straight to the
-//! user's frames (no copy): the pages were checked mapped and writable (for
-//! reads) just before, and nothing can unmap them while the CPU waits for
-//! the device (one CPU, interrupts off, the kernel lock held until the
-//! device has reported every part of the transfer done, failed parts
-//! included). Other synchronous requests, and every asynchronous one, go
-//! through a bounce buffer from the DMA pool: an asynchronous request
-//! outlives the syscall that started it, and the device must never write
-//! into a frame the process may have freed. A bounce buffer goes back to
-//! the pool only after its device request is done (`Devices::take`
-//! returned its result), whether its owner collects it, died, or lost the
-//! capability that started it.
+//! A synchronous request ([`SyncTransfer`]) on a sector-aligned user
+//! buffer goes straight to the user's frames (no copy): the pages were
+//! checked mapped and writable (for reads) just before, and its process is
+//! blocked in the call until the device has reported every piece done
+//! (failed ones included), so nothing unmaps them meanwhile; its death
+//! waits for the device first ([`SyncTransfer::settle`]). Other synchronous
+//! requests, and every asynchronous one, go through a bounce buffer from
+//! the DMA pool: an asynchronous request outlives the syscall that started
+//! it, and the device must never write into a frame the process may have
+//! freed. A bounce buffer goes back to the pool only after its device
+//! request is done (`Devices::take` returned its result), whether its
+//! owner collects it, died, or lost the capability that started it.
 //!
 //! An asynchronous request remembers the capability that started it; its
 //! completion reports `Revoked` and copies nothing when that capability no
 //! longer resolves (see `caps`, "In-flight operations").
 
+use alloc::vec::Vec;
 use caps::abi::Error;
 use caps::abi::disk::MAX_ASYNC_REQUESTS;
 use caps::abi::layout::PAGE_SIZE;
@@ -128,27 +130,6 @@ impl Bounce {
         }
     }
 
-    /// Moves the buffer's bytes to (`Write`) or from (`Read`) device `n`
-    /// at `sector` and waits until the device is done, even when it fails.
-    /// Errors: the device's, or `BadHandle` if there is no device `n`.
-    pub fn transfer(
-        &mut self,
-        devices: &mut Devices,
-        n: u32,
-        op: Op,
-        sector: u64,
-    ) -> Result<(), Error> {
-        if self.len == 0 && op != Op::Flush {
-            return Ok(());
-        }
-        let bytes = self.bytes_mut();
-        let segments: &[&mut [u8]] =
-            if bytes.is_empty() { &[] } else { core::slice::from_ref(&bytes) };
-        // SAFETY: the segment is borrowed from `self` until `transfer`
-        // returns, and it returns only after the device is done with it.
-        unsafe { devices.transfer(n, op, sector, segments) }
-    }
-
     /// Starts `op` on device `n` at `sector` on the buffer's bytes (none
     /// for a flush) and lends the buffer to the device until the request's
     /// result is taken; polls for room while the device has requests in
@@ -218,43 +199,6 @@ impl Drop for Lent {
             // The device may still write into it: leaked, never reused.
             log::error!("DMA pool: {} pages lent to a device leaked", b.pages);
             core::mem::forget(b);
-        }
-    }
-}
-
-/// Moves data between device `n` at `sector` and the physical segments
-/// (whose lengths are whole sectors), in requests the device accepts.
-/// Waits for all.
-pub fn transfer_phys(
-    devices: &mut Devices,
-    n: u32,
-    op: Op,
-    sector: u64,
-    segments: impl Iterator<Item = (u64, usize)>,
-) -> Result<(), Error> {
-    const PER_REQUEST: usize = crate::drivers::virtio_blk::MAX_SEGMENTS;
-    let mut sector = sector;
-    let mut segments = segments.peekable();
-    loop {
-        let mut slices: [&mut [u8]; PER_REQUEST] = Default::default();
-        let (mut count, mut bytes) = (0, 0);
-        while count < PER_REQUEST
-            && let Some((p, l)) = segments.next()
-        {
-            // SAFETY: the caller's segments are user frames it checked, or
-            // DMA buffers it owns, unused by anything else until we return.
-            slices[count] = unsafe { phys_slice(p, l) };
-            count += 1;
-            bytes += l;
-        }
-        if count == 0 && op != Op::Flush {
-            return Ok(());
-        }
-        // SAFETY: the slices stay valid until `transfer` returns.
-        unsafe { devices.transfer(n, op, sector, &slices[..count]) }?;
-        sector += (bytes / SECTOR_SIZE) as u64;
-        if segments.peek().is_none() {
-            return Ok(());
         }
     }
 }
@@ -333,8 +277,11 @@ pub struct AsyncIo {
 pub const MAX_ASYNC_TOTAL: usize = 256;
 
 // The device layer's request table holds every asynchronous request plus
-// one synchronous transfer.
-const _: () = assert!(MAX_ASYNC_TOTAL < crate::drivers::block::MAX_REQUESTS);
+// the pieces of one synchronous transfer per process.
+const _: () = assert!(
+    MAX_ASYNC_TOTAL + MAX_PIECES * crate::proc::kstack::MAX_STACKS
+        <= crate::drivers::block::MAX_REQUESTS
+);
 
 impl AsyncIo {
     /// None.
@@ -416,14 +363,19 @@ impl AsyncIo {
         }
     }
 
-    /// Waits until the devices are done with every request whose
-    /// capability no longer resolves (revoked, dropped, or its owner dead),
-    /// so that nothing more reaches a disk through it. `cap_revoke` calls
-    /// this when it destroyed a disk range. O(requests) when there are any.
-    pub fn settle_unauthorized(&self, caps: &CapSpace, devices: &mut Devices) {
+    /// Adds to `out` the device requests still in flight whose capability
+    /// no longer resolves (revoked, dropped, or its owner dead): `cap_revoke`
+    /// waits for them when it destroyed a disk range, so that nothing more
+    /// reaches a disk through it once it returns. O(requests).
+    pub fn unauthorized_in_flight(
+        &self,
+        caps: &CapSpace,
+        devices: &Devices,
+        out: &mut Vec<RequestId>,
+    ) {
         for (_, r) in self.requests.iter() {
-            if !r.authority.holds(caps) {
-                devices.settle(r.io.id());
+            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
+                out.push(r.io.id());
             }
         }
     }
@@ -447,5 +399,313 @@ impl AsyncIo {
             }
         }
         self.reap_orphans(devices);
+    }
+}
+
+/// Data segments one device request of a synchronous transfer carries at
+/// most (a virtio-blk request may carry up to `virtio_blk::MAX_SEGMENTS`;
+/// the device may allow fewer, see [`BlockDevice::max_segments`]).
+///
+/// [`BlockDevice::max_segments`]: crate::drivers::block::BlockDevice::max_segments
+pub const PER_REQUEST: usize = crate::drivers::virtio_blk::MAX_SEGMENTS;
+
+/// Device requests one synchronous transfer keeps in flight at once. A
+/// 1 MiB buffer whose frames merge into no run at all needs 256 segments,
+/// 3 requests of [`PER_REQUEST`]: they all go to the device together, so a
+/// program whose buffer is scattered in physical memory reads about as
+/// fast as one whose buffer is contiguous.
+pub const MAX_PIECES: usize = 4;
+
+/// Where a synchronous transfer's bytes are.
+enum Target {
+    /// Straight in the user's frames at `buf` (sector-aligned buffers):
+    /// the pages were checked, and the process is blocked in this call, so
+    /// nothing unmaps them before the device is done (process death
+    /// settles the transfer first: [`SyncTransfer::settle`]).
+    User {
+        /// The user buffer's address.
+        buf: u64,
+    },
+    /// In a bounce buffer (unaligned user buffers); a read's bytes are
+    /// copied to `buf` when the transfer ends.
+    Bounce {
+        /// The bounce buffer.
+        bounce: Bounce,
+        /// The user buffer's address.
+        buf: u64,
+    },
+}
+
+/// A `disk_read`, `disk_write` or `disk_flush` in progress: the caller
+/// blocks until the device has done every piece (or one failed and the
+/// others ended), then [`SyncTransfer::finish`] gives its result.
+pub struct SyncTransfer {
+    /// The process waiting for it (tied to the capability the transfer
+    /// runs through: revoking it settles the transfer, see
+    /// `Kernel::wake_revoked`).
+    pub pid: ObjectId,
+    device: u32,
+    op: Op,
+    /// Device sector where the bytes begin.
+    first: u64,
+    /// Bytes in all.
+    len: u64,
+    /// Bytes handed to the device so far.
+    started: u64,
+    /// Whether the flush request (a flush has no bytes) was started.
+    flush_started: bool,
+    target: Target,
+    in_flight: [Option<RequestId>; MAX_PIECES],
+    /// The first failure: nothing more is started after it.
+    result: Result<(), Error>,
+    /// TSC cycles the kernel spent on this transfer so far, device waits
+    /// and doorbells excluded.
+    pub kernel_cycles: u64,
+}
+
+impl SyncTransfer {
+    /// A transfer of `len` bytes (whole sectors; 0 for a flush) between
+    /// `device` at sector `first` and the user buffer at `buf` (checked by
+    /// the caller: mapped, writable for a read), through a bounce buffer
+    /// when `buf` is not sector-aligned. Nothing starts yet
+    /// ([`advance`](Self::advance)). Errors: `Busy` when the DMA pool has
+    /// no room for a bounce buffer.
+    pub fn new(
+        pid: ObjectId,
+        device: u32,
+        op: Op,
+        first: u64,
+        buf: u64,
+        len: u64,
+        aspace: &AddressSpace,
+    ) -> Result<SyncTransfer, Error> {
+        let target = if buf.is_multiple_of(SECTOR_SIZE as u64) || len == 0 {
+            Target::User { buf }
+        } else {
+            let mut bounce = Bounce::new(len)?;
+            if op == Op::Write {
+                crate::mem::user::UserSlice::new(buf, len)?.read(aspace, bounce.bytes_mut())?;
+            }
+            Target::Bounce { bounce, buf }
+        };
+        Ok(SyncTransfer {
+            pid,
+            device,
+            op,
+            first,
+            len,
+            started: 0,
+            flush_started: false,
+            target,
+            in_flight: [None; MAX_PIECES],
+            result: Ok(()),
+            kernel_cycles: 0,
+        })
+    }
+
+    /// Starts as many further pieces as the device and [`MAX_PIECES`]
+    /// allow. A refusal other than `Busy` ends the transfer with that
+    /// error (pieces in flight still run to their end); `Busy` is retried
+    /// when a piece completes, or is the transfer's error when nothing of
+    /// the device's is in flight to complete. `aspace` is the owner's;
+    /// `segments` a list to build each request's segments in (kept from
+    /// call to call with room for [`PER_REQUEST`]: building a fresh array
+    /// of that size costs more than the rest of a 4 KiB request).
+    pub fn advance(
+        &mut self,
+        devices: &mut Devices,
+        aspace: &AddressSpace,
+        segments: &mut Vec<&'static mut [u8]>,
+    ) {
+        while self.result.is_ok() && self.has_more() {
+            let Some(free) = self.in_flight.iter().position(Option::is_none) else { return };
+            segments.clear();
+            let mut bytes = 0u64;
+            let offset = self.started;
+            let remaining = self.len - offset;
+            let sector = self.first + offset / SECTOR_SIZE as u64;
+            let mut add = |(p, l): (u64, usize)| {
+                // SAFETY: user frames the caller checked, which stay
+                // mapped while their process is blocked here, or the bounce
+                // buffer this transfer owns; neither is touched by the CPU
+                // until the device reported the piece done.
+                segments.push(unsafe { phys_slice(p, l) });
+                bytes += l as u64;
+            };
+            match &self.target {
+                _ if self.op == Op::Flush => {}
+                Target::User { buf } => {
+                    let most = PER_REQUEST.min(devices.max_segments(self.device));
+                    for seg in user_segments(aspace, buf + offset, remaining).take(most) {
+                        add(seg);
+                    }
+                }
+                Target::Bounce { bounce, .. } => {
+                    add((bounce.phys + offset, remaining as usize));
+                }
+            }
+            let count = segments.len();
+            if count == 0 && self.op != Op::Flush {
+                // A page vanished under a blocked process: a kernel bug.
+                self.result = Err(Error::BadAddress);
+                return;
+            }
+            // SAFETY: see `add`: the slices stay valid and untouched until
+            // the device reports this request done (`collect`), and a
+            // transfer is never dropped with pieces in flight (`settle`).
+            let started = unsafe { devices.start(self.device, self.op, sector, segments) };
+            segments.clear();
+            match started {
+                Ok(id) => {
+                    self.in_flight[free] = Some(id);
+                    self.started += bytes;
+                    self.flush_started |= self.op == Op::Flush;
+                }
+                Err(Error::Busy) if devices.in_flight(self.device) > 0 => return,
+                Err(e) => {
+                    self.result = Err(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn has_more(&self) -> bool {
+        if self.op == Op::Flush { !self.flush_started } else { self.started < self.len }
+    }
+
+    /// Takes the results of the pieces the device is done with (poll the
+    /// devices first).
+    pub fn collect(&mut self, devices: &mut Devices) {
+        for piece in &mut self.in_flight {
+            if let Some(id) = *piece
+                && let Some(r) = devices.take(id)
+            {
+                *piece = None;
+                if self.result.is_ok() {
+                    self.result = r;
+                }
+            }
+        }
+    }
+
+    /// Whether every piece ended and nothing more will start.
+    pub fn is_done(&self) -> bool {
+        self.in_flight.iter().all(Option::is_none) && (self.result.is_err() || !self.has_more())
+    }
+
+    /// Its capability died: nothing more starts, the pieces in flight run
+    /// to their end, and the transfer's result is `Revoked`.
+    pub fn revoke(&mut self) {
+        self.result = Err(Error::Revoked);
+    }
+
+    /// Whether it was revoked ([`revoke`](Self::revoke)).
+    pub fn is_revoked(&self) -> bool {
+        self.result == Err(Error::Revoked)
+    }
+
+    /// Its device requests still in flight.
+    pub fn in_flight(&self) -> impl Iterator<Item = RequestId> + '_ {
+        self.in_flight.iter().flatten().copied()
+    }
+
+    /// Waits (polling, interrupts off) until the device is done with every
+    /// piece in flight, and starts nothing more: for a process that dies
+    /// while its transfer runs (its frames are freed right after).
+    pub fn settle(&mut self, devices: &mut Devices) {
+        for id in self.in_flight.iter().flatten() {
+            devices.settle(*id);
+        }
+        self.collect(devices);
+        if self.result.is_ok() && self.has_more() {
+            self.result = Err(Error::Revoked);
+        }
+    }
+
+    /// The transfer's outcome once [`is_done`](Self::is_done): sectors
+    /// moved, a read through a bounce buffer copied to the user (`aspace`,
+    /// the owner's, active).
+    pub fn finish(self, aspace: &AddressSpace) -> Result<u64, Error> {
+        debug_assert!(self.is_done());
+        self.result?;
+        if let (Target::Bounce { bounce, buf }, Op::Read) = (&self.target, self.op) {
+            crate::mem::user::UserSlice::new(*buf, self.len)?.write(aspace, bounce.bytes())?;
+        }
+        Ok(self.len / SECTOR_SIZE as u64)
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> u32 {
+        self.device
+    }
+}
+
+impl Drop for SyncTransfer {
+    fn drop(&mut self) {
+        if self.in_flight.iter().any(Option::is_some)
+            && let Target::Bounce { bounce, .. } = &self.target
+        {
+            // The device may still write into it: leaked, never reused.
+            log::error!("DMA pool: {} pages of a dropped transfer leaked", bounce.pages);
+            core::mem::forget(core::mem::replace(&mut self.target, Target::User { buf: 0 }));
+        }
+    }
+}
+
+/// Every process blocked on a disk: in a synchronous transfer, or in
+/// `disk_complete` for one request. The completion interrupt
+/// (`iowait::on_completion`) goes through these, so their number is the
+/// blocked processes', not the requests'.
+pub struct DiskWaits {
+    /// Transfers in progress, one per blocked process.
+    pub sync: Vec<SyncTransfer>,
+    /// Processes in `disk_complete`, with the device request they wait for.
+    pub complete: Vec<(ObjectId, RequestId)>,
+    /// Where [`SyncTransfer::advance`] builds a request's segments (empty
+    /// between calls).
+    pub segments: Vec<&'static mut [u8]>,
+    /// Processes in `cap_revoke`, waiting for the device requests that ran
+    /// through what they destroyed.
+    pub settles: Vec<Settle>,
+}
+
+/// A `cap_revoke` that destroyed disk ranges with requests in flight: it
+/// returns once the devices are done with them (`Block::Settle`).
+pub struct Settle {
+    /// The revoking process.
+    pub pid: ObjectId,
+    /// The requests it waits for.
+    pub requests: Vec<RequestId>,
+    /// What its `cap_revoke` returns: the capabilities it destroyed.
+    pub revoked: u64,
+}
+
+impl DiskWaits {
+    /// Nobody waits.
+    pub fn new() -> Self {
+        DiskWaits {
+            sync: Vec::new(),
+            complete: Vec::new(),
+            segments: Vec::with_capacity(PER_REQUEST),
+            settles: Vec::new(),
+        }
+    }
+
+    /// Takes `pid`'s revoke-in-waiting out.
+    pub fn take_settle(&mut self, pid: ObjectId) -> Option<Settle> {
+        let i = self.settles.iter().position(|s| s.pid == pid)?;
+        Some(self.settles.swap_remove(i))
+    }
+
+    /// `pid`'s transfer.
+    pub fn sync_of(&mut self, pid: ObjectId) -> Option<&mut SyncTransfer> {
+        self.sync.iter_mut().find(|t| t.pid == pid)
+    }
+
+    /// Takes `pid`'s transfer out.
+    pub fn take_sync(&mut self, pid: ObjectId) -> Option<SyncTransfer> {
+        let i = self.sync.iter().position(|t| t.pid == pid)?;
+        Some(self.sync.swap_remove(i))
     }
 }

@@ -108,6 +108,19 @@ impl Kernel {
                 false
             }
             Block::Sleep(_) => false,
+            // Nothing more starts; the pieces in flight run to their end
+            // (the revoke waits for them), then it wakes with `Revoked`
+            // (`iowait`).
+            Block::Disk => {
+                if let Some(t) = self.disk_waits.sync_of(pid) {
+                    t.revoke();
+                }
+                crate::iowait::on_completion(self);
+                return;
+            }
+            // Not tied to a handle (its request is checked when it runs;
+            // the revoker's own wait is not tied either).
+            Block::DiskComplete(_) | Block::Settle => false,
         };
         if ipc {
             crate::ipc::wake(self, pid, Err(Error::Revoked), false);
@@ -197,6 +210,14 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
         k.sched.wake(&mut k.procs, w);
     }
     k.async_io.orphan(pid, &mut k.devices);
+    // Its frames are freed after the switch: the device must be done with
+    // them first. (A process blocked in a transfer cannot die today —
+    // nothing kills a blocked process — so this never waits in practice.)
+    if let Some(mut t) = k.disk_waits.take_sync(pid) {
+        t.settle(&mut k.devices);
+    }
+    k.disk_waits.complete.retain(|&(p, _)| p != pid);
+    k.disk_waits.take_settle(pid);
     // Rings whose capabilities live on elsewhere: their pages go with the
     // address space.
     k.rings_unmapping(pid, 0, u64::MAX);
@@ -224,6 +245,7 @@ pub fn reap(k: &mut Kernel) {
         let own = p.own_quota;
         let orphan = p.handle_refs == 0;
         if let Some(a) = aspace {
+            crate::proc::switch::leave_address_space(a.root());
             a.destroy(&mut k.quotas);
         }
         if let Some(s) = kstack {

@@ -30,6 +30,7 @@ mod bootcfg;
 mod console;
 mod diskio;
 mod drivers;
+mod iowait;
 mod ipc;
 mod lifecycle;
 mod mem;
@@ -102,6 +103,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
 
     time::init();
+    proc::switch::set_idle_poll(cfg.io_poll_us);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     boot::start_init(cfg.init, &cfg.init_args());

@@ -29,8 +29,9 @@ use caps::abi::Error;
 use caps::abi::ring::{CQE_SIZE, Cqe, RingHeader, SQE_SIZE};
 use caps::{CapSpace, ObjectId};
 
+use crate::diskio::MAX_PIECES;
 use crate::diskio::{Authority, Lent, MAX_ASYNC_TOTAL};
-use crate::drivers::block::{Devices, MAX_REQUESTS, Op};
+use crate::drivers::block::{Devices, MAX_REQUESTS, Op, RequestId};
 use crate::objtable::ObjectTable;
 use kerncore::ring::RingIndices;
 
@@ -45,10 +46,13 @@ pub const MAX_RING_REQUESTS: usize = 256;
 pub const MAX_RING_REQUESTS_PER_PROCESS: u32 = 64;
 
 // The device layer's request table holds every asynchronous request, every
-// ring request and one synchronous transfer: a ring never leaves the table
-// full with results nobody will take before a synchronous transfer needs a
-// place.
-const _: () = assert!(MAX_ASYNC_TOTAL + MAX_RING_REQUESTS < MAX_REQUESTS);
+// ring request and the pieces of one synchronous transfer per process: a
+// ring never leaves the table full with results nobody will take before a
+// synchronous transfer needs a place.
+const _: () = assert!(
+    MAX_ASYNC_TOTAL + MAX_RING_REQUESTS + MAX_PIECES * crate::proc::kstack::MAX_STACKS
+        <= MAX_REQUESTS
+);
 
 /// One ring.
 pub struct Ring {
@@ -212,13 +216,19 @@ impl Rings {
         }
     }
 
-    /// Waits until the devices are done with every ring request whose
-    /// capability no longer resolves, so nothing more reaches a disk
-    /// through it after `cap_revoke` returns. O(requests).
-    pub fn settle_unauthorized(&self, caps: &CapSpace, devices: &mut Devices) {
+    /// Adds to `out` the ring requests still in flight whose capability no
+    /// longer resolves: `cap_revoke` waits for them (as for `disk_submit`'s)
+    /// when it destroyed a disk range, so nothing more reaches a disk
+    /// through it once it returns. O(requests).
+    pub fn unauthorized_in_flight(
+        &self,
+        caps: &CapSpace,
+        devices: &Devices,
+        out: &mut alloc::vec::Vec<RequestId>,
+    ) {
         for (_, r) in self.requests.iter() {
-            if !r.authority.holds(caps) {
-                devices.settle(r.io.id());
+            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
+                out.push(r.io.id());
             }
         }
     }

@@ -58,6 +58,8 @@ pub struct Kernel {
     pub async_io: AsyncIo,
     /// IPC endpoints and replies.
     pub ipc: crate::ipc::objects::Objects,
+    /// Processes blocked on a disk.
+    pub disk_waits: crate::diskio::DiskWaits,
     /// I/O rings and their requests.
     pub rings: crate::ring::Rings,
 }
@@ -130,6 +132,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         devices,
         async_io: AsyncIo::new(),
         ipc: crate::ipc::objects::Objects::new(),
+        disk_waits: crate::diskio::DiskWaits::new(),
         rings: crate::ring::Rings::new(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state

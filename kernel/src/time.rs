@@ -9,12 +9,17 @@ use crate::arch::{apic, cpu};
 pub const TICK_HZ: u64 = 1000;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(1);
+/// Timer interrupts taken since boot.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Ticks between two samples of the reference clock (< 54 ms of PIT).
+const REFERENCE_EVERY: u64 = 16;
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Calibrates the clock and starts the timer (interrupts stay off).
 pub fn init() {
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
     let cal = apic::init(TICK_HZ);
+    crate::arch::pit::start();
     TSC_HZ.store(cal.tsc_hz.max(1), Ordering::Relaxed);
     log::info!(
         "timer: TSC {} MHz, local APIC timer {} kHz, tick {} Hz",
@@ -31,12 +36,19 @@ pub fn now_ns() -> u64 {
 }
 
 /// TSC ticks per second.
-#[allow(dead_code)]
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
 }
 
+/// Timer interrupts taken since boot.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
 /// The timer interrupt.
 pub fn tick(from_user: bool) {
+    if TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFERENCE_EVERY) {
+        crate::arch::pit::sample();
+    }
     crate::proc::switch::tick(now_ns(), from_user);
 }

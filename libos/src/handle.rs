@@ -97,6 +97,12 @@ impl Handle<Timer> {
     pub fn sleep_ns(self, ns: u64) -> Result<(), Error> {
         sys::sleep(self.raw, ns)
     }
+
+    /// The clock, the timer tick count, and a reference clock kept by
+    /// other hardware (`caps::abi::time::TimerInfo`). Needs READ.
+    pub fn timer_info(self) -> Result<caps::abi::time::TimerInfo, Error> {
+        sys::timer_info(self.raw)
+    }
 }
 
 impl Handle<Memory> {

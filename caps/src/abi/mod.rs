@@ -19,6 +19,7 @@ pub mod process;
 pub mod rights;
 pub mod ring;
 pub mod syscall;
+pub mod time;
 
 pub use error::{Error, decode_result, encode_error, encode_result};
 pub use graph::GraphNode;

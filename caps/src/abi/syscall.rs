@@ -362,6 +362,9 @@ syscalls! {
     /// 8-byte aligned unless `len` is 0 (else `InvalidArgument`); every page of
     /// the buffer mapped writable (else `BadAddress`, and nothing is written).
     26 CapGraph cap_graph "cap_graph" (buf: u64, len: u64) -> u64, "capabilities reachable";
+    /// Needs `READ`; writes a [`TimerInfo`](super::time::TimerInfo) at `out`
+    /// (8-byte aligned, mapped writable, else `BadAddress`).
+    27 TimerInfo timer_info "timer_info" (timer: RawHandle, out: u64) -> u64, "0";
     /// Maps a new I/O ring of `entries` (a power of two, at most
     /// [`MAX_RING_ENTRIES`](super::ring::MAX_RING_ENTRIES)) at `vaddr`
     /// (page-aligned, unmapped), charged to the quota: needs `MAP | READ |
@@ -531,6 +534,9 @@ mod tests {
         }
         fn cap_graph(&mut self, a: calls::CapGraph) -> Self::Out {
             Ok((Syscall::CapGraph, a.encode()))
+        }
+        fn timer_info(&mut self, a: calls::TimerInfo) -> Self::Out {
+            Ok((Syscall::TimerInfo, a.encode()))
         }
         fn ring_create(&mut self, a: calls::RingCreate) -> Self::Out {
             Ok((Syscall::RingCreate, a.encode()))

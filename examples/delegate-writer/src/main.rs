@@ -1,6 +1,8 @@
 //! The writer child of `delegate`: writes the pattern to its range, then
 //! keeps writing until its range is revoked. Exits 0 if its writes failed
-//! only because the capability died (BadHandle).
+//! only because the capability died: `BadHandle` for a write made after
+//! the revoke, `Revoked` for one that was waiting for the disk when it
+//! came.
 #![no_std]
 #![no_main]
 
@@ -39,11 +41,8 @@ fn main(start: &Start) -> i32 {
     loop {
         match disk.write(SCRATCH_SECTOR, &sector) {
             Ok(()) => writes += 1,
-            Err(Error::BadHandle) => {
-                println!(
-                    "delegate-writer: write {} refused: BadHandle (range revoked)",
-                    writes + 1
-                );
+            Err(e @ (Error::BadHandle | Error::Revoked)) => {
+                println!("delegate-writer: write {} refused: {e:?} (range revoked)", writes + 1);
                 return 0;
             }
             Err(e) => {

@@ -18,6 +18,7 @@ const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 // Register offsets.
+const REG_ID: usize = 0x20;
 const REG_TPR: usize = 0x80;
 const REG_EOI: usize = 0xb0;
 const REG_SVR: usize = 0xf0;
@@ -144,4 +145,10 @@ pub fn init(tick_hz: u64) -> Calibration {
 /// Signals the end of the interrupt being handled.
 pub fn end_of_interrupt() {
     write(REG_EOI, 0);
+}
+
+/// This CPU's local APIC id (xAPIC: bits 24..32 of the ID register), the
+/// destination MSI messages name.
+pub fn id() -> u8 {
+    (read(REG_ID) >> 24) as u8
 }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod cpu;
 pub mod gdt;
 pub mod mca;
+pub mod pit;
 pub mod syscall;
 pub mod trap;
 

@@ -190,6 +190,7 @@ stub!(stub_hv, 28);
 stub!(stub_vc, 29, error_code);
 stub!(stub_sx, 30, error_code);
 stub!(stub_timer, 32);
+stub!(stub_disk, 33);
 stub!(stub_spurious, 255);
 
 /// The local APIC timer's vector.
@@ -242,6 +243,7 @@ pub fn init() {
             idt.vmm_communication_exception.set_handler_addr(addr(stub_vc));
             idt.security_exception.set_handler_addr(addr(stub_sx));
             idt[TIMER_VECTOR].set_handler_addr(addr(stub_timer));
+            idt[crate::drivers::DISK_VECTOR].set_handler_addr(addr(stub_disk));
             idt[SPURIOUS_VECTOR].set_handler_addr(addr(stub_spurious));
         }
         idt
@@ -316,6 +318,10 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             super::apic::end_of_interrupt();
             report_nmis();
             crate::time::tick(frame.is_user_mode());
+        }
+        v if v == crate::drivers::DISK_VECTOR as u64 => {
+            super::apic::end_of_interrupt();
+            crate::iowait::interrupt(frame.is_user_mode());
         }
         v if v == SPURIOUS_VECTOR as u64 => {}
         v => log::warn!("unexpected interrupt vector {v}"),

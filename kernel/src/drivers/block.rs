@@ -9,7 +9,10 @@
 //! id's slot is reused only after whoever started the request has taken
 //! its result ([`Devices::take`]). So a completion is always credited to
 //! the request it belongs to, and a result is never read before its own
-//! request is done. A synchronous transfer is `start` then `wait`.
+//! request is done. Nothing here waits: the caller blocks its process
+//! until the completion interrupt (`crate::iowait`), except `settle`, which
+//! polls (for a process that dies with a transfer into its own frames in
+//! flight, which cannot happen while nothing kills a blocked process).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -19,11 +22,11 @@ use caps::abi::Error;
 pub const SECTOR_SIZE: usize = 512;
 
 /// Requests the table holds at once, all devices together: room for every
-/// asynchronous request the kernel allows (`disk_submit`'s and I/O rings')
-/// plus one synchronous transfer (the kernel lock is held for the whole of
-/// one, so there is never a second). `diskio` and `ring` check at compile
-/// time that their limits fit.
-pub const MAX_REQUESTS: usize = 513;
+/// asynchronous request the kernel allows (256 of `disk_submit`'s, 256 of
+/// I/O rings') plus the pieces of one synchronous transfer per process
+/// (4 x 512). `diskio` and `ring` check at compile time that their limits
+/// fit.
+pub const MAX_REQUESTS: usize = 256 + 256 + 4 * 512;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +79,10 @@ pub trait BlockDevice: Send {
     fn poll(&mut self, done: &mut dyn FnMut(RequestId, Result<(), Error>));
     /// Requests in flight (started and not yet reported by `poll`).
     fn in_flight(&self) -> usize;
+    /// The most segments one request may carry.
+    fn max_segments(&self) -> usize {
+        usize::MAX
+    }
     /// TSC cycles spent ringing the device's doorbell since the last call
     /// (under emulation the device does its work inside that write).
     fn take_doorbell_cycles(&mut self) -> u64 {
@@ -107,8 +114,10 @@ const NO_SLOT: u32 = u32::MAX;
 /// every request in flight on them.
 pub struct Devices {
     devices: Vec<Box<dyn BlockDevice>>,
-    /// The request table: fixed size, so starting a request never allocates.
-    requests: [Slot; MAX_REQUESTS],
+    /// The request table: `MAX_REQUESTS` slots, allocated once (on the
+    /// heap: at 27 KiB it is too big to build on the boot stack), so
+    /// starting a request never allocates.
+    requests: Box<[Slot]>,
     /// First free slot (a list through `Request::Free`).
     free: u32,
     /// Per device: requests handled and the kernel's own cycles on them.
@@ -121,13 +130,13 @@ pub struct Devices {
 
 impl Devices {
     /// No devices.
-    pub const fn new() -> Self {
-        let mut requests = [Slot { generation: 0, request: Request::Free(NO_SLOT) }; MAX_REQUESTS];
-        let mut i = 0;
-        while i + 1 < MAX_REQUESTS {
-            requests[i].request = Request::Free(i as u32 + 1);
-            i += 1;
-        }
+    pub fn new() -> Self {
+        let requests = (0..MAX_REQUESTS)
+            .map(|i| {
+                let next = if i + 1 < MAX_REQUESTS { i as u32 + 1 } else { NO_SLOT };
+                Slot { generation: 0, request: Request::Free(next) }
+            })
+            .collect();
         Devices { devices: Vec::new(), requests, free: 0, stats: Vec::new(), waited_cycles: 0 }
     }
 
@@ -154,6 +163,21 @@ impl Devices {
     /// (requests, kernel cycles) of device `n`.
     pub fn stats(&self, n: u32) -> (u64, u64) {
         self.stats.get(n as usize).copied().unwrap_or((0, 0))
+    }
+
+    /// Requests in flight on device `n` (0 if there is none).
+    pub fn in_flight(&self, n: u32) -> usize {
+        self.devices.get(n as usize).map_or(0, |d| d.in_flight())
+    }
+
+    /// The most segments one request to device `n` may carry.
+    pub fn max_segments(&self, n: u32) -> usize {
+        self.devices.get(n as usize).map_or(1, |d| d.max_segments())
+    }
+
+    /// Requests in flight on every device together.
+    pub fn in_flight_total(&self) -> usize {
+        self.devices.iter().map(|d| d.in_flight()).sum()
     }
 
     /// How many devices there are.
@@ -248,46 +272,5 @@ impl Devices {
             core::hint::spin_loop();
         }
         self.waited_cycles += crate::arch::cpu::rdtsc() - started;
-    }
-
-    /// Polls the devices until request `id` is done; returns its result.
-    pub fn wait(&mut self, id: RequestId) -> Result<(), Error> {
-        let started = crate::arch::cpu::rdtsc();
-        loop {
-            self.poll_all();
-            if let Some(r) = self.take(id) {
-                self.waited_cycles += crate::arch::cpu::rdtsc() - started;
-                return r;
-            }
-            core::hint::spin_loop();
-        }
-    }
-
-    /// Runs one synchronous transfer on device `n`: starts it (polling for
-    /// room while the device has requests in flight) and waits until the
-    /// device is done with it, even when it fails, so the segments are the
-    /// caller's again when this returns.
-    ///
-    /// # Safety
-    /// As [`BlockDevice::start`]; the segments are only used until this
-    /// returns.
-    pub unsafe fn transfer(
-        &mut self,
-        n: u32,
-        op: Op,
-        sector: u64,
-        segments: &[&mut [u8]],
-    ) -> Result<(), Error> {
-        let id = loop {
-            // SAFETY: the caller keeps the segments valid until we return,
-            // and we return only after the request is taken.
-            match unsafe { self.start(n, op, sector, segments) } {
-                Err(Error::Busy) if self.get(n).is_some_and(|d| d.in_flight() > 0) => {
-                    self.poll_all()
-                }
-                other => break other?,
-            }
-        };
-        self.wait(id)
     }
 }

@@ -58,3 +58,115 @@ pub fn virtio_block_devices(root: &mut PciRoot<PortCam>) -> Vec<DeviceFunction> 
     }
     found
 }
+
+/// PCI capability ids (PCI Local Bus 3.0, appendix H).
+const CAP_VENDOR: u8 = 0x09;
+const CAP_MSIX: u8 = 0x11;
+/// The virtio PCI capability of the common configuration (virtio 1.2,
+/// 4.1.4).
+const VIRTIO_PCI_CAP_COMMON_CFG: u8 = 1;
+/// Offsets in the virtio common configuration.
+const COMMON_MSIX_CONFIG: u64 = 0x10;
+const COMMON_QUEUE_SELECT: u64 = 0x16;
+const COMMON_QUEUE_MSIX_VECTOR: u64 = 0x1a;
+/// "No vector" for virtio's MSI-X vector registers.
+const VIRTIO_MSI_NO_VECTOR: u16 = 0xffff;
+/// MSI-X message control: enable, function mask.
+const MSIX_ENABLE: u32 = 1 << 15;
+const MSIX_FUNCTION_MASK: u32 = 1 << 14;
+/// Where MSI messages go: the local APIC's interrupt window (Intel SDM
+/// vol. 3, 11.11.1), destination APIC id in bits 12..20.
+const MSI_ADDRESS_BASE: u64 = 0xfee0_0000;
+/// Bytes per MSI-X table entry: address low, address high, data, control.
+const MSIX_ENTRY_BYTES: u64 = 16;
+
+/// The physical address of `bar` of `df` plus `offset`, if it is a memory
+/// BAR the firmware placed.
+fn bar_address(
+    root: &mut PciRoot<PortCam>,
+    df: DeviceFunction,
+    bar: u8,
+    offset: u64,
+) -> Option<u64> {
+    let (address, size) = root.bar_info(df, bar).ok()??.memory_address_size()?;
+    (address != 0 && offset < size).then_some(address + offset)
+}
+
+/// Routes MSI-X table entry 0 of `df` to `vector` on the local APIC
+/// `apic_id` (fixed delivery, edge), masks every other entry, and turns
+/// MSI-X on (which also turns the pin interrupt, INTx, off: PCI 3.0,
+/// 6.8.2). Errors: the device has no MSI-X capability, or its table is
+/// not in a memory BAR.
+pub fn enable_msix(
+    root: &mut PciRoot<PortCam>,
+    df: DeviceFunction,
+    vector: u8,
+    apic_id: u8,
+) -> Result<(), &'static str> {
+    let cap = root.capabilities(df).find(|c| c.id == CAP_MSIX).ok_or("no MSI-X capability")?;
+    let cam = PortCam;
+    let entries = u64::from(cap.private_header & 0x7ff) + 1;
+    let table = cam.read_word(df, cap.offset + 4);
+    let phys = bar_address(root, df, (table & 7) as u8, u64::from(table & !7))
+        .ok_or("MSI-X table not in a memory BAR")?;
+    let virt = crate::mem::paging::map_device_memory(phys, entries * MSIX_ENTRY_BYTES)
+        .ok_or("page tables for the MSI-X table")?
+        .as_u64();
+    let entry = |i: u64, word: u64| (virt + i * MSIX_ENTRY_BYTES + word * 4) as *mut u32;
+    for i in 0..entries {
+        // SAFETY: the device's MSI-X table (`entries` entries of 16 bytes,
+        // in its BAR, mapped uncached just above); we own the device.
+        unsafe {
+            if i == 0 {
+                entry(i, 0).write_volatile((MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32);
+                entry(i, 1).write_volatile(0);
+                entry(i, 2).write_volatile(u32::from(vector));
+                entry(i, 3).write_volatile(0);
+            } else {
+                entry(i, 3).write_volatile(1);
+            }
+        }
+    }
+    let mut cam = PortCam;
+    let header = cam.read_word(df, cap.offset);
+    let control = ((header >> 16) | MSIX_ENABLE) & !MSIX_FUNCTION_MASK;
+    cam.write_word(df, cap.offset, (header & 0xffff) | control << 16);
+    Ok(())
+}
+
+/// Tells virtio device `df` to signal queue `queue`'s completions on MSI-X
+/// entry `entry` and configuration changes on none (virtio 1.2, 4.1.5.1.2).
+/// Errors: the device has no common configuration we can reach, or
+/// refused the vector (it reads back "no vector").
+pub fn virtio_queue_msix(
+    root: &mut PciRoot<PortCam>,
+    df: DeviceFunction,
+    queue: u16,
+    entry: u16,
+) -> Result<(), &'static str> {
+    let cam = PortCam;
+    let cap = root
+        .capabilities(df)
+        .find(|c| c.id == CAP_VENDOR && (c.private_header >> 8) as u8 == VIRTIO_PCI_CAP_COMMON_CFG)
+        .ok_or("no virtio common configuration")?;
+    let bar = cam.read_word(df, cap.offset + 4) as u8;
+    let offset = u64::from(cam.read_word(df, cap.offset + 8));
+    let phys = bar_address(root, df, bar, offset).ok_or("virtio common configuration BAR")?;
+    let common = crate::mem::paging::map_device_memory(phys, 0x40)
+        .ok_or("page tables for the virtio configuration")?
+        .as_u64();
+    let reg = |off: u64| (common + off) as *mut u16;
+    // SAFETY: 16-bit registers of the device's common configuration
+    // (mapped uncached above); we own the device, and its driver does not
+    // touch these registers after set-up.
+    let read_back = unsafe {
+        reg(COMMON_MSIX_CONFIG).write_volatile(VIRTIO_MSI_NO_VECTOR);
+        reg(COMMON_QUEUE_SELECT).write_volatile(queue);
+        reg(COMMON_QUEUE_MSIX_VECTOR).write_volatile(entry);
+        reg(COMMON_QUEUE_MSIX_VECTOR).read_volatile()
+    };
+    if read_back == VIRTIO_MSI_NO_VECTOR {
+        return Err("the device refused the MSI-X vector");
+    }
+    Ok(())
+}

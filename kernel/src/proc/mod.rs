@@ -41,6 +41,14 @@ pub enum Block {
     Recv(ObjectId),
     /// In `ipc_call`, waiting for the answer through this reply object.
     Reply(ObjectId),
+    /// In `disk_read`, `disk_write` or `disk_flush`, until the device is
+    /// done (its transfer is in `Kernel::disk_waits`).
+    Disk,
+    /// In `disk_complete`, until the device is done with this request.
+    DiskComplete(crate::drivers::block::RequestId),
+    /// In `cap_revoke`, until the devices are done with the requests that
+    /// ran through what it destroyed (listed in `Kernel::disk_waits`).
+    Settle,
 }
 
 /// Where a process is in its life.

@@ -70,6 +70,20 @@ impl Scheduler {
         }
     }
 
+    /// Makes a blocked process ready, first in line: it waited for a
+    /// device, and an I/O-bound process that runs as soon as its request
+    /// completes keeps the device busy while costing the others little
+    /// (the interactivity rule of most schedulers since 4.3BSD).
+    pub fn wake_first(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
+        if let Some(p) = procs.get_mut(pid)
+            && let State::Blocked(block) = p.state
+        {
+            p.state = State::Ready;
+            self.forget_blocked(pid, block);
+            self.ready.push_front(pid);
+        }
+    }
+
     /// Drops the bookkeeping of a process's block (it woke or died).
     ///
     /// A `proc_wait` keeps its tie: woken, it runs its lookup again when it

@@ -20,8 +20,21 @@ use crate::state::{self, Kernel, KernelGuard};
 
 /// The idle loop's saved stack pointer while a process runs.
 static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
-/// The boot page table: the idle loop runs in it.
+/// The boot page table: the idle loop runs in it when the process it
+/// switched away from has ended.
 static BOOT_CR3: AtomicU64 = AtomicU64::new(0);
+/// How long the idle loop polls busy devices before it halts, in TSC
+/// cycles (`iopoll=`).
+static IDLE_POLL_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// `pause`s between two polls of the idle loop, with interrupts on.
+const IDLE_POLL_SPINS: u32 = 32;
+
+/// Sets the idle loop's polling window (`iopoll=`, in µs).
+pub fn set_idle_poll(us: u64) {
+    let cycles = crate::time::tsc_hz() / 1_000_000 * us;
+    IDLE_POLL_CYCLES.store(cycles, Ordering::Relaxed);
+}
 
 /// Where to switch to.
 struct Target {
@@ -56,6 +69,13 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 /// current context in `save`. Returns when this context is resumed.
 fn switch_away(mut k: KernelGuard, save: *mut u64) {
     let next = k.sched.ready.pop_front();
+    // The idle loop touches only the kernel half, the same in every
+    // address space: it stays in the one it finds (under emulation a CR3
+    // write empties the whole TLB, so a process that blocks on a disk and
+    // is woken while the CPU idles comes back to a warm one), unless its
+    // process has ended and its page tables are about to be freed.
+    let keep_cr3 = next.is_none()
+        && k.sched.current.and_then(|pid| k.procs.get(pid)).is_some_and(|p| p.state != State::Dead);
     if let Some(pid) = next {
         k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
     }
@@ -64,7 +84,7 @@ fn switch_away(mut k: KernelGuard, save: *mut u64) {
     k.sched.quantum = QUANTUM_TICKS;
     let t = target(&k, next);
     drop(k);
-    if Cr3::read().0 != t.cr3 {
+    if !keep_cr3 && Cr3::read().0 != t.cr3 {
         // SAFETY: `t.cr3` is the root of a live address space (or the boot
         // table), whose kernel half is the same as every other's, so the
         // code and stack we run on stay mapped.
@@ -133,6 +153,9 @@ pub fn tick(now_ns: u64, from_user: bool) {
     let mut k = state::lock();
     let kernel = &mut *k;
     kernel.sched.wake_sleepers(&mut kernel.procs, now_ns);
+    // A safety net for devices without a completion interrupt (or one
+    // lost): a wait lasts at most a tick longer.
+    crate::iowait::on_completion(kernel);
     if !from_user || kernel.sched.current.is_none() {
         return;
     }
@@ -142,18 +165,55 @@ pub fn tick(now_ns: u64, from_user: bool) {
     }
 }
 
-/// The idle loop: runs whatever is ready, halts when nothing is. Runs on
-/// the boot stack, in the boot page table, and never returns.
+/// Makes sure the CPU is not in the address space whose root is `root`
+/// (about to be freed): the idle loop may have stayed in it.
+pub fn leave_address_space(root: PhysFrame) {
+    if Cr3::read().0 == root {
+        let boot =
+            PhysFrame::containing_address(x86_64::PhysAddr::new(BOOT_CR3.load(Ordering::Relaxed)));
+        // SAFETY: the boot page table maps the kernel half like every
+        // address space, so the code and stack we run on stay mapped.
+        unsafe { Cr3::write(boot, Cr3Flags::empty()) };
+    }
+}
+
+/// The idle loop: runs whatever is ready; when nothing is, polls the
+/// devices that have requests in flight for up to the polling window
+/// (`iopoll=`), letting interrupts in between polls, then halts until an
+/// interrupt. Runs on the boot stack, in whichever address space the CPU
+/// was in (see `switch_away`), and never returns.
 pub fn idle_loop() -> ! {
+    use x86_64::instructions::interrupts;
     BOOT_CR3.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
+    let mut polling_since = None;
     loop {
-        let k = state::lock();
+        let mut k = state::lock();
+        let busy = k.devices.in_flight_total() > 0;
+        if busy {
+            crate::iowait::on_completion(&mut k);
+        }
         if !k.sched.ready.is_empty() {
+            polling_since = None;
             switch_away(k, IDLE_RSP.as_ptr());
             continue;
         }
         drop(k);
-        x86_64::instructions::interrupts::enable_and_hlt();
-        x86_64::instructions::interrupts::disable();
+        let now = crate::arch::cpu::rdtsc();
+        let since = *polling_since.get_or_insert(now);
+        if busy && now - since < IDLE_POLL_CYCLES.load(Ordering::Relaxed) {
+            // Let a pending interrupt (the timer's, a device's) in, then
+            // poll again. Not a single instruction: `sti` delays
+            // interrupts by one, and an emulator may look for them only
+            // where a block of translated code ends (a branch).
+            interrupts::enable();
+            for _ in 0..IDLE_POLL_SPINS {
+                core::hint::spin_loop();
+            }
+            interrupts::disable();
+        } else {
+            polling_since = None;
+            interrupts::enable_and_hlt();
+            interrupts::disable();
+        }
     }
 }

@@ -7,8 +7,10 @@ use caps::abi::args::{DERIVE_BADGE, DERIVE_RANGE, DERIVE_SAME, pack_info};
 use caps::abi::syscall::calls;
 use caps::abi::{CapInfo, Error};
 
-use super::Caller;
+use super::{Caller, Next, Outcome};
+use crate::diskio::Settle;
 use crate::mem::user::write_value;
+use crate::proc::Block;
 use crate::state::Kernel;
 
 /// `cap_info(handle, out)`: the kind and rights packed in the result, and
@@ -55,15 +57,35 @@ pub fn drop(k: &mut Kernel, c: Caller, a: calls::CapDrop) -> Result<u64, Error> 
 
 /// `cap_revoke(handle)`: destroys everything derived from the handle, in
 /// every table. Needs REVOKE. Returns how many capabilities died.
-pub fn revoke(k: &mut Kernel, c: Caller, a: calls::CapRevoke) -> Result<u64, Error> {
+///
+/// Disk requests already on a device through a destroyed range end before
+/// it returns (`caps`, "In-flight operations"): the caller blocks until
+/// the devices are done with them (`Block::Settle`), rather than waiting
+/// for a device with interrupts off.
+pub fn revoke(k: &mut Kernel, c: Caller, a: calls::CapRevoke) -> Outcome {
     let mut removed = Vec::new();
-    let n = k.caps.revoke(c.table, a.handle, |r| removed.push(r))?;
+    let n = k.caps.revoke(c.table, a.handle, |r| removed.push(r))? as u64;
     k.caps_removed(&removed);
-    // Disk writes already on a device through a destroyed range end before
-    // we return (`caps`, "In-flight operations").
-    if removed.iter().any(|r| r.capability.kind() == caps::abi::ObjectKind::DiskRange) {
-        k.async_io.settle_unauthorized(&k.caps, &mut k.devices);
-        k.rings.settle_unauthorized(&k.caps, &mut k.devices);
+    if !removed.iter().any(|r| r.capability.kind() == caps::abi::ObjectKind::DiskRange) {
+        return Ok(Next::Return(n));
     }
-    Ok(n as u64)
+    let mut pending = Vec::new();
+    k.async_io.unauthorized_in_flight(&k.caps, &k.devices, &mut pending);
+    k.rings.unauthorized_in_flight(&k.caps, &k.devices, &mut pending);
+    for t in k.disk_waits.sync.iter().filter(|t| t.is_revoked()) {
+        pending.extend(t.in_flight());
+    }
+    // What is done already wakes its waiters (`disk_complete`: `Revoked`).
+    crate::iowait::on_completion(k);
+    pending.retain(|&r| !k.devices.is_settled(r));
+    if pending.is_empty() {
+        return Ok(Next::Return(n));
+    }
+    k.disk_waits.settles.push(Settle { pid: c.pid, requests: pending, revoked: n });
+    Ok(Next::Block(Block::Settle))
+}
+
+/// Finishes a `cap_revoke` that waited for the devices.
+pub fn finish_revoke(k: &mut Kernel, c: Caller) -> Outcome {
+    k.disk_waits.take_settle(c.pid).map(|s| Next::Return(s.revoked)).ok_or(Error::Revoked)
 }

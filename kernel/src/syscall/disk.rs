@@ -17,13 +17,12 @@ use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 use caps::{Object, ObjectId, SectorRange};
 
-use super::Caller;
+use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{
-    AsyncRequest, Authority, Bounce, Lent, check_user_pages, transfer_phys, user_segments,
-};
+use crate::diskio::{AsyncRequest, Authority, Bounce, Lent, SyncTransfer, check_user_pages};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::mem::user::{UserSlice, write_value};
+use crate::proc::Block;
 use crate::state::Kernel;
 
 /// Looks `handle` up as a DiskRange with `rights`.
@@ -54,15 +53,24 @@ pub fn info(k: &mut Kernel, c: Caller, a: calls::DiskInfo) -> Result<u64, Error>
 }
 
 /// `disk_read(range, sector, count, buf)`.
-pub fn read(k: &mut Kernel, c: Caller, a: calls::DiskRead) -> Result<u64, Error> {
+pub fn read(k: &mut Kernel, c: Caller, a: calls::DiskRead) -> Outcome {
     sync_transfer(k, c, Op::Read, a.range, a.sector, a.count, a.buf)
 }
 
 /// `disk_write(range, sector, count, buf)`.
-pub fn write(k: &mut Kernel, c: Caller, a: calls::DiskWrite) -> Result<u64, Error> {
+pub fn write(k: &mut Kernel, c: Caller, a: calls::DiskWrite) -> Outcome {
     sync_transfer(k, c, Op::Write, a.range, a.sector, a.count, a.buf)
 }
 
+/// `disk_flush(range)`: every write completed before it is durable after.
+pub fn flush(k: &mut Kernel, c: Caller, a: calls::DiskFlush) -> Outcome {
+    sync_transfer(k, c, Op::Flush, a.range, 0, 0, 0)
+}
+
+/// Checks a synchronous request in full, starts it, and blocks the caller
+/// until the device is done (`Block::Disk`; `iowait` wakes it and
+/// [`finish_blocked`] gives the result), unless it is done at once (a
+/// RAM disk, an error).
 fn sync_transfer(
     kernel: &mut Kernel,
     c: Caller,
@@ -71,57 +79,61 @@ fn sync_transfer(
     sector: u64,
     count: u64,
     buf: u64,
-) -> Result<u64, Error> {
+) -> Outcome {
     let t0 = rdtsc();
     let need = if op == Op::Read { Rights::READ } else { Rights::WRITE };
     let r = range(kernel, c, handle, need)?;
-    if count > MAX_SECTORS {
-        return Err(Error::InvalidArgument);
-    }
-    let first = r.translate(sector, count)?;
-    let len = count * SECTOR_SIZE as u64;
+    let (first, len) = if op == Op::Flush {
+        (0, 0)
+    } else {
+        if count > MAX_SECTORS {
+            return Err(Error::InvalidArgument);
+        }
+        (r.translate(sector, count)?, count * SECTOR_SIZE as u64)
+    };
     let slice = UserSlice::new(buf, len)?;
     let aspace = c.aspace(&kernel.procs);
-    let waited = kernel.devices.waited_cycles;
     if buf.is_multiple_of(SECTOR_SIZE as u64) {
-        // Straight to the user's frames: check every page first (a read
-        // writes them), then hand the device their addresses.
+        // Straight to the user's frames: every page must be there (a read
+        // writes them) before the device sees their addresses.
         check_user_pages(aspace, buf, len, op == Op::Read)?;
-        transfer_phys(&mut kernel.devices, r.device, op, first, user_segments(aspace, buf, len))?;
-        let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
-        kernel.devices.account(r.device, 1, spent);
-        return Ok(count);
-    }
-    // Through a bounce buffer.
-    if op == Op::Read {
+    } else if op == Op::Read {
         slice.check_writable(aspace)?;
     } else {
         slice.check_readable(aspace)?;
     }
     // Buffers of dead owners' finished requests go back first.
     kernel.async_io.reap_orphans(&mut kernel.devices);
-    let mut bounce = Bounce::new(len)?;
-    let result = (|| {
-        if op == Op::Write {
-            slice.read(aspace, bounce.bytes_mut())?;
-        }
-        bounce.transfer(&mut kernel.devices, r.device, op, first)?;
-        if op == Op::Read {
-            slice.write(aspace, bounce.bytes())?;
-        }
-        Ok(count)
-    })();
-    drop(bounce);
-    let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
-    kernel.devices.account(r.device, 1, spent);
-    result
+    let mut t = SyncTransfer::new(c.pid, r.device, op, first, buf, len, aspace)?;
+    let waited = kernel.devices.waited_cycles;
+    t.advance(&mut kernel.devices, aspace, &mut kernel.disk_waits.segments);
+    kernel.devices.poll_all();
+    t.collect(&mut kernel.devices);
+    t.kernel_cycles = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
+    if t.is_done() {
+        return finish(kernel, c, t);
+    }
+    // Revoking the range wakes the caller with `Revoked` once the device
+    // is done with what was started (`Kernel::wake_revoked`).
+    kernel.sched.tie(c.pid, c.table, handle);
+    kernel.disk_waits.sync.push(t);
+    Ok(Next::Block(Block::Disk))
 }
 
-/// `disk_flush(range)`: every write completed before it is durable after.
-pub fn flush(k: &mut Kernel, c: Caller, a: calls::DiskFlush) -> Result<u64, Error> {
-    let r = range(k, c, a.range, Rights::WRITE)?;
-    transfer_phys(&mut k.devices, r.device, Op::Flush, 0, core::iter::empty())?;
-    Ok(0)
+/// The result of a finished synchronous transfer, counted in the device's
+/// statistics.
+fn finish(kernel: &mut Kernel, c: Caller, t: SyncTransfer) -> Outcome {
+    let t0 = rdtsc();
+    let (device, cycles) = (t.device(), t.kernel_cycles);
+    let result = t.finish(c.aspace(&kernel.procs));
+    kernel.devices.account(device, 1, cycles + (rdtsc() - t0));
+    result.map(Next::Return)
+}
+
+/// Finishes the caller's synchronous transfer once `iowait` woke it.
+pub fn finish_blocked(kernel: &mut Kernel, c: Caller) -> Outcome {
+    let t = kernel.disk_waits.take_sync(c.pid).ok_or(Error::Revoked)?;
+    finish(kernel, c, t)
 }
 
 /// An asynchronous request that passed every check of `disk_submit`,
@@ -238,38 +250,36 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
 /// its buffer now, if the capability the request was started through still
 /// exists; otherwise the result is `Revoked` and nothing is copied.
 ///
-/// Waiting polls the device with the kernel lock held (the device works
-/// while we spin; nothing else runs on our one CPU meanwhile): blocking
-/// until a completion interrupt is the event-driven kernel's work.
-pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Result<u64, Error> {
+/// Waiting blocks the caller (`Block::DiskComplete`) until the device is
+/// done with the request (`iowait`); the call then runs again.
+pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Outcome {
     if a.flags & !COMPLETE_NONBLOCK != 0 {
         return Err(Error::InvalidArgument);
     }
     let id = ObjectId(a.id);
-    loop {
-        kernel.async_io.reap_orphans(&mut kernel.devices);
-        let Some(done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
-            if a.flags & COMPLETE_NONBLOCK != 0 {
-                return Err(Error::WouldBlock);
-            }
-            core::hint::spin_loop();
-            continue;
-        };
-        let t0 = rdtsc();
-        let req = &done.request;
-        // Authority first: a program whose capability is gone learns
-        // nothing from the request, not even the device's error.
-        let result = if !req.authority.holds(&kernel.caps) {
-            Err(Error::Revoked)
-        } else if let (Ok(()), Op::Read) = (done.result, req.op) {
-            let aspace = c.aspace(&kernel.procs);
-            UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, done.bytes()))
-        } else {
-            done.result
-        };
-        let (device, len) = (req.device, req.len);
-        drop(done);
-        kernel.devices.account(device, 0, rdtsc() - t0);
-        return result.map(|()| len / SECTOR_SIZE as u64);
-    }
+    kernel.async_io.reap_orphans(&mut kernel.devices);
+    let Some(done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
+        if a.flags & COMPLETE_NONBLOCK != 0 {
+            return Err(Error::WouldBlock);
+        }
+        let request = kernel.async_io.get(id, c.pid).ok_or(Error::BadHandle)?.io.id();
+        kernel.disk_waits.complete.push((c.pid, request));
+        return Ok(Next::Block(Block::DiskComplete(request)));
+    };
+    let t0 = rdtsc();
+    let req = &done.request;
+    // Authority first: a program whose capability is gone learns nothing
+    // from the request, not even the device's error.
+    let result = if !req.authority.holds(&kernel.caps) {
+        Err(Error::Revoked)
+    } else if let (Ok(()), Op::Read) = (done.result, req.op) {
+        let aspace = c.aspace(&kernel.procs);
+        UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, done.bytes()))
+    } else {
+        done.result
+    };
+    let (device, len) = (req.device, req.len);
+    drop(done);
+    kernel.devices.account(device, 0, rdtsc() - t0);
+    result.map(|()| Next::Return(len / SECTOR_SIZE as u64))
 }

@@ -133,7 +133,7 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn cap_revoke(&mut self, a: calls::CapRevoke) -> Outcome {
-        ret(cap::revoke(self.k, self.c, a))
+        cap::revoke(self.k, self.c, a)
     }
     #[inline]
     fn mem_map(&mut self, a: calls::MemMap) -> Outcome {
@@ -173,15 +173,15 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn disk_read(&mut self, a: calls::DiskRead) -> Outcome {
-        ret(disk::read(self.k, self.c, a))
+        disk::read(self.k, self.c, a)
     }
     #[inline]
     fn disk_write(&mut self, a: calls::DiskWrite) -> Outcome {
-        ret(disk::write(self.k, self.c, a))
+        disk::write(self.k, self.c, a)
     }
     #[inline]
     fn disk_flush(&mut self, a: calls::DiskFlush) -> Outcome {
-        ret(disk::flush(self.k, self.c, a))
+        disk::flush(self.k, self.c, a)
     }
     #[inline]
     fn disk_submit(&mut self, a: calls::DiskSubmit) -> Outcome {
@@ -189,7 +189,7 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn disk_complete(&mut self, a: calls::DiskComplete) -> Outcome {
-        ret(disk::complete(self.k, self.c, a))
+        disk::complete(self.k, self.c, a)
     }
     #[inline]
     fn ipc_send(&mut self, a: calls::IpcSend) -> Outcome {
@@ -218,6 +218,10 @@ impl Handlers for Ctx<'_> {
     #[inline]
     fn cap_graph(&mut self, a: calls::CapGraph) -> Outcome {
         ret(graph::cap_graph(self.k, self.c, a))
+    }
+    #[inline]
+    fn timer_info(&mut self, a: calls::TimerInfo) -> Outcome {
+        ret(time::info(self.k, self.c, a))
     }
     #[inline]
     fn ring_create(&mut self, a: calls::RingCreate) -> Outcome {
@@ -322,12 +326,15 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
     // `Scheduler::forget_blocked`); it ends here.
     k.sched.untie_process(c.pid);
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
-    if core::mem::take(&mut p.revoked) {
-        return Some(Err(Error::Revoked));
-    }
+    let revoked = core::mem::take(&mut p.revoked);
     match block {
+        // These keep state in `disk_waits` that must be taken out whatever
+        // happened; a revoked transfer's own result is `Revoked`.
+        Block::Disk => Some(disk::finish_blocked(k, c)),
+        Block::Settle => Some(cap::finish_revoke(k, c)),
+        _ if revoked => Some(Err(Error::Revoked)),
         Block::Sleep(_) => Some(Ok(Next::Return(0))),
-        Block::Wait(_) => None,
+        Block::Wait(_) | Block::DiskComplete(_) => None,
         Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }
 }

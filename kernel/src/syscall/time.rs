@@ -1,9 +1,11 @@
-//! `clock` and `sleep` on a `Timer`.
+//! `clock`, `sleep` and `timer_info` on a `Timer`.
 
 use caps::abi::syscall::calls;
+use caps::abi::time::TimerInfo;
 use caps::abi::{Error, ObjectKind, Rights};
 
 use super::{Caller, Next, Outcome};
+use crate::mem::user::write_value;
 use crate::proc::Block;
 use crate::state::Kernel;
 
@@ -24,4 +26,18 @@ pub fn sleep(k: &mut Kernel, c: Caller, a: calls::Sleep) -> Outcome {
     let deadline = crate::time::now_ns().saturating_add(a.ns);
     k.sched.tie(c.pid, c.table, a.timer);
     Ok(Next::Block(Block::Sleep(deadline)))
+}
+
+/// `timer_info(timer, out)`: the clock, the tick count and the reference
+/// clock (`caps::abi::time::TimerInfo`). Needs READ.
+pub fn info(k: &mut Kernel, c: Caller, a: calls::TimerInfo) -> Result<u64, Error> {
+    k.caps.lookup(c.table, a.timer, ObjectKind::Timer, Rights::READ)?;
+    let info = TimerInfo {
+        now_ns: crate::time::now_ns(),
+        ticks: crate::time::ticks(),
+        tick_hz: crate::time::TICK_HZ,
+        reference_ns: crate::arch::pit::now_ns(),
+    };
+    write_value(c.aspace(&k.procs), a.out, &info)?;
+    Ok(0)
 }

@@ -21,6 +21,7 @@ use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
 use caps::abi::process::StartInfo;
 use caps::abi::process::{ExitStatus, SpawnArgs};
 use caps::abi::syscall::{Call, calls};
+use caps::abi::time::TimerInfo;
 use caps::abi::{CapInfo, Error, GraphNode, ObjectKind, RawHandle, Rights, Syscall};
 
 #[cfg(target_os = "none")]
@@ -153,6 +154,14 @@ pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
 /// `clock(timer)`: nanoseconds since boot.
 pub fn clock(timer: RawHandle) -> Result<u64, Error> {
     call(calls::Clock { timer })
+}
+
+/// `timer_info(timer, out)`: the clock, the tick count and the
+/// reference clock.
+pub fn timer_info(timer: RawHandle) -> Result<TimerInfo, Error> {
+    let mut info = TimerInfo::default();
+    call(calls::TimerInfo { timer, out: &mut info as *mut TimerInfo as u64 })?;
+    Ok(info)
 }
 
 /// The CPU's time-stamp counter (for benchmarks: cycles, not seconds).

@@ -2,7 +2,9 @@
 //! it, and checks the next write fails. Exits 0 if all went as expected.
 //! With `mode=die-exit` or `mode=die-fault`, fills its queue of
 //! asynchronous requests instead, then exits (0) or faults without
-//! completing them (exits 1 if a submission failed).
+//! completing them (exits 1 if a submission failed). With `mode=reader`,
+//! reads 4 KiB blocks back to back for `ms=` milliseconds and exits with
+//! the number of reads (negative on an error).
 #![no_std]
 #![no_main]
 
@@ -11,7 +13,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use libos::abi::disk::{MAX_ASYNC_REQUESTS, MAX_ASYNC_SECTORS};
-use libos::kind::DiskRange;
+use libos::kind::{DiskRange, Timer};
 use libos::{Error, Handle, Rights, Start};
 
 libos::main!(main);
@@ -38,11 +40,50 @@ fn die_in_flight(disk: Handle<DiskRange>, fault: bool) -> i32 {
     libos::process::exit(0)
 }
 
+/// Reads the range 1 MiB at a time, round and round, until a read fails:
+/// exits 10 if it said `Revoked`, 11 if `BadHandle`, 12 otherwise.
+fn read_until_revoked(disk: Handle<DiskRange>) -> i32 {
+    let mut buf = vec![0u8; 1 << 20];
+    let Ok(sectors) = disk.sectors() else { return 12 };
+    let chunk = (buf.len() / 512) as u64;
+    let mut at = 0;
+    loop {
+        match disk.read(at, &mut buf) {
+            Ok(()) => at = (at + chunk) % (sectors - sectors % chunk).max(chunk),
+            Err(Error::Revoked) => return 10,
+            Err(Error::BadHandle) => return 11,
+            Err(_) => return 12,
+        }
+    }
+}
+
+/// Reads 4 KiB blocks across the range back to back for `ms`; returns how
+/// many, or -1 on an error.
+fn reader(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, ms: u64) -> i32 {
+    let Some(timer) = timer else { return -1 };
+    let (Ok(t0), Ok(sectors)) = (timer.now_ns(), disk.sectors()) else { return -1 };
+    let blocks = sectors / 8;
+    let mut page = [0u8; 4096];
+    let mut reads = 0;
+    while blocks > 0 && timer.now_ns().is_ok_and(|t| t < t0 + ms * 1_000_000) {
+        if disk.read(reads as u64 * 7919 % blocks * 8, &mut page).is_err() {
+            return -1;
+        }
+        reads += 1;
+    }
+    reads
+}
+
 fn main(start: &Start) -> i32 {
     let Some(disk) = start.handle::<DiskRange>("disk") else { return 2 };
     match start.arg("mode") {
         Some("die-exit") => return die_in_flight(disk, false),
         Some("die-fault") => return die_in_flight(disk, true),
+        Some("read-until-revoked") => return read_until_revoked(disk),
+        Some("reader") => {
+            let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
+            return reader(disk, start.handle::<Timer>("timer"), ms);
+        }
         _ => {}
     }
     let rw = Rights::READ | Rights::WRITE;

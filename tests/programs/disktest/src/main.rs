@@ -354,6 +354,49 @@ fn revoke_in_flight(disk: Handle<DiskRange>) -> Result<(), ()> {
 }
 
 /// A process dies (by exit, then by a fault) with requests in flight: the
+/// A child reads 1 MiB at a time through a range of its own until the
+/// range is revoked under it. A read is blocked in the kernel while the
+/// disk works, so this process runs meanwhile and its revoke usually
+/// lands on a waiting read, which must report `Revoked` (a revoke between
+/// two reads gives the next one `BadHandle`). A kernel that held the CPU
+/// through each read could never produce `Revoked`: the test retries
+/// until it sees it, and fails after `ROUNDS` without.
+fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
+    const ROUNDS: usize = 10;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let mut seen = Vec::new();
+    for _ in 0..ROUNDS {
+        let r = disk
+            .derive_range(0, 8192, Rights::READ | Rights::GRANT | Rights::REVOKE)
+            .map_err(|e| println!("disktest: derive: {e:?}"))?;
+        let child = Spawn::new(image)
+            .quota_pages(1024)
+            .without_console()
+            .args("mode=read-until-revoked")
+            .grant(r, Rights::READ, "disk")
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawn: {e:?}"))?;
+        // The child runs until its first read blocks, then we do.
+        libos::process::yield_now();
+        let revoked = r.revoke();
+        ensure!(revoked == Ok(1), "revoke the child's range: {revoked:?}");
+        let status = child.wait().map_err(|e| println!("disktest: wait: {e:?}"))?;
+        r.close().map_err(|e| println!("disktest: close: {e:?}"))?;
+        // 10: its read said Revoked; 11: BadHandle.
+        ensure!(matches!(status, ExitStatus::Exited(10 | 11)), "the reader ended with {status:?}");
+        seen.push(status);
+        if status == ExitStatus::Exited(10) {
+            println!(
+                "disktest: a read waiting for the disk reports Revoked (round {})",
+                seen.len()
+            );
+            return Ok(());
+        }
+    }
+    println!("disktest: no revoke ever reached a waiting read: {seen:?}");
+    Err(())
+}
+
 /// kernel keeps their bounce buffers until the device is done with them,
 /// then frees them. Each round's child takes half the DMA pool, so a leak
 /// makes a later round's submissions fail.
@@ -450,6 +493,70 @@ fn errors_stay_with_their_request(disk: Handle<DiskRange>, timer: Handle<Timer>)
     Ok(())
 }
 
+/// Sleeps `SLEEPS` times `SLEEP_NS` while a child reads the disk back to
+/// back, and checks each sleep against the reference clock (the PIT, not
+/// the TSC that set the deadline): never early, late by at most a few
+/// ticks in the median; and that the timer ticks kept coming.
+fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+    const SLEEPS: usize = 100;
+    const SLEEP_NS: u64 = 3_000_000;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let child = Spawn::new(image)
+        .quota_pages(256)
+        .without_console()
+        .args("mode=reader ms=800")
+        .grant(disk, Rights::READ, "disk")
+        .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| ())?;
+    let first = timer.timer_info().map_err(|_| ())?;
+    let mut late = Vec::with_capacity(SLEEPS);
+    for _ in 0..SLEEPS {
+        let a = timer.timer_info().map_err(|_| ())?;
+        timer.sleep_ns(SLEEP_NS).map_err(|_| ())?;
+        let b = timer.timer_info().map_err(|_| ())?;
+        let by_clock = b.now_ns - a.now_ns;
+        let by_reference = b.reference_ns - a.reference_ns;
+        ensure!(by_clock >= SLEEP_NS, "a sleep ended early by the clock: {by_clock} ns");
+        // The two clocks agree within 5% (calibration, and the PIT's
+        // 838 ns resolution).
+        ensure!(
+            by_reference >= SLEEP_NS * 95 / 100,
+            "a sleep ended early by the reference clock: {by_reference} ns"
+        );
+        late.push(by_reference - SLEEP_NS.min(by_reference));
+    }
+    let last = timer.timer_info().map_err(|_| ())?;
+    let reads = match child.wait() {
+        Ok(ExitStatus::Exited(n)) if n > 0 => n,
+        other => {
+            println!("disktest: the reader failed: {other:?}");
+            return Err(());
+        }
+    };
+    late.sort_unstable();
+    let median = late[SLEEPS / 2];
+    let tick_ns = 1_000_000_000 / first.tick_hz;
+    let elapsed = last.reference_ns - first.reference_ns;
+    let ticks = last.ticks - first.ticks;
+    let expected = elapsed / tick_ns;
+    println!(
+        "disktest: {SLEEPS} sleeps of {} ms beside {reads} reads: median {} us late by the reference clock; {ticks} ticks in {} ms",
+        SLEEP_NS / 1_000_000,
+        median / 1000,
+        elapsed / 1_000_000
+    );
+    ensure!(median <= 3 * tick_ns, "sleepers wake late: median {median} ns");
+    // The kernel never keeps interrupts off for a tick, so it loses none
+    // (one may fall between the two readings). Run it under `-icount`: an
+    // emulated timer otherwise merges the ticks due while its host thread
+    // was not running (85-95% of them on a loaded 2-core host, with no
+    // disk activity at all).
+    ensure!(ticks + 2 >= expected, "timer ticks lost: {ticks} of {expected}");
+    println!("disktest: sleepers wake on time and no tick is lost while the disk works");
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
     let Some(disk) = start.handle::<DiskRange>("disk") else {
         println!("disktest: no disk");
@@ -466,8 +573,18 @@ fn main(start: &Start) -> i32 {
                 Err(())
             }
         }
+    } else if start.arg("mode") == Some("timekeeping") {
+        match timer {
+            Some(timer) => timekeeping(start, disk, timer),
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
     } else if start.arg("mode") == Some("inflight") {
-        revoke_in_flight(disk).and_then(|()| owner_dies_in_flight(start, disk))
+        revoke_in_flight(disk)
+            .and_then(|()| owner_dies_in_flight(start, disk))
+            .and_then(|()| revoke_while_blocked(start, disk))
     } else {
         edges(disk)
             .and_then(|()| revoke_while_writing(disk))

@@ -268,6 +268,11 @@ impl Fuzzer {
                 a = [self.handle(), self.rng.pick(&[0, 1, 1000, 100_000]), 0, 0, 0, 0]
             }
             Syscall::Clock => a[0] = self.handle(),
+            Syscall::TimerInfo => {
+                len = 32;
+                let (p, c) = self.buffer(40);
+                (a[0], a[1], ptr) = (self.handle(), p, c);
+            }
             Syscall::DiskRead | Syscall::DiskWrite => {
                 let count = self.count();
                 len = count.saturating_mul(512);
@@ -691,7 +696,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 28] = [
+const CALLS: [Syscall; 29] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -711,6 +716,7 @@ const CALLS: [Syscall; 28] = [
     Syscall::Yield,
     Syscall::Sleep,
     Syscall::Clock,
+    Syscall::TimerInfo,
     Syscall::DiskInfo,
     Syscall::DiskRead,
     Syscall::DiskWrite,

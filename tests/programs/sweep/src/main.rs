@@ -330,6 +330,12 @@ fn main(start: &Start) -> i32 {
         s.call("proc_wait bad handle", Syscall::ProcWait, [h, 0, 0, 0, 0, 0], Error::BadHandle);
         s.call("sleep bad handle", Syscall::Sleep, [h, 1, 0, 0, 0, 0], Error::BadHandle);
         s.call("clock bad handle", Syscall::Clock, [h, 0, 0, 0, 0, 0], Error::BadHandle);
+        s.call(
+            "timer_info bad handle",
+            Syscall::TimerInfo,
+            [h, AREA, 0, 0, 0, 0],
+            Error::BadHandle,
+        );
         let args = SpawnArgs {
             image: h,
             memory: memory.raw().as_raw(),
@@ -361,6 +367,7 @@ fn main(start: &Start) -> i32 {
     let b = buf.as_ptr() as u64;
     s.call("debug_write on a timer", Syscall::DebugWrite, [t, b, 1, 0, 0, 0], Error::WrongKind);
     s.call("clock on a console", Syscall::Clock, [c, 0, 0, 0, 0, 0], Error::WrongKind);
+    s.call("timer_info on a console", Syscall::TimerInfo, [c, AREA, 0, 0, 0, 0], Error::WrongKind);
     s.call("sleep on a console", Syscall::Sleep, [c, 1, 0, 0, 0, 0], Error::WrongKind);
     s.call(
         "mem_map on a console",
@@ -427,6 +434,12 @@ fn main(start: &Start) -> i32 {
         "clock without READ",
         Syscall::Clock,
         [no_read_timer, 0, 0, 0, 0, 0],
+        Error::MissingRight,
+    );
+    s.call(
+        "timer_info without READ",
+        Syscall::TimerInfo,
+        [no_read_timer, AREA, 0, 0, 0, 0],
         Error::MissingRight,
     );
     let read_only_memory =
@@ -575,6 +588,8 @@ fn main(start: &Start) -> i32 {
                 Error::BadAddress,
             );
         }
+        let timer_out = if what == "partly unmapped" { AREA + PAGE_SIZE - 16 } else { ptr };
+        s.call(what, Syscall::TimerInfo, [t, timer_out, 0, 0, 0, 0], Error::BadAddress);
         s.call(what, Syscall::ProcSpawn, [ptr, 0, 0, 0, 0, 0], Error::BadAddress);
         let args = SpawnArgs {
             image: peer.raw().as_raw(),

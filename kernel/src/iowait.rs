@@ -1,0 +1,85 @@
+//! Blocking disk I/O: how a device's completion reaches the process
+//! waiting for it.
+//!
+//! A process in `disk_read`, `disk_write` or `disk_flush` starts its
+//! transfer (`diskio::SyncTransfer`) and blocks (`Block::Disk`); one in
+//! `disk_complete` blocks on its request (`Block::DiskComplete`). Both are
+//! listed in `Kernel::disk_waits`. When a device finishes requests it
+//! raises its MSI-X vector (`drivers::DISK_VECTOR`); [`interrupt`] reaps
+//! every device's used ring, starts the next pieces of transfers that
+//! have more, and wakes each process whose wait is over, first in the
+//! ready queue. If it interrupted a user process, that one yields, so the
+//! woken process runs at once: it is I/O-bound, and the sooner it issues
+//! its next request the busier the device.
+//!
+//! The same reaping runs from the idle loop (which polls devices with
+//! requests in flight for a while before it halts: under emulation a
+//! completion is often seen sooner by polling than by the interrupt) and
+//! from the timer tick (a safety net: a device without an interrupt, or a
+//! lost one, costs at most a tick).
+
+use crate::proc::{Block, State};
+use crate::state::{self, Kernel};
+
+/// Reaps every device, moves each waiting transfer on, and wakes the
+/// processes whose wait is over (first in line). Returns how many woke.
+/// O(blocked processes) when a device has anything in flight, O(1) when
+/// none has.
+pub fn on_completion(k: &mut Kernel) -> usize {
+    if k.disk_waits.sync.is_empty()
+        && k.disk_waits.complete.is_empty()
+        && k.disk_waits.settles.is_empty()
+    {
+        if k.devices.in_flight_total() > 0 {
+            k.devices.poll_all();
+        }
+        return 0;
+    }
+    k.devices.poll_all();
+    let mut woke = 0;
+    let Kernel { disk_waits, devices, procs, sched, .. } = k;
+    for t in &mut disk_waits.sync {
+        if t.is_done() {
+            continue; // woken already; its process has not run yet
+        }
+        t.collect(devices);
+        if !t.is_done()
+            && let Some(aspace) = procs.get(t.pid).and_then(|p| p.aspace.as_ref())
+        {
+            t.advance(devices, aspace, &mut disk_waits.segments);
+        }
+        if t.is_done() {
+            sched.wake_first(procs, t.pid);
+            woke += 1;
+        }
+    }
+    for s in &disk_waits.settles {
+        if s.requests.iter().all(|&r| devices.is_settled(r))
+            && procs.get(s.pid).is_some_and(|p| p.state == State::Blocked(Block::Settle))
+        {
+            sched.wake_first(procs, s.pid);
+            woke += 1;
+        }
+    }
+    disk_waits.complete.retain(|&(pid, request)| {
+        if devices.is_settled(request) {
+            sched.wake_first(procs, pid);
+            woke += 1;
+            false
+        } else {
+            true
+        }
+    });
+    woke
+}
+
+/// The block devices' completion interrupt; `from_user` when it
+/// interrupted a process in user mode (the kernel runs with interrupts
+/// off, so otherwise it interrupted the idle loop).
+pub fn interrupt(from_user: bool) {
+    let mut k = state::lock();
+    let woke = on_completion(&mut k);
+    if woke > 0 && from_user && k.sched.current.is_some() {
+        crate::proc::switch::yield_now(k);
+    }
+}
