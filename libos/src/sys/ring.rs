@@ -386,7 +386,9 @@ impl<'a> Ring<'a> {
 impl Ring<'_> {
     /// Ends the ring at once, without waiting for its requests in flight
     /// and without touching its pages: drops its capability, so the kernel
-    /// tears it down (requests in flight cancelled: no read's data is ever
+    /// tears it down (if that was its last capability: a copy made with
+    /// `derive` keeps it alive, and only an unsafe raw `ring_enter`
+    /// through that copy could post into the buffers given back here) (requests in flight cancelled: no read's data is ever
     /// copied, as the kernel copies only during a `ring_enter`, which the
     /// dead ring no longer takes; buffers back to the kernel's pool once
     /// the device is done; pages unmapped and credited to their quota
