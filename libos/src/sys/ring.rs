@@ -386,14 +386,15 @@ impl<'a> Ring<'a> {
 impl Ring<'_> {
     /// Ends the ring at once, without waiting for its requests in flight
     /// and without touching its pages: drops its capability, so the kernel
-    /// tears it down (if that was its last capability: a copy made with
-    /// `derive` keeps it alive, and only an unsafe raw `ring_enter`
-    /// through that copy could post into the buffers given back here) (requests in flight cancelled: no read's data is ever
-    /// copied, as the kernel copies only during a `ring_enter`, which the
-    /// dead ring no longer takes; buffers back to the kernel's pool once
-    /// the device is done; pages unmapped and credited to their quota
-    /// unless already unmapped). Every lent buffer is free again when this
-    /// returns. The capability's error if the drop failed.
+    /// tears the ring down. Its requests in flight are cancelled: no read's
+    /// data is ever copied (the kernel copies only during a `ring_enter`,
+    /// which a dead ring no longer takes); their bounce buffers go back to
+    /// the kernel's pool once the device is done; the pages are unmapped
+    /// and credited to their quota unless already unmapped. Every lent
+    /// buffer is free again when this returns. (A copy of the capability
+    /// made with `derive` keeps the ring alive; only an unsafe raw
+    /// `ring_enter` through it could then post into those buffers.) The
+    /// capability's error if the drop failed.
     pub fn abandon(mut self) -> Result<(), Error> {
         self.abandoned = true;
         super::cap_drop(self.handle.raw())
