@@ -76,6 +76,13 @@
 //! - **A process that dies** with requests in flight loses them: the kernel
 //!   keeps each one's buffer until the device is done with it, then frees
 //!   it; writes may still reach the disk, as above.
+//! - **I/O ring requests** ([`abi::ring`]) are asynchronous requests in
+//!   every respect above: each remembers the `DiskRange` capability its
+//!   entry named, its completion is `Revoked` (nothing copied) when that
+//!   capability is gone at the moment the kernel posts it, and `cap_revoke`
+//!   waits for them as for `disk_submit`'s. A ring that ends (its last
+//!   capability dropped, its owner dead, its pages unmapped) loses its
+//!   requests in flight as a dying process does.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -33,6 +33,8 @@ pub enum Object {
     Image(ObjectId),
     /// A notification (a word of event bits).
     Notification(ObjectId),
+    /// An I/O ring of disk requests.
+    IoRing(ObjectId),
 }
 
 impl Object {
@@ -49,6 +51,7 @@ impl Object {
             Object::Timer(_) => ObjectKind::Timer,
             Object::Image(_) => ObjectKind::Image,
             Object::Notification(_) => ObjectKind::Notification,
+            Object::IoRing(_) => ObjectKind::IoRing,
         }
     }
 
@@ -62,6 +65,7 @@ impl Object {
             | Object::Timer(id)
             | Object::Image(id)
             | Object::Notification(id)
+            | Object::IoRing(id)
             | Object::Memory(id) => Some(*id),
             Object::DiskRange(_) => None,
         }
@@ -88,6 +92,7 @@ impl Object {
             | (Object::Timer(a), Object::Timer(b))
             | (Object::Image(a), Object::Image(b))
             | (Object::Notification(a), Object::Notification(b))
+            | (Object::IoRing(a), Object::IoRing(b))
             | (Object::Memory(a), Object::Memory(b)) => a.0 == b.0,
             _ => false,
         }

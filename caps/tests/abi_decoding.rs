@@ -25,6 +25,7 @@ fn handler_source(module: &str) -> &'static str {
         "mem" => include_str!("../../kernel/src/syscall/mem.rs"),
         "notify" => include_str!("../../kernel/src/syscall/notify.rs"),
         "process" => include_str!("../../kernel/src/syscall/process.rs"),
+        "ring" => include_str!("../../kernel/src/syscall/ring.rs"),
         "time" => include_str!("../../kernel/src/syscall/time.rs"),
         other => panic!("the wrapper calls into an unknown module {other:?}"),
     }

@@ -26,6 +26,8 @@
 //! - [`framemap`]: which physical frames are free, handed out next fit.
 //! - [`elf`]: the checks a program image passes before it is loaded.
 //! - [`bootcfg`]: boot settings parsed from the command line.
+//! - [`ring`]: an I/O ring's indices: the program's checked, the
+//!   completion queue kept from overflowing.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -39,3 +41,4 @@ pub mod objtable;
 pub mod pagepool;
 pub mod queue;
 pub mod quota;
+pub mod ring;

@@ -79,6 +79,7 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             Object::Endpoint(id) => k.ipc.endpoints.get(id).is_some(),
             Object::Reply(id) => k.ipc.replies.get(id).is_some(),
             Object::Notification(id) => k.notifications.get(id).is_some(),
+            Object::IoRing(id) => k.rings.rings.get(id).is_some(),
             Object::DiskRange(r) => k.devices.get(r.device).is_some_and(|d| {
                 r.first.checked_add(r.count).is_some_and(|end| end <= d.sector_count())
             }),

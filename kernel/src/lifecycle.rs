@@ -32,6 +32,7 @@ impl Kernel {
             Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
             Object::Notification(id) => crate::notify::cap_created(self, *id),
+            Object::IoRing(id) => self.rings.hold(*id),
             _ => {}
         }
     }
@@ -51,6 +52,7 @@ impl Kernel {
             Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
             Object::Notification(id) => crate::notify::cap_removed(self, *id),
+            Object::IoRing(id) => self.ring_cap_removed(*id),
             _ => {}
         }
     }
@@ -137,6 +139,45 @@ impl Kernel {
         }
     }
 
+    /// A capability to ring `id` is gone; the last one ends the ring: its
+    /// requests in flight are orphaned (freed when the device is done),
+    /// its pages unmapped and credited to their quota if its owner still
+    /// has them.
+    fn ring_cap_removed(&mut self, id: ObjectId) {
+        let Some(ring) = self.rings.rings.get_mut(id) else { return };
+        ring.refs -= 1;
+        if ring.refs > 0 {
+            return;
+        }
+        let (owner, vaddr, pages, attached) = (ring.owner, ring.vaddr, ring.pages, ring.attached);
+        self.rings.detach(id, &mut self.devices);
+        self.rings.rings.remove(id);
+        if attached && let Some(aspace) = self.procs.get_mut(owner).and_then(|p| p.aspace.as_mut())
+        {
+            let _ = aspace.unmap(vaddr, pages, &mut self.quotas);
+        }
+    }
+
+    /// Process `pid` is unmapping `[vaddr, vaddr + len)`: every ring of its
+    /// with a page there is torn down first (its requests orphaned; its
+    /// capabilities stay, and `ring_enter` says `PeerGone`), so the kernel
+    /// never writes a completion into memory the program reuses.
+    pub fn rings_unmapping(&mut self, pid: ObjectId, vaddr: u64, len: u64) {
+        let end = vaddr.saturating_add(len);
+        let mut hit = [ObjectId(0); crate::ring::MAX_RINGS_PER_PROCESS];
+        let mut n = 0;
+        for (id, r) in self.rings.rings.iter() {
+            let r_end = r.vaddr + r.pages * caps::abi::layout::PAGE_SIZE;
+            if r.owner == pid && r.attached && r.vaddr < end && vaddr < r_end && n < hit.len() {
+                hit[n] = id;
+                n += 1;
+            }
+        }
+        for &id in &hit[..n] {
+            self.rings.detach(id, &mut self.devices);
+        }
+    }
+
     /// `cap_gone` for each of a batch of removals.
     pub fn caps_removed(&mut self, removed: &[Removed]) {
         for r in removed {
@@ -185,6 +226,9 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     }
     k.disk_waits.complete.retain(|&(p, _)| p != pid);
     k.disk_waits.take_settle(pid);
+    // Rings whose capabilities live on elsewhere: their pages go with the
+    // address space.
+    k.rings_unmapping(pid, 0, u64::MAX);
     k.sched.ready.retain(|&r| r != pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {

@@ -41,6 +41,7 @@ mod proc;
 mod qemu;
 mod quota;
 mod ramdisk;
+mod ring;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod state;

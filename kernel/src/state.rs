@@ -62,6 +62,8 @@ pub struct Kernel {
     pub disk_waits: crate::diskio::DiskWaits,
     /// Notifications.
     pub notifications: crate::notify::Notifications,
+    /// I/O rings and their requests.
+    pub rings: crate::ring::Rings,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -134,6 +136,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         ipc: crate::ipc::objects::Objects::new(),
         disk_waits: crate::diskio::DiskWaits::new(),
         notifications: crate::notify::table(),
+        rings: crate::ring::Rings::new(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state
     // exists while it is written.

@@ -9,7 +9,8 @@
 //! - processes ([`process::Spawn`]) and the start page ([`Start`]);
 //! - IPC over endpoints ([`ipc`]): messages with handles, channels, RPC;
 //! - notifications ([`notify`]): waiting for several event sources at once;
-//! - block devices ([`block`]) and a crash-safe file system on them ([`fs`]).
+//! - block devices ([`block`]), I/O rings of disk requests ([`ring`]), and
+//!   a crash-safe file system on them ([`fs`]).
 //!
 //! A program:
 //! ```ignore
@@ -41,6 +42,7 @@ pub mod iobuf;
 pub mod ipc;
 pub mod notify;
 pub mod process;
+pub mod ring;
 pub mod start;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -34,11 +34,14 @@ pub enum ObjectKind {
     /// A notification: a word of event bits that signallers OR their
     /// badge into and one waiter takes (seL4's notification object).
     Notification = 9,
+    /// An I/O ring: submission and completion queues of disk requests in
+    /// memory shared with its process ([`ring`](super::ring)).
+    IoRing = 10,
 }
 
 impl ObjectKind {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 10] = [
         ObjectKind::Console,
         ObjectKind::DiskRange,
         ObjectKind::Memory,
@@ -48,6 +51,7 @@ impl ObjectKind {
         ObjectKind::Timer,
         ObjectKind::Image,
         ObjectKind::Notification,
+        ObjectKind::IoRing,
     ];
 
     /// Decodes a kind number; `None` for numbers that name no kind.
@@ -62,6 +66,7 @@ impl ObjectKind {
             7 => ObjectKind::Timer,
             8 => ObjectKind::Image,
             9 => ObjectKind::Notification,
+            10 => ObjectKind::IoRing,
             _ => return None,
         })
     }
@@ -83,6 +88,7 @@ impl ObjectKind {
             ObjectKind::Timer => "timer",
             ObjectKind::Image => "image",
             ObjectKind::Notification => "notification",
+            ObjectKind::IoRing => "io-ring",
         }
     }
 
@@ -106,6 +112,8 @@ impl ObjectKind {
             // SEND signals (`notify_signal`, or being bound to an endpoint
             // by `endpoint_bind`); WAIT takes the word (`notify_wait`).
             ObjectKind::Notification => Rights::SEND.union(Rights::WAIT),
+            // WRITE: submit (`ring_enter`).
+            ObjectKind::IoRing => Rights::WRITE,
         };
         specific.union(Rights::GENERIC)
     }
@@ -172,6 +180,8 @@ kind_markers! {
     Image;
     /// Marker for [`ObjectKind::Notification`].
     Notification;
+    /// Marker for [`ObjectKind::IoRing`].
+    IoRing;
 }
 
 #[cfg(test)]
@@ -188,7 +198,8 @@ mod tests {
     #[test]
     fn from_raw_refuses_unknown_numbers() {
         assert_eq!(ObjectKind::from_raw(0), None);
-        assert_eq!(ObjectKind::from_raw(10), None);
+        assert_eq!(ObjectKind::from_raw(10), Some(ObjectKind::IoRing));
+        assert_eq!(ObjectKind::from_raw(11), None);
         assert_eq!(ObjectKind::from_raw(u64::MAX), None);
         assert_eq!(ObjectKind::from_raw(1 << 16 | 1), None);
     }

@@ -17,6 +17,7 @@ pub mod kind;
 pub mod layout;
 pub mod process;
 pub mod rights;
+pub mod ring;
 pub mod syscall;
 pub mod time;
 

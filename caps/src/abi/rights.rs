@@ -21,7 +21,9 @@ bitflags::bitflags! {
     /// the holder destroy every capability derived from this one.
     /// `cap_info` and `cap_drop` need no right: holding the handle is enough.
     ///
-    /// `disk_submit` needs `READ` or `WRITE` as the request says.
+    /// `disk_submit` needs `READ` or `WRITE` as the request says, and so
+    /// does each entry of an I/O ring. `ring_enter` needs `WRITE` on the
+    /// `IoRing`; `ring_create` needs `MAP | READ | WRITE` on the `Memory`.
     #[repr(transparent)]
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct Rights: u32 {

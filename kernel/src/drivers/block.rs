@@ -22,10 +22,11 @@ use caps::abi::Error;
 pub const SECTOR_SIZE: usize = 512;
 
 /// Requests the table holds at once, all devices together: room for every
-/// asynchronous request the kernel allows (256) plus the pieces of one
-/// synchronous transfer per process (4 x 512). `diskio` checks at compile
-/// time that its limits fit.
-pub const MAX_REQUESTS: usize = 256 + 4 * 512;
+/// asynchronous request the kernel allows (256 of `disk_submit`'s, 256 of
+/// I/O rings') plus the pieces of one synchronous transfer per process
+/// (4 x 512). `diskio` and `ring` check at compile time that their limits
+/// fit.
+pub const MAX_REQUESTS: usize = 256 + 256 + 4 * 512;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

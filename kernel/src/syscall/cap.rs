@@ -71,6 +71,7 @@ pub fn revoke(k: &mut Kernel, c: Caller, a: calls::CapRevoke) -> Outcome {
     }
     let mut pending = Vec::new();
     k.async_io.unauthorized_in_flight(&k.caps, &k.devices, &mut pending);
+    k.rings.unauthorized_in_flight(&k.caps, &k.devices, &mut pending);
     for t in k.disk_waits.sync.iter().filter(|t| t.is_revoked()) {
         pending.extend(t.in_flight());
     }

@@ -19,7 +19,7 @@ use caps::{Object, ObjectId, SectorRange};
 
 use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{AsyncRequest, Authority, Bounce, SyncTransfer, check_user_pages};
+use crate::diskio::{AsyncRequest, Authority, Bounce, Lent, SyncTransfer, check_user_pages};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::mem::user::{UserSlice, write_value};
 use crate::proc::Block;
@@ -136,11 +136,40 @@ pub fn finish_blocked(kernel: &mut Kernel, c: Caller) -> Outcome {
     finish(kernel, c, t)
 }
 
-/// `disk_submit(range, op, sector, count, buf)`: starts a request and
-/// returns its id at once.
-pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u64, Error> {
-    let (handle, op, sector, count, buf) = (a.range, a.op, a.sector, a.count, a.buf);
-    let t0 = rdtsc();
+/// An asynchronous request that passed every check of `disk_submit`,
+/// ready to start: what [`check_async`] returns.
+pub struct CheckedRequest {
+    /// What it does.
+    pub op: Op,
+    /// The device.
+    pub device: u32,
+    /// The first sector on the device (the range's sector translated).
+    pub first: u64,
+    /// Bytes moved (0 for a flush).
+    pub len: u64,
+    /// The caller's buffer.
+    pub slice: UserSlice,
+    /// The capability it goes through, remembered for its completion.
+    pub authority: Authority,
+}
+
+/// The checks of an asynchronous request (`disk_submit`, and every entry
+/// an I/O ring consumes: one function, so the two cannot drift), in this
+/// order: the op (`InvalidArgument` if undefined), the capability (as
+/// `CapSpace::lookup`: `BadHandle`, `WrongKind`, `MissingRight` — `READ`
+/// for a read, `WRITE` for a write or flush), the count (`InvalidArgument`
+/// above `MAX_ASYNC_SECTORS`), the sectors (`OutOfRange`, or
+/// `InvalidArgument` for a zero count), the buffer (`BadAddress` unless
+/// every page is mapped, writable for a read). Changes nothing.
+pub fn check_async(
+    kernel: &Kernel,
+    c: Caller,
+    handle: RawHandle,
+    op: u64,
+    sector: u64,
+    count: u64,
+    buf: u64,
+) -> Result<CheckedRequest, Error> {
     let (op, need) = match op {
         OP_READ => (Op::Read, Rights::READ),
         OP_WRITE => (Op::Write, Rights::WRITE),
@@ -162,26 +191,48 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         Op::Read => slice.check_writable(aspace)?,
         _ => slice.check_readable(aspace)?,
     }
+    Ok(CheckedRequest {
+        op,
+        device: r.device,
+        first,
+        len,
+        slice,
+        authority: Authority { table: c.table, handle, rights: need, range: r },
+    })
+}
+
+/// Starts a checked request through a bounce buffer (a write's data copied
+/// in first) and lends the buffer to the device until the request's
+/// result is taken, even if its owner dies first. Errors: `Busy` when the
+/// DMA pool or the device's request table has no room; the device's own.
+/// On an error nothing was started.
+pub fn start_async(kernel: &mut Kernel, c: Caller, req: &CheckedRequest) -> Result<Lent, Error> {
+    let mut bounce = Bounce::new(req.len)?;
+    if req.op == Op::Write {
+        req.slice.read(c.aspace(&kernel.procs), bounce.bytes_mut())?;
+    }
+    bounce.lend(&mut kernel.devices, req.device, req.op, req.first).map_err(|(e, _)| e)
+}
+
+/// `disk_submit(range, op, sector, count, buf)`: starts a request and
+/// returns its id at once.
+pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u64, Error> {
+    let t0 = rdtsc();
+    let req = check_async(kernel, c, a.range, a.op, a.sector, a.count, a.buf)?;
     kernel.async_io.reap_orphans(&mut kernel.devices);
     if !kernel.async_io.has_room(c.pid) {
         return Err(Error::Busy);
     }
-    let mut bounce = Bounce::new(len)?;
-    if op == Op::Write {
-        slice.read(aspace, bounce.bytes_mut())?;
-    }
     let waited = kernel.devices.waited_cycles;
-    // The device has the buffer until the request's result is taken, even
-    // if its owner dies first.
-    let io = bounce.lend(&mut kernel.devices, r.device, op, first).map_err(|(e, _)| e)?;
+    let io = start_async(kernel, c, &req)?;
     let request = AsyncRequest {
         owner: Some(c.pid),
-        authority: Authority { table: c.table, handle, rights: need, range: r },
+        authority: req.authority,
         io,
-        device: r.device,
-        op,
-        user_buf: buf,
-        len,
+        device: req.device,
+        op: req.op,
+        user_buf: a.buf,
+        len: req.len,
     };
     // `has_room` was checked above and nothing since took a place.
     let Some(id) = kernel.async_io.add(request) else {
@@ -190,7 +241,7 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         return Err(Error::Busy);
     };
     let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
-    kernel.devices.account(r.device, 1, spent);
+    kernel.devices.account(req.device, 1, spent);
     Ok(id.0)
 }
 

@@ -51,6 +51,8 @@ pub fn map(k: &mut Kernel, c: Caller, a: calls::MemMap) -> Result<u64, Error> {
 pub fn unmap(k: &mut Kernel, c: Caller, a: calls::MemUnmap) -> Result<u64, Error> {
     let (vaddr, len) = (a.vaddr, a.len);
     let pages = page_range(vaddr, len, USER_END)?;
+    // A ring with a page in the range ends first (see `rings_unmapping`).
+    k.rings_unmapping(c.pid, vaddr, len);
     let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
     aspace.unmap(vaddr, pages, &mut k.quotas)
 }

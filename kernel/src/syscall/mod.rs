@@ -31,6 +31,7 @@ mod ipc;
 mod mem;
 mod notify;
 mod process;
+mod ring;
 mod time;
 
 use caps::abi::syscall::{Handlers, calls};
@@ -238,6 +239,14 @@ impl Handlers for Ctx<'_> {
     #[inline]
     fn endpoint_bind(&mut self, a: calls::EndpointBind) -> Outcome {
         ret(notify::bind(self.k, self.c, a))
+    }
+    #[inline]
+    fn ring_create(&mut self, a: calls::RingCreate) -> Outcome {
+        ret(ring::create(self.k, self.c, a))
+    }
+    #[inline]
+    fn ring_enter(&mut self, a: calls::RingEnter) -> Outcome {
+        ret(ring::enter(self.k, self.c, a))
     }
 }
 

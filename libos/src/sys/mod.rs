@@ -14,6 +14,7 @@ mod entry;
 #[cfg(target_os = "none")]
 mod heap;
 pub mod raw;
+pub mod ring;
 
 use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
 #[cfg(not(target_os = "none"))]

@@ -27,6 +27,23 @@ fn fuzz(seed: u64, calls: u64) {
     let (deliveries, peer) = ipc_counts(&run.console, seed)
         .unwrap_or_else(|| panic!("seed {seed}: no IPC summary\n{}", run.tail(20)));
     assert!(deliveries > 0 && peer > 0, "seed {seed}: no IPC message delivered\n{}", run.tail(20));
+    // Rings really got entries to check (a run where none did would not
+    // test the ring's checks).
+    let (written, consumed) = ring_entries(&run.console, seed)
+        .unwrap_or_else(|| panic!("seed {seed}: no ring summary\n{}", run.tail(20)));
+    assert!(written > 0 && consumed > 0, "seed {seed}: no ring entry checked\n{}", run.tail(20));
+}
+
+/// From the fuzzer's ring summary line: the submissions it wrote into
+/// rings, and those the kernel consumed.
+fn ring_entries(console: &str, seed: u64) -> Option<(u64, u64)> {
+    let line = console.lines().find(|l| {
+        l.contains(&format!("fuzz: seed {seed}: ")) && l.contains(" ring entries written")
+    })?;
+    let number_before = |what: &str| -> Option<u64> {
+        line[..line.find(what)?].split_whitespace().last()?.parse().ok()
+    };
+    Some((number_before(" ring entries written")?, number_before(" consumed")?))
 }
 
 /// From the fuzzer's IPC summary line: the deliveries its calls made and

@@ -8,7 +8,10 @@
 //! process death run across processes. The top fuzzer also starts an IPC
 //! peer (`peer.rs`: the same program with `peer=1`) that receives on an
 //! endpoint the fuzzer sends and calls to, and answers, so messages and
-//! capability transfers really happen; the summary counts them.
+//! capability transfers really happen; the summary counts them. I/O rings
+//! are created in their own area (`RING_AREA`), and before each
+//! `ring_enter` on one the fuzzer still holds it fills its queue with
+//! random entries and, now and then, garbage indices.
 //!
 //! Arguments: `seed=N calls=N depth=N`. Prints one summary line (`fuzz:
 //! seed ... syscalls`); exits 1 if it saw the kernel break a rule it can
@@ -27,6 +30,7 @@ use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
 use libos::abi::process::{Grant, Role, SpawnArgs};
+use libos::abi::ring::{RingHeader, SQE_SIZE, Sqe, sq_offset};
 use libos::abi::{Error, RawHandle, Rights, Syscall};
 use libos::sys::raw::syscall6;
 use libos::{Start, println};
@@ -43,6 +47,11 @@ const PLAYGROUND: u64 = 0x0000_4100_0000_0000;
 const PLAYGROUND_PAGES: u64 = 64;
 /// An address no call ever maps.
 const NEVER_MAPPED: u64 = 0x0000_4200_0000_0000;
+/// Where `ring_create` calls put rings (`mem_unmap` calls never go there,
+/// so a ring the fuzzer still holds a capability to is still mapped).
+const RING_AREA: u64 = 0x0000_4300_0000_0000;
+/// Ring places in `RING_AREA` (each 8 pages apart: the largest ring's 5).
+const RING_SLOTS: u64 = 16;
 /// Children are themselves fuzzers, to this depth.
 const MAX_DEPTH: u64 = 2;
 /// Pages the IPC peer may use (its image, stack, IPC kernel buffer).
@@ -100,6 +109,12 @@ struct Fuzzer {
     depth: u64,
     children: u64,
     spawn_errors: [u64; 32],
+    /// Rings created here: (handle, address, entries); 0 handles unused.
+    rings: [(u64, u64, u64); RING_SLOTS as usize],
+    /// Submission entries written into rings.
+    ring_entries: u64,
+    /// Entries `ring_enter` reported consumed.
+    ring_consumed: u64,
 }
 
 impl Fuzzer {
@@ -353,6 +368,35 @@ impl Fuzzer {
                     ptr = PtrClass::Valid; // judged by the kernel alone
                 }
             }
+            Syscall::RingCreate => {
+                let slot = self.rng.below(RING_SLOTS);
+                a = [
+                    if self.rng.chance(80) { self.pool.memory } else { self.handle() },
+                    self.rng.pick(&[0, 1, 2, 3, 4, 8, 32, 256, 257, 512, u64::MAX]),
+                    if self.rng.chance(85) {
+                        RING_AREA + slot * 8 * PAGE_SIZE
+                    } else {
+                        self.page_addr()
+                    },
+                    0,
+                    0,
+                    0,
+                ];
+            }
+            Syscall::RingEnter => {
+                let ring = self.rng.pick(&self.rings);
+                a = [
+                    if ring.0 != 0 && self.rng.chance(80) { ring.0 } else { self.handle() },
+                    self.rng.pick(&[0, 1, 2, 8, 32, 300, u64::MAX]),
+                    if self.rng.chance(70) { 0 } else { self.small() },
+                    if self.rng.chance(90) { 0 } else { self.small() },
+                    0,
+                    0,
+                ];
+                if a[0] == ring.0 && ring.0 != 0 {
+                    self.fill_ring(ring);
+                }
+            }
             Syscall::DiskComplete => {
                 a = [
                     self.pool.request(&mut self.rng),
@@ -415,6 +459,14 @@ impl Fuzzer {
                 }
             }
             Syscall::DiskSubmit => self.pool.add_request(value),
+            Syscall::RingEnter => self.ring_consumed += value,
+            Syscall::RingCreate => {
+                self.pool.add(Slot { handle: value, protected: false });
+                if (RING_AREA..RING_AREA + RING_SLOTS * 8 * PAGE_SIZE).contains(&a[2]) {
+                    let i = ((a[2] - RING_AREA) / (8 * PAGE_SIZE)) as usize;
+                    self.rings[i] = (value, a[2], a[1]);
+                }
+            }
             Syscall::EndpointCreate | Syscall::NotifyCreate => {
                 self.pool.add(Slot { handle: value, protected: false })
             }
@@ -426,6 +478,55 @@ impl Fuzzer {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Fills ring `(handle, vaddr, entries)` with random submissions and
+    /// moves its `sq_tail` (now and then to garbage, or `cq_head` too),
+    /// if the ring still exists: a live capability to it keeps its pages
+    /// mapped.
+    fn fill_ring(&mut self, (handle, vaddr, entries): (u64, u64, u64)) {
+        let alive = libos::sys::cap_kind(RawHandle::from_raw(handle))
+            .is_ok_and(|(k, _)| k == Some(libos::abi::ObjectKind::IoRing));
+        if !alive {
+            return;
+        }
+        let header = vaddr as *mut RingHeader;
+        // SAFETY: the ring's header page is mapped (its capability lives,
+        // and only `mem_unmap`, which never touches RING_AREA, or the end
+        // of the ring unmaps it) and holds no Rust object.
+        let (sq_head, cq_tail) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*header).sq_head),
+                core::ptr::read_volatile(&raw const (*header).cq_tail),
+            )
+        };
+        let n = self.rng.below(entries.min(64) + 1) as u32;
+        for i in 0..n {
+            let count = self.count();
+            let (buf, _) = self.buffer(count.saturating_mul(512).min(1 << 20));
+            let sqe = Sqe {
+                range: self.handle(),
+                op: self.small() as u32,
+                flags: if self.rng.chance(90) { 0 } else { self.small() as u32 },
+                sector: self.sector(),
+                count,
+                buf,
+                user_data: self.rng.next(),
+            };
+            let slot = u64::from(sq_head.wrapping_add(i)) & (entries - 1);
+            let at = vaddr + sq_offset(entries) + slot * SQE_SIZE;
+            // SAFETY: as above; the slot lies in the submission queue.
+            unsafe { core::ptr::write_volatile(at as *mut Sqe, sqe) };
+        }
+        let tail =
+            if self.rng.chance(90) { sq_head.wrapping_add(n) } else { self.rng.next() as u32 };
+        let cq_head = if self.rng.chance(90) { cq_tail } else { self.rng.next() as u32 };
+        self.ring_entries += u64::from(n);
+        // SAFETY: as above.
+        unsafe {
+            core::ptr::write_volatile(&raw mut (*header).sq_tail, tail);
+            core::ptr::write_volatile(&raw mut (*header).cq_head, cq_head);
         }
     }
 
@@ -613,7 +714,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 31] = [
+const CALLS: [Syscall; 33] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -645,6 +746,8 @@ const CALLS: [Syscall; 31] = [
     Syscall::NotifySignal,
     Syscall::NotifyWait,
     Syscall::EndpointBind,
+    Syscall::RingCreate,
+    Syscall::RingEnter,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).
@@ -729,6 +832,9 @@ fn main(start: &Start) -> i32 {
         depth,
         children: 0,
         spawn_errors: [0; 32],
+        rings: [(0, 0, 0); RING_SLOTS as usize],
+        ring_entries: 0,
+        ring_consumed: 0,
     };
     let mut spawn =
         SpawnScratch { args: SpawnArgs::default(), grants: [Grant::default(); 4], text: [0; 64] };
@@ -764,6 +870,10 @@ fn main(start: &Start) -> i32 {
             f.errors.iter().sum::<u64>(),
             f.children,
             f.violations
+        );
+        println!(
+            "fuzz: seed {seed}: {} ring entries written, {} consumed",
+            f.ring_entries, f.ring_consumed
         );
         let p = &f.peer;
         println!(

@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+use libos::Handle;
 use libos::abi::args::{
     DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE, NOTIFY_NONBLOCK,
 };
@@ -16,9 +17,11 @@ use libos::abi::disk::{
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
 use libos::abi::process::{Grant, MAX_START_HANDLES, Role, SpawnArgs};
+use libos::abi::ring::{RING_OP_FLUSH, RING_OP_READ, RING_OP_WRITE, Sqe};
 use libos::abi::{CapInfo, Error, GraphNode, RawHandle, Syscall};
 use libos::kind::{Console, DiskRange, Image, Memory, Timer};
 use libos::process::Spawn;
+use libos::ring::Ring;
 use libos::sys::raw::{syscall, syscall6_raw};
 use libos::{Rights, Start, println};
 
@@ -67,6 +70,183 @@ impl Sweep {
             println!("sweep: {name}: got {got:?}, want {want:?}");
         }
     }
+}
+
+/// Where the ring cases put their rings (nothing else is mapped there).
+const RING_AT: u64 = 0x0000_3400_0000_0000;
+
+/// I/O rings: `ring_create` and `ring_enter` with bad arguments, and ring
+/// entries with every bad handle, op, count, sector and buffer: each
+/// completes with its own error code. Needs the test page at `AREA`
+/// (mapped writable, nothing after it); `ro` is read-only.
+fn ring_cases(
+    s: &mut Sweep,
+    memory: Handle<Memory>,
+    disk: Handle<DiskRange>,
+    console: Handle<Console>,
+    bad_handles: &[u64],
+    ro: u64,
+) {
+    let m = memory.raw().as_raw();
+    let c = console.raw().as_raw();
+    let (ia, ba) = (Error::InvalidArgument, Error::BadAddress);
+    for &h in bad_handles {
+        s.call(
+            "ring_create bad memory",
+            Syscall::RingCreate,
+            [h, 8, RING_AT, 0, 0, 0],
+            Error::BadHandle,
+        );
+        s.call("ring_enter bad ring", Syscall::RingEnter, [h, 1, 0, 0, 0, 0], Error::BadHandle);
+    }
+    s.call(
+        "ring_create on a console",
+        Syscall::RingCreate,
+        [c, 8, RING_AT, 0, 0, 0],
+        Error::WrongKind,
+    );
+    s.call("ring_enter on a console", Syscall::RingEnter, [c, 1, 0, 0, 0, 0], Error::WrongKind);
+    let weak = memory.derive(Rights::READ | Rights::MAP).expect("derive memory");
+    let w = weak.raw().as_raw();
+    s.call(
+        "ring_create without WRITE",
+        Syscall::RingCreate,
+        [w, 8, RING_AT, 0, 0, 0],
+        Error::MissingRight,
+    );
+    let _ = weak.close();
+    for entries in [0, 3, 6, 512, 1 << 32, u64::MAX] {
+        s.call("ring_create bad entries", Syscall::RingCreate, [m, entries, RING_AT, 0, 0, 0], ia);
+    }
+    s.call("ring_create unaligned", Syscall::RingCreate, [m, 8, RING_AT + 8, 0, 0, 0], ia);
+    for (what, at) in [
+        ("ring_create at 0", 0),
+        ("ring_create below USER_MIN", USER_MIN - PAGE_SIZE),
+        ("ring_create in the kernel half", KERNEL_ADDR),
+        ("ring_create non-canonical", NONCANONICAL),
+        ("ring_create running past MAP_END", MAP_END - PAGE_SIZE),
+        ("ring_create at the top of user space", USER_END - PAGE_SIZE),
+        ("ring_create wrapping", u64::MAX - PAGE_SIZE + 1),
+    ] {
+        s.call(what, Syscall::RingCreate, [m, 8, at, 0, 0, 0], ba);
+    }
+    s.call(
+        "ring_create over a mapped page",
+        Syscall::RingCreate,
+        [m, 8, AREA, 0, 0, 0],
+        Error::Busy,
+    );
+
+    let Ok(mut ring) = Ring::new_at(memory, 256, RING_AT) else {
+        s.expect("ring_create a good ring", false);
+        return;
+    };
+    let r = ring.handle().raw().as_raw();
+    s.call("ring_enter undefined flag", Syscall::RingEnter, [r, 0, 0, 1, 0, 0], ia);
+    s.call("ring_enter min_complete above its size", Syscall::RingEnter, [r, 0, 257, 0, 0, 0], ia);
+    let weak = ring.handle().derive(Rights::GRANT).expect("derive ring");
+    let w = weak.raw().as_raw();
+    s.call("ring_enter without WRITE", Syscall::RingEnter, [w, 0, 0, 0, 0, 0], Error::MissingRight);
+    let _ = weak.close();
+    // SAFETY: the kernel refuses these indices before it reads an entry.
+    unsafe { ring.store_indices(300, 0) };
+    s.call(
+        "ring_enter sq_tail past its size",
+        Syscall::RingEnter,
+        [r, 300, 0, 0, 0, 0],
+        Error::OutOfRange,
+    );
+    // SAFETY: as above.
+    unsafe { ring.store_indices(0, 5) };
+    s.call(
+        "ring_enter cq_head past cq_tail",
+        Syscall::RingEnter,
+        [r, 0, 0, 0, 0, 0],
+        Error::OutOfRange,
+    );
+    ring.restore_indices();
+
+    // Bad entries: (what, entry, error).
+    let d = disk.raw().as_raw();
+    let sectors = disk.sectors().unwrap_or(0);
+    let mut good = [0u8; 512];
+    let g = good.as_mut_ptr() as u64;
+    let read = |range: u64, sector: u64, count: u64, buf: u64| Sqe {
+        range,
+        op: RING_OP_READ,
+        sector,
+        count,
+        buf,
+        ..Sqe::default()
+    };
+    let write = |e: Sqe| Sqe { op: RING_OP_WRITE, ..e };
+    let mut cases: alloc::vec::Vec<(&str, Sqe, Error)> = alloc::vec::Vec::new();
+    for &h in bad_handles {
+        cases.push(("ring entry bad handle", read(h, 0, 1, g), Error::BadHandle));
+    }
+    cases.push(("ring entry on a console", read(c, 0, 1, g), Error::WrongKind));
+    cases.push(("ring entry on memory", read(m, 0, 1, g), Error::WrongKind));
+    let ro_range = disk.derive(Rights::READ).expect("derive ro").raw().as_raw();
+    let wo_range = disk.derive(Rights::WRITE).expect("derive wo").raw().as_raw();
+    cases.push(("ring read without READ", read(wo_range, 0, 1, g), Error::MissingRight));
+    cases.push(("ring write without WRITE", write(read(ro_range, 0, 1, g)), Error::MissingRight));
+    cases.push((
+        "ring flush without WRITE",
+        Sqe { op: RING_OP_FLUSH, ..read(ro_range, 0, 0, 0) },
+        Error::MissingRight,
+    ));
+    for op in [3, 9, u32::MAX] {
+        cases.push(("ring entry unknown op", Sqe { op, ..read(d, 0, 1, g) }, ia));
+    }
+    cases.push(("ring entry undefined flag", Sqe { flags: 1, ..read(d, 0, 1, g) }, ia));
+    cases.push(("ring entry count 0", read(d, 0, 0, g), ia));
+    cases.push(("ring entry count over the most", read(d, 0, MAX_ASYNC_SECTORS + 1, g), ia));
+    cases.push(("ring entry huge count", read(d, 0, u64::MAX, g), ia));
+    let oor = Error::OutOfRange;
+    cases.push(("ring entry sector one past the range", read(d, sectors, 1, g), oor));
+    cases.push(("ring entry running past the range", read(d, sectors - 1, 2, g), oor));
+    cases.push(("ring entry sector + count overflowing", read(d, u64::MAX, 2, g), oor));
+    for (what, ptr, count) in [
+        ("ring entry null buffer", 0, 1),
+        ("ring entry buffer in page 1", 4096, 1),
+        ("ring entry kernel buffer", KERNEL_ADDR, 1),
+        ("ring entry non-canonical buffer", NONCANONICAL, 1),
+        ("ring entry buffer across the top of user space", USER_END - 512, 2),
+        ("ring entry buffer wrapping", u64::MAX - 511, 2),
+        ("ring entry buffer partly unmapped", AREA + PAGE_SIZE - 256, 1),
+        ("ring entry buffer unmapped", AREA + PAGE_SIZE, 1),
+    ] {
+        cases.push((what, read(d, 0, count, ptr), ba));
+        cases.push((what, write(read(d, 0, count, ptr)), ba));
+    }
+    let ro_sectors = READ_ONLY_SECTORS.0.as_ptr() as u64;
+    let code = (main as *const () as u64).next_multiple_of(512);
+    cases.push(("ring read into read-only memory (aligned)", read(d, 0, 1, ro_sectors), ba));
+    cases.push(("ring read into read-only memory (unaligned)", read(d, 0, 1, ro), ba));
+    cases.push(("ring read into code", read(d, 0, 1, code), ba));
+    let mut pushed = 0;
+    for (i, (_, sqe, _)) in cases.iter().enumerate() {
+        // SAFETY: every case is refused before the kernel writes its
+        // buffer.
+        if unsafe { ring.push_raw(*sqe, i as u64) }.is_ok() {
+            pushed += 1;
+        }
+    }
+    s.expect("ring entries pushed", pushed == cases.len());
+    let consumed = ring.submit(pushed as u32);
+    s.expect("ring entries all consumed", consumed == Ok(pushed as u32));
+    let mut seen = 0;
+    while let Some(done) = ring.pop() {
+        let Some((what, _, want)) = cases.get(done.tag as usize) else {
+            s.expect("ring completion of a known entry", false);
+            continue;
+        };
+        s.check(what, done.result.map(|_| ()), *want);
+        seen += 1;
+    }
+    s.expect("every ring entry completed", seen == cases.len());
+    let _ = libos::sys::cap_drop(RawHandle::from_raw(ro_range));
+    let _ = libos::sys::cap_drop(RawHandle::from_raw(wo_range));
 }
 
 /// `cap_graph` with bad buffers: each its own error, and a refused call
@@ -372,7 +552,7 @@ fn main(start: &Start) -> i32 {
     );
 
     // Bad arguments.
-    for nr in [999u64, Syscall::COUNT as u64, u64::MAX] {
+    for nr in [999u64, Syscall::END, u64::MAX] {
         // SAFETY: no pointers.
         let got = libos::abi::decode_result(unsafe { syscall6_raw(nr, [0; 6]) }.rax);
         s.check("unknown syscall number", got.map(|_| ()), Error::BadSyscall);
@@ -868,6 +1048,8 @@ fn main(start: &Start) -> i32 {
             bh,
         );
     }
+    ring_cases(&mut s, memory, disk, console, &bad_handles, ro);
+
     // Nothing refused above reached the disk or killed the range.
     if disk.sectors() != Ok(sectors) {
         println!("sweep: the disk handle stopped working");

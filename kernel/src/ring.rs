@@ -1,0 +1,311 @@
+//! I/O rings: the kernel's side of the shared submission and completion
+//! queues (`caps::abi::ring`), their requests in flight, and their end.
+//!
+//! A ring's memory is ordinary user pages of its owner, mapped read/write
+//! at creation and charged to the `Memory` quota named then; the kernel
+//! reaches it only through the owner's address space, while the owner is
+//! the running process (`ring_enter`), with the same checked copies as any
+//! user buffer, so nothing a program writes there (or unmaps) can make the
+//! kernel touch other memory. The kernel keeps its own copy of the indices
+//! it produces (`sq_head`, `cq_tail`) and of the ring's geometry, and
+//! rewrites them into the header; the header's copies are only reports.
+//!
+//! A request a ring started is like one of `disk_submit`: a bounce buffer
+//! lent to the device ([`Lent`]), and the [`Authority`] it was started
+//! through. Its completion is posted by the owner's next `ring_enter`: the
+//! read's data copied to the entry's buffer then, if the capability still
+//! holds, else the result is `Revoked` and nothing is copied. A completion
+//! slot is reserved for every request in flight (`cq` entries in use plus
+//! requests in flight never exceed the ring's size), so a finished request
+//! always has room to be posted.
+//!
+//! A ring ends when its last capability goes, when its owner dies, or when
+//! its owner unmaps any of its pages ([`Rings::detach`]): its requests in
+//! flight become orphans, whose buffers go back to the DMA pool only once
+//! the device is done with them ([`Rings::reap_orphans`]), as
+//! `AsyncIo::orphan` does for `disk_submit`'s.
+
+use caps::abi::Error;
+use caps::abi::ring::{CQE_SIZE, Cqe, RingHeader, SQE_SIZE};
+use caps::{CapSpace, ObjectId};
+
+use crate::diskio::MAX_PIECES;
+use crate::diskio::{Authority, Lent, MAX_ASYNC_TOTAL};
+use crate::drivers::block::{Devices, MAX_REQUESTS, Op, RequestId};
+use crate::objtable::ObjectTable;
+use kerncore::ring::RingIndices;
+
+/// Most rings, all processes together.
+pub const MAX_RINGS: usize = 64;
+/// Most rings one process owns.
+pub const MAX_RINGS_PER_PROCESS: usize = 8;
+/// Most ring requests in flight, all rings together (orphans included).
+pub const MAX_RING_REQUESTS: usize = 256;
+/// Most ring requests in flight one process's rings hold together: a
+/// process cannot take every place from the others.
+pub const MAX_RING_REQUESTS_PER_PROCESS: u32 = 64;
+
+// The device layer's request table holds every asynchronous request, every
+// ring request and the pieces of one synchronous transfer per process: a
+// ring never leaves the table full with results nobody will take before a
+// synchronous transfer needs a place.
+const _: () = assert!(
+    MAX_ASYNC_TOTAL + MAX_RING_REQUESTS + MAX_PIECES * crate::proc::kstack::MAX_STACKS
+        <= MAX_REQUESTS
+);
+
+/// One ring.
+pub struct Ring {
+    /// The process whose memory holds it, the only one that may enter it.
+    pub owner: ObjectId,
+    /// Where its pages start in the owner's space.
+    pub vaddr: u64,
+    /// Its pages.
+    pub pages: u64,
+    /// The kernel's indices (and the queues' size): `kerncore::ring`.
+    pub idx: RingIndices,
+    /// Capabilities naming it.
+    pub refs: u32,
+    /// Whether its pages are still mapped: false once the owner unmapped
+    /// any of them or died. A detached ring takes no call
+    /// (`ring_enter` says `PeerGone`) and holds no page.
+    pub attached: bool,
+}
+
+impl Ring {
+    /// Address of the next submission to consume.
+    pub fn sqe_addr(&self) -> u64 {
+        let e = u64::from(self.idx.entries());
+        self.vaddr + caps::abi::ring::sq_offset(e) + u64::from(self.idx.sq_slot()) * SQE_SIZE
+    }
+
+    /// Address of the next completion slot to fill.
+    pub fn cqe_addr(&self) -> u64 {
+        let e = u64::from(self.idx.entries());
+        self.vaddr + caps::abi::ring::cq_offset(e) + u64::from(self.idx.cq_slot()) * CQE_SIZE
+    }
+
+    /// The header as the kernel sees the ring (its own indices and
+    /// geometry); the program's fields are `sq_tail` and `cq_head`.
+    pub fn header(&self, sq_tail: u32, cq_head: u32) -> RingHeader {
+        let entries = self.idx.entries();
+        let e = u64::from(entries);
+        RingHeader {
+            sq_head: self.idx.sq_head(),
+            sq_tail,
+            cq_head,
+            cq_tail: self.idx.cq_tail(),
+            sq_entries: entries,
+            cq_entries: entries,
+            sq_mask: entries - 1,
+            cq_mask: entries - 1,
+            sq_offset: caps::abi::ring::sq_offset(e) as u32,
+            cq_offset: caps::abi::ring::cq_offset(e) as u32,
+            flags: 0,
+            reserved: 0,
+        }
+    }
+}
+
+/// A request a ring started.
+pub struct RingRequest {
+    /// Its ring (`None` once the ring ended: an orphan).
+    pub ring: Option<ObjectId>,
+    /// The submission's `user_data`.
+    pub user_data: u64,
+    /// The capability it was started through.
+    pub authority: Authority,
+    /// Its device request, with the bounce buffer lent until the result is
+    /// taken.
+    pub io: Lent,
+    /// The device.
+    pub device: u32,
+    /// What it does.
+    pub op: Op,
+    /// Where a read's data goes.
+    pub user_buf: u64,
+    /// Bytes moved.
+    pub len: u64,
+}
+
+/// Every ring and every ring request in flight.
+pub struct Rings {
+    /// The rings.
+    pub rings: ObjectTable<Ring>,
+    /// Their requests in flight (and orphans).
+    pub requests: ObjectTable<RingRequest>,
+    /// Requests whose ring ended before the device was done with them.
+    orphans: usize,
+}
+
+impl Rings {
+    /// None.
+    pub const fn new() -> Self {
+        Rings {
+            rings: ObjectTable::new(MAX_RINGS),
+            requests: ObjectTable::new(MAX_RING_REQUESTS),
+            orphans: 0,
+        }
+    }
+
+    /// How many rings `pid` owns.
+    pub fn owned_by(&self, pid: ObjectId) -> usize {
+        self.rings.iter().filter(|(_, r)| r.owner == pid).count()
+    }
+
+    /// Requests in flight on the rings `pid` owns.
+    pub fn in_flight_of(&self, pid: ObjectId) -> u32 {
+        self.rings.iter().filter(|(_, r)| r.owner == pid).map(|(_, r)| r.idx.in_flight()).sum()
+    }
+
+    /// Counts a new capability to ring `id`.
+    pub fn hold(&mut self, id: ObjectId) {
+        if let Some(r) = self.rings.get_mut(id) {
+            r.refs += 1;
+        }
+    }
+
+    /// Ends ring `id`'s use of its pages: its requests in flight become
+    /// orphans, it is marked detached. The caller unmaps the pages (or the
+    /// owner's address space is going). O(requests).
+    pub fn detach(&mut self, id: ObjectId, devices: &mut Devices) {
+        let Some(ring) = self.rings.get_mut(id) else { return };
+        ring.attached = false;
+        ring.idx.forget_in_flight();
+        let mut orphaned = 0;
+        // No allocation: mark in place.
+        let ids = self.requests.iter().filter(|(_, r)| r.ring == Some(id)).map(|(i, _)| i);
+        let mut batch = [ObjectId(0); MAX_RING_REQUESTS];
+        let mut n = 0;
+        for i in ids {
+            batch[n] = i;
+            n += 1;
+        }
+        for &i in &batch[..n] {
+            if let Some(r) = self.requests.get_mut(i) {
+                r.ring = None;
+                orphaned += 1;
+            }
+        }
+        self.orphans += orphaned;
+        self.reap_orphans(devices);
+    }
+
+    /// Frees the orphaned requests the device is done with (their buffers
+    /// back to the pool). O(requests) when there are orphans, O(1)
+    /// otherwise; no allocation.
+    pub fn reap_orphans(&mut self, devices: &mut Devices) {
+        if self.orphans == 0 {
+            return;
+        }
+        devices.poll_all();
+        let mut batch = [ObjectId(0); MAX_RING_REQUESTS];
+        let mut n = 0;
+        for (id, r) in self.requests.iter() {
+            if r.ring.is_none() && devices.is_settled(r.io.id()) {
+                batch[n] = id;
+                n += 1;
+            }
+        }
+        for &id in &batch[..n] {
+            if let Some(mut r) = self.requests.remove(id) {
+                // Dropping the reclaimed buffer gives it back to the pool.
+                drop(r.io.reclaim(devices));
+                self.orphans -= 1;
+            }
+        }
+    }
+
+    /// Adds to `out` the ring requests still in flight whose capability no
+    /// longer resolves: `cap_revoke` waits for them (as for `disk_submit`'s)
+    /// when it destroyed a disk range, so nothing more reaches a disk
+    /// through it once it returns. O(requests).
+    pub fn unauthorized_in_flight(
+        &self,
+        caps: &CapSpace,
+        devices: &Devices,
+        out: &mut alloc::vec::Vec<RequestId>,
+    ) {
+        for (_, r) in self.requests.iter() {
+            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
+                out.push(r.io.id());
+            }
+        }
+    }
+
+    /// Takes out up to `out.len()` of ring `id`'s requests the device is
+    /// done with (polling the devices first), each with its result and its
+    /// buffer; returns how many. They still count in flight until posted.
+    pub fn take_done(
+        &mut self,
+        id: ObjectId,
+        devices: &mut Devices,
+        out: &mut [Option<Done>],
+    ) -> usize {
+        devices.poll_all();
+        let mut ids = [ObjectId(0); 32];
+        let max = out.len().min(ids.len());
+        let mut n = 0;
+        for (rid, r) in self.requests.iter() {
+            if n == max {
+                break;
+            }
+            if r.ring == Some(id) && devices.is_settled(r.io.id()) {
+                ids[n] = rid;
+                n += 1;
+            }
+        }
+        let mut taken = 0;
+        for &rid in &ids[..n] {
+            let Some(mut request) = self.requests.remove(rid) else { continue };
+            let Some((bounce, result)) = request.io.reclaim(devices) else {
+                // Settled requests always reclaim; were it not so, keep it
+                // as an orphan rather than drop a buffer the device may
+                // hold (see `Lent`).
+                request.ring = None;
+                if let Some(ring) = self.rings.get_mut(id) {
+                    ring.idx.orphan_one();
+                }
+                if self.requests.insert(request).is_some() {
+                    self.orphans += 1;
+                }
+                continue;
+            };
+            out[taken] = Some(Done { request, result, bounce });
+            taken += 1;
+        }
+        taken
+    }
+}
+
+/// A ring request the device is done with; its bounce buffer goes back to
+/// the pool when this is dropped.
+pub struct Done {
+    /// The request.
+    pub request: RingRequest,
+    /// What the device reported.
+    pub result: Result<(), Error>,
+    bounce: crate::diskio::Bounce,
+}
+
+impl Done {
+    /// The bounce buffer's bytes (`len` of them).
+    pub fn bytes(&self) -> &[u8] {
+        self.bounce.bytes()
+    }
+
+    /// The completion to post: the sectors moved, or the error; `Revoked`
+    /// (and nothing copied: the caller copies only on `Ok`) when the
+    /// capability it was started through is gone.
+    pub fn result(&self, caps: &CapSpace) -> Result<u64, Error> {
+        if !self.request.authority.holds(caps) {
+            return Err(Error::Revoked);
+        }
+        self.result.map(|()| self.request.len / crate::drivers::block::SECTOR_SIZE as u64)
+    }
+}
+
+/// A completion entry for `user_data` with `result`.
+pub fn cqe(user_data: u64, result: Result<u64, Error>) -> Cqe {
+    Cqe { user_data, result: caps::abi::encode_result(result) }
+}
