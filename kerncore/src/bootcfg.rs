@@ -7,6 +7,7 @@
 //! | `init` | a program in the ramdisk | the first process (default `init`) |
 //! | `ramdisk` | 0 to [`MAX_RAM_DISK_MIB`] MiB | also make a RAM disk of that size (default 0: none) |
 //! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
+//! | `diskirq` | `on` `off` | whether disks complete by interrupt (default `on`; `off` leaves completions to the idle loop and the timer tick, for tests of that path) |
 //! | `iopoll` | 0 to [`MAX_IO_POLL_US`] µs | how long the idle loop polls busy devices before it halts until their interrupt (default [`DEFAULT_IO_POLL_US`]; 0: halt at once) |
 //!
 //! Every other word is passed on to init as its arguments (for example
@@ -29,7 +30,7 @@ pub const DEFAULT_IO_POLL_US: u64 = 200;
 pub const MAX_IO_POLL_US: u64 = 100_000;
 
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 6] = ["log", "selftest", "init", "ramdisk", "procs", "iopoll"];
+const KERNEL_KEYS: [&str; 7] = ["log", "selftest", "init", "ramdisk", "procs", "iopoll", "diskirq"];
 
 /// The parsed boot settings; strings borrow from the settings text.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct BootConfig<'a> {
     /// flight before it halts until an interrupt, in microseconds
     /// (`iopoll=`; 0: never poll, sleep at once).
     pub io_poll_us: u64,
+    /// Whether disks complete by interrupt (`diskirq=`).
+    pub disk_irq: bool,
     /// The whole settings text.
     text: &'a str,
     /// The first problem found in the settings, reported once logging is up.
@@ -65,6 +68,7 @@ impl<'a> BootConfig<'a> {
             ram_disk_mib: 0,
             max_procs,
             io_poll_us: DEFAULT_IO_POLL_US,
+            disk_irq: true,
             text: "",
             error: None,
         }
@@ -108,6 +112,13 @@ impl<'a> BootConfig<'a> {
                         None
                     }
                     _ => Some("bad ramdisk size ignored"),
+                },
+                "diskirq" => match value {
+                    "on" | "off" => {
+                        cfg.disk_irq = value == "on";
+                        None
+                    }
+                    _ => Some("bad diskirq ignored"),
                 },
                 "iopoll" => match value.parse() {
                     Ok(us) if us <= MAX_IO_POLL_US => {
@@ -154,6 +165,16 @@ mod tests {
     use proptest::prelude::*;
 
     const MAX: usize = 64;
+
+    #[test]
+    fn disk_interrupts_on_or_off() {
+        assert!(BootConfig::parse("", MAX).disk_irq);
+        let c = BootConfig::parse("diskirq=off x=1", MAX);
+        assert_eq!((c.disk_irq, c.error, c.init_args().as_str()), (false, None, "x=1"));
+        assert!(BootConfig::parse("diskirq=on", MAX).disk_irq);
+        let c = BootConfig::parse("diskirq=no", MAX);
+        assert_eq!((c.disk_irq, c.error), (true, Some("bad diskirq ignored")));
+    }
 
     #[test]
     fn io_poll_window() {

@@ -19,9 +19,10 @@ use dma::KernelHal;
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
-/// Finds the disks: every virtio block device on the PCI bus, then a RAM
-/// disk of `ram_disk_sectors` if asked for.
-pub fn probe(ram_disk_sectors: u64) -> Devices {
+/// Finds the disks: every virtio block device on the PCI bus (completing
+/// by interrupt if `irq`), then a RAM disk of `ram_disk_sectors` if asked
+/// for.
+pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
     let mut devices = Devices::new();
     let mut root = PciRoot::new(pci::PortCam);
     for df in pci::virtio_block_devices(&mut root) {
@@ -33,8 +34,12 @@ pub fn probe(ram_disk_sectors: u64) -> Devices {
                 use block::BlockDevice;
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
-                let irq = pci::enable_msix(&mut root, df, DISK_VECTOR, crate::arch::apic::id())
-                    .and_then(|()| pci::virtio_queue_msix(&mut root, df, 0, 0));
+                let irq = if irq {
+                    pci::enable_msix(&mut root, df, DISK_VECTOR, crate::arch::apic::id())
+                        .and_then(|()| pci::virtio_queue_msix(&mut root, df, 0, 0))
+                } else {
+                    Err("diskirq=off")
+                };
                 log::info!(
                     "disk {}: {} at {df}, {} MiB{}, {}",
                     devices.len(),

@@ -166,3 +166,26 @@ fn sleepers_wake_on_time_and_no_tick_is_lost_during_io() {
         ],
     );
 }
+
+/// Disks without a completion interrupt (`diskirq=off`) still work, by the
+/// timer tick's polling, and a reader the tick wakes runs at once.
+#[test]
+fn a_disk_without_interrupts_is_polled_and_its_reader_runs_at_once() {
+    let dir = test_dir("tickwake");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(
+        &dir,
+        "disktest:mode=tickwake diskirq=off",
+        &["disktest", "disktest-sub"],
+        &disk,
+    )
+    .expect(
+        Exit::Success,
+        &[
+            "virtio-blk at 00:03.0: no completion interrupt (diskirq=off); polling",
+            "disktest: a read the tick finds done runs its reader at once",
+            "example disktest:mode=tickwake: ok",
+        ],
+    );
+}

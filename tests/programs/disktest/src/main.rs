@@ -497,6 +497,44 @@ fn errors_stay_with_their_request(disk: Handle<DiskRange>, timer: Handle<Timer>)
 /// back, and checks each sleep against the reference clock (the PIT, not
 /// the TSC that set the deadline): never early, late by at most a few
 /// ticks in the median; and that the timer ticks kept coming.
+/// Booted with `diskirq=off`, disks complete only when the timer tick (or
+/// the idle loop) polls them. A child reads the disk back to back while
+/// this process counts on the CPU: the tick that finds a read done must
+/// run the child at once, as the interrupt would have, so the child gets
+/// about one read per tick. A kernel that left it ready until this
+/// process's quantum ran out (10 ticks) would give it a tenth of that.
+fn tick_wakes(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+    const MS: u64 = 400;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let first = timer.timer_info().map_err(|_| ())?;
+    let child = Spawn::new(image)
+        .quota_pages(256)
+        .without_console()
+        .args("mode=reader ms=400")
+        .grant(disk, Rights::READ, "disk")
+        .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| ())?;
+    let mut x = 1u64;
+    while timer.now_ns().is_ok_and(|t| t < first.now_ns + MS * 1_000_000) {
+        for _ in 0..1000 {
+            x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    let reads = match child.wait() {
+        Ok(ExitStatus::Exited(n)) if n > 0 => n as u64,
+        other => {
+            println!("disktest: the reader failed: {other:?}");
+            return Err(());
+        }
+    };
+    let ticks = timer.timer_info().map_err(|_| ())?.ticks - first.ticks;
+    println!("disktest: polled disk beside a busy CPU: {reads} reads in {ticks} ticks");
+    ensure!(reads * 3 >= ticks, "a read found done by the tick waited for the quantum");
+    println!("disktest: a read the tick finds done runs its reader at once");
+    Ok(())
+}
+
 fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
     const SLEEPS: usize = 100;
     const SLEEP_NS: u64 = 3_000_000;
@@ -568,6 +606,14 @@ fn main(start: &Start) -> i32 {
     } else if start.arg("mode") == Some("ioerror-mixed") {
         match timer {
             Some(timer) => errors_stay_with_their_request(disk, timer),
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("tickwake") {
+        match timer {
+            Some(timer) => tick_wakes(start, disk, timer),
             None => {
                 println!("disktest: no timer");
                 Err(())
