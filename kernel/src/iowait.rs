@@ -29,6 +29,7 @@ pub fn on_completion(k: &mut Kernel) -> usize {
     if k.disk_waits.sync.is_empty()
         && k.disk_waits.complete.is_empty()
         && k.disk_waits.settles.is_empty()
+        && k.rings.waiters.is_empty()
     {
         if k.devices.in_flight_total() > 0 {
             k.devices.poll_all();
@@ -37,7 +38,7 @@ pub fn on_completion(k: &mut Kernel) -> usize {
     }
     k.devices.poll_all();
     let mut woke = 0;
-    let Kernel { disk_waits, devices, procs, sched, .. } = k;
+    let Kernel { disk_waits, devices, procs, sched, rings, .. } = k;
     for t in &mut disk_waits.sync {
         if t.is_done() {
             continue; // woken already; its process has not run yet
@@ -58,6 +59,14 @@ pub fn on_completion(k: &mut Kernel) -> usize {
             && procs.get(s.pid).is_some_and(|p| p.state == State::Blocked(Block::Settle))
         {
             sched.wake_first(procs, s.pid);
+            woke += 1;
+        }
+    }
+    for w in &rings.waiters {
+        if procs.get(w.pid).is_some_and(|p| p.state == State::Blocked(Block::Ring(w.ring)))
+            && rings.has_news(w.ring, devices)
+        {
+            sched.wake_first(procs, w.pid);
             woke += 1;
         }
     }

@@ -128,6 +128,12 @@ impl Kernel {
             // Not tied to a handle (its request is checked when it runs;
             // the revoker's own wait is not tied either).
             Block::DiskComplete(_) | Block::Settle => false,
+            // Its ring handle died: it stops waiting (what its ring holds
+            // in flight is the ring's, and ends with it).
+            Block::Ring(_) => {
+                self.rings.take_waiter(pid);
+                false
+            }
         };
         if ipc {
             crate::ipc::wake(self, pid, Err(Error::Revoked), false);
@@ -226,6 +232,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     }
     k.disk_waits.complete.retain(|&(p, _)| p != pid);
     k.disk_waits.take_settle(pid);
+    k.rings.take_waiter(pid);
     // Rings whose capabilities live on elsewhere: their pages go with the
     // address space.
     k.rings_unmapping(pid, 0, u64::MAX);

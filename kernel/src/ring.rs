@@ -136,16 +136,50 @@ pub struct Rings {
     pub requests: ObjectTable<RingRequest>,
     /// Requests whose ring ended before the device was done with them.
     orphans: usize,
+    /// Processes blocked in `ring_enter` until completions come.
+    pub waiters: alloc::vec::Vec<RingWait>,
+}
+
+/// A process blocked in `ring_enter` (`Block::Ring`) and what its call
+/// goes on with when woken.
+#[derive(Clone, Copy, Debug)]
+pub struct RingWait {
+    /// The process.
+    pub pid: ObjectId,
+    /// Its ring.
+    pub ring: ObjectId,
+    /// The handle it entered the ring through (it is tied to it).
+    pub handle: caps::abi::RawHandle,
+    /// Completions it waits for.
+    pub min_complete: u32,
+    /// What its call returns: the submissions it consumed.
+    pub consumed: u64,
 }
 
 impl Rings {
     /// None.
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Rings {
             rings: ObjectTable::new(MAX_RINGS),
             requests: ObjectTable::new(MAX_RING_REQUESTS),
             orphans: 0,
+            waiters: alloc::vec::Vec::new(),
         }
+    }
+
+    /// Takes `pid`'s wait out.
+    pub fn take_waiter(&mut self, pid: ObjectId) -> Option<RingWait> {
+        let i = self.waiters.iter().position(|w| w.pid == pid)?;
+        Some(self.waiters.swap_remove(i))
+    }
+
+    /// Whether a process waiting on ring `id` has something to go on with:
+    /// one of its requests is done, or the ring ended. O(requests).
+    pub fn has_news(&self, id: ObjectId, devices: &Devices) -> bool {
+        if self.rings.get(id).is_none_or(|r| !r.attached) {
+            return true;
+        }
+        self.requests.iter().any(|(_, r)| r.ring == Some(id) && devices.is_settled(r.io.id()))
     }
 
     /// How many rings `pid` owns.

@@ -46,6 +46,9 @@ pub enum Block {
     Disk,
     /// In `disk_complete`, until the device is done with this request.
     DiskComplete(crate::drivers::block::RequestId),
+    /// In `ring_enter`, until one of this ring's requests is done (listed
+    /// in `Rings::waiters`).
+    Ring(ObjectId),
     /// In `cap_revoke`, until the devices are done with the requests that
     /// ran through what it destroyed (listed in `Kernel::disk_waits`).
     Settle,

@@ -246,7 +246,7 @@ impl Handlers for Ctx<'_> {
     }
     #[inline]
     fn ring_enter(&mut self, a: calls::RingEnter) -> Outcome {
-        ret(ring::enter(self.k, self.c, a))
+        ring::enter(self.k, self.c, a)
     }
 }
 
@@ -357,6 +357,7 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
             Some(Ok(Next::Return(core::mem::take(&mut p.notified))))
         }
         Block::Wait(_) | Block::DiskComplete(_) => None,
+        Block::Ring(_) => Some(ring::resume_wait(k, c)),
         Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }
 }

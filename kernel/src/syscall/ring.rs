@@ -18,13 +18,14 @@ use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 use caps::{Capability, NO_BADGE, Object, ObjectId};
 
-use super::Caller;
 use super::disk::{check_async, start_async};
+use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
 use crate::mem::aspace::Access;
 use crate::mem::user::{UserSlice, read_value, write_value};
+use crate::proc::Block;
 use crate::ring::{
-    Done, MAX_RING_REQUESTS_PER_PROCESS, MAX_RINGS_PER_PROCESS, Ring, RingRequest, cqe,
+    Done, MAX_RING_REQUESTS_PER_PROCESS, MAX_RINGS_PER_PROCESS, Ring, RingRequest, RingWait, cqe,
 };
 use crate::state::Kernel;
 use kerncore::ring::RingIndices;
@@ -119,7 +120,7 @@ fn own_ring(k: &Kernel, c: Caller, handle: RawHandle) -> Result<ObjectId, Error>
 
 /// `ring_enter(ring, to_submit, min_complete, flags)`: posts the
 /// completions of the ring's finished requests, consumes up to
-/// `to_submit` submissions, then waits ([`wait_for_completions`]) until at
+/// `to_submit` submissions, then waits (blocked: [`wait`]) until at
 /// least `min_complete` completions are unconsumed or none of the ring's
 /// requests is in flight. Returns the submissions consumed (bad ones
 /// included: they complete at once with their error).
@@ -136,7 +137,7 @@ fn own_ring(k: &Kernel, c: Caller, handle: RawHandle) -> Result<ObjectId, Error>
 /// was torn down (its pages unmapped); `OutOfRange` when the header's
 /// indices are garbage (`sq_tail - sq_head` or `cq_tail - cq_head` above
 /// the ring's size).
-pub fn enter(k: &mut Kernel, c: Caller, a: calls::RingEnter) -> Result<u64, Error> {
+pub fn enter(k: &mut Kernel, c: Caller, a: calls::RingEnter) -> Outcome {
     if a.flags != 0 {
         return Err(Error::InvalidArgument);
     }
@@ -180,8 +181,7 @@ pub fn enter(k: &mut Kernel, c: Caller, a: calls::RingEnter) -> Result<u64, Erro
         }
     }
     publish(k, c, id)?;
-    wait_for_completions(k, c, id, a.min_complete as u32)?;
-    Ok(consumed)
+    wait(k, c, a.ring, id, a.min_complete as u32, consumed)
 }
 
 /// Checks one submission as `disk_submit` would and starts it; returns its
@@ -286,29 +286,40 @@ fn post_completions(k: &mut Kernel, c: Caller, id: ObjectId) -> Result<u32, Erro
     Ok(posted)
 }
 
-/// All of `ring_enter`'s waiting, in one place: posts completions until at
-/// least `min_complete` are unconsumed (`cq_tail - cq_head`, the program's
-/// `cq_head` read afresh) or none of the ring's requests is in flight
-/// (then no more can come, and waiting longer would never end).
-///
-/// For now it polls the devices in a loop with the kernel lock held, as
-/// `disk_complete` does (the device works while we spin; nothing else runs
-/// on our one CPU meanwhile). The event-driven kernel turns this into a
-/// block on the completion interrupt: only this function changes.
-pub fn wait_for_completions(
+/// Returns `consumed` once at least `min_complete` completions are
+/// waiting in ring `id`'s completion queue, or none of its requests is in
+/// flight, posting finished ones while that is not so. Until then the
+/// caller blocks
+/// (`Block::Ring`, tied to its ring `handle`, so revoking or dropping that
+/// wakes it with `Revoked`); `iowait` wakes it when one of the ring's
+/// requests is done, and [`resume_wait`] comes back here, since the data
+/// can only be copied into the caller's buffers while it runs.
+fn wait(
     k: &mut Kernel,
     c: Caller,
+    handle: RawHandle,
     id: ObjectId,
     min_complete: u32,
-) -> Result<(), Error> {
+    consumed: u64,
+) -> Outcome {
     loop {
         let ring = k.rings.rings.get(id).ok_or(Error::PeerGone)?;
         let cq_head: u32 = read_value(c.aspace(&k.procs), ring.vaddr + CQ_HEAD_OFFSET)?;
         if ring.idx.cq_tail().wrapping_sub(cq_head) >= min_complete || ring.idx.in_flight() == 0 {
-            return Ok(());
+            return Ok(Next::Return(consumed));
         }
         if post_completions(k, c, id)? == 0 {
-            core::hint::spin_loop();
+            break;
         }
     }
+    k.rings.waiters.push(RingWait { pid: c.pid, ring: id, handle, min_complete, consumed });
+    k.sched.tie(c.pid, c.table, handle);
+    Ok(Next::Block(Block::Ring(id)))
+}
+
+/// Goes on with a `ring_enter` that blocked in [`wait`], now that `iowait`
+/// woke it.
+pub fn resume_wait(k: &mut Kernel, c: Caller) -> Outcome {
+    let w = k.rings.take_waiter(c.pid).ok_or(Error::Revoked)?;
+    wait(k, c, w.handle, w.ring, w.min_complete, w.consumed)
 }
