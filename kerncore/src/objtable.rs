@@ -87,6 +87,11 @@ impl<T> ObjectTable<T> {
     pub fn iter(&self) -> impl Iterator<Item = (ObjectId, &T)> {
         self.slots.iter().map(|(i, e)| (id(i, e.generation), &e.value))
     }
+
+    /// Every object, mutably, with its id.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (ObjectId, &mut T)> {
+        self.slots.iter_mut().map(|(i, e)| (id(i, e.generation), &mut e.value))
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +101,18 @@ mod tests {
     use std::vec::Vec;
 
     use proptest::prelude::*;
+
+    #[test]
+    fn iter_mut_changes_every_live_object() {
+        let mut t = ObjectTable::new(8);
+        let ids: Vec<ObjectId> = (0..4u32).map(|v| t.insert(v).expect("room")).collect();
+        t.remove(ids[1]);
+        for (_, v) in t.iter_mut() {
+            *v += 10;
+        }
+        let got: Vec<(ObjectId, u32)> = t.iter().map(|(i, v)| (i, *v)).collect();
+        assert_eq!(got, [(ids[0], 10), (ids[2], 12), (ids[3], 13)]);
+    }
 
     #[test]
     fn a_reused_slot_does_not_answer_to_the_old_id() {

@@ -99,11 +99,14 @@ pub struct Bounce {
 }
 
 impl Bounce {
-    /// A zeroed buffer of `len` bytes, in at least one page.
-    /// Errors: `Busy` when the DMA pool has no room.
+    /// A buffer of `len` bytes, in at least one page, holding whatever the
+    /// pool's pages held: its user fills it first (a write's data is
+    /// copied in), or the device does (a read's data is shown only once
+    /// the device reported all of it transferred), so no stale byte is
+    /// ever shown. Errors: `Busy` when the DMA pool has no room.
     pub fn new(len: u64) -> Result<Bounce, Error> {
         let pages = (len.div_ceil(PAGE_SIZE) as usize).max(1);
-        let phys = dma::alloc(pages).ok_or(Error::Busy)?;
+        let phys = dma::alloc_unzeroed(pages).ok_or(Error::Busy)?;
         Ok(Bounce { phys, pages, len: len as usize })
     }
 
@@ -132,8 +135,11 @@ impl Bounce {
 
     /// Starts `op` on device `n` at `sector` on the buffer's bytes (none
     /// for a flush) and lends the buffer to the device until the request's
-    /// result is taken; polls for room while the device has requests in
-    /// flight. Errors: as [`Devices::start`], with the buffer given back.
+    /// result is taken. A device with no room is polled once (finished
+    /// requests free their slots), never waited for: `Busy` then, for the
+    /// caller to report (the kernel does not wait for a device with
+    /// interrupts off). Errors: as [`Devices::start`], with the buffer
+    /// given back.
     pub fn lend(
         mut self,
         devices: &mut Devices,
@@ -144,18 +150,18 @@ impl Bounce {
         let bytes = self.bytes_mut();
         let segments: &[&mut [u8]] =
             if bytes.is_empty() { &[] } else { core::slice::from_ref(&bytes) };
-        let started = loop {
+        let mut started = Err(Error::Busy);
+        for _ in 0..2 {
             // SAFETY: on success the buffer moves into the `Lent` below,
             // which shows no byte of it and never gives it back to the pool
             // until the device reported the request done (`Lent::reclaim`);
             // a `Lent` dropped before that leaks the pages instead.
-            match unsafe { devices.start(n, op, sector, segments) } {
-                Err(Error::Busy) if devices.get(n).is_some_and(|d| d.in_flight() > 0) => {
-                    devices.poll_all();
-                }
-                other => break other,
+            started = unsafe { devices.start(n, op, sector, segments) };
+            if started != Err(Error::Busy) {
+                break;
             }
-        };
+            devices.poll_all();
+        }
         match started {
             Ok(id) => Ok(Lent { id, bounce: Some(self) }),
             Err(e) => Err((e, self)),
@@ -246,6 +252,8 @@ pub struct AsyncRequest {
     pub user_buf: u64,
     /// Bytes moved.
     pub len: u64,
+    /// Whether its completion was signalled (`disk_bind`).
+    pub announced: bool,
 }
 
 /// A request the device is done with, taken out of [`AsyncIo`]; its bounce
@@ -327,6 +335,20 @@ impl AsyncIo {
         let mut request = self.requests.remove(id).ok_or(Error::BadHandle)?;
         let (bounce, result) = request.io.reclaim(devices).ok_or(Error::BadHandle)?;
         Ok(Some(Finished { request, result, bounce }))
+    }
+
+    /// Marks `pid`'s requests the device is done with as announced;
+    /// whether any was not yet (its `disk_bind` notification is due).
+    /// O(requests).
+    pub fn announce_done(&mut self, pid: ObjectId, devices: &Devices) -> bool {
+        let mut news = false;
+        for (_, r) in self.requests.iter_mut() {
+            if r.owner == Some(pid) && !r.announced && devices.is_settled(r.io.id()) {
+                r.announced = true;
+                news = true;
+            }
+        }
+        news
     }
 
     /// Frees the requests whose owner died and whose device is done with
@@ -668,6 +690,10 @@ pub struct DiskWaits {
     /// Processes in `cap_revoke`, waiting for the device requests that ran
     /// through what they destroyed.
     pub settles: Vec<Settle>,
+    /// Processes whose asynchronous completions signal a notification
+    /// (`disk_bind`), with the handle (in their own table) to signal
+    /// through.
+    pub bound: Vec<(ObjectId, RawHandle)>,
 }
 
 /// A `cap_revoke` that destroyed disk ranges with requests in flight: it
@@ -689,6 +715,7 @@ impl DiskWaits {
             complete: Vec::new(),
             segments: Vec::with_capacity(PER_REQUEST),
             settles: Vec::new(),
+            bound: Vec::new(),
         }
     }
 

@@ -30,6 +30,7 @@ pub fn on_completion(k: &mut Kernel) -> usize {
         && k.disk_waits.complete.is_empty()
         && k.disk_waits.settles.is_empty()
         && k.rings.waiters.is_empty()
+        && k.disk_waits.bound.is_empty()
     {
         if k.devices.in_flight_total() > 0 {
             k.devices.poll_all();
@@ -79,7 +80,32 @@ pub fn on_completion(k: &mut Kernel) -> usize {
             true
         }
     });
-    woke
+    woke + signal_bound(k)
+}
+
+/// Signals the `disk_bind` notifications of processes whose asynchronous
+/// requests the devices finished since the last time; returns how many it
+/// signalled (their waiters may have woken). O(bound processes x
+/// requests), and nothing when no process is bound.
+fn signal_bound(k: &mut Kernel) -> usize {
+    const MOST: usize = 16;
+    let mut due = [None; MOST];
+    let mut n = 0;
+    let Kernel { disk_waits, devices, procs, async_io, rings, .. } = k;
+    for &(pid, handle) in &disk_waits.bound {
+        let news = async_io.announce_done(pid, devices) | rings.announce_done(pid, devices);
+        if let (true, Some(table)) = (news, procs.get(pid).and_then(|p| p.table))
+            && n < MOST
+        {
+            due[n] = Some((table, handle));
+            n += 1;
+        }
+    }
+    for &(table, handle) in due[..n].iter().flatten() {
+        // A revoked or dropped binding signals nothing (see `disk::bind`).
+        let _ = crate::notify::signal_through(k, table, handle);
+    }
+    n
 }
 
 /// The block devices' completion interrupt; `from_user` when it

@@ -233,6 +233,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     k.disk_waits.complete.retain(|&(p, _)| p != pid);
     k.disk_waits.take_settle(pid);
     k.rings.take_waiter(pid);
+    k.disk_waits.bound.retain(|&(p, _)| p != pid);
     // Rings whose capabilities live on elsewhere: their pages go with the
     // address space.
     k.rings_unmapping(pid, 0, u64::MAX);

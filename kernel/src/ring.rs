@@ -126,6 +126,8 @@ pub struct RingRequest {
     pub user_buf: u64,
     /// Bytes moved.
     pub len: u64,
+    /// Whether its completion was signalled (`disk_bind`).
+    pub announced: bool,
 }
 
 /// Every ring and every ring request in flight.
@@ -165,6 +167,22 @@ impl Rings {
             orphans: 0,
             waiters: alloc::vec::Vec::new(),
         }
+    }
+
+    /// Marks the requests of `pid`'s rings the device is done with as
+    /// announced; whether any was not yet (its `disk_bind` notification is
+    /// due). O(requests).
+    pub fn announce_done(&mut self, pid: ObjectId, devices: &Devices) -> bool {
+        let Rings { rings, requests, .. } = self;
+        let mut news = false;
+        for (_, r) in requests.iter_mut() {
+            let mine = r.ring.and_then(|id| rings.get(id)).is_some_and(|ring| ring.owner == pid);
+            if mine && !r.announced && devices.is_settled(r.io.id()) {
+                r.announced = true;
+                news = true;
+            }
+        }
+        news
     }
 
     /// Takes `pid`'s wait out.

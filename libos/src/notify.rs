@@ -25,10 +25,10 @@
 //! }
 //! ```
 
-use caps::abi::Error;
 use caps::abi::args::NOTIFY_NONBLOCK;
 pub use caps::abi::args::UNBADGED_SIGNAL;
 use caps::abi::kind::{Memory, Notification};
+use caps::abi::{Error, RawHandle};
 
 use crate::handle::Handle;
 use crate::sys;
@@ -59,4 +59,20 @@ impl Handle<Notification> {
     pub fn poll(self) -> Result<u64, Error> {
         sys::notify_wait(self.raw(), NOTIFY_NONBLOCK)
     }
+
+    /// From now on, each time the disk finishes one of this process's
+    /// asynchronous requests (`submit_read`/`submit_write`, or a ring
+    /// entry), signal through this capability (its badge): wait for disk
+    /// completions and other sources (endpoints bound with
+    /// `Endpoint::bind_notification`, other signallers) in one `wait`,
+    /// then collect what is done without blocking. Replaces an earlier
+    /// binding. Needs SEND.
+    pub fn bind_disk_completions(self) -> Result<(), Error> {
+        sys::disk_bind(self.raw())
+    }
+}
+
+/// Stops signalling disk completions ([`Handle::bind_disk_completions`]).
+pub fn unbind_disk_completions() -> Result<(), Error> {
+    sys::disk_bind(RawHandle::INVALID)
 }

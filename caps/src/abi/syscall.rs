@@ -393,6 +393,13 @@ syscalls! {
     /// unconsumed or none of the ring's requests is in flight. `flags` must
     /// be 0.
     33 RingEnter ring_enter "ring_enter" (ring: RawHandle, to_submit: u64, min_complete: u64, flags: u64) -> u64, "entries consumed";
+    /// Needs `SEND` on the notification: from now on, whenever the device
+    /// finishes one of the caller's asynchronous requests (`disk_submit`, or
+    /// an entry of one of its rings), the kernel signals through that
+    /// capability (its badge), so one `notify_wait` can wait for disk
+    /// completions beside other sources. Replaces an earlier binding; a
+    /// `notification` of 0 unbinds.
+    34 DiskBind disk_bind "disk_bind" (notification: RawHandle) -> u64, "0";
 }
 
 impl Syscall {
@@ -571,6 +578,9 @@ mod tests {
         }
         fn ring_enter(&mut self, a: calls::RingEnter) -> Self::Out {
             Ok((Syscall::RingEnter, a.encode()))
+        }
+        fn disk_bind(&mut self, a: calls::DiskBind) -> Self::Out {
+            Ok((Syscall::DiskBind, a.encode()))
         }
     }
 

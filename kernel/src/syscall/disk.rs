@@ -233,6 +233,7 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         op: req.op,
         user_buf: a.buf,
         len: req.len,
+        announced: false,
     };
     // `has_room` was checked above and nothing since took a place.
     let Some(id) = kernel.async_io.add(request) else {
@@ -282,4 +283,21 @@ pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Outco
     drop(done);
     kernel.devices.account(device, 0, rdtsc() - t0);
     result.map(|()| Next::Return(len / SECTOR_SIZE as u64))
+}
+
+/// `disk_bind(notification)`: the caller's asynchronous requests (its
+/// `disk_submit`s and its rings' entries) signal through `notification`
+/// (SEND needed; its badge) when the device finishes them, once each, so
+/// that a process can wait for disk completions and other events in one
+/// `notify_wait` (seL4 binds a notification to a thread; io_uring rings an
+/// eventfd). A `notification` of 0 unbinds; a new binding replaces the
+/// old. The handle is looked up at each signal: once it is revoked or
+/// dropped, completions signal nothing.
+pub fn bind(k: &mut Kernel, c: Caller, a: calls::DiskBind) -> Result<u64, Error> {
+    k.disk_waits.bound.retain(|&(pid, _)| pid != c.pid);
+    if a.notification != RawHandle::INVALID {
+        k.caps.lookup(c.table, a.notification, ObjectKind::Notification, Rights::SEND)?;
+        k.disk_waits.bound.push((c.pid, a.notification));
+    }
+    Ok(0)
 }

@@ -248,6 +248,10 @@ impl Handlers for Ctx<'_> {
     fn ring_enter(&mut self, a: calls::RingEnter) -> Outcome {
         ring::enter(self.k, self.c, a)
     }
+    #[inline]
+    fn disk_bind(&mut self, a: calls::DiskBind) -> Outcome {
+        ret(disk::bind(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved

@@ -206,6 +206,7 @@ fn submit_entry(k: &mut Kernel, c: Caller, id: ObjectId, sqe: &Sqe) -> Result<u3
         op: req.op,
         user_buf: sqe.buf,
         len: req.len,
+        announced: false,
     };
     if k.rings.requests.insert(request).is_none() {
         // Unreachable (room checked above); the `Lent` dropped with the

@@ -310,6 +310,11 @@ pub fn notify_wait(notification: RawHandle, flags: u64) -> Result<u64, Error> {
     call(calls::NotifyWait { notification, flags })
 }
 
+/// `disk_bind(notification)` (`RawHandle::INVALID` unbinds).
+pub fn disk_bind(notification: RawHandle) -> Result<(), Error> {
+    call(calls::DiskBind { notification }).map(drop)
+}
+
 /// `endpoint_bind(endpoint, notification)` (`RawHandle::INVALID` unbinds).
 pub fn endpoint_bind(endpoint: RawHandle, notification: RawHandle) -> Result<(), Error> {
     call(calls::EndpointBind { endpoint, notification }).map(drop)

@@ -189,3 +189,19 @@ fn a_disk_without_interrupts_is_polled_and_its_reader_runs_at_once() {
         ],
     );
 }
+
+/// `disk_bind`: disk and ring completions signal a notification, which one
+/// `notify_wait` shares with other sources.
+#[test]
+fn disk_completions_signal_a_bound_notification() {
+    let dir = test_dir("disknotify");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(&dir, "disktest:mode=notify", &["disktest", "disktest-sub"], &disk).expect(
+        Exit::Success,
+        &[
+            "disktest: disk and ring completions signal the bound notification, beside other sources",
+            "example disktest:mode=notify: ok",
+        ],
+    );
+}

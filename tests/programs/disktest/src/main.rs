@@ -15,8 +15,9 @@ use alloc::vec::Vec;
 use libos::abi::disk::MAX_ASYNC_REQUESTS;
 use libos::abi::process::ExitStatus;
 use libos::abi::{RawHandle, Syscall};
-use libos::kind::{DiskRange, Timer};
+use libos::kind::{DiskRange, Memory, Notification, Timer};
 use libos::process::Spawn;
+use libos::ring::Ring;
 use libos::sys::raw::syscall;
 use libos::{Error, Handle, Rights, Start, println};
 
@@ -497,6 +498,68 @@ fn errors_stay_with_their_request(disk: Handle<DiskRange>, timer: Handle<Timer>)
 /// back, and checks each sleep against the reference clock (the PIT, not
 /// the TSC that set the deadline): never early, late by at most a few
 /// ticks in the median; and that the timer ticks kept coming.
+/// Disk completions signal the notification bound with `disk_bind` (its
+/// badge), so one `wait` covers them beside another signaller; ring
+/// entries signal too; nothing is signalled after unbinding, nor once the
+/// bound capability is gone.
+fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result<(), ()> {
+    const DISK: u64 = 0b10;
+    const OTHER: u64 = 0b100;
+    let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let n = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    let for_disk = n.derive_badged(Rights::SEND, DISK).map_err(err("derive"))?;
+    let other = n.derive_badged(Rights::SEND, OTHER).map_err(err("derive"))?;
+    for_disk.bind_disk_completions().map_err(err("disk_bind"))?;
+    let mut bufs = vec![[0u8; 4096]; 4];
+    let mut pending = Vec::new();
+    for (i, b) in bufs.iter_mut().enumerate() {
+        pending.push(disk.submit_read(i as u64 * 8, b).map_err(err("submit"))?);
+    }
+    other.signal().map_err(err("signal"))?;
+    let (mut seen, mut done) = (0, 0);
+    while done < pending.len() {
+        seen |= n.wait().map_err(err("wait"))?;
+        for p in pending.iter_mut().filter(|p| p.id().is_some()) {
+            match p.poll() {
+                Ok(8) => done += 1,
+                Err(Error::WouldBlock) => {}
+                other => {
+                    println!("disktest: a request said {other:?}");
+                    return Err(());
+                }
+            }
+        }
+    }
+    drop(pending);
+    ensure!(seen == DISK | OTHER, "one wait saw both sources: {seen:#b}");
+    ensure!(n.poll() == Err(Error::WouldBlock), "a completion signalled twice");
+
+    // A ring's entries signal too.
+    let mut page = [0u8; 4096];
+    let mut ring = Ring::new(memory, 8).map_err(err("ring_create"))?;
+    ring.read(disk, 64, &mut page, 7).map_err(|(e, _)| err("push")(e))?;
+    ring.submit(0).map_err(err("ring_enter"))?;
+    ensure!(n.wait() == Ok(DISK), "a ring entry's completion signals");
+    ring.submit(1).map_err(err("ring_enter"))?;
+    let c = ring.pop().ok_or(()).map_err(|()| println!("disktest: no ring completion"))?;
+    ensure!(c.tag == 7 && c.result == Ok(8), "the ring read: {:?}", c.result);
+    drop(ring);
+
+    // Unbound, or bound through a capability that is gone: nothing.
+    libos::notify::unbind_disk_completions().map_err(err("unbind"))?;
+    let mut page = [0u8; 4096];
+    disk.submit_read(0, &mut page).and_then(|p| p.wait()).map_err(err("read"))?;
+    ensure!(n.poll() == Err(Error::WouldBlock), "signalled after unbinding");
+    for_disk.bind_disk_completions().map_err(err("disk_bind"))?;
+    for_disk.close().map_err(err("close"))?;
+    disk.submit_read(0, &mut page).and_then(|p| p.wait()).map_err(err("read"))?;
+    ensure!(n.poll() == Err(Error::WouldBlock), "signalled through a closed capability");
+    println!(
+        "disktest: disk and ring completions signal the bound notification, beside other sources"
+    );
+    Ok(())
+}
+
 /// Booted with `diskirq=off`, disks complete only when the timer tick (or
 /// the idle loop) polls them. A child reads the disk back to back while
 /// this process counts on the CPU: the tick that finds a read done must
@@ -608,6 +671,14 @@ fn main(start: &Start) -> i32 {
             Some(timer) => errors_stay_with_their_request(disk, timer),
             None => {
                 println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("notify") {
+        match start.handle::<Memory>("memory") {
+            Some(memory) => completions_notify(disk, memory),
+            None => {
+                println!("disktest: no memory");
                 Err(())
             }
         }

@@ -294,7 +294,7 @@ impl Fuzzer {
             Syscall::EndpointCreate | Syscall::NotifyCreate => {
                 a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() }
             }
-            Syscall::NotifySignal => a[0] = self.handle(),
+            Syscall::NotifySignal | Syscall::DiskBind => a[0] = self.handle(),
             Syscall::NotifyWait => {
                 // Never block (nothing is sure to signal): NOTIFY_NONBLOCK is
                 // always set, sometimes with undefined bits beside it.
@@ -714,7 +714,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 33] = [
+const CALLS: [Syscall; 34] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -744,6 +744,7 @@ const CALLS: [Syscall; 33] = [
     Syscall::CapGraph,
     Syscall::NotifyCreate,
     Syscall::NotifySignal,
+    Syscall::DiskBind,
     Syscall::NotifyWait,
     Syscall::EndpointBind,
     Syscall::RingCreate,

@@ -321,6 +321,7 @@ fn notify_cases(
         s.call("endpoint_bind bad endpoint", Syscall::EndpointBind, [h, n, 0, 0, 0, 0], bh);
         if h != 0 {
             // 0 is "unbind", not a bad handle.
+            s.call("disk_bind bad handle", Syscall::DiskBind, [h, 0, 0, 0, 0, 0], bh);
             s.call(
                 "endpoint_bind bad notification",
                 Syscall::EndpointBind,
@@ -334,6 +335,7 @@ fn notify_cases(
     s.call("notify_create on a console", Syscall::NotifyCreate, [c, 0, 0, 0, 0, 0], wk);
     s.call("notify_create on a notification", Syscall::NotifyCreate, [n, 0, 0, 0, 0, 0], wk);
     s.call("notify_signal on a console", Syscall::NotifySignal, [c, 0, 0, 0, 0, 0], wk);
+    s.call("disk_bind on a console", Syscall::DiskBind, [c, 0, 0, 0, 0, 0], wk);
     s.call("notify_signal on an endpoint", Syscall::NotifySignal, [ep, 0, 0, 0, 0, 0], wk);
     s.call("notify_wait on a timer", Syscall::NotifyWait, [t, nb, 0, 0, 0, 0], wk);
     s.call("notify_wait on an endpoint", Syscall::NotifyWait, [ep, nb, 0, 0, 0, 0], wk);
@@ -353,6 +355,7 @@ fn notify_cases(
     let no_map = derive(memory.raw().as_raw(), Rights::READ);
     s.call("notify_create without MAP", Syscall::NotifyCreate, [no_map, 0, 0, 0, 0, 0], mr);
     s.call("notify_signal without SEND", Syscall::NotifySignal, [wait_only, 0, 0, 0, 0, 0], mr);
+    s.call("disk_bind without SEND", Syscall::DiskBind, [wait_only, 0, 0, 0, 0, 0], mr);
     s.call("notify_wait without WAIT", Syscall::NotifyWait, [send_only, nb, 0, 0, 0, 0], mr);
     s.call("endpoint_bind without RECV", Syscall::EndpointBind, [ep_send, n, 0, 0, 0, 0], mr);
     s.call("unbind without RECV", Syscall::EndpointBind, [ep_send, 0, 0, 0, 0, 0], mr);
