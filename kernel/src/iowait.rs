@@ -12,11 +12,11 @@
 //! woken process runs at once: it is I/O-bound, and the sooner it issues
 //! its next request the busier the device.
 //!
-//! The same reaping runs from the idle loop (which polls devices with
-//! requests in flight for a while before it halts: under emulation a
-//! completion is often seen sooner by polling than by the interrupt) and
-//! from the timer tick (a safety net: a device without an interrupt, or a
-//! lost one, costs at most a tick).
+//! The same reaping runs from the idle loop (which, with `iopoll=`, polls
+//! devices with requests in flight for a while before it halts; off by
+//! default, measured slower under emulation) and from the timer tick (a
+//! safety net: a device without an interrupt, or a lost one, costs at most
+//! a tick; a process it wakes runs at once, as the interrupt's would).
 
 use crate::proc::{Block, State};
 use crate::state::{self, Kernel};
