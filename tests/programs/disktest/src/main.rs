@@ -15,7 +15,9 @@ use alloc::vec::Vec;
 use libos::abi::disk::MAX_ASYNC_REQUESTS;
 use libos::abi::process::ExitStatus;
 use libos::abi::{RawHandle, Syscall};
-use libos::kind::{DiskRange, Memory, Notification, Timer};
+use libos::abi::args::MAP_WRITE;
+use libos::abi::ring::ring_pages;
+use libos::kind::{DiskRange, IoRing, Memory, Notification, Timer};
 use libos::process::Spawn;
 use libos::ring::Ring;
 use libos::sys::raw::syscall;
@@ -658,6 +660,144 @@ fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> 
     Ok(())
 }
 
+/// `disk_bind` with a bad handle fails (`BadHandle`); a failed call changes
+/// nothing, so the binding made before must still signal.
+///
+/// Review finding: `kernel/src/syscall/disk.rs` `bind` drops the caller's
+/// binding before it looks the new handle up, so the failed call unbinds.
+fn bind_failure_keeps_binding(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result<(), ()> {
+    let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let n = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    n.bind_disk_completions().map_err(err("disk_bind"))?;
+    let bogus = RawHandle::from_raw(0x0fff_0fff);
+    let refused = libos::sys::disk_bind(bogus);
+    ensure!(refused == Err(Error::BadHandle), "disk_bind of a bad handle: {refused:?}");
+    // The memory handle is no notification: refused too.
+    let refused = libos::sys::disk_bind(memory.raw());
+    ensure!(refused == Err(Error::WrongKind), "disk_bind of a Memory handle: {refused:?}");
+    let mut page = [0u8; 4096];
+    disk.submit_read(0, &mut page).and_then(|p| p.wait()).map_err(err("read"))?;
+    let seen = n.poll();
+    ensure!(seen.is_ok(), "a failed disk_bind unbound the earlier binding: poll says {seen:?}");
+    libos::notify::unbind_disk_completions().map_err(err("unbind"))?;
+    println!("disktest: a failed disk_bind keeps the earlier binding");
+    Ok(())
+}
+
+/// Children bound with `disk_bind` whose reads all finish before the kernel
+/// next reaps the disk must each be signalled.
+///
+/// Review finding: `kernel/src/iowait.rs` `signal_bound` signals at most
+/// `MOST` (16) bound processes per reap, but marks every bound process's
+/// finished requests announced first (`announce_done`), so the 17th and
+/// later lose their signal for good: a `notify_wait` on it never wakes.
+/// Booted with `diskirq=off`, completions are reaped only by the tick and
+/// the idle loop, so many land in one reap.
+fn many_bound(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+    const CHILDREN: usize = 40;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let mut children = Vec::new();
+    for i in 0..CHILDREN {
+        let child = Spawn::new(image)
+            .quota_pages(96)
+            .without_console()
+            .args("mode=bound-reader ms=50")
+            .grant(disk, Rights::READ, "disk")
+            .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawning bound reader {i}: {e:?}"))?;
+        children.push(child);
+    }
+    let mut lost = 0;
+    for (i, child) in children.into_iter().enumerate() {
+        match child.wait() {
+            Ok(ExitStatus::Exited(0)) => {}
+            Ok(ExitStatus::Exited(20)) => lost += 1,
+            other => {
+                println!("disktest: bound reader {i}: {other:?}");
+                return Err(());
+            }
+        }
+    }
+    ensure!(lost == 0, "{lost} of {CHILDREN} bound processes never had their completion signalled");
+    println!("disktest: {CHILDREN} bound processes each had their completion signalled");
+    Ok(())
+}
+
+/// A process blocked in `disk_read` straight into its own frames (an
+/// aligned buffer) must keep them until the device is done: here the last
+/// page of the buffer is one of its I/O ring's pages, and a child holding
+/// the ring's last capability closes it while the read runs.
+///
+/// Review finding: `Kernel::ring_cap_removed` (`kernel/src/lifecycle.rs`)
+/// unmaps the owner's ring pages at once, freeing their frames and
+/// crediting the quota, while `SyncTransfer` (`kernel/src/diskio.rs`,
+/// `Target::User`: "the process is blocked in this call, so nothing unmaps
+/// them") still has them on the device. The child sees the frames credited
+/// back to our quota (spent to the last page beforehand) while we are still
+/// blocked in the read.
+fn ring_freed_under_read(
+    start: &Start,
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+) -> Result<(), ()> {
+    const ENTRIES: u64 = 256;
+    const PAGE: u64 = 4096;
+    const RING_AT: u64 = 0x0000_3300_0010_0000;
+    const SCRATCH: u64 = 0x0000_3400_0000_0000;
+    const SECTORS: u64 = 2048;
+    let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let pages = ring_pages(ENTRIES);
+    let buf_pages = SECTORS * 512 / PAGE;
+    let buf = RING_AT - (buf_pages - pages) * PAGE;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let told = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    memory.map(buf, (buf_pages - pages) * PAGE, MAP_WRITE).map_err(err("mem_map"))?;
+    // SAFETY: the ring's pages at RING_AT are fresh; nothing else uses them.
+    let raw = unsafe { syscall(Syscall::RingCreate, [memory.raw().as_raw(), ENTRIES, RING_AT, 0, 0, 0]) };
+    let ring = Handle::<IoRing>::from_raw(RawHandle::from_raw(raw.map_err(err("ring_create"))?));
+    let child = Spawn::new(image)
+        .quota_pages(64)
+        .without_console()
+        .args("mode=drop-ring")
+        .grant(ring, Rights::WRITE, "ring")
+        .and_then(|s| s.grant(told, Rights::SEND, "told"))
+        .and_then(|s| s.grant(memory, Rights::MAP | Rights::READ | Rights::WRITE, "parent-memory"))
+        .and_then(Spawn::spawn)
+        .map_err(err("spawn"))?;
+    // Spend our quota to the last page, so the child can tell when the
+    // ring's frames come back to it.
+    let mut spent = 0;
+    for step in [64, 1] {
+        while memory.map(SCRATCH + spent * PAGE, step * PAGE, MAP_WRITE).is_ok() {
+            spent += step;
+        }
+    }
+    ring.close().map_err(err("close"))?;
+    // The child's capability is the ring's last; it runs once we block.
+    let read = raw_read(disk, 0, SECTORS, buf);
+    let child_done_first = told.poll().is_ok();
+    let status = child.wait().map_err(err("wait"))?;
+    // SAFETY: nothing uses the scratch pages or the buffer's own pages.
+    unsafe {
+        let _ = libos::sys::mem_unmap(SCRATCH, spent * PAGE);
+        let _ = libos::sys::mem_unmap(buf, buf_pages * PAGE);
+    }
+    println!(
+        "disktest: read into ring pages: {read:?}; child {status:?}, finished before the read \
+         returned: {child_done_first}"
+    );
+    ensure!(read == Ok(SECTORS), "the read: {read:?}");
+    ensure!(child_done_first, "the child ran only after the read: nothing shown");
+    ensure!(
+        status != ExitStatus::Exited(30),
+        "BUG: the frames under a blocking disk_read were freed (credited back) before it ended"
+    );
+    ensure!(status == ExitStatus::Exited(0), "the child failed: {status:?}");
+    println!("disktest: pages under a blocking read stay until the device is done");
+    Ok(())
+}
+
 fn main(start: &Start) -> i32 {
     let Some(disk) = start.handle::<DiskRange>("disk") else {
         println!("disktest: no disk");
@@ -695,6 +835,30 @@ fn main(start: &Start) -> i32 {
             Some(timer) => timekeeping(start, disk, timer),
             None => {
                 println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("bindfail") {
+        match start.handle::<Memory>("memory") {
+            Some(memory) => bind_failure_keeps_binding(disk, memory),
+            None => {
+                println!("disktest: no memory");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("manybound") {
+        match timer {
+            Some(timer) => many_bound(start, disk, timer),
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("ringread") {
+        match start.handle::<Memory>("memory") {
+            Some(memory) => ring_freed_under_read(start, disk, memory),
+            None => {
+                println!("disktest: no memory");
                 Err(())
             }
         }
