@@ -16,8 +16,8 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use libos::abi::disk::{MAX_ASYNC_REQUESTS, MAX_ASYNC_SECTORS};
 use libos::abi::args::MAP_WRITE;
+use libos::abi::disk::{MAX_ASYNC_REQUESTS, MAX_ASYNC_SECTORS};
 use libos::kind::{DiskRange, IoRing, Memory, Notification, Timer};
 use libos::{Error, Handle, Rights, Start};
 
@@ -117,21 +117,29 @@ fn drop_ring(start: &Start) -> i32 {
     else {
         return 13;
     };
-    let Some(theirs) = start.handle::<Memory>("parent-memory") else { return 13 };
-    const AT: u64 = 0x0000_3500_0000_0000;
-    // Their quota is spent: nothing maps (the control).
-    if theirs.map(AT, 4096, MAP_WRITE).is_ok() {
-        return 31;
+    let (Some(theirs), Some(go)) =
+        (start.handle::<Memory>("parent-memory"), start.handle::<Notification>("go"))
+    else {
+        return 13;
+    };
+    // Ready; then the owner is about to block in its read.
+    if told.signal().is_err() || go.wait().is_err() {
+        return 16;
     }
+    let t0 = libos::sys::rdtsc();
+    const AT: u64 = 0x0000_3500_0000_0000;
     if ring.close().is_err() {
         return 14;
     }
     // Were the ring's frames credited back while its owner is still
     // blocked in a read into them?
+    let t1 = libos::sys::rdtsc();
     let credited = theirs.map(AT, 4096, MAP_WRITE).is_ok();
+    let t2 = libos::sys::rdtsc();
     if told.signal().is_err() {
         return 15;
     }
+    libos::println!("disktest-sub: woken at TSC {t0}, ring closed at {t1}, page mapped at {t2}");
     if credited { 30 } else { 0 }
 }
 
