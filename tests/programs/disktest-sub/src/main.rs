@@ -93,6 +93,12 @@ fn bound_reader(start: &Start, disk: Handle<DiskRange>, ms: u64) -> i32 {
     if n.bind_disk_completions().is_err() {
         return 15;
     }
+    // Start together with the other bound readers.
+    if let Some(go) = start.handle::<Notification>("go")
+        && go.wait().is_err()
+    {
+        return 21;
+    }
     let mut page = [0u8; 4096];
     let Ok(pending) = disk.submit_read(0, &mut page) else { return 16 };
     if timer.sleep_ns(ms * 1_000_000).is_err() {

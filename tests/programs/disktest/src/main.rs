@@ -705,9 +705,15 @@ fn bind_failure_keeps_binding(
 /// later lose their signal for good: a `notify_wait` on it never wakes.
 /// Booted with `diskirq=off`, completions are reaped only by the tick and
 /// the idle loop, so many land in one reap.
-fn many_bound(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+fn many_bound(
+    start: &Start,
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+    timer: Handle<Timer>,
+) -> Result<(), ()> {
     const CHILDREN: usize = 40;
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let go = Handle::<Notification>::create(memory).map_err(|e| println!("disktest: {e:?}"))?;
     let mut children = Vec::new();
     for i in 0..CHILDREN {
         let child = Spawn::new(image)
@@ -716,9 +722,16 @@ fn many_bound(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> R
             .args("mode=bound-reader ms=50")
             .grant(disk, Rights::READ, "disk")
             .and_then(|s| s.grant(timer, Rights::READ | Rights::WAIT, "timer"))
+            .and_then(|s| s.grant(go, Rights::WAIT, "go"))
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawning bound reader {i}: {e:?}"))?;
         children.push(child);
+    }
+    // Let every child bind and wait for `go`, then start them all: their
+    // reads run back to back and finish before the next reap.
+    timer.sleep_ns(100_000_000).map_err(|e| println!("disktest: sleep: {e:?}"))?;
+    for _ in 0..CHILDREN {
+        go.signal().map_err(|e| println!("disktest: signal: {e:?}"))?;
     }
     let mut lost = 0;
     for (i, child) in children.into_iter().enumerate() {
@@ -914,7 +927,10 @@ fn main(start: &Start) -> i32 {
         }
     } else if start.arg("mode") == Some("manybound") {
         match timer {
-            Some(timer) => many_bound(start, disk, timer),
+            Some(timer) => match start.handle::<Memory>("memory") {
+                Some(memory) => many_bound(start, disk, memory, timer),
+                None => Err(()),
+            },
             None => {
                 println!("disktest: no timer");
                 Err(())
