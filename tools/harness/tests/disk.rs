@@ -208,3 +208,66 @@ fn disk_completions_signal_a_bound_notification() {
         ],
     );
 }
+
+/// Review finding (fails today): `disk_bind` with a bad handle fails, and
+/// a failed call changes nothing, so the earlier binding still signals.
+/// `kernel/src/syscall/disk.rs` `bind` removes it before the lookup.
+#[test]
+fn a_failed_disk_bind_keeps_the_earlier_binding() {
+    let dir = test_dir("diskbindfail");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(&dir, "disktest:mode=bindfail", &["disktest", "disktest-sub"], &disk).expect(
+        Exit::Success,
+        &[
+            "disktest: a failed disk_bind keeps the earlier binding",
+            "example disktest:mode=bindfail: ok",
+        ],
+    );
+}
+
+/// Review finding: every process bound with `disk_bind` is signalled when
+/// its request completes, however many complete in one reap of the disk
+/// (`kernel/src/iowait.rs` `signal_bound` signals at most 16 per reap and
+/// loses the rest). `diskirq=off` so that completions are reaped by the
+/// tick and the idle loop, many at once.
+#[test]
+fn every_bound_process_is_signalled_when_many_complete_at_once() {
+    let dir = test_dir("diskmanybound");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(
+        &dir,
+        "disktest:mode=manybound diskirq=off",
+        &["disktest", "disktest-sub"],
+        &disk,
+    )
+    .expect(
+        Exit::Success,
+        &[
+            "disktest: 40 bound processes each had their completion signalled",
+            "example disktest:mode=manybound: ok",
+        ],
+    );
+}
+
+/// Review finding (fails today): the frames under a blocking `disk_read`
+/// (aligned buffer: the device writes the user's frames) stay allocated
+/// until the device is done, even when the buffer's last pages are an I/O
+/// ring whose last capability another process closes meanwhile
+/// (`Kernel::ring_cap_removed` unmaps them at once).
+#[test]
+fn frames_under_a_blocking_read_outlive_a_ring_teardown() {
+    let dir = test_dir("diskringread");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
+    boot_with_disk(&dir, "disktest:mode=ringread", &["disktest", "disktest-sub"], &disk)
+        .expect(
+            Exit::Success,
+            &[
+                "disktest: pages under a blocking read stay until the device is done",
+                "example disktest:mode=ringread: ok",
+            ],
+        )
+        .expect_absent("BUG");
+}

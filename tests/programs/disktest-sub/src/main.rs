@@ -4,7 +4,11 @@
 //! asynchronous requests instead, then exits (0) or faults without
 //! completing them (exits 1 if a submission failed). With `mode=reader`,
 //! reads 4 KiB blocks back to back for `ms=` milliseconds and exits with
-//! the number of reads (negative on an error).
+//! the number of reads (negative on an error). With `mode=bound-reader`,
+//! binds a notification of its own to its disk completions, submits one
+//! read, sleeps `ms=` and exits 0 if the notification was signalled, 20
+//! if not. With `mode=drop-ring`, closes the I/O ring granted as `ring`
+//! (another process's), signals `told` and exits 0.
 #![no_std]
 #![no_main]
 
@@ -12,8 +16,9 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use libos::abi::args::MAP_WRITE;
 use libos::abi::disk::{MAX_ASYNC_REQUESTS, MAX_ASYNC_SECTORS};
-use libos::kind::{DiskRange, Timer};
+use libos::kind::{DiskRange, IoRing, Memory, Notification, Timer};
 use libos::{Error, Handle, Rights, Start};
 
 libos::main!(main);
@@ -74,7 +79,80 @@ fn reader(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, ms: u64) -> i32
     reads
 }
 
+/// Binds a notification to this process's disk completions, starts one
+/// read and sleeps `ms` while it completes: exits 0 if the notification
+/// was signalled meanwhile, 20 if it was not (a lost wake-up), other
+/// codes on a failed call.
+fn bound_reader(start: &Start, disk: Handle<DiskRange>, ms: u64) -> i32 {
+    let (Some(memory), Some(timer)) =
+        (start.handle::<Memory>("memory"), start.handle::<Timer>("timer"))
+    else {
+        return 13;
+    };
+    let Ok(n) = Handle::<Notification>::create(memory) else { return 14 };
+    if n.bind_disk_completions().is_err() {
+        return 15;
+    }
+    // Start together with the other bound readers.
+    if let Some(go) = start.handle::<Notification>("go")
+        && go.wait().is_err()
+    {
+        return 21;
+    }
+    let mut page = [0u8; 4096];
+    let Ok(pending) = disk.submit_read(0, &mut page) else { return 16 };
+    if timer.sleep_ns(ms * 1_000_000).is_err() {
+        return 17;
+    }
+    let signalled = n.poll();
+    if pending.wait() != Ok(8) {
+        return 18;
+    }
+    match signalled {
+        Ok(_) => 0,
+        Err(Error::WouldBlock) => 20,
+        Err(_) => 19,
+    }
+}
+
+/// Closes the ring granted as `ring` (the parent dropped its own handle,
+/// so this is the last one), then signals `told`.
+fn drop_ring(start: &Start) -> i32 {
+    let (Some(ring), Some(told)) =
+        (start.handle::<IoRing>("ring"), start.handle::<Notification>("told"))
+    else {
+        return 13;
+    };
+    let (Some(theirs), Some(go)) =
+        (start.handle::<Memory>("parent-memory"), start.handle::<Notification>("go"))
+    else {
+        return 13;
+    };
+    // Ready; then the owner is about to block in its read.
+    if told.signal().is_err() || go.wait().is_err() {
+        return 16;
+    }
+    let t0 = libos::sys::rdtsc();
+    const AT: u64 = 0x0000_3500_0000_0000;
+    if ring.close().is_err() {
+        return 14;
+    }
+    // Were the ring's frames credited back while its owner is still
+    // blocked in a read into them?
+    let t1 = libos::sys::rdtsc();
+    let credited = theirs.map(AT, 4096, MAP_WRITE).is_ok();
+    let t2 = libos::sys::rdtsc();
+    if told.signal().is_err() {
+        return 15;
+    }
+    libos::println!("disktest-sub: woken at TSC {t0}, ring closed at {t1}, page mapped at {t2}");
+    if credited { 30 } else { 0 }
+}
+
 fn main(start: &Start) -> i32 {
+    if start.arg("mode") == Some("drop-ring") {
+        return drop_ring(start);
+    }
     let Some(disk) = start.handle::<DiskRange>("disk") else { return 2 };
     match start.arg("mode") {
         Some("die-exit") => return die_in_flight(disk, false),
@@ -83,6 +161,10 @@ fn main(start: &Start) -> i32 {
         Some("reader") => {
             let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
             return reader(disk, start.handle::<Timer>("timer"), ms);
+        }
+        Some("bound-reader") => {
+            let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(30);
+            return bound_reader(start, disk, ms);
         }
         _ => {}
     }

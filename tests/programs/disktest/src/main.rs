@@ -12,10 +12,12 @@ extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use libos::abi::args::MAP_WRITE;
 use libos::abi::disk::MAX_ASYNC_REQUESTS;
 use libos::abi::process::ExitStatus;
+use libos::abi::ring::ring_pages;
 use libos::abi::{RawHandle, Syscall};
-use libos::kind::{DiskRange, Memory, Notification, Timer};
+use libos::kind::{DiskRange, IoRing, Memory, Notification, Timer};
 use libos::process::Spawn;
 use libos::ring::Ring;
 use libos::sys::raw::syscall;
@@ -658,6 +660,220 @@ fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> 
     Ok(())
 }
 
+/// `disk_bind` with a bad handle fails (`BadHandle`); a failed call changes
+/// nothing, so the binding made before must still signal.
+///
+/// Review finding: `kernel/src/syscall/disk.rs` `bind` drops the caller's
+/// binding before it looks the new handle up, so the failed call unbinds.
+fn bind_failure_keeps_binding(
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+    timer: Handle<Timer>,
+) -> Result<(), ()> {
+    let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let n = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    // A read that completes while we sleep: reaped (and announced) by the
+    // kernel, not by our own `disk_complete`.
+    let signalled = |n: Handle<Notification>| -> Result<bool, ()> {
+        let mut page = [0u8; 4096];
+        let pending = disk.submit_read(0, &mut page).map_err(err("submit"))?;
+        timer.sleep_ns(20_000_000).map_err(err("sleep"))?;
+        let seen = n.poll();
+        ensure!(pending.wait() == Ok(8), "the read failed");
+        Ok(seen.is_ok())
+    };
+    n.bind_disk_completions().map_err(err("disk_bind"))?;
+    ensure!(signalled(n)?, "control: a bound completion was not signalled");
+    let bogus = RawHandle::from_raw(0x0fff_0fff);
+    let refused = libos::sys::disk_bind(bogus);
+    ensure!(refused == Err(Error::BadHandle), "disk_bind of a bad handle: {refused:?}");
+    // The memory handle is no notification: refused too.
+    let refused = libos::sys::disk_bind(memory.raw());
+    ensure!(refused == Err(Error::WrongKind), "disk_bind of a Memory handle: {refused:?}");
+    ensure!(signalled(n)?, "a failed disk_bind unbound the earlier binding");
+    libos::notify::unbind_disk_completions().map_err(err("unbind"))?;
+    println!("disktest: a failed disk_bind keeps the earlier binding");
+    Ok(())
+}
+
+/// Children bound with `disk_bind` whose reads all finish before the kernel
+/// next reaps the disk must each be signalled.
+///
+/// Review finding: `kernel/src/iowait.rs` `signal_bound` signals at most
+/// `MOST` (16) bound processes per reap, but marks every bound process's
+/// finished requests announced first (`announce_done`), so the 17th and
+/// later lose their signal for good: a `notify_wait` on it never wakes.
+/// Booted with `diskirq=off`, completions are reaped only by the tick and
+/// the idle loop, so many land in one reap.
+fn many_bound(
+    start: &Start,
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+    timer: Handle<Timer>,
+) -> Result<(), ()> {
+    const CHILDREN: usize = 40;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let go = Handle::<Notification>::create(memory).map_err(|e| println!("disktest: {e:?}"))?;
+    let mut children = Vec::new();
+    for i in 0..CHILDREN {
+        let child = Spawn::new(image)
+            .quota_pages(256)
+            .without_console()
+            .args("mode=bound-reader ms=50")
+            .grant(disk, Rights::READ, "disk")
+            .and_then(|s| s.grant(timer, Rights::READ | Rights::WAIT, "timer"))
+            .and_then(|s| s.grant(go, Rights::WAIT, "go"))
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawning bound reader {i}: {e:?}"))?;
+        children.push(child);
+    }
+    // Let every child bind and wait for `go`, then start them all: their
+    // reads run back to back and finish before the next reap.
+    timer.sleep_ns(100_000_000).map_err(|e| println!("disktest: sleep: {e:?}"))?;
+    for _ in 0..CHILDREN {
+        go.signal().map_err(|e| println!("disktest: signal: {e:?}"))?;
+    }
+    let mut lost = 0;
+    for (i, child) in children.into_iter().enumerate() {
+        match child.wait() {
+            Ok(ExitStatus::Exited(0)) => {}
+            Ok(ExitStatus::Exited(20)) => lost += 1,
+            other => {
+                println!("disktest: bound reader {i}: {other:?}");
+                return Err(());
+            }
+        }
+    }
+    ensure!(lost == 0, "{lost} of {CHILDREN} bound processes never had their completion signalled");
+    println!("disktest: {CHILDREN} bound processes each had their completion signalled");
+    Ok(())
+}
+
+/// A process blocked in `disk_read` straight into its own frames (an
+/// aligned buffer) must keep them until the device is done: here the last
+/// page of the buffer is one of its I/O ring's pages, and a child holding
+/// the ring's last capability closes it while the read runs.
+///
+/// Review finding: `Kernel::ring_cap_removed` (`kernel/src/lifecycle.rs`)
+/// unmaps the owner's ring pages at once, freeing their frames and
+/// crediting the quota, while `SyncTransfer` (`kernel/src/diskio.rs`,
+/// `Target::User`: "the process is blocked in this call, so nothing unmaps
+/// them") still has them on the device. The child sees the frames credited
+/// back to our quota (spent to the last page beforehand) while we are still
+/// blocked in the read.
+///
+/// Under emulation the device often finishes within the doorbell, before
+/// the child runs: such a try shows nothing, so up to `TRIES` are made.
+fn ring_freed_under_read(
+    start: &Start,
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+) -> Result<(), ()> {
+    const TRIES: u32 = 12;
+    let mut shown = 0;
+    for _ in 0..TRIES {
+        match ring_freed_under_read_once(start, disk, memory)? {
+            Some(true) => {
+                println!(
+                    "disktest: BUG: the frames under a blocking disk_read were freed (credited \
+                     back) before it ended"
+                );
+                return Err(());
+            }
+            Some(false) => shown += 1,
+            None => {}
+        }
+    }
+    ensure!(shown > 0, "in {TRIES} tries the child never ran during the read: nothing shown");
+    println!("disktest: pages under a blocking read stay until the device is done");
+    Ok(())
+}
+
+/// One try of [`ring_freed_under_read`]: `Some(true)` if the frames were
+/// credited back while the read was still blocked, `Some(false)` if the
+/// child ran during the read and they were not, `None` if the child ran
+/// only after the read.
+fn ring_freed_under_read_once(
+    start: &Start,
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+) -> Result<Option<bool>, ()> {
+    const ENTRIES: u64 = 256;
+    const PAGE: u64 = 4096;
+    const RING_AT: u64 = 0x0000_3300_0010_0000;
+    const SCRATCH: u64 = 0x0000_3400_0000_0000;
+    const SECTORS: u64 = 2048;
+    let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let pages = ring_pages(ENTRIES);
+    let buf_pages = SECTORS * 512 / PAGE;
+    let buf = RING_AT - (buf_pages - pages) * PAGE;
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let told = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    let go = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
+    memory.map(buf, (buf_pages - pages) * PAGE, MAP_WRITE).map_err(err("mem_map"))?;
+    // SAFETY: the ring's pages at RING_AT are fresh; nothing else uses them.
+    let raw =
+        unsafe { syscall(Syscall::RingCreate, [memory.raw().as_raw(), ENTRIES, RING_AT, 0, 0, 0]) };
+    let ring = Handle::<IoRing>::from_raw(RawHandle::from_raw(raw.map_err(err("ring_create"))?));
+    let child = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=drop-ring")
+        .grant(ring, Rights::WRITE, "ring")
+        .and_then(|s| s.grant(told, Rights::SEND, "told"))
+        .and_then(|s| s.grant(go, Rights::WAIT, "go"))
+        .and_then(|s| s.grant(memory, Rights::MAP | Rights::READ | Rights::WRITE, "parent-memory"))
+        .and_then(Spawn::spawn)
+        .map_err(err("spawn"))?;
+    // Requests queued on the device ahead of the read keep it running
+    // longer (their buffers allocated before the quota is spent).
+    let mut ahead: Vec<Vec<u8>> = vec![vec![0u8; 64 * 1024]; 16];
+    // Spend our quota to the last page, so the child can tell when the
+    // ring's frames come back to it.
+    let mut spent = 0;
+    for step in [64, 1] {
+        while memory.map(SCRATCH + spent * PAGE, step * PAGE, MAP_WRITE).is_ok() {
+            spent += step;
+        }
+    }
+    // The control: a page in a fresh region (new page tables, as the
+    // child's will need) does not map now.
+    let control = memory.map(SCRATCH + (1 << 39), PAGE, MAP_WRITE);
+    ensure!(control.is_err(), "the quota is not spent: {control:?}");
+    ring.close().map_err(err("close"))?;
+    // The child says it is ready (waiting for `go`).
+    ensure!(told.wait() == Ok(1), "the child did not start");
+    // The child's capability is the ring's last; it waits for `go`, and
+    // runs once we block in the read.
+    let mut pending = Vec::new();
+    for (i, b) in ahead.iter_mut().enumerate() {
+        pending.push(disk.submit_read(4096 + i as u64 * 128, b).map_err(err("submit"))?);
+    }
+    go.signal().map_err(err("signal"))?;
+    let t0 = libos::sys::rdtsc();
+    let read = raw_read(disk, 0, SECTORS, buf);
+    let child_done_first = told.poll().is_ok();
+    let t1 = libos::sys::rdtsc();
+    let status = child.wait().map_err(err("wait"))?;
+    for p in pending {
+        p.wait().map_err(err("queued read"))?;
+    }
+    // SAFETY: nothing uses the scratch pages or the buffer's own pages.
+    unsafe {
+        let _ = libos::sys::mem_unmap(SCRATCH, spent * PAGE);
+        let _ = libos::sys::mem_unmap(buf, buf_pages * PAGE);
+    }
+    println!(
+        "disktest: read into ring pages: {read:?} from TSC {t0} to {t1}; child {status:?}, \
+         finished before the read returned: {child_done_first}"
+    );
+    ensure!(read == Ok(SECTORS), "the read: {read:?}");
+    ensure!(matches!(status, ExitStatus::Exited(0 | 30)), "the child failed: {status:?}");
+    if !child_done_first {
+        return Ok(None);
+    }
+    Ok(Some(status == ExitStatus::Exited(30)))
+}
+
 fn main(start: &Start) -> i32 {
     let Some(disk) = start.handle::<DiskRange>("disk") else {
         println!("disktest: no disk");
@@ -695,6 +911,36 @@ fn main(start: &Start) -> i32 {
             Some(timer) => timekeeping(start, disk, timer),
             None => {
                 println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("bindfail") {
+        match start.handle::<Memory>("memory") {
+            Some(memory) => match timer {
+                Some(timer) => bind_failure_keeps_binding(disk, memory, timer),
+                None => Err(()),
+            },
+            None => {
+                println!("disktest: no memory");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("manybound") {
+        match timer {
+            Some(timer) => match start.handle::<Memory>("memory") {
+                Some(memory) => many_bound(start, disk, memory, timer),
+                None => Err(()),
+            },
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("ringread") {
+        match start.handle::<Memory>("memory") {
+            Some(memory) => ring_freed_under_read(start, disk, memory),
+            None => {
+                println!("disktest: no memory");
                 Err(())
             }
         }
