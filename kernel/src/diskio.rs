@@ -443,7 +443,9 @@ enum Target {
     /// Straight in the user's frames at `buf` (sector-aligned buffers):
     /// the pages were checked, and the process is blocked in this call, so
     /// nothing unmaps them before the device is done (process death
-    /// settles the transfer first: [`SyncTransfer::settle`]).
+    /// settles the transfer first: [`SyncTransfer::settle`]). Not for
+    /// pages another process can unmap: a ring's, which the holder of its
+    /// last capability tears down (`syscall::disk`, `sync_transfer`).
     User {
         /// The user buffer's address.
         buf: u64,
@@ -488,10 +490,13 @@ pub struct SyncTransfer {
 impl SyncTransfer {
     /// A transfer of `len` bytes (whole sectors; 0 for a flush) between
     /// `device` at sector `first` and the user buffer at `buf` (checked by
-    /// the caller: mapped, writable for a read), through a bounce buffer
-    /// when `buf` is not sector-aligned. Nothing starts yet
+    /// the caller: mapped, writable for a read): straight to the user's
+    /// frames if `direct` (the caller's judgement: a sector-aligned buffer
+    /// whose pages nobody else can unmap while the caller is blocked),
+    /// else through a bounce buffer. Nothing starts yet
     /// ([`advance`](Self::advance)). Errors: `Busy` when the DMA pool has
     /// no room for a bounce buffer.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pid: ObjectId,
         device: u32,
@@ -499,9 +504,10 @@ impl SyncTransfer {
         first: u64,
         buf: u64,
         len: u64,
+        direct: bool,
         aspace: &AddressSpace,
     ) -> Result<SyncTransfer, Error> {
-        let target = if buf.is_multiple_of(SECTOR_SIZE as u64) || len == 0 {
+        let target = if direct || len == 0 {
             Target::User { buf }
         } else {
             let mut bounce = Bounce::new(len)?;

@@ -88,24 +88,35 @@ pub fn on_completion(k: &mut Kernel) -> usize {
 /// signalled (their waiters may have woken). O(bound processes x
 /// requests), and nothing when no process is bound.
 fn signal_bound(k: &mut Kernel) -> usize {
+    // In rounds of at most `MOST` (no allocation): a process is marked
+    // announced only when it has a place in this round, so one left for
+    // the next round is found again (a review found the signals of the
+    // 17th and later lost when all were marked at once).
     const MOST: usize = 16;
-    let mut due = [None; MOST];
-    let mut n = 0;
-    let Kernel { disk_waits, devices, procs, async_io, rings, .. } = k;
-    for &(pid, handle) in &disk_waits.bound {
-        let news = async_io.announce_done(pid, devices) | rings.announce_done(pid, devices);
-        if let (true, Some(table)) = (news, procs.get(pid).and_then(|p| p.table))
-            && n < MOST
-        {
-            due[n] = Some((table, handle));
-            n += 1;
+    let mut signalled = 0;
+    loop {
+        let mut due = [None; MOST];
+        let mut n = 0;
+        let Kernel { disk_waits, devices, procs, async_io, rings, .. } = &mut *k;
+        for &(pid, handle) in &disk_waits.bound {
+            if n == MOST {
+                break;
+            }
+            let news = async_io.announce_done(pid, devices) | rings.announce_done(pid, devices);
+            if let (true, Some(table)) = (news, procs.get(pid).and_then(|p| p.table)) {
+                due[n] = Some((table, handle));
+                n += 1;
+            }
+        }
+        for &(table, handle) in due[..n].iter().flatten() {
+            // A revoked or dropped binding signals nothing (`disk::bind`).
+            let _ = crate::notify::signal_through(k, table, handle);
+        }
+        signalled += n;
+        if n < MOST {
+            return signalled;
         }
     }
-    for &(table, handle) in due[..n].iter().flatten() {
-        // A revoked or dropped binding signals nothing (see `disk::bind`).
-        let _ = crate::notify::signal_through(k, table, handle);
-    }
-    n
 }
 
 /// The block devices' completion interrupt; `from_user` when it

@@ -76,6 +76,18 @@ pub trait BlockDevice {
     /// Barrier: every write issued before this call is durable when it
     /// returns `Ok`.
     fn flush(&mut self) -> Result<(), BlockError>;
+
+    /// Writes several independent runs of sectors, `(first sector, bytes)`
+    /// each: they may reach the device in any order and at once, and all
+    /// have ended when this returns (the first error is reported). A
+    /// device that can batch (an I/O ring) overrides this; the default
+    /// writes them one after the other.
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<(), BlockError> {
+        for &(sector, buf) in writes {
+            self.write(sector, buf)?;
+        }
+        Ok(())
+    }
 }
 
 impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
@@ -94,6 +106,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
     fn flush(&mut self) -> Result<(), BlockError> {
         (**self).flush()
     }
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<(), BlockError> {
+        (**self).write_many(writes)
+    }
 }
 
 impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
@@ -111,6 +126,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
     }
     fn flush(&mut self) -> Result<(), BlockError> {
         (**self).flush()
+    }
+    fn write_many(&mut self, writes: &[(u64, &[u8])]) -> Result<(), BlockError> {
+        (**self).write_many(writes)
     }
 }
 

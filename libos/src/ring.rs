@@ -30,4 +30,4 @@
 //! }
 //! ```
 
-pub use crate::sys::ring::{Buffer, Completion, RING_AREA, Ring};
+pub use crate::sys::ring::{Buffer, Completion, RING_AREA, Ring, reserve};

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use libos::disk::RangeDevice;
 use libos::fs::{Fs, FsError};
 use libos::iobuf::IoBuf;
-use libos::kind::{DiskRange, Timer};
+use libos::kind::{DiskRange, Memory, Timer};
 use libos::{Handle, Start, println};
 
 libos::main!(main);
@@ -61,7 +61,7 @@ fn main(start: &Start) -> i32 {
         println!("bench-fs: needs a disk and a timer");
         return 1;
     };
-    match run(disk, timer) {
+    match run(disk, timer, start.handle::<Memory>("memory")) {
         Ok(()) => 0,
         Err(e) => {
             println!("bench-fs: {e}");
@@ -74,7 +74,11 @@ fn fs_err(what: &str) -> impl Fn(FsError) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
-fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
+fn run(
+    disk: Handle<DiskRange>,
+    timer: Handle<Timer>,
+    memory: Option<Handle<Memory>>,
+) -> Result<(), String> {
     let now = || timer.now_ns().unwrap_or(0);
     let sectors = disk.sectors().map_err(|e| format!("disk size: {e}"))?;
     let seq_sectors = (SEQ_MIB * MIB / 512) as u64;
@@ -106,7 +110,11 @@ fn run(disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), String> {
     }
     let raw_write = median(lat);
 
-    let dev = RangeDevice::new(disk).map_err(|e| format!("device: {e}"))?;
+    let dev = match memory {
+        Some(memory) => RangeDevice::with_batches(disk, memory),
+        None => RangeDevice::new(disk),
+    };
+    let dev = dev.map_err(|e| format!("device: {e}"))?;
     let mut fs = Fs::format(dev).map_err(fs_err("format"))?;
 
     // 4 KiB appends, each fsynced.

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 use libos::block::BlockDevice;
 use libos::disk::RangeDevice;
 use libos::fs::{FileType, Fs, FsError, OpenOptions, SeekFrom};
-use libos::kind::{DiskRange, Timer};
+use libos::kind::{DiskRange, Memory, Timer};
 use libos::{Start, println};
 
 use files::*;
@@ -57,7 +57,13 @@ fn run(start: &Start) -> Result<()> {
     let disk = start.handle::<DiskRange>("disk").ok_or("no disk range given")?;
     let timer = start.handle::<Timer>("timer");
     let now = || timer.and_then(|t| t.now_ns().ok()).unwrap_or(0);
-    let mut dev = RangeDevice::new(disk).map_err(|e| format!("cannot size the disk range: {e}"))?;
+    // With a quota, checkpoints write their home blocks in one batch
+    // through an I/O ring.
+    let dev = match start.handle::<Memory>("memory") {
+        Some(memory) => RangeDevice::with_batches(disk, memory),
+        None => RangeDevice::new(disk),
+    };
+    let mut dev = dev.map_err(|e| format!("cannot size the disk range: {e}"))?;
     let t0 = now();
 
     let generation = previous_generation(&mut dev)?.map_or(1, |g| g + 1);

@@ -93,7 +93,13 @@ fn sync_transfer(
     };
     let slice = UserSlice::new(buf, len)?;
     let aspace = c.aspace(&kernel.procs);
-    if buf.is_multiple_of(SECTOR_SIZE as u64) {
+    // Straight to the user's frames only where nothing can unmap them
+    // while the caller is blocked: not a ring's pages, which the holder of
+    // the ring's last capability (another process, maybe) tears down at
+    // any time; those go through a bounce buffer, copied while the caller
+    // runs (found by a review: the frames were freed under the device).
+    let direct = buf.is_multiple_of(SECTOR_SIZE as u64) && !kernel.rings.maps_any(c.pid, buf, len);
+    if direct {
         // Straight to the user's frames: every page must be there (a read
         // writes them) before the device sees their addresses.
         check_user_pages(aspace, buf, len, op == Op::Read)?;
@@ -104,7 +110,7 @@ fn sync_transfer(
     }
     // Buffers of dead owners' finished requests go back first.
     kernel.async_io.reap_orphans(&mut kernel.devices);
-    let mut t = SyncTransfer::new(c.pid, r.device, op, first, buf, len, aspace)?;
+    let mut t = SyncTransfer::new(c.pid, r.device, op, first, buf, len, direct, aspace)?;
     let waited = kernel.devices.waited_cycles;
     t.advance(&mut kernel.devices, aspace, &mut kernel.disk_waits.segments);
     kernel.devices.poll_all();
@@ -287,16 +293,22 @@ pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Outco
 
 /// `disk_bind(notification)`: the caller's asynchronous requests (its
 /// `disk_submit`s and its rings' entries) signal through `notification`
-/// (SEND needed; its badge) when the device finishes them, once each, so
+/// (SEND needed; its badge) when the device finishes them, at most once
+/// each (one the owner collects before the kernel reaps it is not: the
+/// owner has it already), so
 /// that a process can wait for disk completions and other events in one
 /// `notify_wait` (seL4 binds a notification to a thread; io_uring rings an
 /// eventfd). A `notification` of 0 unbinds; a new binding replaces the
 /// old. The handle is looked up at each signal: once it is revoked or
 /// dropped, completions signal nothing.
 pub fn bind(k: &mut Kernel, c: Caller, a: calls::DiskBind) -> Result<u64, Error> {
-    k.disk_waits.bound.retain(|&(pid, _)| pid != c.pid);
+    // Checked before anything changes: a refused call keeps the earlier
+    // binding (found by a review).
     if a.notification != RawHandle::INVALID {
         k.caps.lookup(c.table, a.notification, ObjectKind::Notification, Rights::SEND)?;
+    }
+    k.disk_waits.bound.retain(|&(pid, _)| pid != c.pid);
+    if a.notification != RawHandle::INVALID {
         k.disk_waits.bound.push((c.pid, a.notification));
     }
     Ok(0)

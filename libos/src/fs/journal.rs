@@ -221,6 +221,10 @@ impl<D: BlockDevice> Volume<D> {
     fn write_home(&mut self) -> Result<(), FsError> {
         let homes: Vec<(u64, Arc<Block>)> =
             self.committed.iter().map(|(&b, d)| (b, d.clone())).collect();
+        // Each run of adjacent homes in one buffer; the runs are
+        // independent (the flush below orders them before the superblock),
+        // so they go to the device as one batch.
+        let mut runs: Vec<(u64, IoBuf)> = Vec::new();
         let mut i = 0;
         while i < homes.len() {
             let mut j = i + 1;
@@ -231,9 +235,11 @@ impl<D: BlockDevice> Volume<D> {
             for (k, (_, d)) in homes[i..j].iter().enumerate() {
                 buf[k * BLOCK_SIZE..(k + 1) * BLOCK_SIZE].copy_from_slice(&d[..]);
             }
-            self.write_blocks(homes[i].0, &buf)?;
+            runs.push((homes[i].0, buf));
             i = j;
         }
+        let batch: Vec<(u64, &[u8])> = runs.iter().map(|(b, buf)| (*b, &buf[..])).collect();
+        self.write_blocks_many(&batch)?;
         if !homes.is_empty() {
             // The images must be home before the superblock drops them
             // from the journal.

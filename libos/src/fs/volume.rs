@@ -90,6 +90,16 @@ impl<D: BlockDevice> Volume<D> {
         self.dev.write(block * SECTORS_PER_BLOCK, buf).map_err(FsError::Io)
     }
 
+    /// Writes independent runs of whole blocks, `(first block, bytes)`
+    /// each, in one batch where the device can ([`BlockDevice::write_many`]);
+    /// starts the journal epoch first, as [`write_blocks`](Self::write_blocks).
+    pub fn write_blocks_many(&mut self, runs: &[(u64, &[u8])]) -> Result<(), FsError> {
+        self.open_epoch()?;
+        let writes: Vec<(u64, &[u8])> =
+            runs.iter().map(|&(block, buf)| (block * SECTORS_PER_BLOCK, buf)).collect();
+        self.dev.write_many(&writes).map_err(FsError::Io)
+    }
+
     /// Flushes the device.
     pub fn flush(&mut self) -> Result<(), FsError> {
         self.dev.flush().map_err(FsError::Io)

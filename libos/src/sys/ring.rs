@@ -146,14 +146,20 @@ pub struct Ring<'a> {
     abandoned: bool,
 }
 
+/// Reserves room in [`RING_AREA`] for one ring of `entries` and returns
+/// its address: for a ring made and dropped again and again at the same
+/// place ([`Ring::new_at`]), such as a device's batches.
+pub fn reserve(entries: u32) -> u64 {
+    let pages = ring_pages(u64::from(entries));
+    NEXT_RING.fetch_add(pages * PAGE_SIZE, Ordering::Relaxed)
+}
+
 impl<'a> Ring<'a> {
     /// A ring of `entries` (a power of two, at most `MAX_RING_ENTRIES`)
     /// charged to `memory` (needs `MAP | READ | WRITE`), mapped at the next
     /// free place of [`RING_AREA`].
     pub fn new(memory: Handle<Memory>, entries: u32) -> Result<Self, Error> {
-        let pages = ring_pages(u64::from(entries));
-        let vaddr = NEXT_RING.fetch_add(pages * PAGE_SIZE, Ordering::Relaxed);
-        Self::new_at(memory, entries, vaddr)
+        Self::new_at(memory, entries, reserve(entries))
     }
 
     /// As [`new`](Self::new), at `vaddr` (page-aligned; nothing mapped

@@ -255,19 +255,26 @@ fn every_bound_process_is_signalled_when_many_complete_at_once() {
 /// (aligned buffer: the device writes the user's frames) stay allocated
 /// until the device is done, even when the buffer's last pages are an I/O
 /// ring whose last capability another process closes meanwhile
-/// (`Kernel::ring_cap_removed` unmaps them at once).
+/// (`Kernel::ring_cap_removed` unmaps them at once). Booted with
+/// `diskirq=off`, so the read waits for a timer tick and the child surely
+/// runs during it.
 #[test]
 fn frames_under_a_blocking_read_outlive_a_ring_teardown() {
     let dir = test_dir("diskringread");
     let disk = dir.join("data.img");
     fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    boot_with_disk(&dir, "disktest:mode=ringread", &["disktest", "disktest-sub"], &disk)
-        .expect(
-            Exit::Success,
-            &[
-                "disktest: pages under a blocking read stay until the device is done",
-                "example disktest:mode=ringread: ok",
-            ],
-        )
-        .expect_absent("BUG");
+    boot_with_disk(
+        &dir,
+        "disktest:mode=ringread diskirq=off",
+        &["disktest", "disktest-sub"],
+        &disk,
+    )
+    .expect(
+        Exit::Success,
+        &[
+            "disktest: pages under a blocking read stay until the device is done",
+            "example disktest:mode=ringread: ok",
+        ],
+    )
+    .expect_absent("BUG");
 }

@@ -18,7 +18,7 @@ mod check;
 mod work;
 
 use libos::disk::RangeDevice;
-use libos::kind::DiskRange;
+use libos::kind::{DiskRange, Memory};
 use libos::{Start, println};
 
 libos::main!(main);
@@ -34,7 +34,12 @@ fn main(start: &Start) -> i32 {
         println!("fstest: error: no disk range given");
         return 1;
     };
-    let dev = match RangeDevice::new(disk) {
+    // Checkpoints write their home blocks as one batch through an I/O ring.
+    let dev = match start.handle::<Memory>("memory") {
+        Some(memory) => RangeDevice::with_batches(disk, memory),
+        None => RangeDevice::new(disk),
+    };
+    let dev = match dev {
         Ok(d) => d,
         Err(e) => {
             println!("fstest: error: cannot size the disk range: {e}");
