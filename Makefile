@@ -3,7 +3,8 @@
 #
 # Other targets: graph, gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
 # Settings: EXAMPLE=<name> (run one example), DATA_DISK=<raw image>,
-# UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level).
+# UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level),
+# BOOT="key=value ..." (more boot settings, see kerncore/src/bootcfg.rs).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,6 +16,7 @@ DATA_DISK    ?= $(BUILD)/data.img
 LOG          ?= info
 EXAMPLE      ?=
 UEFI         ?=
+BOOT         ?=
 
 # The image builder's toolchain must not leak from an outer cargo/rustup.
 CLEAN_ENV    := env -u RUSTUP_TOOLCHAIN -u CARGO -u RUSTC -u RUSTDOC -u RUSTFLAGS \
@@ -67,7 +69,7 @@ image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
 	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
-	    --manifest $(MANIFEST) --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE))"
+	    --manifest $(MANIFEST) --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE)) $(BOOT)"
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
