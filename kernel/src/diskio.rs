@@ -59,18 +59,26 @@ pub fn user_segments(
 ) -> impl Iterator<Item = (u64, usize)> + '_ {
     let end = addr + len;
     let mut pos = addr;
+    // The frame of `pos`, when the previous segment's walk already found
+    // it (it ended that segment): each page is translated once.
+    let mut next = None;
     core::iter::from_fn(move || {
         if pos >= end {
             return None;
         }
-        let first = aspace.translate_any(pos)?.as_u64();
-        let mut seg = (first, 0usize);
+        let mut seg = (0, 0usize);
         while pos < end {
-            let in_page = (PAGE_SIZE - pos % PAGE_SIZE).min(end - pos);
-            let phys = aspace.translate_any(pos)?.as_u64();
-            if phys != seg.0 + seg.1 as u64 {
+            let phys = match next.take() {
+                Some(phys) => phys,
+                None => aspace.translate_any(pos)?.as_u64(),
+            };
+            if seg.1 == 0 {
+                seg.0 = phys;
+            } else if phys != seg.0 + seg.1 as u64 {
+                next = Some(phys);
                 break;
             }
+            let in_page = (PAGE_SIZE - pos % PAGE_SIZE).min(end - pos);
             seg.1 += in_page as usize;
             pos += in_page;
         }
