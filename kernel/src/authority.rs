@@ -28,7 +28,10 @@
 //!   queue; every queued process is so blocked;
 //! - likewise every process blocked in `notify_wait` is tied to a live
 //!   capability of its own naming that notification, with WAIT, and is in
-//!   its queue of waiters; a notification with waiters has an empty word.
+//!   its queue of waiters; a notification with waiters has an empty word;
+//! - every synchronous disk transfer that the device runs straight in its
+//!   process's frames still has every page of its buffer mapped there (the
+//!   frames are not freed under the device).
 
 use alloc::format;
 use alloc::string::String;
@@ -112,7 +115,30 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
         }
     }
     ipc_waiters(k)?;
-    notify_waiters(k)
+    notify_waiters(k)?;
+    direct_transfers(k)
+}
+
+/// Every synchronous transfer straight into user frames still has its
+/// whole buffer mapped in its process: nothing unmapped (and freed) the
+/// frames while the device may write them.
+fn direct_transfers(k: &Kernel) -> Result<(), String> {
+    for t in &k.disk_waits.sync {
+        let Some((buf, len)) = t.direct_buffer() else { continue };
+        let aspace = k.procs.get(t.pid).and_then(|p| p.aspace.as_ref());
+        let page = caps::abi::layout::PAGE_SIZE;
+        let mut at = buf & !(page - 1);
+        while at < buf + len {
+            if aspace.and_then(|a| a.translate_any(at)).is_none() {
+                return Err(format!(
+                    "process {:#x}'s disk transfer runs in a page no longer mapped ({at:#x})",
+                    t.pid.0
+                ));
+            }
+            at += page;
+        }
+    }
+    Ok(())
 }
 
 /// Every notification waiter is tied to a live capability with WAIT naming

@@ -675,6 +675,17 @@ impl SyncTransfer {
     pub fn device(&self) -> u32 {
         self.device
     }
+
+    /// The user buffer `(addr, len)` the device reads or writes directly,
+    /// if it does (not through a bounce buffer): the authority checks
+    /// verify it stays mapped while the transfer runs.
+    #[cfg(feature = "authority-checks")]
+    pub fn direct_buffer(&self) -> Option<(u64, u64)> {
+        match self.target {
+            Target::User { buf } if self.len > 0 => Some((buf, self.len)),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for SyncTransfer {

@@ -699,12 +699,13 @@ fn bind_failure_keeps_binding(
 /// Children bound with `disk_bind` whose reads all finish before the kernel
 /// next reaps the disk must each be signalled.
 ///
-/// Review finding: `kernel/src/iowait.rs` `signal_bound` signals at most
-/// `MOST` (16) bound processes per reap, but marks every bound process's
-/// finished requests announced first (`announce_done`), so the 17th and
-/// later lose their signal for good: a `notify_wait` on it never wakes.
+/// Review finding: `kernel/src/iowait.rs` `signal_bound` signalled at
+/// most `MOST` bound processes per reap, but marked every bound process's
+/// finished requests announced first (`announce_done`), so those past
+/// `MOST` lost their signal for good: a `notify_wait` on it never woke.
 /// Booted with `diskirq=off`, completions are reaped only by the tick and
-/// the idle loop, so many land in one reap.
+/// the idle loop, so many land in one reap (about 13 under emulation,
+/// more than `MOST`, 4: the old marking lost 8 of 40 signals here).
 fn many_bound(
     start: &Start,
     disk: Handle<DiskRange>,
@@ -765,12 +766,14 @@ fn many_bound(
 /// The fix: a read into a ring's pages goes through a bounce buffer, so
 /// the device never has the ring's frames; if the ring is gone when the
 /// read ends, its copy out fails with `BadAddress` (the pages are no
-/// longer mapped). This test checks what a program sees (`Ok`, or
+/// longer mapped). This program checks what it can see (`Ok`, or
 /// `BadAddress` once the ring went during the read, which must happen in
-/// one of the tries); it cannot see where the device wrote, so it does not
-/// tell the fixed kernel from the old one, which also said `BadAddress`
-/// when a later piece found the pages gone. The fix itself is structural
-/// (`Rings::maps_any` in `syscall/disk.rs`).
+/// one of the tries); where the device writes, it cannot see. The test
+/// kernel's authority checks can: after every syscall they verify that a
+/// transfer running straight in user frames still has them all mapped, so
+/// the old kernel fails this test with "AUTHORITY CHECK FAILED after
+/// cap_drop ... disk transfer runs in a page no longer mapped" (checked by
+/// disabling the fix: 3 runs of 3).
 ///
 /// Under emulation the device often finishes within the doorbell, before
 /// the child runs: such a try shows nothing, so up to `TRIES` are made
