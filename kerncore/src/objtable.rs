@@ -92,6 +92,13 @@ impl<T> ObjectTable<T> {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (ObjectId, &mut T)> {
         self.slots.iter_mut().map(|(i, e)| (id(i, e.generation), &mut e.value))
     }
+
+    /// Keeps the objects `keep` says yes to and removes the others (their
+    /// ids die, as with [`remove`](Self::remove)); `keep` sees each object
+    /// once, mutably, and may act on one it drops. No allocation.
+    pub fn retain(&mut self, mut keep: impl FnMut(ObjectId, &mut T) -> bool) {
+        self.slots.retain(|i, e| keep(id(i, e.generation), &mut e.value));
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +108,24 @@ mod tests {
     use std::vec::Vec;
 
     use proptest::prelude::*;
+
+    #[test]
+    fn retain_removes_what_it_is_told_and_their_ids_die() {
+        let mut t = ObjectTable::new(8);
+        let ids: Vec<ObjectId> = (0..5u32).map(|v| t.insert(v).expect("room")).collect();
+        let mut seen = 0;
+        t.retain(|_, v| {
+            seen += 1;
+            *v % 2 == 0
+        });
+        assert_eq!(seen, 5);
+        let left: Vec<ObjectId> = t.iter().map(|(i, _)| i).collect();
+        assert_eq!(left, [ids[0], ids[2], ids[4]]);
+        assert!(t.get(ids[1]).is_none() && t.get(ids[3]).is_none());
+        // A removed object's slot is reused under a new generation.
+        let again = t.insert(9).expect("room");
+        assert!(again != ids[1] && again != ids[3]);
+    }
 
     #[test]
     fn iter_mut_changes_every_live_object() {

@@ -243,15 +243,14 @@ impl Authority {
     }
 }
 
-/// A request started by `disk_submit`.
-pub struct AsyncRequest {
-    /// The process that started it (`None` once it died).
-    pub owner: Option<ObjectId>,
+/// An asynchronous request on a device (one of `disk_submit`, or a ring
+/// entry): what its completion needs, the same for both.
+pub struct InFlight {
     /// The capability it was started through.
     pub authority: Authority,
     /// Its device request, with the bounce buffer lent to the device until
     /// the request's result is taken.
-    pub io: Lent,
+    pub lent: Lent,
     /// The device.
     pub device: u32,
     /// What it does.
@@ -264,21 +263,108 @@ pub struct AsyncRequest {
     pub announced: bool,
 }
 
-/// A request the device is done with, taken out of [`AsyncIo`]; its bounce
-/// buffer goes back to the pool when this is dropped.
-pub struct Finished {
+impl InFlight {
+    /// Its device request.
+    pub fn id(&self) -> RequestId {
+        self.lent.id()
+    }
+
+    /// Whether the device still has it while its capability is gone:
+    /// `cap_revoke` waits for those when it destroyed a disk range, so that
+    /// nothing more reaches a disk through it once it returns.
+    pub fn unauthorized_in_flight(&self, caps: &CapSpace, devices: &Devices) -> bool {
+        !devices.is_settled(self.id()) && !self.authority.holds(caps)
+    }
+
+    /// Marks it announced if the device is done with it and it was not
+    /// yet; whether it was news (its `disk_bind` notification is due).
+    pub fn announce(&mut self, devices: &Devices) -> bool {
+        let news = !self.announced && devices.is_settled(self.id());
+        self.announced |= news;
+        news
+    }
+}
+
+/// A record that holds an [`InFlight`] request ([`AsyncRequest`] and the
+/// rings' requests), so the two share completion and orphan reaping.
+pub trait HoldsInFlight {
     /// The request.
-    pub request: AsyncRequest,
+    fn in_flight(&mut self) -> &mut InFlight;
+}
+
+/// A request started by `disk_submit`.
+pub struct AsyncRequest {
+    /// The process that started it (`None` once it died).
+    pub owner: Option<ObjectId>,
+    /// The request.
+    pub io: InFlight,
+}
+
+impl HoldsInFlight for AsyncRequest {
+    fn in_flight(&mut self) -> &mut InFlight {
+        &mut self.io
+    }
+}
+
+/// A request the device is done with, taken out of its table; its bounce
+/// buffer goes back to the pool when this is dropped.
+pub struct Finished<R> {
+    /// The request.
+    pub request: R,
     /// What the device reported.
     pub result: Result<(), Error>,
     bounce: Bounce,
 }
 
-impl Finished {
-    /// The bounce buffer's bytes (`len` of them), until this is dropped.
-    pub fn bytes(&self) -> &[u8] {
-        self.bounce.bytes()
+impl<R: HoldsInFlight> Finished<R> {
+    /// `request` with its result and its buffer back, if the device
+    /// reported it done; the request itself if not (its buffer still lent).
+    pub fn take(mut request: R, devices: &mut Devices) -> Result<Self, R> {
+        match request.in_flight().lent.reclaim(devices) {
+            Some((bounce, result)) => Ok(Finished { request, result, bounce }),
+            None => Err(request),
+        }
     }
+
+    /// What the request's owner learns, with a read's data copied to its
+    /// buffer in `aspace` (the owner's, active): the sectors moved, or the
+    /// error. `Revoked` first, and nothing copied, when the capability it
+    /// was started through is gone: a program whose capability is gone
+    /// learns nothing from the request, not even the device's error.
+    pub fn deliver(&mut self, caps: &CapSpace, aspace: &AddressSpace) -> Result<u64, Error> {
+        let io = self.request.in_flight();
+        if !io.authority.holds(caps) {
+            return Err(Error::Revoked);
+        }
+        self.result?;
+        if io.op == Op::Read {
+            crate::mem::user::UserSlice::new(io.user_buf, io.len)?
+                .write(aspace, self.bounce.bytes())?;
+        }
+        Ok(io.len / SECTOR_SIZE as u64)
+    }
+}
+
+/// Frees the requests of `table` that `orphaned` says nobody will collect
+/// and whose device is done with them: their buffers go back to the pool.
+/// Returns how many. O(requests); no allocation.
+pub fn reap_orphans<R: HoldsInFlight>(
+    table: &mut ObjectTable<R>,
+    devices: &mut Devices,
+    orphaned: impl Fn(&mut R) -> bool,
+) -> usize {
+    devices.poll_all();
+    let mut freed = 0;
+    table.retain(|_, r| {
+        if !orphaned(r) || !devices.is_settled(r.in_flight().id()) {
+            return true;
+        }
+        // Dropping the reclaimed buffer gives it back to the pool.
+        drop(r.in_flight().lent.reclaim(devices));
+        freed += 1;
+        false
+    });
+    freed
 }
 
 /// Every asynchronous request in the system.
@@ -334,15 +420,16 @@ impl AsyncIo {
         id: ObjectId,
         pid: ObjectId,
         devices: &mut Devices,
-    ) -> Result<Option<Finished>, Error> {
+    ) -> Result<Option<Finished<AsyncRequest>>, Error> {
         let io = self.get(id, pid).ok_or(Error::BadHandle)?.io.id();
         devices.poll_all();
         if !devices.is_settled(io) {
             return Ok(None);
         }
-        let mut request = self.requests.remove(id).ok_or(Error::BadHandle)?;
-        let (bounce, result) = request.io.reclaim(devices).ok_or(Error::BadHandle)?;
-        Ok(Some(Finished { request, result, bounce }))
+        let request = self.requests.remove(id).ok_or(Error::BadHandle)?;
+        // Settled, so it reclaims; were it not so, the dropped request's
+        // `Lent` keeps its buffer from the pool rather than free it.
+        Finished::take(request, devices).map(Some).map_err(|_| Error::BadHandle)
     }
 
     /// Marks `pid`'s requests the device is done with as announced;
@@ -350,11 +437,8 @@ impl AsyncIo {
     /// O(requests).
     pub fn announce_done(&mut self, pid: ObjectId, devices: &Devices) -> bool {
         let mut news = false;
-        for (_, r) in self.requests.iter_mut() {
-            if r.owner == Some(pid) && !r.announced && devices.is_settled(r.io.id()) {
-                r.announced = true;
-                news = true;
-            }
+        for (_, r) in self.requests.iter_mut().filter(|(_, r)| r.owner == Some(pid)) {
+            news |= r.io.announce(devices);
         }
         news
     }
@@ -363,33 +447,8 @@ impl AsyncIo {
     /// them. O(requests) when there are orphans, O(1) otherwise; no
     /// allocation.
     pub fn reap_orphans(&mut self, devices: &mut Devices) {
-        const BATCH: usize = 32;
-        if self.orphans == 0 {
-            return;
-        }
-        devices.poll_all();
-        loop {
-            let mut batch = [ObjectId(0); BATCH];
-            let mut n = 0;
-            for (id, r) in self.requests.iter() {
-                if n == BATCH {
-                    break;
-                }
-                if r.owner.is_none() && devices.is_settled(r.io.id()) {
-                    batch[n] = id;
-                    n += 1;
-                }
-            }
-            for &id in &batch[..n] {
-                if let Some(mut r) = self.requests.remove(id) {
-                    // Dropping the reclaimed buffer gives it back to the pool.
-                    drop(r.io.reclaim(devices));
-                    self.orphans -= 1;
-                }
-            }
-            if n < BATCH {
-                return;
-            }
+        if self.orphans > 0 {
+            self.orphans -= reap_orphans(&mut self.requests, devices, |r| r.owner.is_none());
         }
     }
 
@@ -403,30 +462,17 @@ impl AsyncIo {
         devices: &Devices,
         out: &mut Vec<RequestId>,
     ) {
-        for (_, r) in self.requests.iter() {
-            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
-                out.push(r.io.id());
-            }
-        }
+        let lost = self.requests.iter().filter(|(_, r)| r.io.unauthorized_in_flight(caps, devices));
+        out.extend(lost.map(|(_, r)| r.io.id()));
     }
 
     /// A process died: its requests the device is done with are freed now,
     /// the others when the device is done with them (`reap_orphans`): the
     /// device may still write into their bounce buffers until then.
     pub fn orphan(&mut self, pid: ObjectId, devices: &mut Devices) {
-        let mut ids = [ObjectId(0); MAX_ASYNC_REQUESTS];
-        let mut n = 0;
-        for (id, r) in self.requests.iter() {
-            if r.owner == Some(pid) && n < ids.len() {
-                ids[n] = id;
-                n += 1;
-            }
-        }
-        for &id in &ids[..n] {
-            if let Some(r) = self.requests.get_mut(id) {
-                r.owner = None;
-                self.orphans += 1;
-            }
+        for (_, r) in self.requests.iter_mut().filter(|(_, r)| r.owner == Some(pid)) {
+            r.owner = None;
+            self.orphans += 1;
         }
         self.reap_orphans(devices);
     }

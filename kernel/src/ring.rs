@@ -29,9 +29,8 @@ use caps::abi::Error;
 use caps::abi::ring::{CQE_SIZE, Cqe, RingHeader, SQE_SIZE};
 use caps::{CapSpace, ObjectId};
 
-use crate::diskio::MAX_PIECES;
-use crate::diskio::{Authority, Lent, MAX_ASYNC_TOTAL};
-use crate::drivers::block::{Devices, MAX_REQUESTS, Op, RequestId};
+use crate::diskio::{Finished, HoldsInFlight, InFlight, MAX_ASYNC_TOTAL, MAX_PIECES, reap_orphans};
+use crate::drivers::block::{Devices, MAX_REQUESTS, RequestId};
 use crate::objtable::ObjectTable;
 use kerncore::ring::RingIndices;
 
@@ -113,22 +112,19 @@ pub struct RingRequest {
     pub ring: Option<ObjectId>,
     /// The submission's `user_data`.
     pub user_data: u64,
-    /// The capability it was started through.
-    pub authority: Authority,
-    /// Its device request, with the bounce buffer lent until the result is
-    /// taken.
-    pub io: Lent,
-    /// The device.
-    pub device: u32,
-    /// What it does.
-    pub op: Op,
-    /// Where a read's data goes.
-    pub user_buf: u64,
-    /// Bytes moved.
-    pub len: u64,
-    /// Whether its completion was signalled (`disk_bind`).
-    pub announced: bool,
+    /// The request.
+    pub io: InFlight,
 }
+
+impl HoldsInFlight for RingRequest {
+    fn in_flight(&mut self) -> &mut InFlight {
+        &mut self.io
+    }
+}
+
+/// A ring request the device is done with; its bounce buffer goes back to
+/// the pool when this is dropped.
+pub type Done = Finished<RingRequest>;
 
 /// Every ring and every ring request in flight.
 pub struct Rings {
@@ -176,10 +172,8 @@ impl Rings {
         let Rings { rings, requests, .. } = self;
         let mut news = false;
         for (_, r) in requests.iter_mut() {
-            let mine = r.ring.and_then(|id| rings.get(id)).is_some_and(|ring| ring.owner == pid);
-            if mine && !r.announced && devices.is_settled(r.io.id()) {
-                r.announced = true;
-                news = true;
+            if r.ring.and_then(|id| rings.get(id)).is_some_and(|ring| ring.owner == pid) {
+                news |= r.io.announce(devices);
             }
         }
         news
@@ -236,22 +230,10 @@ impl Rings {
         let Some(ring) = self.rings.get_mut(id) else { return };
         ring.attached = false;
         ring.idx.forget_in_flight();
-        let mut orphaned = 0;
-        // No allocation: mark in place.
-        let ids = self.requests.iter().filter(|(_, r)| r.ring == Some(id)).map(|(i, _)| i);
-        let mut batch = [ObjectId(0); MAX_RING_REQUESTS];
-        let mut n = 0;
-        for i in ids {
-            batch[n] = i;
-            n += 1;
+        for (_, r) in self.requests.iter_mut().filter(|(_, r)| r.ring == Some(id)) {
+            r.ring = None;
+            self.orphans += 1;
         }
-        for &i in &batch[..n] {
-            if let Some(r) = self.requests.get_mut(i) {
-                r.ring = None;
-                orphaned += 1;
-            }
-        }
-        self.orphans += orphaned;
         self.reap_orphans(devices);
     }
 
@@ -259,24 +241,8 @@ impl Rings {
     /// back to the pool). O(requests) when there are orphans, O(1)
     /// otherwise; no allocation.
     pub fn reap_orphans(&mut self, devices: &mut Devices) {
-        if self.orphans == 0 {
-            return;
-        }
-        devices.poll_all();
-        let mut batch = [ObjectId(0); MAX_RING_REQUESTS];
-        let mut n = 0;
-        for (id, r) in self.requests.iter() {
-            if r.ring.is_none() && devices.is_settled(r.io.id()) {
-                batch[n] = id;
-                n += 1;
-            }
-        }
-        for &id in &batch[..n] {
-            if let Some(mut r) = self.requests.remove(id) {
-                // Dropping the reclaimed buffer gives it back to the pool.
-                drop(r.io.reclaim(devices));
-                self.orphans -= 1;
-            }
+        if self.orphans > 0 {
+            self.orphans -= reap_orphans(&mut self.requests, devices, |r| r.ring.is_none());
         }
     }
 
@@ -290,11 +256,8 @@ impl Rings {
         devices: &Devices,
         out: &mut alloc::vec::Vec<RequestId>,
     ) {
-        for (_, r) in self.requests.iter() {
-            if !devices.is_settled(r.io.id()) && !r.authority.holds(caps) {
-                out.push(r.io.id());
-            }
-        }
+        let lost = self.requests.iter().filter(|(_, r)| r.io.unauthorized_in_flight(caps, devices));
+        out.extend(lost.map(|(_, r)| r.io.id()));
     }
 
     /// Takes out up to `out.len()` of ring `id`'s requests the device is
@@ -321,51 +284,27 @@ impl Rings {
         }
         let mut taken = 0;
         for &rid in &ids[..n] {
-            let Some(mut request) = self.requests.remove(rid) else { continue };
-            let Some((bounce, result)) = request.io.reclaim(devices) else {
+            let Some(request) = self.requests.remove(rid) else { continue };
+            match Finished::take(request, devices) {
+                Ok(done) => {
+                    out[taken] = Some(done);
+                    taken += 1;
+                }
                 // Settled requests always reclaim; were it not so, keep it
                 // as an orphan rather than drop a buffer the device may
                 // hold (see `Lent`).
-                request.ring = None;
-                if let Some(ring) = self.rings.get_mut(id) {
-                    ring.idx.orphan_one();
+                Err(mut request) => {
+                    request.ring = None;
+                    if let Some(ring) = self.rings.get_mut(id) {
+                        ring.idx.orphan_one();
+                    }
+                    if self.requests.insert(request).is_some() {
+                        self.orphans += 1;
+                    }
                 }
-                if self.requests.insert(request).is_some() {
-                    self.orphans += 1;
-                }
-                continue;
-            };
-            out[taken] = Some(Done { request, result, bounce });
-            taken += 1;
+            }
         }
         taken
-    }
-}
-
-/// A ring request the device is done with; its bounce buffer goes back to
-/// the pool when this is dropped.
-pub struct Done {
-    /// The request.
-    pub request: RingRequest,
-    /// What the device reported.
-    pub result: Result<(), Error>,
-    bounce: crate::diskio::Bounce,
-}
-
-impl Done {
-    /// The bounce buffer's bytes (`len` of them).
-    pub fn bytes(&self) -> &[u8] {
-        self.bounce.bytes()
-    }
-
-    /// The completion to post: the sectors moved, or the error; `Revoked`
-    /// (and nothing copied: the caller copies only on `Ok`) when the
-    /// capability it was started through is gone.
-    pub fn result(&self, caps: &CapSpace) -> Result<u64, Error> {
-        if !self.request.authority.holds(caps) {
-            return Err(Error::Revoked);
-        }
-        self.result.map(|()| self.request.len / crate::drivers::block::SECTOR_SIZE as u64)
     }
 }
 

@@ -19,7 +19,7 @@ use caps::{Object, ObjectId, SectorRange};
 
 use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{AsyncRequest, Authority, Bounce, Lent, SyncTransfer, check_user_pages};
+use crate::diskio::{AsyncRequest, Authority, Bounce, InFlight, SyncTransfer, check_user_pages};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::mem::user::{UserSlice, write_value};
 use crate::proc::Block;
@@ -155,6 +155,8 @@ pub struct CheckedRequest {
     pub len: u64,
     /// The caller's buffer.
     pub slice: UserSlice,
+    /// Its address.
+    pub buf: u64,
     /// The capability it goes through, remembered for its completion.
     pub authority: Authority,
 }
@@ -203,6 +205,7 @@ pub fn check_async(
         first,
         len,
         slice,
+        buf,
         authority: Authority { table: c.table, handle, rights: need, range: r },
     })
 }
@@ -212,12 +215,22 @@ pub fn check_async(
 /// result is taken, even if its owner dies first. Errors: `Busy` when the
 /// DMA pool or the device's request table has no room; the device's own.
 /// On an error nothing was started.
-pub fn start_async(kernel: &mut Kernel, c: Caller, req: &CheckedRequest) -> Result<Lent, Error> {
+pub fn start_async(kernel: &mut Kernel, c: Caller, req: CheckedRequest) -> Result<InFlight, Error> {
     let mut bounce = Bounce::new(req.len)?;
     if req.op == Op::Write {
         req.slice.read(c.aspace(&kernel.procs), bounce.bytes_mut())?;
     }
-    bounce.lend(&mut kernel.devices, req.device, req.op, req.first).map_err(|(e, _)| e)
+    let lent =
+        bounce.lend(&mut kernel.devices, req.device, req.op, req.first).map_err(|(e, _)| e)?;
+    Ok(InFlight {
+        authority: req.authority,
+        lent,
+        device: req.device,
+        op: req.op,
+        user_buf: req.buf,
+        len: req.len,
+        announced: false,
+    })
 }
 
 /// `disk_submit(range, op, sector, count, buf)`: starts a request and
@@ -230,17 +243,8 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         return Err(Error::Busy);
     }
     let waited = kernel.devices.waited_cycles;
-    let io = start_async(kernel, c, &req)?;
-    let request = AsyncRequest {
-        owner: Some(c.pid),
-        authority: req.authority,
-        io,
-        device: req.device,
-        op: req.op,
-        user_buf: a.buf,
-        len: req.len,
-        announced: false,
-    };
+    let device = req.device;
+    let request = AsyncRequest { owner: Some(c.pid), io: start_async(kernel, c, req)? };
     // `has_room` was checked above and nothing since took a place.
     let Some(id) = kernel.async_io.add(request) else {
         // Unreachable; if it were not, the dropped request's `Lent` keeps
@@ -248,7 +252,7 @@ pub fn submit(kernel: &mut Kernel, c: Caller, a: calls::DiskSubmit) -> Result<u6
         return Err(Error::Busy);
     };
     let spent = rdtsc() - t0 - (kernel.devices.waited_cycles - waited);
-    kernel.devices.account(req.device, 1, spent);
+    kernel.devices.account(device, 1, spent);
     Ok(id.0)
 }
 
@@ -265,7 +269,7 @@ pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Outco
     }
     let id = ObjectId(a.id);
     kernel.async_io.reap_orphans(&mut kernel.devices);
-    let Some(done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
+    let Some(mut done) = kernel.async_io.take_done(id, c.pid, &mut kernel.devices)? else {
         if a.flags & COMPLETE_NONBLOCK != 0 {
             return Err(Error::WouldBlock);
         }
@@ -274,21 +278,11 @@ pub fn complete(kernel: &mut Kernel, c: Caller, a: calls::DiskComplete) -> Outco
         return Ok(Next::Block(Block::DiskComplete(request)));
     };
     let t0 = rdtsc();
-    let req = &done.request;
-    // Authority first: a program whose capability is gone learns nothing
-    // from the request, not even the device's error.
-    let result = if !req.authority.holds(&kernel.caps) {
-        Err(Error::Revoked)
-    } else if let (Ok(()), Op::Read) = (done.result, req.op) {
-        let aspace = c.aspace(&kernel.procs);
-        UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, done.bytes()))
-    } else {
-        done.result
-    };
-    let (device, len) = (req.device, req.len);
+    let result = done.deliver(&kernel.caps, c.aspace(&kernel.procs));
+    let device = done.request.io.device;
     drop(done);
     kernel.devices.account(device, 0, rdtsc() - t0);
-    result.map(|()| Next::Return(len / SECTOR_SIZE as u64))
+    result.map(Next::Return)
 }
 
 /// `disk_bind(notification)`: the caller's asynchronous requests (its

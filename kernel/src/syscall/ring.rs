@@ -22,7 +22,7 @@ use super::disk::{check_async, start_async};
 use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
 use crate::mem::aspace::Access;
-use crate::mem::user::{UserSlice, read_value, write_value};
+use crate::mem::user::{read_value, write_value};
 use crate::proc::Block;
 use crate::ring::{
     Done, MAX_RING_REQUESTS_PER_PROCESS, MAX_RINGS_PER_PROCESS, Ring, RingRequest, RingWait, cqe,
@@ -196,25 +196,16 @@ fn submit_entry(k: &mut Kernel, c: Caller, id: ObjectId, sqe: &Sqe) -> Result<u3
     if k.rings.requests.is_full() || k.rings.in_flight_of(c.pid) >= MAX_RING_REQUESTS_PER_PROCESS {
         return Err(Error::Busy);
     }
-    let io = start_async(k, c, &req)?;
-    let request = RingRequest {
-        ring: Some(id),
-        user_data: sqe.user_data,
-        authority: req.authority,
-        io,
-        device: req.device,
-        op: req.op,
-        user_buf: sqe.buf,
-        len: req.len,
-        announced: false,
-    };
+    let device = req.device;
+    let request =
+        RingRequest { ring: Some(id), user_data: sqe.user_data, io: start_async(k, c, req)? };
     if k.rings.requests.insert(request).is_none() {
         // Unreachable (room checked above); the `Lent` dropped with the
         // request leaks its buffer rather than free one the device may
         // write.
         return Err(Error::Busy);
     }
-    Ok(req.device)
+    Ok(device)
 }
 
 /// Writes completion `(user_data, result)` into the ring's next completion
@@ -259,19 +250,10 @@ fn post_completions(k: &mut Kernel, c: Caller, id: ObjectId) -> Result<u32, Erro
         let mut done: [Option<Done>; BATCH] = core::array::from_fn(|_| None);
         let n = k.rings.take_done(id, &mut k.devices, &mut done);
         for d in done.iter_mut().take(n) {
-            let Some(d) = d.take() else { continue };
+            let Some(mut d) = d.take() else { continue };
             let t0 = rdtsc();
-            let req = &d.request;
-            let mut result = d.result(&k.caps);
-            if result.is_ok() && req.op == crate::drivers::block::Op::Read {
-                let aspace = c.aspace(&k.procs);
-                if let Err(e) =
-                    UserSlice::new(req.user_buf, req.len).and_then(|s| s.write(aspace, d.bytes()))
-                {
-                    result = Err(e);
-                }
-            }
-            let (user_data, device) = (req.user_data, req.device);
+            let result = d.deliver(&k.caps, c.aspace(&k.procs));
+            let (user_data, device) = (d.request.user_data, d.request.io.device);
             drop(d);
             post(k, c, id, user_data, result, true)?;
             posted += 1;
