@@ -184,6 +184,28 @@ impl Kernel {
         }
     }
 
+    /// Mints `cap`, the first capability to an object just made, into
+    /// `table` and counts it (`cap_created`); returns the handle. If the
+    /// table refuses (`TableFull`, the global capability limit), `undo`
+    /// takes the object back, so creating calls stay all or nothing.
+    pub fn mint_new(
+        &mut self,
+        table: caps::TableId,
+        cap: Capability,
+        undo: impl FnOnce(&mut Kernel),
+    ) -> Result<u64, Error> {
+        match self.caps.mint(table, cap) {
+            Ok(h) => {
+                self.cap_created(&cap);
+                Ok(h.as_raw())
+            }
+            Err(e) => {
+                undo(self);
+                Err(e)
+            }
+        }
+    }
+
     /// `cap_gone` for each of a batch of removals.
     pub fn caps_removed(&mut self, removed: &[Removed]) {
         for r in removed {

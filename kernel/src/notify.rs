@@ -95,16 +95,7 @@ pub fn create(k: &mut Kernel, table: TableId, quota: ObjectId) -> Result<u64, Er
         rights: NOTIFICATION_RIGHTS,
         badge: NO_BADGE,
     };
-    match k.caps.mint(table, cap) {
-        Ok(h) => {
-            k.cap_created(&cap);
-            Ok(h.as_raw())
-        }
-        Err(e) => {
-            free(k, id);
-            Err(e)
-        }
-    }
+    k.mint_new(table, cap, |k| free(k, id))
 }
 
 /// Signals notification `id` with `bits` (non-zero): the first waiter, if

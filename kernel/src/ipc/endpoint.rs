@@ -41,16 +41,7 @@ pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u
     let id = k.ipc.endpoints.insert(ep).expect("room checked above");
     k.quotas.hold(quota);
     let cap = Capability { object: Object::Endpoint(id), rights: ENDPOINT_RIGHTS, badge: NO_BADGE };
-    match k.caps.mint(table, cap) {
-        Ok(h) => {
-            k.cap_created(&cap);
-            Ok(h.as_raw())
-        }
-        Err(e) => {
-            free(k, id);
-            Err(e)
-        }
-    }
+    k.mint_new(table, cap, |k| free(k, id))
 }
 
 /// Counts a new capability to endpoint `id`.

@@ -67,17 +67,8 @@ pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Erro
         rights: PROCESS_HANDLE_RIGHTS,
         badge: NO_BADGE,
     };
-    match k.caps.mint(c.table, cap) {
-        Ok(h) => {
-            k.cap_created(&cap);
-            Ok(h.as_raw())
-        }
-        Err(e) => {
-            // The global capability limit: undo the child before it runs.
-            crate::lifecycle::terminate(k, child, ExitStatus::Killed);
-            Err(e)
-        }
-    }
+    // The global capability limit: undo the child before it runs.
+    k.mint_new(c.table, cap, |k| crate::lifecycle::terminate(k, child, ExitStatus::Killed))
 }
 
 /// `proc_wait(process, flags)`: the child's exit status, waiting for it to

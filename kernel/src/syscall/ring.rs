@@ -80,19 +80,15 @@ pub fn create(k: &mut Kernel, c: Caller, a: calls::RingCreate) -> Result<u64, Er
         rights: ObjectKind::IoRing.valid_rights(),
         badge: NO_BADGE,
     };
-    let minted =
-        write_value(c.aspace(&k.procs), a.vaddr, &header).and_then(|()| k.caps.mint(c.table, cap));
-    match minted {
-        Ok(h) => {
-            k.cap_created(&cap);
-            Ok(h.as_raw())
-        }
-        Err(e) => {
-            k.rings.rings.remove(id);
-            unmap_pages(k, c.pid, a.vaddr, pages);
-            Err(e)
-        }
+    let undo = |k: &mut Kernel| {
+        k.rings.rings.remove(id);
+        unmap_pages(k, c.pid, a.vaddr, pages);
+    };
+    if let Err(e) = write_value(c.aspace(&k.procs), a.vaddr, &header) {
+        undo(k);
+        return Err(e);
     }
+    k.mint_new(c.table, cap, undo)
 }
 
 /// Unmaps `pages` at `vaddr` in `pid`'s space (if it still has one),
