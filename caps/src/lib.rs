@@ -102,6 +102,6 @@ mod tree;
 pub use graph::Reached;
 pub use invariants::InvariantViolation;
 pub use object::{Badge, Capability, NO_BADGE, Narrow, Object, ObjectId};
-pub use range::SectorRange;
+pub use range::{PageRange, SectorRange};
 pub use space::{Audited, CapSpace, Removed, TableId};
 pub use table::CapTable;

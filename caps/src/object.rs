@@ -5,7 +5,7 @@
 //! the numbers to its own structures.
 
 use crate::abi::{CapInfo, Error, ObjectKind, Rights};
-use crate::range::SectorRange;
+use crate::range::{PageRange, SectorRange};
 
 /// A kernel-chosen identifier of an object (endpoint, process, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +35,8 @@ pub enum Object {
     Notification(ObjectId),
     /// An I/O ring of disk requests.
     IoRing(ObjectId),
+    /// A page range of a memory object.
+    MemoryObject(PageRange),
 }
 
 impl Object {
@@ -52,10 +54,12 @@ impl Object {
             Object::Image(_) => ObjectKind::Image,
             Object::Notification(_) => ObjectKind::Notification,
             Object::IoRing(_) => ObjectKind::IoRing,
+            Object::MemoryObject(_) => ObjectKind::MemoryObject,
         }
     }
 
-    /// The object's id, for kinds named by id (`None` for ranges).
+    /// The object's id, for kinds named by id (`None` for disk ranges; a
+    /// memory object's page range gives its object's id).
     pub const fn id(&self) -> Option<ObjectId> {
         match self {
             Object::Console(id)
@@ -67,6 +71,7 @@ impl Object {
             | Object::Notification(id)
             | Object::IoRing(id)
             | Object::Memory(id) => Some(*id),
+            Object::MemoryObject(range) => Some(range.object),
             Object::DiskRange(_) => None,
         }
     }
@@ -76,6 +81,7 @@ impl Object {
     pub const fn validate(&self) -> Result<(), Error> {
         match self {
             Object::DiskRange(range) => crate::range::check_span(range.first, range.count),
+            Object::MemoryObject(range) => crate::range::check_span(range.first, range.count),
             _ => Ok(()),
         }
     }
@@ -85,6 +91,7 @@ impl Object {
     pub const fn is_within(&self, parent: &Object) -> bool {
         match (self, parent) {
             (Object::DiskRange(a), Object::DiskRange(b)) => a.is_within(b),
+            (Object::MemoryObject(a), Object::MemoryObject(b)) => a.is_within(b),
             (Object::Console(a), Object::Console(b))
             | (Object::Endpoint(a), Object::Endpoint(b))
             | (Object::Process(a), Object::Process(b))
@@ -132,6 +139,7 @@ impl Capability {
     pub const fn info(&self) -> CapInfo {
         let (device, first, count) = match self.object {
             Object::DiskRange(range) => (range.device as u64, range.first, range.count),
+            Object::MemoryObject(range) => (0, range.first, range.count),
             _ => (0, 0, 0),
         };
         CapInfo {
@@ -159,7 +167,7 @@ pub enum Narrow {
     /// The same object (and badge) as the parent.
     Same,
     /// A sub-range `(offset, count)` relative to the parent's range
-    /// (`DiskRange` only).
+    /// (`DiskRange` in sectors, `MemoryObject` in pages).
     Range {
         /// First sector (frame) of the child, relative to the parent's.
         offset: u64,
@@ -197,6 +205,10 @@ impl Narrow {
             Narrow::Range { offset, count } => match parent.object {
                 Object::DiskRange(range) => match range.sub_range(offset, count) {
                     Ok(sub) => Ok((Object::DiskRange(sub), parent.badge)),
+                    Err(error) => Err(error),
+                },
+                Object::MemoryObject(range) => match range.sub_range(offset, count) {
+                    Ok(sub) => Ok((Object::MemoryObject(sub), parent.badge)),
                     Err(error) => Err(error),
                 },
                 _ => Err(Error::WrongKind),
@@ -317,5 +329,24 @@ mod tests {
         assert!(!parent.is_within(&child));
         let badged = cap(parent.object, Rights::SEND, 4);
         assert!(!child.is_within(&badged));
+    }
+
+    #[test]
+    fn memory_objects_narrow_to_sub_ranges_of_the_same_object() {
+        let whole = PageRange::new(ObjectId(7), 0, 8).unwrap();
+        let parent = cap(Object::MemoryObject(whole), Rights::MAP | Rights::READ, NO_BADGE);
+        let (child, badge) = Narrow::Range { offset: 2, count: 3 }.apply(&parent).unwrap();
+        assert_eq!(child, Object::MemoryObject(PageRange::new(ObjectId(7), 2, 3).unwrap()));
+        assert_eq!(badge, NO_BADGE);
+        assert!(child.is_within(&parent.object));
+        assert!(!parent.object.is_within(&child));
+        assert_eq!(child.id(), Some(ObjectId(7)));
+        assert_eq!(child.kind(), ObjectKind::MemoryObject);
+        assert_eq!(Narrow::Range { offset: 6, count: 3 }.apply(&parent), Err(Error::OutOfRange));
+        assert_eq!(Narrow::Badge(1).apply(&parent), Err(Error::WrongKind));
+        let other = Object::MemoryObject(PageRange::new(ObjectId(8), 2, 3).unwrap());
+        assert!(!other.is_within(&parent.object));
+        let info = cap(child, Rights::MAP, NO_BADGE).info();
+        assert_eq!((info.device, info.first, info.count), (0, 2, 3));
     }
 }

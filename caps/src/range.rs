@@ -11,6 +11,7 @@
 //! an empty request.
 
 use crate::abi::Error;
+use crate::object::ObjectId;
 
 /// A range of sectors on one block device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +100,51 @@ impl SectorRange {
     }
 }
 
+/// A range of pages of one memory object: what a `MemoryObject`
+/// capability names. `first` and `count` are in pages, relative to the
+/// object's first page; the kernel checks at minting that the range lies
+/// inside the object, and `derive` only narrows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PageRange {
+    /// The kernel's id of the memory object.
+    pub object: ObjectId,
+    /// The first page, relative to the object's start.
+    pub first: u64,
+    /// How many pages (at least 1).
+    pub count: u64,
+}
+
+impl PageRange {
+    /// A range, checked as [`SectorRange::new`] checks.
+    pub const fn new(object: ObjectId, first: u64, count: u64) -> Result<PageRange, Error> {
+        match check_span(first, count) {
+            Ok(()) => Ok(PageRange { object, first, count }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The sub-range `(offset, count)`, relative to this range's start.
+    pub const fn sub_range(&self, offset: u64, count: u64) -> Result<PageRange, Error> {
+        match sub_span(self.first, self.count, offset, count) {
+            Ok(first) => Ok(PageRange { object: self.object, first, count }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The object's page at relative page `page` for `count` pages: the
+    /// last page is reachable, one past is `OutOfRange`, `count == 0` is
+    /// `InvalidArgument`.
+    pub const fn translate(&self, page: u64, count: u64) -> Result<u64, Error> {
+        sub_span(self.first, self.count, page, count)
+    }
+
+    /// Whether this range lies within `outer` (same object, nested span).
+    pub const fn is_within(&self, outer: &PageRange) -> bool {
+        self.object.0 == outer.object.0
+            && span_within((self.first, self.count), (outer.first, outer.count))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +228,21 @@ mod tests {
         assert!(!span_within((6, 11), (6, 10)));
         assert!(span_within((15, 1), (6, 10)));
         assert!(!span_within((16, 1), (6, 10)));
+    }
+
+    #[test]
+    fn page_ranges_narrow_within_their_object_only() {
+        let r = PageRange::new(ObjectId(3), 0, 16).unwrap();
+        let sub = r.sub_range(4, 4).unwrap();
+        assert_eq!((sub.first, sub.count), (4, 4));
+        assert!(sub.is_within(&r));
+        assert!(!r.is_within(&sub));
+        assert!(!PageRange::new(ObjectId(4), 4, 4).unwrap().is_within(&r));
+        assert_eq!(r.sub_range(12, 5), Err(Error::OutOfRange));
+        assert_eq!(r.sub_range(0, 0), Err(Error::InvalidArgument));
+        assert_eq!(sub.translate(3, 1), Ok(7));
+        assert_eq!(sub.translate(4, 1), Err(Error::OutOfRange));
+        assert_eq!(sub.translate(MAX, 2), Err(Error::OutOfRange));
+        assert_eq!(PageRange::new(ObjectId(0), MAX, 2), Err(Error::OutOfRange));
     }
 }

@@ -24,6 +24,7 @@
 //! - [`queue`]: FIFOs of objects linked through the objects themselves.
 //! - [`pagepool`]: which pages of a physically contiguous pool are in use.
 //! - [`framemap`]: which physical frames are free, handed out next fit.
+//! - [`mapping`]: where memory objects are mapped, by which capability.
 //! - [`elf`]: the checks a program image passes before it is loaded.
 //! - [`bootcfg`]: boot settings parsed from the command line.
 //! - [`ring`]: an I/O ring's indices: the program's checked, the
@@ -37,6 +38,7 @@ extern crate alloc;
 pub mod bootcfg;
 pub mod elf;
 pub mod framemap;
+pub mod mapping;
 pub mod objtable;
 pub mod pagepool;
 pub mod queue;

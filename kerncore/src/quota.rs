@@ -120,6 +120,28 @@ impl Quotas {
         Ok(())
     }
 
+    /// Takes `frames` frames from `quota` at once (a memory object's
+    /// pages): all or nothing. `OutOfMemory` if fewer are left or it is
+    /// dead.
+    pub fn charge_frames(&mut self, quota: ObjectId, frames: u64) -> Result<(), Error> {
+        let q = self.0.get_mut(quota).ok_or(Error::OutOfMemory)?;
+        if q.limit.saturating_sub(q.used) < frames {
+            return Err(Error::OutOfMemory);
+        }
+        q.used += frames;
+        Ok(())
+    }
+
+    /// Gives `frames` frames back to `quota` at once, as `frames` calls of
+    /// [`credit_frame`](Self::credit_frame) would (never below the
+    /// reservations).
+    pub fn credit_frames(&mut self, quota: ObjectId, frames: u64) {
+        if let Some(q) = self.0.get_mut(quota) {
+            q.used -= frames.min(q.used - q.reserved);
+        }
+        self.free_unused(quota);
+    }
+
     /// Gives one frame back to `quota`; frees it (and then its ancestors)
     /// if nothing refers to it any more. A quota with nothing charged (its
     /// `used` all reservations) is left alone: a kernel bug, which must not
@@ -302,6 +324,8 @@ mod tests {
         Credit(usize),
         Hold(usize),
         Release(usize),
+        ChargeMany(usize, u64),
+        CreditMany(usize, u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -312,6 +336,8 @@ mod tests {
             3 => any::<usize>().prop_map(Op::Credit),
             2 => any::<usize>().prop_map(Op::Hold),
             3 => any::<usize>().prop_map(Op::Release),
+            2 => (any::<usize>(), 0u64..12).prop_map(|(i, n)| Op::ChargeMany(i, n)),
+            2 => (any::<usize>(), 0u64..12).prop_map(|(i, n)| Op::CreditMany(i, n)),
         ]
     }
 
@@ -390,6 +416,24 @@ mod tests {
                         qs.credit_frame(id);
                         if let Some(q) = m.get_mut(&id) {
                             q.charged = q.charged.saturating_sub(1);
+                        }
+                    }
+                    Op::ChargeMany(i, n) => {
+                        let Some(id) = pick(&given, i) else { continue };
+                        let expect = match m.get(&id) {
+                            Some(q) if q.limit - model_used(&m, id) >= n => Ok(()),
+                            _ => Err(Error::OutOfMemory),
+                        };
+                        prop_assert_eq!(qs.charge_frames(id, n), expect);
+                        if expect.is_ok() {
+                            m.get_mut(&id).unwrap().charged += n;
+                        }
+                    }
+                    Op::CreditMany(i, n) => {
+                        let Some(id) = pick(&given, i) else { continue };
+                        qs.credit_frames(id, n);
+                        if let Some(q) = m.get_mut(&id) {
+                            q.charged = q.charged.saturating_sub(n);
                         }
                     }
                     Op::Hold(i) => {

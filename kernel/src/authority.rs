@@ -29,6 +29,12 @@
 //! - likewise every process blocked in `notify_wait` is tied to a live
 //!   capability of its own naming that notification, with WAIT, and is in
 //!   its queue of waiters; a notification with waiters has an empty word;
+//! - every memory object's capability names a live object and a page
+//!   range inside it; every object has as many capabilities as name it;
+//!   every mapping of one is in its holder's address space, page for page
+//!   on the object's frames, with no more access than the capability it
+//!   was made through (which is live, the holder's, and covers it), and
+//!   no page is writable in one mapping and executable in another;
 //! - every synchronous disk transfer that the device runs straight in its
 //!   process's frames still has every page of its buffer mapped there (the
 //!   frames are not freed under the device).
@@ -83,6 +89,9 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             Object::Reply(id) => k.ipc.replies.get(id).is_some(),
             Object::Notification(id) => k.notifications.get(id).is_some(),
             Object::IoRing(id) => k.rings.rings.get(id).is_some(),
+            Object::MemoryObject(r) => k.memobjs.objects.get(r.object).is_some_and(|o| {
+                r.first.checked_add(r.count).is_some_and(|end| end <= o.frames.len() as u64)
+            }),
             Object::DiskRange(r) => k.devices.get(r.device).is_some_and(|d| {
                 r.first.checked_add(r.count).is_some_and(|end| end <= d.sector_count())
             }),
@@ -107,6 +116,11 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
                     r.first == 0
                         && k.devices.get(r.device).is_some_and(|d| r.count == d.sector_count())
                 }
+                // A new object's first capability names all of it.
+                Object::MemoryObject(r) => {
+                    r.first == 0
+                        && k.memobjs.objects.get(r.object).is_some_and(|o| r.count == o.frames.len() as u64)
+                }
                 _ => true,
             };
             if !minted {
@@ -116,6 +130,7 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
     }
     ipc_waiters(k)?;
     notify_waiters(k)?;
+    memory_objects(k)?;
     direct_transfers(k)
 }
 
@@ -136,6 +151,67 @@ fn direct_transfers(k: &Kernel) -> Result<(), String> {
                 ));
             }
             at += page;
+        }
+    }
+    Ok(())
+}
+
+/// Memory objects: counts, mappings and W^X (see the module's list).
+fn memory_objects(k: &Kernel) -> Result<(), String> {
+    use caps::abi::{ObjectKind, RawHandle, Rights};
+    let page = caps::abi::layout::PAGE_SIZE;
+    for (id, o) in k.memobjs.objects.iter() {
+        let named = k
+            .caps
+            .audit()
+            .filter(|a| matches!(a.capability.object, Object::MemoryObject(r) if r.object == id))
+            .count();
+        if named != o.caps as usize || named == 0 {
+            return Err(format!(
+                "memory object {:#x} counts {} capabilities, {named} name it",
+                id.0, o.caps
+            ));
+        }
+    }
+    let all: alloc::vec::Vec<_> = k.memobjs.mappings.iter().copied().collect();
+    for m in &all {
+        let Some(p) = k.procs.get(m.holder) else {
+            return Err(format!("a mapping of object {:#x} has no holder", m.object.0));
+        };
+        let table = p.table.filter(|t| t.as_u64() == m.cap.0).ok_or_else(|| {
+            format!("mapping at {:#x} made through another process's table", m.vaddr)
+        })?;
+        let mut need = Rights::MAP | Rights::READ;
+        if m.writable {
+            need |= Rights::WRITE;
+        }
+        if m.exec {
+            need |= Rights::EXEC;
+        }
+        let cap = k
+            .caps
+            .lookup(table, RawHandle::from_raw(m.cap.1), ObjectKind::MemoryObject, need)
+            .map_err(|e| {
+                format!("mapping at {:#x} outlived its capability or its rights ({e:?})", m.vaddr)
+            })?;
+        let covered = matches!(cap.object, Object::MemoryObject(r)
+            if r.object == m.object && m.first >= r.first && m.first + m.pages <= r.first + r.count);
+        if !covered {
+            return Err(format!("mapping at {:#x} beyond its capability's range", m.vaddr));
+        }
+        let o = k.memobjs.objects.get(m.object).ok_or("a mapping of a dead object")?;
+        let aspace = p.aspace.as_ref().ok_or("a mapping in a process with no address space")?;
+        for i in 0..m.pages {
+            let va = m.vaddr + i * page;
+            let frame = o.frames[(m.first + i) as usize].start_address();
+            if aspace.translate_any(va) != Some(frame)
+                || aspace.translate(va, true).is_some() != m.writable
+            {
+                return Err(format!("mapping at {va:#x} is not the object's page as recorded"));
+            }
+        }
+        if k.memobjs.mappings.conflicts_wx(m.object, m.first, m.pages, m.writable, m.exec) {
+            return Err(format!("object {:#x} is writable and executable at once", m.object.0));
         }
     }
     Ok(())

@@ -31,8 +31,9 @@ impl Kernel {
             }
             Object::Endpoint(id) => crate::ipc::endpoint::cap_created(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_created(self, *id),
-            Object::Notification(id) => crate::notify::cap_created(self, *id),
+            Object::Notification(id) => crate::notify::cap_created(self, *id, cap.rights),
             Object::IoRing(id) => self.rings.hold(*id),
+            Object::MemoryObject(range) => crate::memobj::cap_created(self, range),
             _ => {}
         }
     }
@@ -51,8 +52,9 @@ impl Kernel {
             }
             Object::Endpoint(id) => crate::ipc::endpoint::cap_removed(self, *id, cap.rights),
             Object::Reply(id) => crate::ipc::reply::cap_removed(self, *id),
-            Object::Notification(id) => crate::notify::cap_removed(self, *id),
+            Object::Notification(id) => crate::notify::cap_removed(self, *id, cap.rights),
             Object::IoRing(id) => self.ring_cap_removed(*id),
+            Object::MemoryObject(range) => crate::memobj::cap_removed(self, range),
             _ => {}
         }
     }
@@ -61,8 +63,12 @@ impl Kernel {
     /// process blocked through it, if any, with `Revoked`
     /// ([`Kernel::wake_revoked`]), then `cap_removed`. In that order, so
     /// the waiter hears `Revoked`, not the `PeerGone` the same removal
-    /// may give the others.
+    /// may give the others. A memory object's pages mapped through it are
+    /// unmapped first of all.
     pub fn cap_gone(&mut self, r: &Removed) {
+        if let Object::MemoryObject(_) = r.capability.object {
+            crate::memobj::unmap_cap(self, crate::memobj::cap_key(r.table, r.handle));
+        }
         if let Some(pid) = self.sched.untie(r.table, r.handle) {
             self.wake_revoked(pid);
         }

@@ -34,6 +34,7 @@ mod iowait;
 mod ipc;
 mod lifecycle;
 mod mem;
+mod memobj;
 mod notify;
 mod objtable;
 mod panic;

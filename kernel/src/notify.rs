@@ -22,6 +22,15 @@
 //! was created from and freed, the frame credited, when its last
 //! capability goes; a waiter keeps it alive through its own capability.
 //!
+//! **No signaller left.** A notification counts the capabilities that can
+//! signal it (those with SEND). When the last of them goes (its holder
+//! dropped it or died, or a revoke took it) nobody can ever set a bit
+//! again: every waiter wakes with `PeerGone`, and a later wait with no bit
+//! pending says `PeerGone` at once instead of blocking for ever (the
+//! kernel's own signallers, bound endpoints and disk completions, signal
+//! through such a capability too). So a process waiting for a peer learns
+//! of the peer's death, as a Zircon event pair's `PEER_CLOSED` tells it.
+//!
 //! The kernel signals too: an endpoint bound to a notification
 //! (`endpoint_bind`) signals through that capability whenever a sender has
 //! to queue ([`signal_through`]), so one wait covers several endpoints;
@@ -62,6 +71,8 @@ pub struct Notification {
     pub quota: ObjectId,
     /// Capabilities naming it.
     pub caps: u32,
+    /// Of those, the ones with SEND: while 0, nothing can signal it.
+    pub senders: u32,
     /// The pending bits; 0 when nothing happened since the last wait.
     pub word: u64,
     /// Processes blocked in `notify_wait` on it, first come first served;
@@ -87,7 +98,7 @@ pub fn create(k: &mut Kernel, table: TableId, quota: ObjectId) -> Result<u64, Er
         return Err(Error::TableFull);
     }
     k.quotas.charge(quota)?;
-    let n = Notification { quota, caps: 0, word: 0, waiters: Queue::default() };
+    let n = Notification { quota, caps: 0, senders: 0, word: 0, waiters: Queue::default() };
     let id = k.notifications.insert(n).expect("room checked above");
     k.quotas.hold(quota);
     let cap = Capability {
@@ -140,13 +151,15 @@ pub fn signal_through(k: &mut Kernel, table: TableId, handle: RawHandle) -> Resu
 }
 
 /// Takes notification `id`'s word for a waiter: the bits (and the word
-/// cleared), or `None` if it is 0. `PeerGone` if the notification is gone.
+/// cleared), or `None` if it is 0. `PeerGone` if the notification is gone,
+/// or if no bit is pending and no capability can signal it any more.
 pub fn take(k: &mut Kernel, id: ObjectId) -> Result<Option<u64>, Error> {
     let n = k.notifications.get_mut(id).ok_or(Error::PeerGone)?;
-    Ok(match core::mem::take(&mut n.word) {
-        0 => None,
-        bits => Some(bits),
-    })
+    match core::mem::take(&mut n.word) {
+        0 if n.senders == 0 => Err(Error::PeerGone),
+        0 => Ok(None),
+        bits => Ok(Some(bits)),
+    }
 }
 
 /// Queues process `pid` as a waiter on notification `id` (its word is 0).
@@ -174,17 +187,31 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     }
 }
 
-/// Counts a new capability to notification `id`.
-pub fn cap_created(k: &mut Kernel, id: ObjectId) {
+/// Counts a new capability to notification `id` with `rights`.
+pub fn cap_created(k: &mut Kernel, id: ObjectId, rights: Rights) {
     if let Some(n) = k.notifications.get_mut(id) {
         n.caps += 1;
+        n.senders += u32::from(rights.contains(Rights::SEND));
     }
 }
 
-/// Counts a capability to notification `id` gone; the last one frees it.
-pub fn cap_removed(k: &mut Kernel, id: ObjectId) {
+/// Counts a capability to notification `id` with `rights` gone; the last
+/// one frees it, the last signaller wakes every waiter with `PeerGone` (a
+/// 0 in `Process::notified`: a signal never delivers 0).
+pub fn cap_removed(k: &mut Kernel, id: ObjectId, rights: Rights) {
     let Some(n) = k.notifications.get_mut(id) else { return };
     n.caps -= 1;
+    if rights.contains(Rights::SEND) {
+        n.senders -= 1;
+        if n.senders == 0 {
+            while let Some(pid) = n.waiters.pop(&mut k.procs) {
+                if let Some(p) = k.procs.get_mut(pid) {
+                    p.notified = 0;
+                }
+                k.sched.wake(&mut k.procs, pid);
+            }
+        }
+    }
     if n.caps == 0 {
         free(k, id);
     }

@@ -64,6 +64,8 @@ pub struct Kernel {
     pub notifications: crate::notify::Notifications,
     /// I/O rings and their requests.
     pub rings: crate::ring::Rings,
+    /// Memory objects and where they are mapped.
+    pub memobjs: crate::memobj::MemoryObjects,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -137,6 +139,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         disk_waits: crate::diskio::DiskWaits::new(),
         notifications: crate::notify::table(),
         rings: crate::ring::Rings::new(),
+        memobjs: crate::memobj::MemoryObjects::new(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state
     // exists while it is written.

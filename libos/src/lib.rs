@@ -9,6 +9,8 @@
 //! - processes ([`process::Spawn`]) and the start page ([`Start`]);
 //! - IPC over endpoints ([`ipc`]): messages with handles, channels, RPC;
 //! - notifications ([`notify`]): waiting for several event sources at once;
+//! - shared memory ([`shm`]): memory objects mapped by several processes,
+//!   and a bulk channel over one ([`bulk`]);
 //! - block devices ([`block`]), I/O rings of disk requests ([`ring`]), and
 //!   a crash-safe file system on them ([`fs`]).
 //!
@@ -33,6 +35,7 @@
 extern crate alloc;
 
 pub mod block;
+pub mod bulk;
 pub mod console;
 pub mod disk;
 pub mod fs;
@@ -43,6 +46,7 @@ pub mod ipc;
 pub mod notify;
 pub mod process;
 pub mod ring;
+pub mod shm;
 pub mod start;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -56,11 +56,16 @@ pub enum Error {
     /// The kernel's process table is full: no process can be created until
     /// one ends (the caller's memory quota may still have room).
     ProcessTableFull = 17,
+    /// Part of the address range to map is already mapped.
+    AddressInUse = 18,
+    /// A mapping would be both writable and executable, or a page would be
+    /// writable in one mapping and executable in another (W^X).
+    WriteExecute = 19,
 }
 
 impl Error {
     /// Every error, in numeric order.
-    pub const ALL: [Error; 17] = [
+    pub const ALL: [Error; 19] = [
         Error::BadHandle,
         Error::WrongKind,
         Error::MissingRight,
@@ -78,6 +83,8 @@ impl Error {
         Error::TimedOut,
         Error::Busy,
         Error::ProcessTableFull,
+        Error::AddressInUse,
+        Error::WriteExecute,
     ];
 
     /// Decodes an error number; `None` for 0 (success) and unknown numbers.
@@ -100,6 +107,8 @@ impl Error {
             15 => Error::TimedOut,
             16 => Error::Busy,
             17 => Error::ProcessTableFull,
+            18 => Error::AddressInUse,
+            19 => Error::WriteExecute,
             _ => return None,
         })
     }
@@ -129,6 +138,8 @@ impl Error {
             Error::TimedOut => "timed out",
             Error::Busy => "busy",
             Error::ProcessTableFull => "process table full",
+            Error::AddressInUse => "address already mapped",
+            Error::WriteExecute => "writable and executable (W^X)",
         }
     }
 }

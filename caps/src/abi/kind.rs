@@ -37,11 +37,15 @@ pub enum ObjectKind {
     /// An I/O ring: submission and completion queues of disk requests in
     /// memory shared with its process ([`ring`](super::ring)).
     IoRing = 10,
+    /// A memory object: pages of physical memory that every holder may
+    /// map into its own address space (seL4's frames, Zircon's VMOs); a
+    /// capability names a page range of it.
+    MemoryObject = 11,
 }
 
 impl ObjectKind {
     /// Every kind, in numeric order.
-    pub const ALL: [ObjectKind; 10] = [
+    pub const ALL: [ObjectKind; 11] = [
         ObjectKind::Console,
         ObjectKind::DiskRange,
         ObjectKind::Memory,
@@ -52,6 +56,7 @@ impl ObjectKind {
         ObjectKind::Image,
         ObjectKind::Notification,
         ObjectKind::IoRing,
+        ObjectKind::MemoryObject,
     ];
 
     /// Decodes a kind number; `None` for numbers that name no kind.
@@ -67,6 +72,7 @@ impl ObjectKind {
             8 => ObjectKind::Image,
             9 => ObjectKind::Notification,
             10 => ObjectKind::IoRing,
+            11 => ObjectKind::MemoryObject,
             _ => return None,
         })
     }
@@ -89,6 +95,7 @@ impl ObjectKind {
             ObjectKind::Image => "image",
             ObjectKind::Notification => "notification",
             ObjectKind::IoRing => "io-ring",
+            ObjectKind::MemoryObject => "memory-object",
         }
     }
 
@@ -114,6 +121,10 @@ impl ObjectKind {
             ObjectKind::Notification => Rights::SEND.union(Rights::WAIT),
             // WRITE: submit (`ring_enter`).
             ObjectKind::IoRing => Rights::WRITE,
+            // MAP: `mo_map` at all; READ, WRITE, EXEC: the mapping's access.
+            ObjectKind::MemoryObject => {
+                Rights::READ.union(Rights::WRITE).union(Rights::EXEC).union(Rights::MAP)
+            }
         };
         specific.union(Rights::GENERIC)
     }
@@ -121,7 +132,7 @@ impl ObjectKind {
     /// Whether capabilities of this kind carry a sector or frame range
     /// that `derive` can narrow.
     pub const fn has_range(self) -> bool {
-        matches!(self, ObjectKind::DiskRange)
+        matches!(self, ObjectKind::DiskRange | ObjectKind::MemoryObject)
     }
 
     /// Whether capabilities of this kind may carry a badge: endpoints
@@ -182,6 +193,8 @@ kind_markers! {
     Notification;
     /// Marker for [`ObjectKind::IoRing`].
     IoRing;
+    /// Marker for [`ObjectKind::MemoryObject`].
+    MemoryObject;
 }
 
 #[cfg(test)]
@@ -199,7 +212,8 @@ mod tests {
     fn from_raw_refuses_unknown_numbers() {
         assert_eq!(ObjectKind::from_raw(0), None);
         assert_eq!(ObjectKind::from_raw(10), Some(ObjectKind::IoRing));
-        assert_eq!(ObjectKind::from_raw(11), None);
+        assert_eq!(ObjectKind::from_raw(11), Some(ObjectKind::MemoryObject));
+        assert_eq!(ObjectKind::from_raw(12), None);
         assert_eq!(ObjectKind::from_raw(u64::MAX), None);
         assert_eq!(ObjectKind::from_raw(1 << 16 | 1), None);
     }

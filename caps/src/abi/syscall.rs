@@ -400,6 +400,25 @@ syscalls! {
     /// completions beside other sources. Replaces an earlier binding; a
     /// `notification` of 0 unbinds.
     34 DiskBind disk_bind "disk_bind" (notification: RawHandle) -> u64, "0";
+    /// Makes a memory object of `pages` zeroed pages, charged to the quota
+    /// until the object is gone (no capability and no mapping refers to
+    /// it). Needs `MAP | READ` on the `Memory` handle; the new capability
+    /// names every page, with `MAP`, the generic rights, and `READ`,
+    /// `WRITE`, `EXEC` as the quota handle holds them. `pages == 0` is
+    /// `InvalidArgument`; more than the quota has left, `OutOfMemory`.
+    35 MoCreate mo_create "mo_create" (memory: RawHandle, pages: u64) -> RawHandle, "memory-object handle";
+    /// Maps `pages` pages of the object, from page `offset` of the
+    /// capability's range, at `vaddr` in the caller's space. Needs `MAP |
+    /// READ`, plus `WRITE` for `MAP_WRITE`, `EXEC` for `MAP_EXEC`. The
+    /// mapping lives as long as the capability it was made through (a
+    /// `cap_drop`, a revoke above it or the holder's death unmaps it) or
+    /// until `mem_unmap`. Errors: `InvalidArgument` (unaligned `vaddr`,
+    /// `pages == 0`, undefined flag), `BadAddress` (outside `[USER_MIN,
+    /// MAP_END)`, kernel half, non-canonical), `OutOfRange` (past the
+    /// capability's range), `AddressInUse` (a page there is mapped),
+    /// `WriteExecute` (both flags, or writable here and executable in
+    /// another mapping of the same page, or the reverse).
+    36 MoMap mo_map "mo_map" (object: RawHandle, offset: u64, pages: u64, vaddr: u64, flags: u64) -> u64, "0";
 }
 
 impl Syscall {

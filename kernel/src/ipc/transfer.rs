@@ -12,7 +12,7 @@ use caps::abi::ipc::{
     MAX_HANDLES, MAX_MSG_BYTES, MSG_SLOTS, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_TRUNCATED, Tag,
 };
 use caps::abi::{Error, RawHandle, Rights};
-use caps::{ObjectId, TableId};
+use caps::{Object, ObjectId, TableId};
 
 pub use super::message::Data;
 use super::{Incoming, Outgoing, reply};
@@ -138,7 +138,17 @@ pub fn deliver(
     if let Some((id, _)) = made {
         reply::created(k, id);
     }
-    if !moving {
+    if moving {
+        // What the sender mapped through a memory object's capability goes
+        // with the capability (the mapping lives as long as it, in its
+        // holder's hands).
+        for (i, &n) in new[..count].iter().enumerate() {
+            if let Some(Object::MemoryObject(_)) = k.caps.get(to_table, n).ok().map(|c| c.object) {
+                let key = crate::memobj::cap_key(from_table, RawHandle::from_raw(out.handles[i]));
+                crate::memobj::unmap_cap(k, key);
+            }
+        }
+    } else {
         for &n in &new[..count] {
             let cap = *k.caps.get(to_table, n).expect("just granted");
             k.cap_created(&cap);

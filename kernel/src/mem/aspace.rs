@@ -29,6 +29,10 @@ const KERNEL_HALF: usize = 256;
 /// Bits 9..12 of a leaf entry: the quota slot that paid for the frame.
 const QUOTA_SHIFT: u64 = 9;
 const QUOTA_MASK: u64 = 0b111 << QUOTA_SHIFT;
+/// An ignored bit of a leaf entry: the frame is a memory object's, shared
+/// (`mo_map`), not this space's own. Unmapping such a page frees nothing
+/// and credits nothing: the object keeps its frames (`memobj`).
+const SHARED: PageTableFlags = PageTableFlags::BIT_52;
 /// How many different quotas can pay for one address space's pages.
 pub const QUOTA_SLOTS: usize = 8;
 /// The slot of the process's own quota (page tables, stack, image).
@@ -305,8 +309,49 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps `frames` (a memory object's, which keeps them) at `vaddr`, one
+    /// page each, marked shared so that unmapping frees nothing. Page
+    /// tables made on the way are charged to the own quota. Errors:
+    /// `BadAddress` outside user space, `AddressInUse` if a page there is
+    /// mapped, `OutOfMemory` for a page table; on failure nothing stays
+    /// mapped.
+    pub fn map_frames(
+        &mut self,
+        vaddr: u64,
+        frames: &[PhysFrame],
+        access: Access,
+        charge: &mut impl Charge,
+    ) -> Result<(), Error> {
+        let len = (frames.len() as u64).checked_mul(PAGE_SIZE).ok_or(Error::InvalidArgument)?;
+        if !vaddr.is_multiple_of(PAGE_SIZE) || frames.is_empty() {
+            return Err(Error::InvalidArgument);
+        }
+        if !is_user_range(vaddr, len) {
+            return Err(Error::BadAddress);
+        }
+        if (0..frames.len() as u64).any(|i| self.is_mapped(vaddr + i * PAGE_SIZE)) {
+            return Err(Error::AddressInUse);
+        }
+        for (i, f) in frames.iter().enumerate() {
+            let va = vaddr + i as u64 * PAGE_SIZE;
+            match self.walk_create(va, Some(charge)) {
+                Ok(pt) => {
+                    self.table_mut(pt)[index(va, 1)].set_frame(*f, access.leaf_flags() | SHARED)
+                }
+                Err(e) => {
+                    for j in 0..i as u64 {
+                        self.unmap_one(vaddr + j * PAGE_SIZE, charge);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Unmaps the page at `vaddr` if mapped, frees its frame and credits
-    /// its quota. Returns whether a page was there.
+    /// its quota (a shared page's frame stays its object's). Returns
+    /// whether a page was there.
     fn unmap_one(&mut self, vaddr: u64, charge: &mut impl Charge) -> bool {
         let Some(pt) = self.walk(vaddr, PageTableFlags::PRESENT) else { return false };
         let entry = &mut self.table_mut(pt)[index(vaddr, 1)];
@@ -323,6 +368,9 @@ impl AddressSpace {
     }
 
     fn free_leaf(&mut self, pte: &PageTableEntry, charge: &mut impl Charge) {
+        if pte.flags().contains(SHARED) {
+            return;
+        }
         let slot = slot_of(pte);
         let frame = PhysFrame::containing_address(pte.addr());
         // SAFETY: the entry was this space's only reference to the frame,
@@ -334,7 +382,8 @@ impl AddressSpace {
         self.release_slot_if_unused(slot);
     }
 
-    /// Unmaps every mapped page in `[vaddr, vaddr + pages * PAGE_SIZE)`.
+    /// Unmaps every mapped page in `[vaddr, vaddr + pages * PAGE_SIZE)`
+    /// (a memory object's pages too: their frames stay the object's).
     pub fn unmap(
         &mut self,
         vaddr: u64,

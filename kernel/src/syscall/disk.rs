@@ -98,7 +98,11 @@ fn sync_transfer(
     // the ring's last capability (another process, maybe) tears down at
     // any time; those go through a bounce buffer, copied while the caller
     // runs (found by a review: the frames were freed under the device).
-    let direct = buf.is_multiple_of(SECTOR_SIZE as u64) && !kernel.rings.maps_any(c.pid, buf, len);
+    // Nor a memory object's pages, which a revoke by another process
+    // unmaps (and may free) while the caller waits.
+    let direct = buf.is_multiple_of(SECTOR_SIZE as u64)
+        && !kernel.rings.maps_any(c.pid, buf, len)
+        && !kernel.memobjs.maps_any(c.pid, buf, len);
     if direct {
         // Straight to the user's frames: every page must be there (a read
         // writes them) before the device sees their addresses.

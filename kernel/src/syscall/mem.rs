@@ -51,6 +51,11 @@ pub fn map(k: &mut Kernel, c: Caller, a: calls::MemMap) -> Result<u64, Error> {
 pub fn unmap(k: &mut Kernel, c: Caller, a: calls::MemUnmap) -> Result<u64, Error> {
     let (vaddr, len) = (a.vaddr, a.len);
     let pages = page_range(vaddr, len, USER_END)?;
+    // Memory objects' pages there leave their mapping records (which may
+    // split one in two: the one way this call can fail, changing nothing).
+    if !k.memobjs.mappings.is_empty() {
+        k.memobjs.mappings.cut(c.pid, vaddr, len).ok_or(Error::OutOfMemory)?;
+    }
     // A ring with a page in the range ends first (see `rings_unmapping`).
     k.rings_unmapping(c.pid, vaddr, len);
     let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");

@@ -29,6 +29,7 @@ mod disk;
 mod graph;
 mod ipc;
 mod mem;
+mod memobj;
 mod notify;
 mod process;
 mod ring;
@@ -252,6 +253,12 @@ impl Handlers for Ctx<'_> {
     fn disk_bind(&mut self, a: calls::DiskBind) -> Outcome {
         ret(disk::bind(self.k, self.c, a))
     }
+    fn mo_create(&mut self, a: calls::MoCreate) -> Outcome {
+        ret(memobj::create(self.k, self.c, a))
+    }
+    fn mo_map(&mut self, a: calls::MoMap) -> Outcome {
+        ret(memobj::map(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved
@@ -356,9 +363,13 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
         Block::Settle => Some(cap::finish_revoke(k, c)),
         _ if revoked => Some(Err(Error::Revoked)),
         Block::Sleep(_) => Some(Ok(Next::Return(0))),
+        // 0: woken because nothing can signal any more (`notify::cap_removed`).
         Block::Notify(_) => {
             let p = k.procs.get_mut(c.pid).expect("the running process exists");
-            Some(Ok(Next::Return(core::mem::take(&mut p.notified))))
+            match core::mem::take(&mut p.notified) {
+                0 => Some(Err(Error::PeerGone)),
+                bits => Some(Ok(Next::Return(bits))),
+            }
         }
         Block::Wait(_) | Block::DiskComplete(_) => None,
         Block::Ring(_) => Some(ring::resume_wait(k, c)),

@@ -15,6 +15,7 @@ mod entry;
 mod heap;
 pub mod raw;
 pub mod ring;
+pub mod shm;
 
 use caps::abi::args::{MAX_DEBUG_WRITE, unpack_info};
 #[cfg(not(target_os = "none"))]

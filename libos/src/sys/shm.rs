@@ -1,0 +1,188 @@
+//! Memory objects mapped into this process: the unsafe part, kept small.
+//!
+//! [`SharedMapping`] is a memory object's pages at some address here. Other
+//! processes may map the same pages and change them at any time, so Rust
+//! never holds a reference into them: bytes move in and out by copies
+//! ([`SharedMapping::read`], [`SharedMapping::write`]), and words that
+//! processes synchronise on are atomics ([`SharedMapping::atomic_u64`]).
+//! (The same discipline as seL4 sDDF's shared queues, and Linux's
+//! `READ_ONCE`/`WRITE_ONCE` on memory shared with user space.)
+//!
+//! A mapping lasts as long as the capability it was made through: if that
+//! capability dies (revoked by whoever granted it), the kernel unmaps the
+//! pages, and touching them faults this process. [`SharedMapping::alive`]
+//! asks the kernel whether the capability still lives, so a library can
+//! turn "revoked" into an error before it touches the pages (the safe
+//! wrappers in [`crate::shm`] do so before every access).
+
+use caps::abi::kind::{DiskRange, Memory, MemoryObject};
+use caps::abi::layout::PAGE_SIZE;
+use caps::abi::syscall::calls;
+use caps::abi::{Error, RawHandle, SECTOR_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::handle::Handle;
+
+/// Where memory objects are mapped by [`SharedMapping::map`]: a libos
+/// convention (the kernel takes any free, page-aligned user address), above
+/// the heap and the rings.
+pub const SHM_AREA: u64 = 0x0000_3000_0000_0000;
+
+/// The next free address in [`SHM_AREA`] (never reused: the area is far
+/// larger than any process's quota could map).
+static NEXT: AtomicU64 = AtomicU64::new(SHM_AREA);
+
+/// `mo_create(memory, pages)`.
+pub fn mo_create(memory: Handle<Memory>, pages: u64) -> Result<RawHandle, Error> {
+    super::call(calls::MoCreate { memory: memory.raw(), pages })
+}
+
+/// `mo_map(object, offset, pages, vaddr, flags)`: the kernel maps only
+/// where nothing is mapped (`AddressInUse` otherwise), so no Rust memory
+/// changes.
+pub fn mo_map(
+    object: Handle<MemoryObject>,
+    offset: u64,
+    pages: u64,
+    vaddr: u64,
+    flags: u64,
+) -> Result<(), Error> {
+    super::call(calls::MoMap { object: object.raw(), offset, pages, vaddr, flags }).map(drop)
+}
+
+/// A memory object's pages mapped here, at an address this module chose.
+#[derive(Debug)]
+pub struct SharedMapping {
+    handle: Handle<MemoryObject>,
+    base: u64,
+    len: usize,
+}
+
+impl SharedMapping {
+    /// Maps `pages` pages from page `offset` of `handle`'s range at the next
+    /// free place of [`SHM_AREA`], with `flags` (`MAP_WRITE`, or 0 for read
+    /// only). Errors as `mo_map`.
+    pub fn map(
+        handle: Handle<MemoryObject>,
+        offset: u64,
+        pages: u64,
+        flags: u64,
+    ) -> Result<Self, Error> {
+        let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::OutOfRange)?;
+        let base = NEXT.fetch_add(len, Ordering::Relaxed);
+        mo_map(handle, offset, pages, base, flags)?;
+        Ok(SharedMapping { handle, base, len: len as usize })
+    }
+
+    /// The capability it was made through.
+    pub fn handle(&self) -> Handle<MemoryObject> {
+        self.handle
+    }
+
+    /// Its first address.
+    pub fn addr(&self) -> u64 {
+        self.base
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: a mapping has at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the capability still lives (so the pages are still mapped,
+    /// unless this process unmapped them).
+    pub fn alive(&self) -> bool {
+        super::cap_kind(self.handle.raw()).is_ok()
+    }
+
+    fn span(&self, offset: usize, len: usize) -> Result<*mut u8, Error> {
+        let end = offset.checked_add(len).ok_or(Error::OutOfRange)?;
+        if end > self.len {
+            return Err(Error::OutOfRange);
+        }
+        Ok((self.base as usize + offset) as *mut u8)
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`. `OutOfRange` past
+    /// the end.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result<(), Error> {
+        let src = self.span(offset, out.len())?;
+        // SAFETY: `[src, src + len)` lies inside the mapping (checked), which
+        // Rust never references; another process may write it meanwhile,
+        // which only changes which bytes are copied (the protocol on top
+        // orders accesses with atomics). If the mapping was revoked, the
+        // load faults and the kernel ends this process: no Rust memory is
+        // ever read from a page that is not this object's.
+        unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` to `offset`. `OutOfRange` past the end; a read-only
+    /// mapping faults (map it writable to write).
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), Error> {
+        let dst = self.span(offset, data.len())?;
+        // SAFETY: as in `read`: inside the mapping, which no Rust
+        // reference covers.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+        Ok(())
+    }
+
+    /// The 8-byte-aligned word at `offset`, as an atomic shared with the
+    /// other processes that map the page. `OutOfRange` past the end,
+    /// `InvalidArgument` if unaligned.
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64, Error> {
+        let p = self.span(offset, 8)?;
+        if !(p as usize).is_multiple_of(8) {
+            return Err(Error::InvalidArgument);
+        }
+        // SAFETY: aligned, inside the mapping, which lives as long as
+        // `self` (or faults if revoked: never memory of another object);
+        // every access to these bytes, here and in the other processes, is
+        // atomic by the protocol's rules.
+        Ok(unsafe { AtomicU64::from_ptr(p as *mut u64) })
+    }
+
+    /// `disk_read(range, sector, len / 512, ...)` straight into `[offset,
+    /// offset + len)` of the mapping: the sectors land in the shared pages
+    /// with no copy through this process. Returns the sectors read.
+    pub fn disk_read(
+        &self,
+        range: Handle<DiskRange>,
+        sector: u64,
+        offset: usize,
+        len: usize,
+    ) -> Result<u64, Error> {
+        let buf = self.span(offset, len)? as u64;
+        let count = (len / SECTOR_SIZE) as u64;
+        // The kernel writes only into the mapping, which no Rust reference
+        // covers, and checks every page itself.
+        super::call(calls::DiskRead { range: range.raw(), sector, count, buf })
+    }
+
+    /// `disk_write` from `[offset, offset + len)` of the mapping.
+    pub fn disk_write(
+        &self,
+        range: Handle<DiskRange>,
+        sector: u64,
+        offset: usize,
+        len: usize,
+    ) -> Result<u64, Error> {
+        let buf = self.span(offset, len)? as u64;
+        let count = (len / SECTOR_SIZE) as u64;
+        super::call(calls::DiskWrite { range: range.raw(), sector, count, buf })
+    }
+}
+
+impl Drop for SharedMapping {
+    fn drop(&mut self) {
+        // SAFETY: no Rust reference points into the mapping (atomics
+        // borrowed from it end with `self`'s borrow); unmapping pages that a
+        // revoke already took is harmless.
+        let _ = unsafe { super::mem_unmap(self.base, self.len as u64) };
+    }
+}
