@@ -116,11 +116,6 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
                     r.first == 0
                         && k.devices.get(r.device).is_some_and(|d| r.count == d.sector_count())
                 }
-                // A new object's first capability names all of it.
-                Object::MemoryObject(r) => {
-                    r.first == 0
-                        && k.memobjs.objects.get(r.object).is_some_and(|o| r.count == o.frames.len() as u64)
-                }
                 _ => true,
             };
             if !minted {
@@ -365,12 +360,13 @@ pub mod sabotage {
     static ARMED: AtomicU8 = AtomicU8::new(0);
 
     /// The breakable invariants, by self-test name.
-    const KINDS: [&str; 5] = [
+    const KINDS: [&str; 6] = [
         "authority-rights",
         "authority-quota",
         "authority-root",
         "authority-dangling",
         "authority-notify-queue",
+        "authority-stale-mapping",
     ];
 
     /// Arms the sabotage `name`; false if `name` is not one.
@@ -418,12 +414,27 @@ pub mod sabotage {
                     let _ = k.caps.mint(table, cap);
                 }
             }
+            // A memory-object mapping whose capability is gone (what a
+            // revoke that forgot to unmap would leave).
+            6 => {
+                k.memobjs.mappings.insert(kerncore::mapping::Mapping {
+                    holder: pid,
+                    cap: (table.as_u64(), 0x0dea_d000),
+                    object: caps::ObjectId(0),
+                    vaddr: 0x7000_0000_0000,
+                    first: 0,
+                    pages: 1,
+                    writable: false,
+                    exec: false,
+                });
+            }
             // A notification queueing the running process as a waiter.
             5 => {
                 let Some(own) = own else { return };
                 let n = crate::notify::Notification {
                     quota: own,
                     caps: 0,
+                    senders: 0,
                     word: 0,
                     waiters: Default::default(),
                 };

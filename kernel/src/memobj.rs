@@ -161,6 +161,10 @@ pub fn cap_created(k: &mut Kernel, range: &PageRange) {
 pub fn unmap_cap(k: &mut Kernel, key: CapKey) {
     for m in k.memobjs.mappings.take_cap(key) {
         unmap(k, &m);
+        if let Some(p) = k.procs.get_mut(m.holder) {
+            p.revoked_maps.rotate_left(1);
+            p.revoked_maps[3] = (m.vaddr, m.pages);
+        }
     }
 }
 

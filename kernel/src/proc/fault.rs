@@ -27,11 +27,18 @@ pub fn user_fault(frame: &TrapFrame) -> ! {
     let (mnemonic, name) = exception_name(frame.vector);
     let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
     if frame.vector == PAGE_FAULT {
+        let addr = Cr2::read_raw();
+        // A touch of a page whose memory object was revoked from it says so.
+        let revoked = k.procs.get(pid).is_some_and(|p| {
+            p.revoked_maps.iter().any(|&(va, pages)| {
+                addr >= va && addr - va < pages.saturating_mul(caps::abi::layout::PAGE_SIZE)
+            })
+        });
+        let why = if revoked { " (a memory object's page, revoked)" } else { "" };
         log::warn!(
-            "process {} ({pname}) killed: {mnemonic} {name} at rip={:#x} addr={:#x} error={:#x}",
+            "process {} ({pname}) killed: {mnemonic} {name} at rip={:#x} addr={addr:#x} error={:#x}{why}",
             pid.0,
             frame.rip,
-            Cr2::read_raw(),
             frame.error
         );
     } else {

@@ -98,6 +98,10 @@ pub struct Process {
     /// The bits a signal handed it while it waited in `notify_wait`
     /// (`notify::signal`); the syscall wrapper returns them when it runs.
     pub notified: u64,
+    /// The last few ranges `(vaddr, pages)` of memory-object pages taken
+    /// from it by the death of their capability (a revoke), newest last:
+    /// a page fault there is reported as such (`proc::fault`).
+    pub revoked_maps: [(u64, u64); 4],
 }
 
 impl Process {

@@ -247,6 +247,7 @@ fn build(
         ipc: crate::ipc::IpcState::default(),
         revoked: false,
         notified: 0,
+        revoked_maps: [(0, 0); 4],
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");

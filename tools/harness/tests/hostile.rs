@@ -87,6 +87,11 @@ fn the_authority_checks_fire_on_a_notification_queueing_a_process_not_waiting() 
 }
 
 #[test]
+fn the_authority_checks_fire_on_a_mapping_that_outlived_its_capability() {
+    sabotaged("stale-mapping", "outlived its capability");
+}
+
+#[test]
 fn a_full_process_table_is_its_own_error() {
     // The kernel's limit is lowered to 6 processes so the test reaches it;
     // init passes `procs=6` on to hostile, which fills the table.

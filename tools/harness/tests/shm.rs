@@ -1,0 +1,83 @@
+//! Memory objects: sharing between processes, revoke (the peer's mapping
+//! gone before `revoke` returns, its next touch a page fault that kills it
+//! alone), every bad input of `mo_create`/`mo_map`, exact quota
+//! accounting, disk reads into shared memory, the bulk channel (with a
+//! peer that dies and one that writes garbage), and leases
+//! (`tests/programs/shm-suite`).
+
+use harness::{Exit, Image, Run, fresh_disk, test_dir};
+
+/// Boots init running one `shm-suite` case, with a virtio-blk data disk.
+fn run(case: &str) -> Run {
+    let dir = test_dir(&format!("shm-{case}"));
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 4 << 20).expect("a data disk");
+    let mut machine = Image::new(&format!("examples=shm-suite:case={case}"))
+        .program("init")
+        .program("shm-suite")
+        .program("shm-suite-peer")
+        .build(&dir);
+    machine.data_disk = Some(disk);
+    machine.run()
+}
+
+fn suite_case(case: &str, also: &[&str]) -> Run {
+    let ok = format!("shm-suite: {case} ok");
+    let example = format!("example shm-suite:case={case}: ok");
+    let mut needles = vec![ok.as_str(), example.as_str()];
+    needles.extend_from_slice(also);
+    let run = run(case);
+    run.expect(Exit::Success, &needles)
+        .expect_absent("shm-suite-peer: ")
+        .expect_absent("KERNEL")
+        .expect_absent("AUTHORITY");
+    run
+}
+
+#[test]
+fn shm_pages_written_by_one_process_are_read_by_another() {
+    suite_case("share", &[]);
+}
+
+#[test]
+fn shm_revoke_unmaps_the_peer_whose_next_touch_faults_alone() {
+    let run = run("revoke");
+    run.expect(
+        Exit::Success,
+        &[
+            "shm-suite: revoke ok",
+            "example shm-suite:case=revoke: ok",
+            "shm-suite-peer: a read after the revoke: Revoked",
+        ],
+    )
+    .expect_absent("KERNEL")
+    .expect_absent("AUTHORITY");
+    let killed = run.console.lines().find(|l| l.contains("(shm-suite-peer) killed: #PF page fault"));
+    let killed = killed.unwrap_or_else(|| panic!("no fault report\n{}", run.tail(40)));
+    assert!(killed.contains("a memory object's page, revoked"), "the report does not say why: {killed}");
+}
+
+#[test]
+fn shm_every_bad_input_gets_its_own_error() {
+    suite_case("bad", &[]);
+}
+
+#[test]
+fn shm_quota_accounting_is_exact_in_any_order() {
+    suite_case("quota", &[]);
+}
+
+#[test]
+fn shm_disk_reads_land_in_shared_memory() {
+    suite_case("disk", &[]);
+}
+
+#[test]
+fn shm_bulk_channel_moves_4_mib_and_reports_dead_and_garbage_peers() {
+    suite_case("bulk", &[]);
+}
+
+#[test]
+fn shm_leases_lend_a_buffer_for_one_call_and_moves_take_mappings_along() {
+    suite_case("lease", &[]);
+}
