@@ -61,6 +61,11 @@ fn notify_a_bound_endpoint_signals_when_a_sender_queues() {
 }
 
 #[test]
+fn notify_waiters_hear_peer_gone_once_nothing_can_signal() {
+    suite_case("gone", &[]);
+}
+
+#[test]
 fn notify_create_and_drop_leaks_no_quota() {
     suite_case("quota", &["notify quota: "]);
 }

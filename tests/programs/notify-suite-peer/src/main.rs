@@ -41,6 +41,7 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
     match mode {
         "wait-8" => want("wait", n.ok_or("no notification")?.wait(), Ok(8)),
         "wait-revoked" => want("wait", n.ok_or("no notification")?.wait(), Err(Error::Revoked)),
+        "wait-gone" => want("wait", n.ok_or("no notification")?.wait(), Err(Error::PeerGone)),
         "send-later" => {
             let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
             ok("sleep", timer.sleep_ns(50_000_000))?;

@@ -21,6 +21,9 @@
 //!   receive gets its message; endpoints bound to different bits tell
 //!   apart; a sender that finds a receiver waiting does not signal;
 //!   unbinding, and dropping the bound capability, stop the signals;
+//! - `gone`: once no capability with SEND is left, a wait with nothing
+//!   pending says `PeerGone` (at once, and to a waiter already blocked in
+//!   another process), while pending bits are still delivered first;
 //! - `quota`: creating and dropping many notifications leaks nothing (a
 //!   peer with a small quota fills it with notifications, drops them, and
 //!   fills it again to the same count).
@@ -51,6 +54,7 @@ fn main(start: &Start) -> i32 {
         "revoke" => revoke(start),
         "bind" => bind(start),
         "quota" => quota(start),
+        "gone" => gone(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -244,6 +248,27 @@ fn revoke(start: &Start) -> Outcome {
     // The revoked waiter is out of the queue: a signal now sets the word.
     ok("signal", n.signal())?;
     want("poll after the revoke", n.poll(), Ok(1))
+}
+
+fn gone(start: &Start) -> Outcome {
+    // In this process: bits pending are delivered, then PeerGone.
+    let n = new_notification(start)?;
+    let w = ok("derive WAIT", n.derive(Rights::WAIT))?;
+    let s = ok("derive SEND", n.derive(Rights::SEND))?;
+    ok("close the original", n.close())?;
+    ok("signal", s.signal())?;
+    ok("close the last signaller", s.close())?;
+    want("the pending bit first", w.poll(), Ok(1))?;
+    want("then a poll", w.poll(), Err(Error::PeerGone))?;
+    want("and a wait does not block", w.wait(), Err(Error::PeerGone))?;
+
+    // A waiter in another process wakes when the last signaller goes.
+    let n = new_notification(start)?;
+    let lent = ok("derive", n.derive(Rights::WAIT | Rights::GRANT))?;
+    let p = peer(start, "wait-gone", 128, Some((lent, Rights::WAIT)), None)?;
+    pause(start)?;
+    ok("close the only signaller", n.close())?;
+    exited_ok("the waiter (it must hear PeerGone)", p)
 }
 
 fn bind(start: &Start) -> Outcome {
