@@ -271,14 +271,9 @@ impl Receiver {
         self.ring.size
     }
 
-    /// Receives at least one byte into `out` (as many as are there, up to
-    /// its length), waiting for some; 0 once the sender closed the channel
-    /// and everything was read. `PeerGone` if the sender died with nothing
-    /// left to read.
-    pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, BulkError> {
-        if out.is_empty() {
-            return Ok(0);
-        }
+    /// Waits until bytes are in flight and returns how many; 0 once the
+    /// sender closed the channel and everything was read.
+    fn available(&mut self) -> Result<u64, BulkError> {
         loop {
             if self.broken {
                 return Err(BulkError::Corrupt);
@@ -288,23 +283,61 @@ impl Receiver {
                 self.broken = true;
                 return Err(BulkError::Corrupt);
             };
-            if avail == 0 {
-                if self.ring.load(CLOSED) != 0 {
-                    return Ok(0);
-                }
-                self.data.wait()?;
-                continue;
+            if avail != 0 || self.ring.load(CLOSED) != 0 {
+                return Ok(avail);
             }
-            let n = (avail as usize).min(out.len());
+            self.data.wait()?;
+        }
+    }
+
+    /// Hands `n` bytes back to the sender.
+    fn release(&mut self, n: usize) -> Result<(), BulkError> {
+        self.head += n as u64;
+        self.ring.store(HEAD, self.head);
+        self.space.signal()?;
+        Ok(())
+    }
+
+    /// Receives at least one byte into `out` (as many as are there, up to
+    /// its length), waiting for some; 0 once the sender closed the channel
+    /// and everything was read. `PeerGone` if the sender died with nothing
+    /// left to read.
+    pub fn recv(&mut self, out: &mut [u8]) -> Result<usize, BulkError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = (self.available()? as usize).min(out.len());
+        if n != 0 {
             let dst = &mut out[..n];
             self.ring.copy(self.head, n, |at, r| {
                 let _ = self.ring.map.read(at, &mut dst[r]);
             });
-            self.head += n as u64;
-            self.ring.store(HEAD, self.head);
-            self.space.signal()?;
-            return Ok(n);
+            self.release(n)?;
         }
+        Ok(n)
+    }
+
+    /// Receives up to `max` bytes in place, with no copy: calls `f` with
+    /// them (in one or two pieces, where the ring wraps), then releases
+    /// them to the sender. Returns how many; 0 once the sender closed the
+    /// channel and everything was read. One copy per byte in all (the
+    /// sender's, into the ring): what a copying channel cannot go below.
+    pub fn recv_in_place(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<usize, BulkError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = (self.available()? as usize).min(max);
+        if n != 0 {
+            self.ring.copy(self.head, n, |at, r| {
+                let _ = self.ring.map.with_bytes(at, r.len(), &mut f);
+            });
+            self.release(n)?;
+        }
+        Ok(n)
     }
 
     /// Receives exactly `out.len()` bytes. `PeerGone` if the sender closed

@@ -132,6 +132,30 @@ impl SharedMapping {
         Ok(())
     }
 
+    /// Calls `f` with the bytes `[offset, offset + len)` in place, with no
+    /// copy: for a consumer that reads data a peer published and promised
+    /// not to touch until it is released (the bulk channel's
+    /// `recv_in_place`). `OutOfRange` past the end.
+    pub fn with_bytes<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let p = self.span(offset, len)?;
+        // SAFETY: inside the mapping, which lives while `self` is borrowed
+        // (a revoke unmaps it: the access faults and ends this process,
+        // never reading another object's memory). The protocol on top gives
+        // these bytes to this process until it releases them; a peer that
+        // breaks it and writes them anyway only changes which `u8` values
+        // `f` sees (every bit pattern is a valid `u8`, and nothing here
+        // derives a pointer or a length from them): the same bargain as
+        // every shared-memory ring with an untrusted peer (virtio, io_uring's
+        // registered buffers).
+        let bytes = unsafe { core::slice::from_raw_parts(p, len) };
+        Ok(f(bytes))
+    }
+
     /// The 8-byte-aligned word at `offset`, as an atomic shared with the
     /// other processes that map the page. `OutOfRange` past the end,
     /// `InvalidArgument` if unaligned.

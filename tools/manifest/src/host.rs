@@ -424,7 +424,7 @@ mod tests {
         assert!(apps.iter().any(|a| a.name == "first-app"));
         let benches = programs_in("bench", "bench-");
         let apps = check_file("bench/exocap.toml", &benches, Mode::Strict);
-        assert_eq!(apps.len(), 5);
+        assert_eq!(apps.len(), 6);
         // The test programs, plus the files the tests add as helpers.
         let mut tests = programs_in("tests/programs", "");
         tests.push("fuzz-child".into());
