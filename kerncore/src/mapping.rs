@@ -166,7 +166,8 @@ impl Mappings {
     /// records never adds one.)
     pub fn cut(&mut self, holder: ObjectId, vaddr: u64, len: u64) -> Option<Vec<Mapping>> {
         let to = vaddr.saturating_add(len);
-        let splits = self.list.iter().any(|m| m.holder == holder && m.vaddr < vaddr && to < m.end());
+        let splits =
+            self.list.iter().any(|m| m.holder == holder && m.vaddr < vaddr && to < m.end());
         if splits && !self.has_room() {
             return None;
         }

@@ -183,7 +183,10 @@ pub fn cap_removed(k: &mut Kernel, range: &PageRange) {
     o.caps -= 1;
     if o.caps == 0 {
         if k.memobjs.mappings.count_object(range.object) != 0 {
-            log::error!("kernel bug: memory object {:#x} mapped with no capability", range.object.0);
+            log::error!(
+                "kernel bug: memory object {:#x} mapped with no capability",
+                range.object.0
+            );
             return;
         }
         free(k, range.object);

@@ -97,9 +97,25 @@ fn run(start: &Start) -> Result<(), &'static str> {
     let peer = Spawn::new(image)
         .quota_pages(2048)
         .args("mode=bulk")
-        .grant(Handle::<MemoryObject>::from_raw(raw[0]), Rights::MAP | Rights::READ | Rights::WRITE, "bulk-memory")
-        .and_then(|s| s.grant(Handle::<libos::kind::Notification>::from_raw(raw[1]), Rights::SEND, "bulk-data"))
-        .and_then(|s| s.grant(Handle::<libos::kind::Notification>::from_raw(raw[2]), Rights::WAIT, "bulk-space"))
+        .grant(
+            Handle::<MemoryObject>::from_raw(raw[0]),
+            Rights::MAP | Rights::READ | Rights::WRITE,
+            "bulk-memory",
+        )
+        .and_then(|s| {
+            s.grant(
+                Handle::<libos::kind::Notification>::from_raw(raw[1]),
+                Rights::SEND,
+                "bulk-data",
+            )
+        })
+        .and_then(|s| {
+            s.grant(
+                Handle::<libos::kind::Notification>::from_raw(raw[2]),
+                Rights::WAIT,
+                "bulk-space",
+            )
+        })
         .and_then(|s| s.grant(console, Rights::WRITE, "console"))
         .and_then(Spawn::spawn)
         .map_err(|_| "spawn bench-shm-peer")?;

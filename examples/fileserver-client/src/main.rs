@@ -56,7 +56,10 @@ fn run(start: &Start) -> Result<(), String> {
         }
         at += n;
     }
-    println!("fileserver-client: read {} KiB through the shared buffer, every byte right", len / 1024);
+    println!(
+        "fileserver-client: read {} KiB through the shared buffer, every byte right",
+        len / 1024
+    );
     let m = Msg::new(&[READ, 0, 4096]).map_err(k("message"))?;
     let answer = server.call(&m).map_err(k("read"))?.words().first().copied();
     if answer != Some(ERR_REVOKED) {
@@ -64,7 +67,9 @@ fn run(start: &Start) -> Result<(), String> {
     }
     match buf.read(0, &mut piece[..1]) {
         Err(Error::Revoked) => {
-            println!("fileserver-client: the server revoked the buffer; the next access says Revoked");
+            println!(
+                "fileserver-client: the server revoked the buffer; the next access says Revoked"
+            );
             Ok(())
         }
         other => Err(format!("the revoked buffer still answers: {other:?}")),

@@ -52,9 +52,13 @@ fn shm_revoke_unmaps_the_peer_whose_next_touch_faults_alone() {
     )
     .expect_absent("KERNEL")
     .expect_absent("AUTHORITY");
-    let killed = run.console.lines().find(|l| l.contains("(shm-suite-peer) killed: #PF page fault"));
+    let killed =
+        run.console.lines().find(|l| l.contains("(shm-suite-peer) killed: #PF page fault"));
     let killed = killed.unwrap_or_else(|| panic!("no fault report\n{}", run.tail(40)));
-    assert!(killed.contains("a memory object's page, revoked"), "the report does not say why: {killed}");
+    assert!(
+        killed.contains("a memory object's page, revoked"),
+        "the report does not say why: {killed}"
+    );
 }
 
 #[test]

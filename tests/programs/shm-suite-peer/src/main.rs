@@ -194,7 +194,10 @@ fn bulk_garbage(start: &Start) -> Outcome {
     let m = start.handle::<MemoryObject>("bulk-memory").ok_or("no bulk-memory")?;
     let d = start.handle::<Notification>("bulk-data").ok_or("no bulk-data")?;
     let map = ok("map", m.map(true))?;
-    ok("store a garbage tail", map.atomic_u64(0).map(|t| t.store(1 << 40, core::sync::atomic::Ordering::Release)))?;
+    ok(
+        "store a garbage tail",
+        map.atomic_u64(0).map(|t| t.store(1 << 40, core::sync::atomic::Ordering::Release)),
+    )?;
     ok("signal", d.signal())
 }
 

@@ -154,7 +154,11 @@ fn share(start: &Start) -> Outcome {
     want("rights of a new object", object.info().map(|i| i.rights()), Ok(rights))?;
     let buf = ok("map writable", object.map(true))?;
     let mut page = vec![0u8; 4 * PAGE_SIZE as usize];
-    want("a new object is zeroed", buf.read(0, &mut page).map(|()| page.iter().all(|&b| b == 0)), Ok(true))?;
+    want(
+        "a new object is zeroed",
+        buf.read(0, &mut page).map(|()| page.iter().all(|&b| b == 0)),
+        Ok(true),
+    )?;
     fill_pattern(1, &mut page, 0);
     ok("write", buf.write(0, &page))?;
 
@@ -188,11 +192,7 @@ fn share(start: &Start) -> Outcome {
     ok("read the sub-range", sub_buf.read(0, &mut got))?;
     fill_pattern(1, &mut expect, 2 * PAGE_SIZE as usize);
     want("the sub-range starts at page 2", got == expect, true)?;
-    want(
-        "map past the sub-range",
-        mo_map(sub, 2, 1, 0x5000_0000_0000, 0),
-        Err(Error::OutOfRange),
-    )?;
+    want("map past the sub-range", mo_map(sub, 2, 1, 0x5000_0000_0000, 0), Err(Error::OutOfRange))?;
     want("a sub-range cannot widen", sub.derive_pages(0, 3, Rights::MAP), Err(Error::OutOfRange))?;
     drop(sub_buf);
     drop(buf);
@@ -205,7 +205,10 @@ fn revoke(start: &Start) -> Outcome {
     let mut data = vec![0u8; 2 * PAGE_SIZE as usize];
     fill_pattern(3, &mut data, 0);
     ok("write", buf.write(0, &data))?;
-    let lent = ok("derive what is lent", object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GENERIC))?;
+    let lent = ok(
+        "derive what is lent",
+        object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GENERIC),
+    )?;
     let ready = notification(start)?;
     let g = PeerGrants {
         object: Some((lent, Rights::MAP | Rights::READ | Rights::WRITE)),
@@ -233,7 +236,11 @@ fn bad(start: &Start) -> Outcome {
     let console = start.handle::<Console>("console").ok_or("no console")?;
     want("create 0 pages", mo_create(mem, 0).map(drop), Err(Error::InvalidArgument))?;
     want("create too many pages", mo_create(mem, 16 * 1024 + 1).map(drop), Err(Error::OutOfRange))?;
-    want("create from a console", mo_create(Handle::from_raw(console.raw()), 1).map(drop), Err(Error::WrongKind))?;
+    want(
+        "create from a console",
+        mo_create(Handle::from_raw(console.raw()), 1).map(drop),
+        Err(Error::WrongKind),
+    )?;
     let no_map = ok("derive memory without MAP", mem.derive(Rights::READ | Rights::DERIVE))?;
     want("create without MAP", mo_create(no_map, 1).map(drop), Err(Error::MissingRight))?;
 
@@ -253,25 +260,45 @@ fn bad(start: &Start) -> Outcome {
     want("the stack", mo_map(o, 0, 1, MAP_END + 0x10_0000, 0), Err(Error::BadAddress))?;
     want("non-canonical", mo_map(o, 0, 1, 0x0000_8000_0000_0000, 0), Err(Error::BadAddress))?;
     want("kernel half", mo_map(o, 0, 1, 0xffff_8000_0000_0000, 0), Err(Error::BadAddress))?;
-    want("address wraps", mo_map(o, 0, 2, u64::MAX & !(PAGE_SIZE - 1), 0), Err(Error::BadAddress))?;
+    want("address wraps", mo_map(o, 0, 2, !(PAGE_SIZE - 1), 0), Err(Error::BadAddress))?;
     // Over the program's own text, and over a page mapped here already.
     want("over the program", mo_map(o, 0, 1, USER_MIN, 0), Err(Error::AddressInUse))?;
     ok("map page 0", mo_map(o, 0, 1, at, MAP_WRITE))?;
     want("over the same page", mo_map(o, 1, 2, at, 0), Err(Error::AddressInUse))?;
     // W^X across mappings: page 0 is writable at `at`.
-    want("page 0 executable elsewhere", mo_map(o, 0, 1, at + 0x10_0000, MAP_EXEC), Err(Error::WriteExecute))?;
+    want(
+        "page 0 executable elsewhere",
+        mo_map(o, 0, 1, at + 0x10_0000, MAP_EXEC),
+        Err(Error::WriteExecute),
+    )?;
     ok("page 1 executable", mo_map(o, 1, 1, at + 0x20_0000, MAP_EXEC))?;
-    want("page 1 writable elsewhere", mo_map(o, 1, 1, at + 0x30_0000, MAP_WRITE), Err(Error::WriteExecute))?;
+    want(
+        "page 1 writable elsewhere",
+        mo_map(o, 1, 1, at + 0x30_0000, MAP_WRITE),
+        Err(Error::WriteExecute),
+    )?;
     ok("page 1 read-only elsewhere", mo_map(o, 1, 1, at + 0x30_0000, 0))?;
 
     // Rights.
     let r = ok("derive MAP|READ", o.derive(Rights::MAP | Rights::READ))?;
-    want("writable without WRITE", mo_map(r, 2, 1, at + 0x40_0000, MAP_WRITE), Err(Error::MissingRight))?;
-    want("executable without EXEC", mo_map(r, 2, 1, at + 0x40_0000, MAP_EXEC), Err(Error::MissingRight))?;
+    want(
+        "writable without WRITE",
+        mo_map(r, 2, 1, at + 0x40_0000, MAP_WRITE),
+        Err(Error::MissingRight),
+    )?;
+    want(
+        "executable without EXEC",
+        mo_map(r, 2, 1, at + 0x40_0000, MAP_EXEC),
+        Err(Error::MissingRight),
+    )?;
     let no_map = ok("derive READ", o.derive(Rights::READ | Rights::WRITE))?;
     want("map without MAP", mo_map(no_map, 2, 1, at + 0x40_0000, 0), Err(Error::MissingRight))?;
     want("derive more rights", r.derive(Rights::MAP | Rights::WRITE), Err(Error::MissingRight))?;
-    want("a console as object", mo_map(Handle::from_raw(console.raw()), 0, 1, at + 0x40_0000, 0), Err(Error::WrongKind))?;
+    want(
+        "a console as object",
+        mo_map(Handle::from_raw(console.raw()), 0, 1, at + 0x40_0000, 0),
+        Err(Error::WrongKind),
+    )?;
     // A revoked copy, and a dropped one.
     let child = ok("derive", o.derive(Rights::MAP | Rights::READ | Rights::GENERIC))?;
     let grandchild = ok("derive again", child.derive(Rights::MAP | Rights::READ))?;
@@ -452,7 +479,8 @@ fn bulk_case(start: &Start) -> Outcome {
         Some((raw[1], Rights::SEND, "bulk-data")),
         Some((raw[2], Rights::WAIT, "bulk-space")),
     ];
-    let child = peer(start, "bulk-garbage", PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
+    let child =
+        peer(start, "bulk-garbage", PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
     ok("close our copies", parts.close())?;
     want("a garbage tail", rx.recv(&mut buf), Err(BulkError::Corrupt))?;
     want("and again", rx.recv(&mut buf), Err(BulkError::Corrupt))?;
@@ -470,7 +498,8 @@ fn lease(start: &Start) -> Outcome {
     fill_pattern(7, &mut req, 0);
     ok("write the request", buf.write(0, &req))?;
     let sum: u64 = req.iter().map(|&b| u64::from(b)).sum();
-    let answer = ok("call with a lease", libos::shm::call_with_lease(ep, &[req.len() as u64], &buf, true))?;
+    let answer =
+        ok("call with a lease", libos::shm::call_with_lease(ep, &[req.len() as u64], &buf, true))?;
     want("the server's sum", answer.words().first().copied(), Some(sum))?;
     let mut back = [0u8; 6];
     ok("read the answer", buf.read(0, &mut back))?;
