@@ -138,7 +138,7 @@ impl SharedBuffer {
         len: usize,
     ) -> Result<u64, Error> {
         self.check()?;
-        self.mapping.disk_read(range, sector, offset, len)
+        self.mapping.disk(false, range, sector, (offset, len))
     }
 
     /// Writes `len` bytes (whole sectors) at `offset` to sector `sector` of
@@ -151,7 +151,7 @@ impl SharedBuffer {
         len: usize,
     ) -> Result<u64, Error> {
         self.check()?;
-        self.mapping.disk_write(range, sector, offset, len)
+        self.mapping.disk(true, range, sector, (offset, len))
     }
 }
 

@@ -179,34 +179,27 @@ impl SharedMapping {
         Ok(unsafe { AtomicU64::from_ptr(p as *mut u64) })
     }
 
-    /// `disk_read(range, sector, len / 512, ...)` straight into `[offset,
-    /// offset + len)` of the mapping: the sectors land in the shared pages
-    /// with no copy through this process. Returns the sectors read.
-    pub fn disk_read(
+    /// `disk_read` (or `disk_write` if `write`) of `len / 512` sectors at
+    /// `sector` of `range`, straight into (or from) `[offset, offset + len)`
+    /// of the mapping: the sectors land in the shared pages with no copy
+    /// through this process. Returns the sectors transferred.
+    pub fn disk(
         &self,
+        write: bool,
         range: Handle<DiskRange>,
         sector: u64,
-        offset: usize,
-        len: usize,
+        (offset, len): (usize, usize),
     ) -> Result<u64, Error> {
         let buf = self.span(offset, len)? as u64;
         let count = (len / SECTOR_SIZE) as u64;
-        // The kernel writes only into the mapping, which no Rust reference
-        // covers, and checks every page itself.
-        super::call(calls::DiskRead { range: range.raw(), sector, count, buf })
-    }
-
-    /// `disk_write` from `[offset, offset + len)` of the mapping.
-    pub fn disk_write(
-        &self,
-        range: Handle<DiskRange>,
-        sector: u64,
-        offset: usize,
-        len: usize,
-    ) -> Result<u64, Error> {
-        let buf = self.span(offset, len)? as u64;
-        let count = (len / SECTOR_SIZE) as u64;
-        super::call(calls::DiskWrite { range: range.raw(), sector, count, buf })
+        let range = range.raw();
+        // A read writes only into the mapping, which no Rust reference
+        // covers; the kernel checks every page itself.
+        if write {
+            super::call(calls::DiskWrite { range, sector, count, buf })
+        } else {
+            super::call(calls::DiskRead { range, sector, count, buf })
+        }
     }
 }
 

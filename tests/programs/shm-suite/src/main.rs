@@ -426,19 +426,26 @@ fn disk(start: &Start) -> Outcome {
     ok("close", object.close())
 }
 
-fn bulk_case(start: &Start) -> Outcome {
-    let mem = memory(start);
-    // 4 MiB through a 64 KiB ring.
-    let (mut rx, parts) = ok("channel", bulk::channel(mem, 16))?;
-    want("capacity", rx.capacity(), 16 * PAGE_SIZE)?;
+/// Starts a peer in `mode` as the sender of a bulk channel, handing it
+/// `parts` (our copies are closed, so only the peer can signal our side).
+fn bulk_peer(start: &Start, mode: &str, parts: bulk::SenderParts) -> Result<Child, String> {
     let raw = parts.raw();
     let extra = [
         Some((raw[0], Rights::MAP | Rights::READ | Rights::WRITE, "bulk-memory")),
         Some((raw[1], Rights::SEND, "bulk-data")),
         Some((raw[2], Rights::WAIT, "bulk-space")),
     ];
-    let child = peer(start, "bulk-send", PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
+    let child = peer(start, mode, PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
     ok("close our copies", parts.close())?;
+    Ok(child)
+}
+
+fn bulk_case(start: &Start) -> Outcome {
+    let mem = memory(start);
+    // 4 MiB through a 64 KiB ring.
+    let (mut rx, parts) = ok("channel", bulk::channel(mem, 16))?;
+    want("capacity", rx.capacity(), 16 * PAGE_SIZE)?;
+    let child = bulk_peer(start, "bulk-send", parts)?;
     let mut got = 0usize;
     let mut chunk = vec![0u8; 10_000];
     loop {
@@ -458,14 +465,7 @@ fn bulk_case(start: &Start) -> Outcome {
 
     // A sender that dies: its bytes, then PeerGone.
     let (mut rx, parts) = ok("channel", bulk::channel(mem, 4))?;
-    let raw = parts.raw();
-    let extra = [
-        Some((raw[0], Rights::MAP | Rights::READ | Rights::WRITE, "bulk-memory")),
-        Some((raw[1], Rights::SEND, "bulk-data")),
-        Some((raw[2], Rights::WAIT, "bulk-space")),
-    ];
-    let child = peer(start, "bulk-die", PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
-    ok("close our copies", parts.close())?;
+    let child = bulk_peer(start, "bulk-die", parts)?;
     let mut buf = vec![0u8; 1000];
     ok("the dead peer's bytes", rx.recv_exact(&mut buf))?;
     want("then", rx.recv(&mut buf), Err(BulkError::PeerGone))?;
@@ -473,15 +473,7 @@ fn bulk_case(start: &Start) -> Outcome {
 
     // A sender that writes a garbage index.
     let (mut rx, parts) = ok("channel", bulk::channel(mem, 4))?;
-    let raw = parts.raw();
-    let extra = [
-        Some((raw[0], Rights::MAP | Rights::READ | Rights::WRITE, "bulk-memory")),
-        Some((raw[1], Rights::SEND, "bulk-data")),
-        Some((raw[2], Rights::WAIT, "bulk-space")),
-    ];
-    let child =
-        peer(start, "bulk-garbage", PEER_PAGES, PeerGrants { extra, ..Default::default() })?;
-    ok("close our copies", parts.close())?;
+    let child = bulk_peer(start, "bulk-garbage", parts)?;
     want("a garbage tail", rx.recv(&mut buf), Err(BulkError::Corrupt))?;
     want("and again", rx.recv(&mut buf), Err(BulkError::Corrupt))?;
     exited_ok("the garbage peer", child)
