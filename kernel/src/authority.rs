@@ -424,6 +424,7 @@ pub mod sabotage {
                 let n = crate::notify::Notification {
                     quota: own,
                     caps: 0,
+                    senders: 0,
                     word: 0,
                     waiters: Default::default(),
                 };
