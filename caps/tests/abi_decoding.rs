@@ -23,6 +23,7 @@ fn handler_source(module: &str) -> &'static str {
         "graph" => include_str!("../../kernel/src/syscall/graph.rs"),
         "ipc" => include_str!("../../kernel/src/syscall/ipc.rs"),
         "mem" => include_str!("../../kernel/src/syscall/mem.rs"),
+        "memobj" => include_str!("../../kernel/src/syscall/memobj.rs"),
         "notify" => include_str!("../../kernel/src/syscall/notify.rs"),
         "process" => include_str!("../../kernel/src/syscall/process.rs"),
         "ring" => include_str!("../../kernel/src/syscall/ring.rs"),

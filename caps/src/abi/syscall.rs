@@ -601,6 +601,12 @@ mod tests {
         fn disk_bind(&mut self, a: calls::DiskBind) -> Self::Out {
             Ok((Syscall::DiskBind, a.encode()))
         }
+        fn mo_create(&mut self, a: calls::MoCreate) -> Self::Out {
+            Ok((Syscall::MoCreate, a.encode()))
+        }
+        fn mo_map(&mut self, a: calls::MoMap) -> Self::Out {
+            Ok((Syscall::MoMap, a.encode()))
+        }
     }
 
     /// The decoder reads exactly the documented registers, in order, and
