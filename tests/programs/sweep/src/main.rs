@@ -134,7 +134,14 @@ fn ring_cases(
         "ring_create over a mapped page",
         Syscall::RingCreate,
         [m, 8, AREA, 0, 0, 0],
-        Error::Busy,
+        Error::AddressInUse,
+    );
+    // Only its second page is taken (the page before AREA is mapped).
+    s.call(
+        "ring_create running onto a mapped page",
+        Syscall::RingCreate,
+        [m, 8, AREA - 2 * PAGE_SIZE, 0, 0, 0],
+        Error::AddressInUse,
     );
 
     let Ok(mut ring) = Ring::new_at(memory, 256, RING_AT) else {
@@ -620,7 +627,7 @@ fn main(start: &Start) -> i32 {
         "mem_map W and X",
         Syscall::MemMap,
         [m, AREA, PAGE_SIZE, MAP_WRITE | MAP_EXEC, 0, 0],
-        Error::InvalidArgument,
+        Error::WriteExecute,
     );
     s.call(
         "mem_map unknown flag",
@@ -632,7 +639,7 @@ fn main(start: &Start) -> i32 {
         "mem_map over the program",
         Syscall::MemMap,
         [m, USER_MIN, PAGE_SIZE, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::AddressInUse,
     );
     s.call(
         "mem_unmap the kernel half",
@@ -643,6 +650,23 @@ fn main(start: &Start) -> i32 {
 
     // Bad pointers: one mapped page at AREA, nothing after it.
     memory.map(AREA, PAGE_SIZE, MAP_WRITE).expect("map a test page");
+    // A range whose last page (or first) is mapped: refused whole, and the
+    // free page beside it stays unmapped.
+    s.call(
+        "mem_map ending on a mapped page",
+        Syscall::MemMap,
+        [m, AREA - PAGE_SIZE, 2 * PAGE_SIZE, MAP_WRITE, 0, 0],
+        Error::AddressInUse,
+    );
+    s.call(
+        "mem_map starting on a mapped page",
+        Syscall::MemMap,
+        [m, AREA, 2 * PAGE_SIZE, 0, 0, 0],
+        Error::AddressInUse,
+    );
+    // The page before is still free (it stays mapped, read-only, from
+    // here on); the page after is checked unmapped by the cases below.
+    s.expect("a refused mem_map maps nothing", memory.map(AREA - PAGE_SIZE, PAGE_SIZE, 0).is_ok());
     let end_of_page = AREA + PAGE_SIZE - 8;
     let bad_ranges: [(&str, u64, u64); 7] = [
         ("null", 0, 8),
