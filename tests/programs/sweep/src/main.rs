@@ -25,6 +25,8 @@ use libos::ring::Ring;
 use libos::sys::raw::{syscall, syscall6_raw};
 use libos::{Rights, Start, println};
 
+mod memobj;
+
 libos::main!(main);
 
 /// Where the sweep maps its own test pages.
@@ -1084,6 +1086,8 @@ fn main(start: &Start) -> i32 {
     }
 
     notify_cases(&mut s, &bad_handles, console, timer, memory);
+    let held = memobj::Held { memory, console, timer, peer, bad_handles: &bad_handles };
+    memobj::cases(&mut s, &held);
 
     // Nothing above changed what we hold: the console still works.
     if console.write(b"").is_err() || libos::sys::cap_kind(console.raw()).is_err() {
