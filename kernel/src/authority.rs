@@ -12,8 +12,9 @@
 //!   and every disk range lies on its device;
 //! - every root capability (one derived from nothing) is of a kind the
 //!   kernel mints — whole disks, consoles, timers, images, quotas,
-//!   processes — so no table holds a capability it was neither given nor
-//!   derived;
+//!   processes, memory objects (any page range of a live one: a dropped
+//!   first capability leaves its derived sub-ranges as roots) — so no
+//!   table holds a capability it was neither given nor derived;
 //! - every table belongs to a live process, and every live process has one;
 //! - every quota is within its limit, and its rights ceiling within its
 //!   parent's;
@@ -116,11 +117,13 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
                     r.first == 0
                         && k.devices.get(r.device).is_some_and(|d| r.count == d.sector_count())
                 }
-                // A new object's first capability names all of it.
-                Object::MemoryObject(r) => {
-                    r.first == 0
-                        && k.memobjs.objects.get(r.object).is_some_and(|o| r.count == o.frames.len() as u64)
-                }
+                // Any page range of a live object (checked above): the
+                // first capability names all of it, but once its holder
+                // drops it, the sub-ranges derived from it are re-parented
+                // to its parent, none, and are roots (found by the fuzzer:
+                // `mo_create`, `cap_derive` of pages 1..3, `cap_drop` of the
+                // first).
+                Object::MemoryObject(_) => true,
                 _ => true,
             };
             if !minted {
