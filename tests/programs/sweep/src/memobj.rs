@@ -266,6 +266,28 @@ pub fn cases(s: &mut Sweep, h: &Held) {
     let _ = object.close();
     s.call("mo_map a closed object", Syscall::MoMap, map_args(o, 0, 1, at(6), 0), bh);
     s.expect("a closed object's mapping is gone", free_page(h.memory, at(1)));
+
+    // The first capability dropped while a sub-range of it lives: the
+    // sub-range (now a root) still maps, and the object goes with it.
+    // (The authority checks once called such a root forged.)
+    let sub = mo_create(h.memory, 2).and_then(|first| {
+        let first = Handle::<MemoryObject>::from_raw(first);
+        let sub = first.derive_pages(1, 1, Rights::MAP | Rights::READ | Rights::DERIVE);
+        let _ = first.close();
+        sub
+    });
+    match sub {
+        Ok(sub) => {
+            let a = map_args(sub.raw().as_raw(), 0, 1, at(9), 0);
+            ok(s, "mo_map a sub-range whose first capability was dropped", a);
+            let _ = sub.close();
+            s.expect("its mapping goes with the last capability", free_page(h.memory, at(9)));
+        }
+        Err(e) => {
+            println!("sweep: a sub-range of a new object: {e:?}");
+            s.expect("derive a sub-range of a new object", false);
+        }
+    }
 }
 
 /// W^X against another process: with page 0 of `object` writable and
