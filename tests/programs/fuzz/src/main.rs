@@ -38,7 +38,7 @@ use libos::abi::args::{
 };
 use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
-use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
+use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
 use libos::abi::process::{Grant, Role, SpawnArgs};
 use libos::abi::ring::{RingHeader, SQE_SIZE, Sqe, sq_offset};
 use libos::abi::{Error, RawHandle, Rights, Syscall};
@@ -66,6 +66,14 @@ const RING_SLOTS: u64 = 16;
 /// calls go there too; nothing else maps there).
 const MO_AREA: u64 = 0x0000_4400_0000_0000;
 const MO_AREA_PAGES: u64 = 64;
+/// The most pages one memory object may have (the kernel's
+/// `MAX_OBJECT_PAGES`).
+const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+/// `mo_create` sizes: mostly small (the quota is shared with everything
+/// else); the most one object may have is more than any fuzzer's quota
+/// holds.
+const MO_SIZES: [u64; 12] =
+    [0, 1, 1, 2, 3, 4, 4, 8, 16, MAX_OBJECT_PAGES, MAX_OBJECT_PAGES + 1, u64::MAX];
 /// Children are themselves fuzzers, to this depth.
 const MAX_DEPTH: u64 = 2;
 /// Pages the IPC peer may use (its image, stack, IPC kernel buffer).
@@ -288,10 +296,7 @@ impl Fuzzer {
             }
             Syscall::MoCreate => {
                 a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() };
-                // Mostly small (the quota is shared with everything else);
-                // 16384 is the most one object may have, and more than
-                // any fuzzer's quota holds.
-                a[1] = self.rng.pick(&[0, 1, 1, 2, 3, 4, 4, 8, 16, 16_384, 16_385, u64::MAX]);
+                a[1] = self.rng.pick(&MO_SIZES);
             }
             Syscall::MoMap => a = self.mo_map_args(),
             Syscall::ProcSpawn => {
@@ -545,8 +550,22 @@ impl Fuzzer {
                 self.mo_created += 1;
                 self.pool.add(Slot { handle: value, protected: false });
                 self.pool.add_object(value, a[1]);
+                if a[1] == 0 || a[1] > MAX_OBJECT_PAGES {
+                    self.violation(call, "an object of 0 pages, or of more than the most");
+                }
             }
-            Syscall::MoMap => self.mo_mapped += 1,
+            Syscall::MoMap => {
+                self.mo_mapped += 1;
+                if !good_mapping(a[3], a[2], a[4]) {
+                    self.violation(call, "a mapping at a bad address, of 0 pages, or W+X");
+                }
+            }
+            Syscall::MemMap
+                if !good_mapping(a[1], a[2] / PAGE_SIZE, a[3])
+                    || !a[2].is_multiple_of(PAGE_SIZE) =>
+            {
+                self.violation(call, "a mapping at a bad address, of 0 pages, or W+X");
+            }
             Syscall::ProcSpawn => {
                 self.children += 1;
                 // Half are kept to be waited for (and counted); the others
@@ -810,6 +829,19 @@ impl Fuzzer {
         self.violations += 1;
         println!("fuzz: VIOLATION after {call}: {what}");
     }
+}
+
+/// Whether a map call of `pages` pages at `vaddr` with `flags` could
+/// succeed: page-aligned, inside `[USER_MIN, MAP_END)`, at least a page,
+/// defined flags and never writable and executable at once.
+fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
+    let end = pages.checked_mul(PAGE_SIZE).and_then(|len| vaddr.checked_add(len));
+    pages > 0
+        && vaddr.is_multiple_of(PAGE_SIZE)
+        && vaddr >= USER_MIN
+        && end.is_some_and(|end| end <= MAP_END)
+        && flags & !(MAP_WRITE | MAP_EXEC) == 0
+        && flags != MAP_WRITE | MAP_EXEC
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
