@@ -39,6 +39,24 @@ fn free_page(memory: Handle<Memory>, vaddr: u64) -> bool {
     memory.map(vaddr, PAGE_SIZE, 0).is_ok()
 }
 
+/// The pages our quota has left: the largest object `mo_create` makes
+/// (each one made is closed at once). Our quota holds less than
+/// `MAX_OBJECT_PAGES`.
+fn free_pages(memory: Handle<Memory>) -> u64 {
+    let (mut fits, mut too_big) = (0, MAX_OBJECT_PAGES + 1);
+    while too_big - fits > 1 {
+        let mid = fits + (too_big - fits) / 2;
+        match mo_create(memory, mid) {
+            Ok(h) => {
+                let _ = libos::sys::cap_drop(h);
+                fits = mid;
+            }
+            Err(_) => too_big = mid,
+        }
+    }
+    fits
+}
+
 /// Whether `mo_map` with registers `a` succeeds.
 fn maps(a: [u64; 6]) -> bool {
     // SAFETY: no pointer arguments; the kernel maps only where nothing is
@@ -267,6 +285,8 @@ pub fn cases(s: &mut Sweep, h: &Held) {
     s.call("mo_map a closed object", Syscall::MoMap, map_args(o, 0, 1, at(6), 0), bh);
     s.expect("a closed object's mapping is gone", free_page(h.memory, at(1)));
 
+    quota_cases(s, h.memory);
+
     // The first capability dropped while a sub-range of it lives: the
     // sub-range (now a root) still maps, and the object goes with it.
     // (The authority checks once called such a root forged.)
@@ -288,6 +308,38 @@ pub fn cases(s: &mut Sweep, h: &Held) {
             s.expect("derive a sub-range of a new object", false);
         }
     }
+}
+
+/// Quota accounting: an object is charged its pages when made, mapping it
+/// charges nothing (the page tables at `at(10..)` exist already), and the
+/// end of its last capability gives every page back, whatever was mapped,
+/// derived and revoked in between.
+fn quota_cases(s: &mut Sweep, memory: Handle<Memory>) {
+    let before = free_pages(memory);
+    let Ok(first) = mo_create(memory, 8) else {
+        s.expect("mo_create 8 pages", false);
+        return;
+    };
+    let first = Handle::<MemoryObject>::from_raw(first);
+    s.expect("mo_create charges its pages", free_pages(memory) == before - 8);
+    let all = Rights::MAP | Rights::READ | Rights::WRITE | Rights::GENERIC;
+    let o = first.raw().as_raw();
+    s.expect("mo_map for the quota", maps(map_args(o, 0, 8, at(10), MAP_WRITE)));
+    let sub = first.derive_pages(2, 4, all);
+    let sub_child = sub.and_then(|sub| sub.derive(Rights::MAP | Rights::READ));
+    if let (Ok(sub), Ok(child)) = (sub, sub_child) {
+        s.expect("mo_map a sub-range", maps(map_args(sub.raw().as_raw(), 0, 4, at(11), 0)));
+        s.expect("mo_map its child", maps(map_args(child.raw().as_raw(), 1, 2, at(12), 0)));
+        s.expect("mapping charges nothing", free_pages(memory) == before - 8);
+        let _ = first.close();
+        s.expect("revoke the sub-range's child", sub.revoke() == Ok(1));
+        s.expect("pages stay charged while a capability lives", free_pages(memory) == before - 8);
+        let _ = sub.close();
+    } else {
+        s.expect("derive a sub-range and its child", false);
+        let _ = first.close();
+    }
+    s.expect("the last capability gives every page back", free_pages(memory) == before);
 }
 
 /// W^X against another process: with page 0 of `object` writable and
