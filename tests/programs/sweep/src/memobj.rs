@@ -345,20 +345,28 @@ fn quota_cases(s: &mut Sweep, memory: Handle<Memory>) {
 /// W^X against another process: with page 0 of `object` writable and
 /// page 3 executable here, the peer may map neither the other way; it
 /// maps page 1 writable itself, and once it is dead page 1 may be
-/// executable here.
+/// executable here. Its death leaves our quota as it was.
 fn peer_wx(s: &mut Sweep, h: &Held, object: Handle<MemoryObject>) {
     let rights = Rights::MAP | Rights::READ | Rights::WRITE | Rights::EXEC;
+    let before = free_pages(h.memory);
     let child = Spawn::new(h.peer)
         .quota_pages(128)
         .args("mo-wx=1")
         .without_console()
         .grant(object, rights, "object")
         .and_then(|sp| sp.spawn());
-    let status = child.and_then(|c| c.wait());
+    let status = child.and_then(|c| {
+        let status = c.wait();
+        let _ = c.0.close();
+        status
+    });
     if !status.is_ok_and(|st| st.success()) {
         println!("sweep: the peer's mo_map cases: {status:?} (its exit code names the case)");
     }
     s.expect("the peer's mo_map cases", status.is_ok_and(|st| st.success()));
+    // Its quota, page tables included, came back; our object's pages
+    // stayed charged to us alone.
+    s.expect("a dead peer that mapped our object leaks nothing", free_pages(h.memory) == before);
     let o = object.raw().as_raw();
     let exec = maps(map_args(o, 1, 1, at(7), MAP_EXEC));
     s.expect("a dead peer's writable mapping is gone", exec);
