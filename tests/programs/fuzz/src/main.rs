@@ -661,6 +661,10 @@ impl Fuzzer {
     /// A handle for a message to carry: never one the runtime needs when
     /// the message moves its handles (a delivered move takes it away).
     fn ipc_handle(&mut self, moving: bool) -> u64 {
+        // Memory objects often: the peer maps those it gets.
+        if let Some((object, _)) = self.pool.object(&mut self.rng).filter(|_| self.rng.chance(20)) {
+            return object;
+        }
         if moving {
             match self.pool.droppable(&mut self.rng) {
                 Some(s) if self.rng.chance(60) => s.handle,
