@@ -455,9 +455,12 @@ impl Fuzzer {
             }
             _ => return,
         }
-        // SAFETY: every pointer argument points into SCRATCH (which no Rust
-        // object uses), at read-only data, or where the kernel must refuse;
-        // requests submitted with SCRATCH buffers complete into SCRATCH.
+        // SAFETY: every pointer argument points into SCRATCH or MO_AREA
+        // (which no Rust object uses), at read-only data, or where the
+        // kernel must refuse; requests submitted with such buffers
+        // complete into them. Maps go only where nothing is mapped
+        // (MO_AREA, the playground, addresses the kernel refuses), unmaps
+        // only into the playground and MO_AREA.
         let regs = unsafe { syscall6(call, a) };
         let raw = regs.rax;
         self.calls += 1;
