@@ -1,7 +1,8 @@
 //! Memory objects: every bad input of `mo_create` and `mo_map` with its
 //! own error, and what a refused call must leave behind (nothing mapped);
 //! a revoked, dropped or dead holder's mapping gone; W^X across mappings,
-//! in this process and against a peer (`sweep-peer mo-wx=1`).
+//! in this process and against a peer (`sweep-peer mo-wx=1`); the quota
+//! charged exactly an object's pages, and all of them back at its end.
 
 use libos::Handle;
 use libos::abi::args::{MAP_EXEC, MAP_WRITE};
@@ -67,13 +68,18 @@ fn maps(a: [u64; 6]) -> bool {
 
 /// The handles every case needs.
 pub struct Held<'a> {
+    /// Our quota (every right, `MAX_OBJECT_PAGES` pages in all).
     pub memory: Handle<Memory>,
+    /// Handles of the wrong kind.
     pub console: Handle<Console>,
     pub timer: Handle<Timer>,
+    /// `sweep-peer`, for the cases across processes.
     pub peer: Handle<Image>,
+    /// Values that name nothing.
     pub bad_handles: &'a [u64],
 }
 
+/// Runs every memory-object case.
 pub fn cases(s: &mut Sweep, h: &Held) {
     let m = h.memory.raw().as_raw();
     let (c, t) = (h.console.raw().as_raw(), h.timer.raw().as_raw());
