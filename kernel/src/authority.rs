@@ -12,8 +12,9 @@
 //!   and every disk range lies on its device;
 //! - every root capability (one derived from nothing) is of a kind the
 //!   kernel mints — whole disks, consoles, timers, images, quotas,
-//!   processes — so no table holds a capability it was neither given nor
-//!   derived;
+//!   processes, memory objects (any page range of a live one: a dropped
+//!   first capability leaves its derived sub-ranges as roots) — so no
+//!   table holds a capability it was neither given nor derived;
 //! - every table belongs to a live process, and every live process has one;
 //! - every quota is within its limit, and its rights ceiling within its
 //!   parent's;
@@ -116,6 +117,13 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
                     r.first == 0
                         && k.devices.get(r.device).is_some_and(|d| r.count == d.sector_count())
                 }
+                // Any page range of a live object (checked above): the
+                // first capability names all of it, but once its holder
+                // drops it, the sub-ranges derived from it are re-parented
+                // to its parent, none, and are roots (found by the fuzzer:
+                // `mo_create`, `cap_derive` of pages 1..3, `cap_drop` of the
+                // first).
+                Object::MemoryObject(_) => true,
                 _ => true,
             };
             if !minted {
@@ -351,22 +359,31 @@ pub fn after_syscall(call: Option<Syscall>) {
 pub mod sabotage {
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    use caps::abi::{ObjectKind, Rights};
-    use caps::{Capability, NO_BADGE, Object, SectorRange};
+    use caps::abi::layout::PAGE_SIZE;
+    use caps::abi::{ObjectKind, RawHandle, Rights};
+    use caps::{Capability, NO_BADGE, Object, ObjectId, SectorRange, TableId};
+    use kerncore::mapping::Mapping;
 
+    use crate::mem::aspace::Access;
     use crate::state::Kernel;
+
+    /// Where the W^X sabotage maps a page twice (nothing of `hello` is
+    /// there).
+    const WX_AT: u64 = 0x0000_5000_0000_0000;
 
     /// Which invariant to break; 0 = none.
     static ARMED: AtomicU8 = AtomicU8::new(0);
 
     /// The breakable invariants, by self-test name.
-    const KINDS: [&str; 6] = [
+    const KINDS: [&str; 8] = [
         "authority-rights",
         "authority-quota",
         "authority-root",
         "authority-dangling",
         "authority-notify-queue",
         "authority-stale-mapping",
+        "authority-mo-count",
+        "authority-mo-wx",
     ];
 
     /// Arms the sabotage `name`; false if `name` is not one.
@@ -444,6 +461,43 @@ pub mod sabotage {
                     n.waiters.push_back(&mut k.procs, pid);
                 }
             }
+            // A memory object counting a capability more than name it (so
+            // it would never be freed).
+            7 => {
+                let Some((id, _)) = own.and_then(|own| new_object(k, table, own)) else { return };
+                if let Some(o) = k.memobjs.objects.get_mut(id) {
+                    o.caps += 1;
+                }
+            }
+            // A memory object's page mapped writable at one address and
+            // executable at another, both recorded.
+            8 => {
+                let Some((id, handle)) = own.and_then(|own| new_object(k, table, own)) else {
+                    return;
+                };
+                let Some(frame) = k.memobjs.objects.get(id).map(|o| o.frames[0]) else { return };
+                let Some(aspace) = k.procs.get_mut(pid).and_then(|p| p.aspace.as_mut()) else {
+                    return;
+                };
+                let cap = crate::memobj::cap_key(table, handle);
+                for (i, access) in [Access::ReadWrite, Access::ReadExec].into_iter().enumerate() {
+                    let vaddr = WX_AT + i as u64 * PAGE_SIZE;
+                    if aspace.map_frames(vaddr, &[frame], access, &mut k.quotas).is_err() {
+                        return;
+                    }
+                    let writable = access == Access::ReadWrite;
+                    k.memobjs.mappings.insert(Mapping {
+                        holder: pid,
+                        cap,
+                        object: id,
+                        vaddr,
+                        first: 0,
+                        pages: 1,
+                        writable,
+                        exec: !writable,
+                    });
+                }
+            }
             // A capability naming a process that never existed.
             _ => {
                 let ghost = caps::ObjectId(u64::MAX >> 1);
@@ -454,6 +508,21 @@ pub mod sabotage {
                 };
                 let _ = k.caps.mint(table, cap);
             }
+        }
+    }
+
+    /// A one-page memory object charged to `quota`, its capability (every
+    /// right) in `table`: its id and the handle.
+    fn new_object(
+        k: &mut Kernel,
+        table: TableId,
+        quota: ObjectId,
+    ) -> Option<(ObjectId, RawHandle)> {
+        let rights = ObjectKind::MemoryObject.valid_rights();
+        let handle = RawHandle::from_raw(crate::memobj::create(k, table, quota, 1, rights).ok()?);
+        match k.caps.get(table, handle).ok()?.object {
+            Object::MemoryObject(range) => Some((range.object, handle)),
+            _ => None,
         }
     }
 }

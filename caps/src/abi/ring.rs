@@ -6,9 +6,10 @@
 //! | `ring_create` | memory, entries, vaddr | ring handle | `MAP`, `READ`, `WRITE` on the `Memory` |
 //! | `ring_enter` | ring, to_submit, min_complete, flags | entries consumed | `WRITE` on the `IoRing` |
 //!
-//! The ring's memory is [`ring_pages`]`(entries)` pages at `vaddr`,
-//! charged to the `Memory` quota and mapped user read/write (never
-//! executable): a [`RingHeader`] page, then `entries` [`Sqe`]s from
+//! The ring's memory is [`ring_pages`]`(entries)` pages at `vaddr`
+//! (where nothing is mapped: else `AddressInUse`), charged to the
+//! `Memory` quota and mapped user read/write (never executable): a
+//! [`RingHeader`] page, then `entries` [`Sqe`]s from
 //! [`RingHeader::sq_offset`], then `entries` [`Cqe`]s from
 //! [`RingHeader::cq_offset`]. Each queue has one producer and one
 //! consumer, with free-running `u32` indices (an entry's slot is

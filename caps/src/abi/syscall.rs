@@ -298,7 +298,10 @@ syscalls! {
     5 CapRevoke cap_revoke "cap_revoke" (handle: RawHandle) -> u64, "capabilities revoked";
     /// Maps fresh zeroed pages at `vaddr` (page-aligned, `len` a multiple of a
     /// page) charged to the quota; needs `MAP | READ`, plus `WRITE` for
-    /// `MAP_WRITE` or `EXEC` for `MAP_EXEC` (never both).
+    /// `MAP_WRITE` or `EXEC` for `MAP_EXEC` (never both: `WriteExecute`).
+    /// A page of the range already mapped is `AddressInUse`; an unaligned
+    /// or empty range, or one outside `[USER_MIN, MAP_END)`,
+    /// `InvalidArgument`.
     6 MemMap mem_map "mem_map" (memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> u64, "0";
     /// Pages in the range that are not mapped are skipped.
     7 MemUnmap mem_unmap "mem_unmap" (vaddr: u64, len: u64) -> u64, "pages unmapped";
@@ -383,8 +386,9 @@ syscalls! {
     31 EndpointBind endpoint_bind "endpoint_bind" (endpoint: RawHandle, notification: RawHandle) -> u64, "0";
     /// Maps a new I/O ring of `entries` (a power of two, at most
     /// [`MAX_RING_ENTRIES`](super::ring::MAX_RING_ENTRIES)) at `vaddr`
-    /// (page-aligned, unmapped), charged to the quota: needs `MAP | READ |
-    /// WRITE`. Layout and rules: [`ring`](super::ring).
+    /// (page-aligned; a page there already mapped is `AddressInUse`),
+    /// charged to the quota: needs `MAP | READ | WRITE`. Layout and rules:
+    /// [`ring`](super::ring).
     32 RingCreate ring_create "ring_create" (memory: RawHandle, entries: u64, vaddr: u64) -> RawHandle, "ring handle";
     /// Needs `WRITE` on the ring (the caller's own). Consumes up to
     /// `to_submit` submissions (each checked as `disk_submit` checks; a bad

@@ -260,8 +260,11 @@ impl AddressSpace {
     }
 
     /// Maps `pages` fresh zeroed pages at `vaddr`, charged to `quota`.
-    /// On failure nothing stays mapped or charged (tables created on the
-    /// way stay, charged to the own quota, and are reused later).
+    /// Errors: `InvalidArgument` for an unaligned or empty range or one
+    /// outside user space, `AddressInUse` if a page there is mapped,
+    /// `OutOfMemory`. On failure nothing stays mapped or charged (tables
+    /// created on the way stay, charged to the own quota, and are reused
+    /// later).
     pub fn map_zeroed(
         &mut self,
         vaddr: u64,
@@ -275,7 +278,7 @@ impl AddressSpace {
             return Err(Error::InvalidArgument);
         }
         if (0..pages).any(|i| self.is_mapped(vaddr + i * PAGE_SIZE)) {
-            return Err(Error::InvalidArgument);
+            return Err(Error::AddressInUse);
         }
         let slot = self.quota_slot(quota)?;
         for i in 0..pages {

@@ -25,8 +25,9 @@ fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
 
 /// `mem_map(memory, vaddr, len, flags)`: maps fresh zeroed pages at
 /// `vaddr`, charged to the quota `memory` names. Needs MAP and READ, plus
-/// WRITE for `MAP_WRITE` and EXEC for `MAP_EXEC` (never both: W^X). The
-/// range must be page-aligned, inside `[USER_MIN, MAP_END)`, and unmapped.
+/// WRITE for `MAP_WRITE` and EXEC for `MAP_EXEC` (never both: W^X,
+/// `WriteExecute`). The range must be page-aligned and inside `[USER_MIN,
+/// MAP_END)` (else `InvalidArgument`), and unmapped (else `AddressInUse`).
 pub fn map(k: &mut Kernel, c: Caller, a: calls::MemMap) -> Result<u64, Error> {
     let (vaddr, len, flags) = (a.vaddr, a.len, a.flags);
     if flags & !(MAP_WRITE | MAP_EXEC) != 0 {
@@ -36,7 +37,7 @@ pub fn map(k: &mut Kernel, c: Caller, a: calls::MemMap) -> Result<u64, Error> {
         (false, false) => (Access::Read, Rights::MAP | Rights::READ),
         (true, false) => (Access::ReadWrite, Rights::MAP | Rights::READ | Rights::WRITE),
         (false, true) => (Access::ReadExec, Rights::MAP | Rights::READ | Rights::EXEC),
-        (true, true) => return Err(Error::InvalidArgument),
+        (true, true) => return Err(Error::WriteExecute),
     };
     let pages = page_range(vaddr, len, MAP_END)?;
     let cap = k.caps.lookup(c.table, a.memory, ObjectKind::Memory, need)?;

@@ -36,8 +36,8 @@ use kerncore::ring::RingIndices;
 /// to it with every ring right. Errors, each its own: the capability's
 /// (`BadHandle`, `WrongKind`, `MissingRight`); `InvalidArgument` for a bad
 /// `entries` or an unaligned `vaddr`; `BadAddress` when the ring would not
-/// lie inside `[USER_MIN, MAP_END)`; `Busy` when a page there is mapped
-/// already; `OutOfMemory` when the quota, or the kernel's ring table (or
+/// lie inside `[USER_MIN, MAP_END)`; `AddressInUse` when a page there is
+/// mapped already; `OutOfMemory` when the quota, or the kernel's ring table (or
 /// the caller's share of it, `MAX_RINGS_PER_PROCESS`), is full;
 /// `TableFull` when the caller's capability table is. A failed call maps
 /// and charges nothing.
@@ -55,7 +55,7 @@ pub fn create(k: &mut Kernel, c: Caller, a: calls::RingCreate) -> Result<u64, Er
     }
     let aspace = c.aspace(&k.procs);
     if (0..pages).any(|i| aspace.is_mapped(a.vaddr + i * PAGE_SIZE)) {
-        return Err(Error::Busy);
+        return Err(Error::AddressInUse);
     }
     if k.rings.rings.is_full() || k.rings.owned_by(c.pid) >= MAX_RINGS_PER_PROCESS {
         return Err(Error::OutOfMemory);

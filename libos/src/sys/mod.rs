@@ -108,7 +108,8 @@ pub fn cap_revoke(handle: RawHandle) -> Result<u64, Error> {
 }
 
 /// `mem_map(memory, vaddr, len, flags)`: maps fresh pages where nothing
-/// is mapped (the kernel refuses a mapped page), so no Rust memory changes.
+/// is mapped (the kernel refuses a mapped page with `AddressInUse`), so no
+/// Rust memory changes.
 pub fn mem_map(memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> Result<(), Error> {
     call(calls::MemMap { memory, vaddr, len, flags }).map(drop)
 }

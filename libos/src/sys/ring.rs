@@ -163,7 +163,7 @@ impl<'a> Ring<'a> {
     }
 
     /// As [`new`](Self::new), at `vaddr` (page-aligned; nothing mapped
-    /// there: the kernel refuses a mapped page with `Busy`).
+    /// there: the kernel refuses a mapped page with `AddressInUse`).
     pub fn new_at(memory: Handle<Memory>, entries: u32, vaddr: u64) -> Result<Self, Error> {
         if !valid_entries(u64::from(entries)) {
             return Err(Error::InvalidArgument);

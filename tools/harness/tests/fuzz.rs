@@ -32,6 +32,23 @@ fn fuzz(seed: u64, calls: u64) {
     let (written, consumed) = ring_entries(&run.console, seed)
         .unwrap_or_else(|| panic!("seed {seed}: no ring summary\n{}", run.tail(20)));
     assert!(written > 0 && consumed > 0, "seed {seed}: no ring entry checked\n{}", run.tail(20));
+    // Memory objects were really made and mapped (their invariants are
+    // checked after every syscall only while some exist).
+    let (created, mapped) = memory_objects(&run.console, seed)
+        .unwrap_or_else(|| panic!("seed {seed}: no memory-object summary\n{}", run.tail(20)));
+    assert!(created > 0 && mapped > 0, "seed {seed}: no memory object mapped\n{}", run.tail(20));
+}
+
+/// From the fuzzer's memory-object summary line: the objects it created
+/// and the mappings it made.
+fn memory_objects(console: &str, seed: u64) -> Option<(u64, u64)> {
+    let line = console.lines().find(|l| {
+        l.contains(&format!("fuzz: seed {seed}: ")) && l.contains(" memory objects created")
+    })?;
+    let number_before = |what: &str| -> Option<u64> {
+        line[..line.find(what)?].split_whitespace().last()?.parse().ok()
+    };
+    Some((number_before(" memory objects created")?, number_before(" mappings made")?))
 }
 
 /// From the fuzzer's ring summary line: the submissions it wrote into

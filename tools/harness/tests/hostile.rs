@@ -92,6 +92,16 @@ fn the_authority_checks_fire_on_a_mapping_that_outlived_its_capability() {
 }
 
 #[test]
+fn the_authority_checks_fire_on_a_memory_object_miscounting_its_capabilities() {
+    sabotaged("mo-count", "counts 2 capabilities, 1 name it");
+}
+
+#[test]
+fn the_authority_checks_fire_on_a_page_writable_in_one_mapping_and_executable_in_another() {
+    sabotaged("mo-wx", "is writable and executable at once");
+}
+
+#[test]
 fn a_full_process_table_is_its_own_error() {
     // The kernel's limit is lowered to 6 processes so the test reaches it;
     // init passes `procs=6` on to hostile, which fills the table.

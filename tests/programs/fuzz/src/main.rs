@@ -11,7 +11,15 @@
 //! capability transfers really happen; the summary counts them. I/O rings
 //! are created in their own area (`RING_AREA`), and before each
 //! `ring_enter` on one the fuzzer still holds it fills its queue with
-//! random entries and, now and then, garbage indices.
+//! random entries and, now and then, garbage indices. Memory objects are
+//! created (`mo_create`), mapped (`mo_map`) mostly in their own area
+//! (`MO_AREA`) and sometimes in the playground, where `mem_map` and
+//! `mem_unmap` meet them; they are derived to page sub-ranges, granted to
+//! children (which the parent may revoke or drop under them), carried by
+//! IPC, revoked and dropped. Their pages are never touched directly (a
+//! revoke may take them at any time); they serve as syscall buffers
+//! (disk transfers into shared pages, ring entries, long messages) whose
+//! result is not judged.
 //!
 //! Arguments: `seed=N calls=N depth=N`. Prints one summary line (`fuzz:
 //! seed ... syscalls`); exits 1 if it saw the kernel break a rule it can
@@ -25,10 +33,12 @@ mod peer;
 mod pool;
 mod random;
 
-use libos::abi::args::{DERIVE_SAME, NOTIFY_NONBLOCK, WAIT_NONBLOCK};
+use libos::abi::args::{
+    DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, NOTIFY_NONBLOCK, WAIT_NONBLOCK,
+};
 use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
-use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
+use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END, USER_MIN};
 use libos::abi::process::{Grant, Role, SpawnArgs};
 use libos::abi::ring::{RingHeader, SQE_SIZE, Sqe, sq_offset};
 use libos::abi::{Error, RawHandle, Rights, Syscall};
@@ -52,6 +62,18 @@ const NEVER_MAPPED: u64 = 0x0000_4200_0000_0000;
 const RING_AREA: u64 = 0x0000_4300_0000_0000;
 /// Ring places in `RING_AREA` (each 8 pages apart: the largest ring's 5).
 const RING_SLOTS: u64 = 16;
+/// Where `mo_map` calls mostly put memory objects' pages (`mem_unmap`
+/// calls go there too; nothing else maps there).
+const MO_AREA: u64 = 0x0000_4400_0000_0000;
+const MO_AREA_PAGES: u64 = 64;
+/// The most pages one memory object may have (the kernel's
+/// `MAX_OBJECT_PAGES`).
+const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+/// `mo_create` sizes: mostly small (the quota is shared with everything
+/// else); the most one object may have is more than any fuzzer's quota
+/// holds.
+const MO_SIZES: [u64; 12] =
+    [0, 1, 1, 2, 3, 4, 4, 8, 16, MAX_OBJECT_PAGES, MAX_OBJECT_PAGES + 1, u64::MAX];
 /// Children are themselves fuzzers, to this depth.
 const MAX_DEPTH: u64 = 2;
 /// Pages the IPC peer may use (its image, stack, IPC kernel buffer).
@@ -67,6 +89,9 @@ enum PtrClass {
     Valid,
     ReadOnly,
     Bad,
+    /// In `MO_AREA`: mapped or not, writable or not, as the memory-object
+    /// calls left it (and revokes by others change it): not judged.
+    Unknown,
 }
 
 /// The IPC peer and what went through it.
@@ -115,6 +140,11 @@ struct Fuzzer {
     ring_entries: u64,
     /// Entries `ring_enter` reported consumed.
     ring_consumed: u64,
+    /// Memory objects created, mappings made, objects handed to children
+    /// by successful spawns.
+    mo_created: u64,
+    mo_mapped: u64,
+    mo_granted: u64,
 }
 
 impl Fuzzer {
@@ -129,8 +159,12 @@ impl Fuzzer {
 
     fn buffer(&mut self, len: u64) -> (u64, PtrClass) {
         let scratch_len = SCRATCH_PAGES * PAGE_SIZE;
+        let mo_len = MO_AREA_PAGES * PAGE_SIZE;
         match self.rng.below(100) {
-            0..55 if len <= scratch_len => {
+            0..8 if len <= mo_len => {
+                (MO_AREA + self.rng.below(mo_len - len + 1), PtrClass::Unknown)
+            }
+            8..55 if len <= scratch_len => {
                 (SCRATCH + self.rng.below(scratch_len - len + 1), PtrClass::Valid)
             }
             55..65 if len <= READ_ONLY.len() as u64 => {
@@ -231,7 +265,12 @@ impl Fuzzer {
                 (a[0], a[1], ptr) = (p, len, c);
             }
             Syscall::CapDerive => {
-                a = [self.handle(), self.rights(), self.small(), self.sector(), self.count(), 0];
+                a = match self.pool.object(&mut self.rng) {
+                    Some(object) if self.rng.chance(30) => self.derive_pages(object),
+                    _ => {
+                        [self.handle(), self.rights(), self.small(), self.sector(), self.count(), 0]
+                    }
+                };
             }
             Syscall::CapDrop | Syscall::CapRevoke => {
                 // Never drop what the runtime itself needs (console, memory).
@@ -245,14 +284,21 @@ impl Fuzzer {
                 a = [self.handle(), self.page_addr(), self.page_len(), self.small(), 0, 0]
             }
             Syscall::MemUnmap => {
-                // Only the playground, or addresses the kernel must refuse.
-                a[0] = if self.rng.chance(85) {
-                    PLAYGROUND + PAGE_SIZE * self.rng.below(PLAYGROUND_PAGES)
-                } else {
-                    self.rng.pick(&EDGES) | (1 << 63)
+                // Only the playground and the memory objects' area (shared
+                // pages, whose mapping records the kernel cuts), or
+                // addresses the kernel must refuse.
+                a[0] = match self.rng.below(100) {
+                    0..60 => PLAYGROUND + PAGE_SIZE * self.rng.below(PLAYGROUND_PAGES),
+                    60..85 => MO_AREA + PAGE_SIZE * self.rng.below(MO_AREA_PAGES),
+                    _ => self.rng.pick(&EDGES) | (1 << 63),
                 };
-                a[1] = self.page_len().min(PLAYGROUND_PAGES * PAGE_SIZE);
+                a[1] = self.page_len().min(PLAYGROUND_PAGES.min(MO_AREA_PAGES) * PAGE_SIZE);
             }
+            Syscall::MoCreate => {
+                a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() };
+                a[1] = self.rng.pick(&MO_SIZES);
+            }
+            Syscall::MoMap => a = self.mo_map_args(),
             Syscall::ProcSpawn => {
                 if self.depth >= MAX_DEPTH {
                     return;
@@ -409,9 +455,12 @@ impl Fuzzer {
             }
             _ => return,
         }
-        // SAFETY: every pointer argument points into SCRATCH (which no Rust
-        // object uses), at read-only data, or where the kernel must refuse;
-        // requests submitted with SCRATCH buffers complete into SCRATCH.
+        // SAFETY: every pointer argument points into SCRATCH or MO_AREA
+        // (which no Rust object uses), at read-only data, or where the
+        // kernel must refuse; requests submitted with such buffers
+        // complete into them. Maps go only where nothing is mapped
+        // (MO_AREA, the playground, addresses the kernel refuses), unmaps
+        // only into the playground and MO_AREA.
         let regs = unsafe { syscall6(call, a) };
         let raw = regs.rax;
         self.calls += 1;
@@ -429,6 +478,9 @@ impl Fuzzer {
         match result {
             Ok(v) => {
                 self.ok += 1;
+                if call == Syscall::ProcSpawn {
+                    self.mo_granted += spawn.objects;
+                }
                 if ptr == PtrClass::Bad && len > 0 {
                     self.violation(call, "a bad pointer was accepted");
                 }
@@ -444,10 +496,79 @@ impl Fuzzer {
         }
     }
 
+    /// `cap_derive` of a memory object `(handle, pages)`: mostly a page
+    /// sub-range inside it (some at its edges or past them), with random
+    /// rights.
+    fn derive_pages(&mut self, (handle, pages): (u64, u64)) -> [u64; 6] {
+        let mode = if self.rng.chance(85) { DERIVE_RANGE } else { self.small() };
+        let (offset, count) = if self.rng.chance(75) {
+            let offset = self.rng.below(pages.max(1));
+            (offset, 1 + self.rng.below(pages.saturating_sub(offset).max(1)))
+        } else {
+            (self.rng.pick(&[0, 1, pages, u64::MAX]), self.rng.pick(&[0, 1, pages, pages + 1]))
+        };
+        [handle, self.rights(), mode, offset, count, 0]
+    }
+
+    /// `mo_map` arguments: mostly a known object, a page range inside it,
+    /// a page of `MO_AREA` and a defined flag; else anything.
+    fn mo_map_args(&mut self) -> [u64; 6] {
+        let (object, pages) = match self.pool.object(&mut self.rng) {
+            Some(o) if self.rng.chance(85) => o,
+            _ => (self.handle(), 1 + self.rng.below(4)),
+        };
+        let (offset, count) = if self.rng.chance(80) {
+            let offset = self.rng.below(pages.max(1));
+            (offset, 1 + self.rng.below(pages.saturating_sub(offset).clamp(1, 8)))
+        } else {
+            (self.rng.pick(&[0, 1, pages, u64::MAX]), self.rng.pick(&[0, 1, pages + 1, u64::MAX]))
+        };
+        let vaddr = match self.rng.below(100) {
+            0..75 => MO_AREA + PAGE_SIZE * self.rng.below(MO_AREA_PAGES),
+            75..90 => PLAYGROUND + PAGE_SIZE * self.rng.below(PLAYGROUND_PAGES),
+            _ => self.page_addr(),
+        };
+        let flags = match self.rng.below(20) {
+            0..8 => 0,
+            8..15 => MAP_WRITE,
+            15..18 => MAP_EXEC,
+            18 => MAP_WRITE | MAP_EXEC,
+            _ => self.rng.next(),
+        };
+        [object, offset, count, vaddr, flags, 0]
+    }
+
     /// Updates the pool after a successful call, and checks what it can.
     fn learn(&mut self, call: Syscall, a: &[u64; 6], value: u64) {
         match call {
-            Syscall::CapDerive => self.pool.add(Slot { handle: value, protected: false }),
+            Syscall::CapDerive => {
+                self.pool.add(Slot { handle: value, protected: false });
+                // A memory object's child: its range is the sub-range asked
+                // for, or the parent's.
+                if let Some(pages) = self.pool.object_pages(a[0]) {
+                    self.pool.add_object(value, if a[2] == DERIVE_RANGE { a[4] } else { pages });
+                }
+            }
+            Syscall::MoCreate => {
+                self.mo_created += 1;
+                self.pool.add(Slot { handle: value, protected: false });
+                self.pool.add_object(value, a[1]);
+                if a[1] == 0 || a[1] > MAX_OBJECT_PAGES {
+                    self.violation(call, "an object of 0 pages, or of more than the most");
+                }
+            }
+            Syscall::MoMap => {
+                self.mo_mapped += 1;
+                if !good_mapping(a[3], a[2], a[4]) {
+                    self.violation(call, "a mapping at a bad address, of 0 pages, or W+X");
+                }
+            }
+            Syscall::MemMap
+                if !good_mapping(a[1], a[2] / PAGE_SIZE, a[3])
+                    || !a[2].is_multiple_of(PAGE_SIZE) =>
+            {
+                self.violation(call, "a mapping at a bad address, of 0 pages, or W+X");
+            }
             Syscall::ProcSpawn => {
                 self.children += 1;
                 // Half are kept to be waited for (and counted); the others
@@ -543,6 +664,10 @@ impl Fuzzer {
     /// A handle for a message to carry: never one the runtime needs when
     /// the message moves its handles (a delivered move takes it away).
     fn ipc_handle(&mut self, moving: bool) -> u64 {
+        // Memory objects often: the peer maps those it gets.
+        if let Some((object, _)) = self.pool.object(&mut self.rng).filter(|_| self.rng.chance(20)) {
+            return object;
+        }
         if moving {
             match self.pool.droppable(&mut self.rng) {
                 Some(s) if self.rng.chance(60) => s.handle,
@@ -713,8 +838,21 @@ impl Fuzzer {
     }
 }
 
+/// Whether a map call of `pages` pages at `vaddr` with `flags` could
+/// succeed: page-aligned, inside `[USER_MIN, MAP_END)`, at least a page,
+/// defined flags and never writable and executable at once.
+fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
+    let end = pages.checked_mul(PAGE_SIZE).and_then(|len| vaddr.checked_add(len));
+    pages > 0
+        && vaddr.is_multiple_of(PAGE_SIZE)
+        && vaddr >= USER_MIN
+        && end.is_some_and(|end| end <= MAP_END)
+        && flags & !(MAP_WRITE | MAP_EXEC) == 0
+        && flags != MAP_WRITE | MAP_EXEC
+}
+
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 34] = [
+const CALLS: [Syscall; 37] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -749,32 +887,35 @@ const CALLS: [Syscall; 34] = [
     Syscall::EndpointBind,
     Syscall::RingCreate,
     Syscall::RingEnter,
+    Syscall::MoCreate,
+    Syscall::MoMap,
+    Syscall::MoMap,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).
 struct SpawnScratch {
     args: SpawnArgs,
-    grants: [Grant; 4],
+    grants: [Grant; 5],
     text: [u8; 64],
+    /// Memory objects among the grants (counted if the spawn succeeds).
+    objects: u64,
 }
 
 impl SpawnScratch {
     fn fill(&mut self, f: &mut Fuzzer) -> u64 {
         let roles = ["console", "disk", "timer", "fuzz-child"];
-        let n = f.rng.below(5) as usize;
+        let mut n = f.rng.below(5) as usize;
         for (i, role) in roles.iter().enumerate().take(n) {
             let handle = f.pool.any(&mut f.rng).map_or(0, |s| s.handle);
-            // Mostly rights the handle has (so the spawn can succeed).
-            let rights = match libos::sys::cap_kind(RawHandle::from_raw(handle)) {
-                Ok((_, have)) if f.rng.chance(75) => u64::from(have.bits()) & f.rng.next(),
-                _ => f.rights(),
-            };
-            self.grants[i] = Grant {
-                handle,
-                rights: rights as u32,
-                reserved: 0,
-                role: Role::new(role).unwrap(),
-            };
+            self.grants[i] = Self::grant(f, handle, role);
+        }
+        // Half the time, a memory object too: the child maps it while we
+        // may revoke or drop it.
+        self.objects = 0;
+        if let Some((handle, _)) = f.pool.object(&mut f.rng).filter(|_| f.rng.chance(50)) {
+            self.grants[n] = Self::grant(f, handle, "object");
+            n += 1;
+            self.objects = 1;
         }
         let child_seed = f.rng.next() >> 8;
         let mut w = Cursor { buf: &mut self.text, len: 0 };
@@ -793,6 +934,16 @@ impl SpawnScratch {
             args_len: text_len,
         };
         &self.args as *const SpawnArgs as u64
+    }
+
+    /// A grant of `handle` as `role`, mostly with rights it has (so that
+    /// the spawn can succeed).
+    fn grant(f: &mut Fuzzer, handle: u64, role: &str) -> Grant {
+        let rights = match libos::sys::cap_kind(RawHandle::from_raw(handle)) {
+            Ok((_, have)) if f.rng.chance(75) => u64::from(have.bits()) & f.rng.next(),
+            _ => f.rights(),
+        };
+        Grant { handle, rights: rights as u32, reserved: 0, role: Role::new(role).unwrap() }
     }
 }
 
@@ -836,9 +987,16 @@ fn main(start: &Start) -> i32 {
         rings: [(0, 0, 0); RING_SLOTS as usize],
         ring_entries: 0,
         ring_consumed: 0,
+        mo_created: 0,
+        mo_mapped: 0,
+        mo_granted: 0,
     };
-    let mut spawn =
-        SpawnScratch { args: SpawnArgs::default(), grants: [Grant::default(); 4], text: [0; 64] };
+    let mut spawn = SpawnScratch {
+        args: SpawnArgs::default(),
+        grants: [Grant::default(); 5],
+        text: [0; 64],
+        objects: 0,
+    };
     if depth == 0 {
         f.start_peer();
     }
@@ -875,6 +1033,10 @@ fn main(start: &Start) -> i32 {
         println!(
             "fuzz: seed {seed}: {} ring entries written, {} consumed",
             f.ring_entries, f.ring_consumed
+        );
+        println!(
+            "fuzz: seed {seed}: {} memory objects created, {} mappings made, {} granted to children",
+            f.mo_created, f.mo_mapped, f.mo_granted
         );
         let p = &f.peer;
         println!(

@@ -6,14 +6,20 @@
 //! `ipc_reply_recv`; now and then it sends the handles back, or calls the
 //! fuzzer (which may answer, drop the reply, or never receive: then the
 //! fuzzer's final revoke wakes it with `Revoked`). It keeps nothing it
-//! receives: a handle is moved back or closed.
+//! receives: a handle is moved back or closed. A memory object it receives
+//! it first maps (never touching the pages), so that the fuzzer's revokes
+//! and drops unmap them from another address space, and moving the handle
+//! back takes the mapping with it.
 //!
 //! It ends when its endpoint is revoked or loses its peers, and exits with
 //! [`EXIT_BASE`] plus the number of messages it received (so that an exit
 //! of any other kind, a panic, is told apart). It never allocates.
 
+use libos::Handle;
+use libos::abi::args::MAP_WRITE;
 use libos::abi::ipc::{MAX_MSG_BYTES, TAG_CALL, TAG_LONG, TAG_MOVE, Tag};
-use libos::abi::{Error, RawHandle, Syscall};
+use libos::abi::layout::PAGE_SIZE;
+use libos::abi::{Error, ObjectKind, RawHandle, Syscall};
 use libos::sys::{self, IpcRegs};
 use libos::{Start, println};
 
@@ -23,6 +29,10 @@ use crate::random::Rng;
 pub const EXIT_BASE: i32 = 1 << 24;
 /// Most messages the exit code counts.
 const MAX_COUNT: i32 = 1 << 20;
+
+/// Where the peer maps the memory objects it receives (a page each).
+const MO_AREA: u64 = 0x0000_4500_0000_0000;
+const MO_AREA_PAGES: u64 = 64;
 
 /// Errors in a row after which the peer gives up (its quota or table may
 /// be spent for good).
@@ -67,6 +77,9 @@ pub fn run(start: &Start) -> i32 {
         let mut handles = [0u64; 4];
         handles[..count].copy_from_slice(&m.slots[words..words + count]);
         let handles = &handles[..count];
+        for &h in handles {
+            map_object(&mut rng, h);
+        }
         if m.tag.has(TAG_CALL) {
             let reply = RawHandle::from_raw(m.reply);
             let first = match rng.below(4) {
@@ -125,6 +138,19 @@ pub fn run(start: &Start) -> i32 {
         }
     }
     EXIT_BASE + got.min(MAX_COUNT)
+}
+
+/// Maps page 0 of `handle` at a random page of [`MO_AREA`], read-only or
+/// writable, if it is a memory object (a refusal, such as a page there in
+/// use or a right missing, is fine).
+fn map_object(rng: &mut Rng, handle: u64) {
+    let h = RawHandle::from_raw(handle);
+    if !matches!(sys::cap_kind(h), Ok((Some(ObjectKind::MemoryObject), _))) {
+        return;
+    }
+    let vaddr = MO_AREA + rng.below(MO_AREA_PAGES) * PAGE_SIZE;
+    let flags = if rng.chance(50) { 0 } else { MAP_WRITE };
+    let _ = sys::shm::mo_map(Handle::from_raw(h), 0, 1, vaddr, flags);
 }
 
 /// Answers through `reply` moving `handles` back (a word if there are

@@ -1,5 +1,5 @@
-//! The handles the fuzzer knows: valid ones of every kind, stale ones, and
-//! request ids. Fixed-size: the fuzzer never allocates while it runs (its
+//! The handles the fuzzer knows: valid ones of every kind, stale ones,
+//! request ids, and which handles are memory objects (with their pages). Fixed-size: the fuzzer never allocates while it runs (its
 //! quota may be exhausted on purpose).
 
 use libos::Start;
@@ -11,6 +11,8 @@ use crate::random::Rng;
 const SLOTS: usize = 128;
 const STALE: usize = 32;
 const REQUESTS: usize = 32;
+/// Memory-object handles remembered for `mo_map` and page-range derives.
+const OBJECTS: usize = 32;
 /// Children remembered for the final wait (later ones are not waited).
 const CHILDREN: usize = 512;
 
@@ -28,9 +30,12 @@ pub struct Pool {
     slots: [Option<Slot>; SLOTS],
     stale: [u64; STALE],
     requests: [u64; REQUESTS],
+    /// Memory objects: (handle, pages of its range); 0 handles unused.
+    objects: [(u64, u64); OBJECTS],
     children: [Option<u64>; CHILDREN],
     next_stale: usize,
     next_request: usize,
+    next_object: usize,
     /// The image to spawn children from.
     pub image: u64,
     /// The memory to carve children's quotas from.
@@ -48,9 +53,11 @@ impl Pool {
             slots: [None; SLOTS],
             stale: [0; STALE],
             requests: [0; REQUESTS],
+            objects: [(0, 0); OBJECTS],
             children: [None; CHILDREN],
             next_stale: 0,
             next_request: 0,
+            next_object: 0,
             image: 0,
             memory: 0,
             disk_sectors: 0,
@@ -67,6 +74,12 @@ impl Pool {
                 (Some(ObjectKind::DiskRange), _) => {
                     p.disk_sectors = libos::sys::disk_info(RawHandle::from_raw(h.handle))
                         .map_or(0, |i| i.sectors)
+                }
+                // Granted by the parent fuzzer (which may revoke it).
+                (Some(ObjectKind::MemoryObject), _) => {
+                    if let Ok(info) = libos::sys::cap_info(RawHandle::from_raw(h.handle)) {
+                        p.add_object(h.handle, info.count);
+                    }
                 }
                 _ => {}
             }
@@ -114,6 +127,9 @@ impl Pool {
                 *s = None;
             }
         }
+        for o in self.objects.iter_mut().filter(|o| o.0 == handle) {
+            *o = (0, 0);
+        }
         self.stale[self.next_stale % STALE] = handle;
         self.next_stale += 1;
     }
@@ -132,6 +148,25 @@ impl Pool {
     /// A request id (maybe completed already, maybe never valid).
     pub fn request(&self, rng: &mut Rng) -> u64 {
         if rng.chance(80) { self.requests[rng.below(REQUESTS as u64) as usize] } else { rng.next() }
+    }
+
+    /// Remembers a memory-object handle whose range has `pages` pages (the
+    /// oldest is forgotten when full; the handle stays in the pool).
+    pub fn add_object(&mut self, handle: u64, pages: u64) {
+        self.objects[self.next_object % OBJECTS] = (handle, pages);
+        self.next_object += 1;
+    }
+
+    /// A remembered memory object, `(handle, pages)` (maybe revoked or
+    /// dropped since, through another handle).
+    pub fn object(&self, rng: &mut Rng) -> Option<(u64, u64)> {
+        let i = rng.below(OBJECTS as u64) as usize;
+        self.objects[i..].iter().chain(self.objects[..i].iter()).copied().find(|o| o.0 != 0)
+    }
+
+    /// The pages of `handle`'s range, if it is a remembered memory object.
+    pub fn object_pages(&self, handle: u64) -> Option<u64> {
+        self.objects.iter().find(|o| o.0 == handle && handle != 0).map(|o| o.1)
     }
 
     /// Remembers a spawned child's handle, to wait for it at the end.

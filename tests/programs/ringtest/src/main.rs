@@ -463,7 +463,7 @@ fn create_refusals(memory: Handle<Memory>, timer: Handle<Timer>) -> Result<(), (
     ensure!(create(m, 8, 0x0000_8000_0000_0000) == Err(Error::BadAddress), "non-canonical");
     ensure!(create(m, 8, 0x0000_7fff_ff00_0000) == Err(Error::BadAddress), "the stack");
     ok(memory.map(SCRATCH + PAGE, PAGE, MAP_WRITE), "map")?;
-    ensure!(create(m, 8, SCRATCH) == Err(Error::Busy), "over a mapped page");
+    ensure!(create(m, 8, SCRATCH) == Err(Error::AddressInUse), "over a mapped page");
     // SAFETY: nothing uses the page.
     ok(unsafe { libos::sys::mem_unmap(SCRATCH + PAGE, PAGE) }, "unmap")?;
     ensure!(create(timer.raw(), 8, SCRATCH) == Err(Error::WrongKind), "a timer");

@@ -25,6 +25,8 @@ use libos::ring::Ring;
 use libos::sys::raw::{syscall, syscall6_raw};
 use libos::{Rights, Start, println};
 
+mod memobj;
+
 libos::main!(main);
 
 /// Where the sweep maps its own test pages.
@@ -134,7 +136,14 @@ fn ring_cases(
         "ring_create over a mapped page",
         Syscall::RingCreate,
         [m, 8, AREA, 0, 0, 0],
-        Error::Busy,
+        Error::AddressInUse,
+    );
+    // Only its second page is taken (the page before AREA is mapped).
+    s.call(
+        "ring_create running onto a mapped page",
+        Syscall::RingCreate,
+        [m, 8, AREA - 2 * PAGE_SIZE, 0, 0, 0],
+        Error::AddressInUse,
     );
 
     let Ok(mut ring) = Ring::new_at(memory, 256, RING_AT) else {
@@ -620,7 +629,7 @@ fn main(start: &Start) -> i32 {
         "mem_map W and X",
         Syscall::MemMap,
         [m, AREA, PAGE_SIZE, MAP_WRITE | MAP_EXEC, 0, 0],
-        Error::InvalidArgument,
+        Error::WriteExecute,
     );
     s.call(
         "mem_map unknown flag",
@@ -632,7 +641,7 @@ fn main(start: &Start) -> i32 {
         "mem_map over the program",
         Syscall::MemMap,
         [m, USER_MIN, PAGE_SIZE, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::AddressInUse,
     );
     s.call(
         "mem_unmap the kernel half",
@@ -643,6 +652,23 @@ fn main(start: &Start) -> i32 {
 
     // Bad pointers: one mapped page at AREA, nothing after it.
     memory.map(AREA, PAGE_SIZE, MAP_WRITE).expect("map a test page");
+    // A range whose last page (or first) is mapped: refused whole, and the
+    // free page beside it stays unmapped.
+    s.call(
+        "mem_map ending on a mapped page",
+        Syscall::MemMap,
+        [m, AREA - PAGE_SIZE, 2 * PAGE_SIZE, MAP_WRITE, 0, 0],
+        Error::AddressInUse,
+    );
+    s.call(
+        "mem_map starting on a mapped page",
+        Syscall::MemMap,
+        [m, AREA, 2 * PAGE_SIZE, 0, 0, 0],
+        Error::AddressInUse,
+    );
+    // The page before is still free (it stays mapped, read-only, from
+    // here on); the page after is checked unmapped by the cases below.
+    s.expect("a refused mem_map maps nothing", memory.map(AREA - PAGE_SIZE, PAGE_SIZE, 0).is_ok());
     let end_of_page = AREA + PAGE_SIZE - 8;
     let bad_ranges: [(&str, u64, u64); 7] = [
         ("null", 0, 8),
@@ -1060,6 +1086,8 @@ fn main(start: &Start) -> i32 {
     }
 
     notify_cases(&mut s, &bad_handles, console, timer, memory);
+    let held = memobj::Held { memory, console, timer, peer, bad_handles: &bad_handles };
+    memobj::cases(&mut s, &held);
 
     // Nothing above changed what we hold: the console still works.
     if console.write(b"").is_err() || libos::sys::cap_kind(console.raw()).is_err() {
