@@ -37,9 +37,9 @@ use crate::state::Kernel;
 
 /// Most memory objects at once.
 pub const MAX_OBJECTS: usize = 1024;
-/// The most pages one object may have (64 MiB): its frame list lives on
-/// the kernel heap.
-pub const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+/// The most pages one object may have (the ABI's limit; its frame list
+/// lives on the kernel heap).
+pub use caps::abi::args::MAX_OBJECT_PAGES;
 
 /// One memory object.
 #[derive(Debug)]

@@ -40,6 +40,10 @@ pub const UNBADGED_SIGNAL: u64 = 1;
 /// Most bytes one `debug_write` takes.
 pub const MAX_DEBUG_WRITE: u64 = 64 * 1024;
 
+/// The most pages one memory object may have (`mo_create`; more is
+/// `OutOfRange`): 64 MiB.
+pub const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+
 /// `cap_info`'s result: the kind in bits 0..16, the rights in 16..48.
 pub const fn pack_info(kind: ObjectKind, rights: Rights) -> u64 {
     kind.as_raw() as u64 | (rights.bits() as u64) << 16

@@ -300,10 +300,13 @@ syscalls! {
     /// page) charged to the quota; needs `MAP | READ`, plus `WRITE` for
     /// `MAP_WRITE` or `EXEC` for `MAP_EXEC` (never both: `WriteExecute`).
     /// A page of the range already mapped is `AddressInUse`; an unaligned
-    /// or empty range, or one outside `[USER_MIN, MAP_END)`,
-    /// `InvalidArgument`.
+    /// or empty range `InvalidArgument`; one outside `[USER_MIN, MAP_END)`
+    /// (the kernel half, non-canonical, wrapping) `BadAddress`.
     6 MemMap mem_map "mem_map" (memory: RawHandle, vaddr: u64, len: u64, flags: u64) -> u64, "0";
-    /// Pages in the range that are not mapped are skipped.
+    /// Pages in the range that are not mapped are skipped; a memory
+    /// object's pages are unmapped too (the object keeps them). Errors as
+    /// `mem_map`'s range (`InvalidArgument`, `BadAddress` outside
+    /// `[USER_MIN, USER_END)`).
     7 MemUnmap mem_unmap "mem_unmap" (vaddr: u64, len: u64) -> u64, "pages unmapped";
     /// `args` points to a [`SpawnArgs`](super::process::SpawnArgs): `EXEC` on
     /// its image, `MAP` on its memory (the child's own `memory` handle gets
@@ -409,7 +412,9 @@ syscalls! {
     /// it). Needs `MAP | READ` on the `Memory` handle; the new capability
     /// names every page, with `MAP`, the generic rights, and `READ`,
     /// `WRITE`, `EXEC` as the quota handle holds them. `pages == 0` is
-    /// `InvalidArgument`; more than the quota has left, `OutOfMemory`.
+    /// `InvalidArgument`; more than
+    /// [`MAX_OBJECT_PAGES`](super::args::MAX_OBJECT_PAGES), `OutOfRange`;
+    /// more than the quota has left, `OutOfMemory`.
     35 MoCreate mo_create "mo_create" (memory: RawHandle, pages: u64) -> RawHandle, "memory-object handle";
     /// Maps `pages` pages of the object, from page `offset` of the
     /// capability's range, at `vaddr` in the caller's space. Needs `MAP |

@@ -10,15 +10,16 @@ use super::Caller;
 use crate::mem::aspace::Access;
 use crate::state::Kernel;
 
+/// The pages of `[vaddr, vaddr + len)`: `InvalidArgument` if it is empty
+/// or not page-aligned, `BadAddress` if it leaves `[USER_MIN, end_limit)`
+/// (below it, the kernel half, non-canonical, wrapping), as `mo_map` says.
 fn page_range(vaddr: u64, len: u64, end_limit: u64) -> Result<u64, Error> {
-    let end = vaddr.checked_add(len).ok_or(Error::InvalidArgument)?;
-    if len == 0
-        || !vaddr.is_multiple_of(PAGE_SIZE)
-        || !len.is_multiple_of(PAGE_SIZE)
-        || vaddr < USER_MIN
-        || end > end_limit
-    {
+    if len == 0 || !vaddr.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
         return Err(Error::InvalidArgument);
+    }
+    let end = vaddr.checked_add(len).ok_or(Error::BadAddress)?;
+    if vaddr < USER_MIN || end > end_limit {
+        return Err(Error::BadAddress);
     }
     Ok(len / PAGE_SIZE)
 }

@@ -66,9 +66,7 @@ const RING_SLOTS: u64 = 16;
 /// calls go there too; nothing else maps there).
 const MO_AREA: u64 = 0x0000_4400_0000_0000;
 const MO_AREA_PAGES: u64 = 64;
-/// The most pages one memory object may have (the kernel's
-/// `MAX_OBJECT_PAGES`).
-const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+use libos::abi::args::MAX_OBJECT_PAGES;
 /// `mo_create` sizes: mostly small (the quota is shared with everything
 /// else); the most one object may have is more than any fuzzer's quota
 /// holds.

@@ -34,7 +34,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use libos::abi::args::{MAP_EXEC, MAP_WRITE};
+use libos::abi::args::{MAP_EXEC, MAP_WRITE, MAX_OBJECT_PAGES};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_MIN};
 use libos::bulk::{self, BulkError};
 use libos::ipc::{Msg, create_endpoint};
@@ -235,7 +235,11 @@ fn bad(start: &Start) -> Outcome {
     let mem = memory(start);
     let console = start.handle::<Console>("console").ok_or("no console")?;
     want("create 0 pages", mo_create(mem, 0).map(drop), Err(Error::InvalidArgument))?;
-    want("create too many pages", mo_create(mem, 16 * 1024 + 1).map(drop), Err(Error::OutOfRange))?;
+    want(
+        "create too many pages",
+        mo_create(mem, MAX_OBJECT_PAGES + 1).map(drop),
+        Err(Error::OutOfRange),
+    )?;
     want(
         "create from a console",
         mo_create(Handle::from_raw(console.raw()), 1).map(drop),
@@ -318,7 +322,7 @@ fn bad(start: &Start) -> Outcome {
 fn free_pages(mem: Handle<Memory>) -> Result<u64, String> {
     let mut held = Vec::new();
     let mut total = 0;
-    let mut size = 16 * 1024;
+    let mut size = MAX_OBJECT_PAGES;
     while size >= 1 {
         match mo_create(mem, size) {
             Ok(h) => {

@@ -605,25 +605,25 @@ fn main(start: &Start) -> i32 {
         "mem_map below USER_MIN",
         Syscall::MemMap,
         [m, 0, PAGE_SIZE, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::BadAddress,
     );
     s.call(
         "mem_map the kernel half",
         Syscall::MemMap,
         [m, KERNEL_ADDR, PAGE_SIZE, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::BadAddress,
     );
     s.call(
         "mem_map past MAP_END",
         Syscall::MemMap,
         [m, MAP_END, PAGE_SIZE, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::BadAddress,
     );
     s.call(
         "mem_map wrapping",
         Syscall::MemMap,
         [m, AREA, u64::MAX - PAGE_SIZE + 1, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::BadAddress,
     );
     s.call(
         "mem_map W and X",
@@ -647,7 +647,7 @@ fn main(start: &Start) -> i32 {
         "mem_unmap the kernel half",
         Syscall::MemUnmap,
         [KERNEL_ADDR, PAGE_SIZE, 0, 0, 0, 0],
-        Error::InvalidArgument,
+        Error::BadAddress,
     );
 
     // Bad pointers: one mapped page at AREA, nothing after it.

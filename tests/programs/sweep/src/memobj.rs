@@ -19,9 +19,7 @@ use crate::{AREA, KERNEL_ADDR, NONCANONICAL, Sweep};
 /// `MO_AT + i * SLOT`.
 const MO_AT: u64 = 0x0000_3600_0000_0000;
 const SLOT: u64 = 16 * PAGE_SIZE;
-/// The most pages one object may have (the kernel's `MAX_OBJECT_PAGES`,
-/// `kernel/src/memobj.rs`).
-const MAX_OBJECT_PAGES: u64 = 16 * 1024;
+use libos::abi::args::MAX_OBJECT_PAGES;
 /// Pages of the object most cases map.
 const PAGES: u64 = 4;
 
