@@ -10,14 +10,22 @@
 //! - `ipc_call_over_null`: the ratio of the two;
 //! - `ipc_yield_pair_ns`, for comparison: this process yields to a helper
 //!   that yields back (two process switches through the run queue, three
-//!   syscalls, no message).
+//!   syscalls, no message);
+//! - `ipc_long_4k_roundtrip_ns`: `ipc_call` with 4 KiB of long data,
+//!   answered with 4 KiB (`bench-ipc-echo mode=long`, `ipc_reply_recv` in
+//!   the long form): each way, the data is copied into the kernel buffer of
+//!   the blocked side and out of it;
+//! - `ipc_switch_floor_ns`: the floor a round trip cannot go below, two
+//!   helpers yielding to each other with `proc_yield_to` (two syscalls,
+//!   two address-space switches, nothing else), timed by one of them;
+//! - `ipc_call_over_floor`: `ipc_call_roundtrip_ns` over the floor.
 //!
 //! Each figure is the median of `RUNS` runs of `CALLS` round trips.
 #![no_std]
 #![no_main]
 
-use libos::ipc::{Msg, create_endpoint};
-use libos::kind::{Console, Memory, Timer};
+use libos::ipc::{MAX_MSG_BYTES, Msg, create_endpoint};
+use libos::kind::{Console, Image, Memory, Timer};
 use libos::process::Spawn;
 use libos::{ExitStatus, Handle, Rights, Start, println, sys};
 
@@ -26,6 +34,7 @@ libos::main!(main);
 const CALLS: u64 = 100_000;
 const NULL_CALLS: u64 = 1_000_000;
 const YIELDS: u64 = 10_000;
+const LONG_CALLS: u64 = 20_000;
 const RUNS: usize = 3;
 
 fn median(mut v: [u64; RUNS]) -> u64 {
@@ -104,17 +113,100 @@ fn run(start: &Start) -> Result<(), &'static str> {
     if echo.wait() != Ok(ExitStatus::Exited(0)) {
         return Err("bench-ipc-echo failed");
     }
+    let long = long_calls(image, timer, memory, console)?;
     let switch = switch_pair(start, timer, memory, console)?;
+    let floor = switch_floor(image, timer, memory, console)?;
+    print_ns("ipc_switch_floor_ns", floor);
     print_ns("ipc_call_roundtrip_ns", call);
     print_ns("ipc_call_roundtrip_cap_ns", cap);
     print_ns("ipc_syscall_null_ns", null);
     print_ns("ipc_yield_pair_ns", switch);
-    println!(
-        "BENCH ipc_call_over_null {}.{:02} ratio",
-        call / null.max(1),
-        call * 100 / null.max(1) % 100
-    );
+    print_ns("ipc_long_4k_roundtrip_ns", long);
+    print_ratio("ipc_call_over_null", call, null);
+    print_ratio("ipc_call_over_floor", call, floor);
     Ok(())
+}
+
+fn print_ratio(name: &str, a: u64, b: u64) {
+    let b = b.max(1);
+    println!("BENCH {name} {}.{:02} ratio", a / b, a * 100 / b % 100);
+}
+
+/// Picoseconds per `ipc_call` of 4 KiB answered with 4 KiB.
+fn long_calls(
+    image: Handle<Image>,
+    timer: Handle<Timer>,
+    memory: Handle<Memory>,
+    console: Handle<Console>,
+) -> Result<u64, &'static str> {
+    let ep = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+    let echo = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=long")
+        .grant(ep.server().map_err(|_| "derive")?, Rights::RECV, "service")
+        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn bench-ipc-echo")?;
+    let client = ep.client(1).map_err(|_| "derive")?;
+    ep.close().map_err(|_| "close")?;
+    let mut data = [0u8; MAX_MSG_BYTES];
+    let mut answer = [0u8; MAX_MSG_BYTES];
+    let mut i = 0u64;
+    let ps = measure(timer, LONG_CALLS, || {
+        i += 1;
+        data[..8].copy_from_slice(&i.to_le_bytes());
+        client
+            .call_bytes(&data, &[], &mut answer)
+            .is_ok_and(|a| a.len() == MAX_MSG_BYTES && answer[..8] == (i + 1).to_le_bytes())
+    })
+    .ok_or("long call round trip")?;
+    client.close().map_err(|_| "close")?;
+    if echo.wait() != Ok(ExitStatus::Exited(0)) {
+        return Err("bench-ipc-echo (long) failed");
+    }
+    Ok(ps)
+}
+
+/// Picoseconds per round trip of two helpers yielding to each other
+/// (`proc_yield_to`): `floor-a` gets a handle to `floor-b` over an
+/// endpoint, `floor-b` one to `floor-a` at spawn, and reports its figure
+/// on a second endpoint.
+fn switch_floor(
+    image: Handle<Image>,
+    timer: Handle<Timer>,
+    memory: Handle<Memory>,
+    console: Handle<Console>,
+) -> Result<u64, &'static str> {
+    let to_a = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+    let report = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+    let a = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=floor-a")
+        .grant(to_a, Rights::RECV, "service")
+        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn bench-ipc-echo floor-a")?;
+    // No right on the peer handles: a directed yield needs none.
+    let b = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=floor-b")
+        .grant(report, Rights::SEND, "service")
+        .and_then(|s| s.grant(a.0, Rights::empty(), "peer"))
+        .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+        .and_then(Spawn::spawn)
+        .map_err(|_| "spawn bench-ipc-echo floor-b")?;
+    let to_b = b.0.derive(Rights::GRANT).map_err(|_| "derive")?;
+    to_a.send(&Msg::word(0).with(to_b).map_err(|_| "message")?)
+        .map_err(|_| "send floor-a its peer")?;
+    let ps = report.recv().map_err(|_| "the floor's figure")?.word(0);
+    for (name, child) in [("floor-a", a), ("floor-b", b)] {
+        if child.wait() != Ok(ExitStatus::Exited(0)) {
+            println!("bench-ipc: {name} failed");
+            return Err("a floor helper failed");
+        }
+    }
+    Ok(ps)
 }
 
 /// Picoseconds per yield to a helper that yields back.

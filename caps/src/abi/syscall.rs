@@ -400,6 +400,14 @@ syscalls! {
     /// completions beside other sources. Replaces an earlier binding; a
     /// `notification` of 0 unbinds.
     34 DiskBind disk_bind "disk_bind" (notification: RawHandle) -> u64, "0";
+    /// A directed yield (Aegis's): holding the `Process` handle is enough, as
+    /// it gives the named process nothing but the caller's own time. If that
+    /// process is ready it runs at once, for what is left of the caller's
+    /// quantum (not a new one: two processes yielding to each other cannot
+    /// keep a third off the CPU), and the caller goes to the back of the
+    /// ready queue. `WouldBlock` if it is not ready (blocked, or the caller
+    /// itself), `PeerGone` if it has ended.
+    37 ProcYieldTo proc_yield_to "proc_yield_to" (process: RawHandle) -> u64, "0";
 }
 
 impl Syscall {
@@ -581,6 +589,9 @@ mod tests {
         }
         fn disk_bind(&mut self, a: calls::DiskBind) -> Self::Out {
             Ok((Syscall::DiskBind, a.encode()))
+        }
+        fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Self::Out {
+            Ok((Syscall::ProcYieldTo, a.encode()))
         }
     }
 

@@ -66,8 +66,14 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 }
 
 /// Gives the CPU to the next ready process (or the idle loop), saving the
-/// current context in `save`. Returns when this context is resumed.
-fn switch_away(mut k: KernelGuard, save: *mut u64) {
+/// current context in `save`, with a new quantum. Returns when this
+/// context is resumed.
+fn switch_away(k: KernelGuard, save: *mut u64) {
+    switch_away_with(k, save, QUANTUM_TICKS);
+}
+
+/// [`switch_away`], the next process getting `quantum` ticks.
+fn switch_away_with(mut k: KernelGuard, save: *mut u64, quantum: u32) {
     let next = k.sched.ready.pop_front();
     // The idle loop touches only the kernel half, the same in every
     // address space: it stays in the one it finds (under emulation a CR3
@@ -81,7 +87,7 @@ fn switch_away(mut k: KernelGuard, save: *mut u64) {
     }
     k.sched.current = next;
     k.sched.current_table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
-    k.sched.quantum = QUANTUM_TICKS;
+    k.sched.quantum = quantum;
     let t = target(&k, next);
     drop(k);
     if !keep_cr3 && Cr3::read().0 != t.cr3 {
@@ -126,6 +132,24 @@ pub fn yield_now(mut k: KernelGuard) {
     k.sched.ready.push_back(pid);
     let save = current_save_slot(&k);
     switch_away(k, save);
+}
+
+/// Runs ready process `target` now, for the rest of the current process's
+/// quantum (a directed yield: a pair yielding to each other shares one
+/// quantum, so the timer still hands the CPU to the rest of the queue),
+/// and puts the current process at the back of the ready queue; returns
+/// when it is this process's turn again. `target` must be ready (checked
+/// by `proc_yield_to` under the same guard).
+pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
+    let Some(pid) = k.sched.current else { return };
+    let Some(at) = k.sched.ready.iter().position(|&p| p == target) else { return };
+    k.sched.ready.remove(at);
+    k.sched.ready.push_front(target);
+    k.procs.get_mut(pid).expect("current exists").state = State::Ready;
+    k.sched.ready.push_back(pid);
+    let quantum = k.sched.quantum.max(1);
+    let save = current_save_slot(&k);
+    switch_away_with(k, save, quantum);
 }
 
 /// Blocks the current process for `block` and runs another; returns when

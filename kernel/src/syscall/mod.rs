@@ -86,6 +86,10 @@ pub enum Next {
     /// Put it at the back of the run queue; it returns 0 when it runs
     /// again.
     Yield,
+    /// Run this ready process now, for the rest of the caller's quantum,
+    /// and put the caller at the back of the run queue (`proc_yield_to`);
+    /// it returns 0 when it runs again.
+    YieldTo(ObjectId),
     /// It has ended: switch away for good.
     Exit,
 }
@@ -252,6 +256,10 @@ impl Handlers for Ctx<'_> {
     fn disk_bind(&mut self, a: calls::DiskBind) -> Outcome {
         ret(disk::bind(self.k, self.c, a))
     }
+    #[inline]
+    fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Outcome {
+        process::yield_to(self.k, self.c, a)
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved
@@ -297,6 +305,10 @@ fn apply(k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, outcome: 
         }
         Ok(Next::Yield) => {
             switch::yield_now(k);
+            f.rax = 0;
+        }
+        Ok(Next::YieldTo(pid)) => {
+            switch::yield_to(k, pid);
             f.rax = 0;
         }
         Ok(Next::Exit) => switch::exit_current(k),
