@@ -294,7 +294,9 @@ impl Fuzzer {
             Syscall::EndpointCreate | Syscall::NotifyCreate => {
                 a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() }
             }
-            Syscall::NotifySignal | Syscall::DiskBind => a[0] = self.handle(),
+            Syscall::NotifySignal | Syscall::DiskBind | Syscall::ProcYieldTo => {
+                a[0] = self.handle()
+            }
             Syscall::NotifyWait => {
                 // Never block (nothing is sure to signal): NOTIFY_NONBLOCK is
                 // always set, sometimes with undefined bits beside it.
@@ -714,7 +716,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 34] = [
+const CALLS: [Syscall; 35] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -732,6 +734,7 @@ const CALLS: [Syscall; 34] = [
     Syscall::ProcSpawn,
     Syscall::ProcWait,
     Syscall::Yield,
+    Syscall::ProcYieldTo,
     Syscall::Sleep,
     Syscall::Clock,
     Syscall::TimerInfo,
