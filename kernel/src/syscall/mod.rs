@@ -28,6 +28,7 @@ mod console;
 mod disk;
 mod graph;
 mod ipc;
+mod ipc_fast;
 mod mem;
 mod notify;
 mod process;

@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use libos::abi::ObjectKind;
 use libos::abi::args::MAP_WRITE;
+use libos::abi::ipc::TAG_CALL;
 use libos::abi::layout::PAGE_SIZE;
 use libos::ipc::Msg;
 use libos::kind::{Console, Endpoint, Memory, Timer};
@@ -181,6 +182,7 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
             want("answer", (a.word(0), a.handle_count()), (3, 0))
         }
         "long" => long(start, ep),
+        "fast-server" => fast_server(start, ep),
         _ => Err(format!("unknown mode {mode:?}")),
     }
 }
@@ -240,4 +242,35 @@ fn free_pages(memory: libos::Handle<Memory>) -> Result<u64, String> {
         ok("unmap the probe", unsafe { sys::mem_unmap(PROBE, n * PAGE_SIZE) })?;
     }
     Ok(n)
+}
+
+/// The server of `ipc-suite`'s `fast` case (calls numbered alike).
+fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let m = ok("receive call 1", ep.recv())?;
+    let seen = (m.badge(), m.words(), m.tag().has(TAG_CALL), m.handle_count());
+    want("call 1", seen, (42, &[1, 2, 3, 4][..], true, 0))?;
+    let r = m.reply().ok_or("call 1 has no reply")?;
+    want("the reply", kind(r.raw()), Ok(Some(ObjectKind::Reply)))?;
+    let m = ok("answer 1, receive call 2", r.reply_recv(&ok("msg", Msg::new(&[10, 20, 30]))?, ep))?;
+    want("the reply once answered", kind(r.raw()), Err(Error::BadHandle))?;
+    want("call 2", (m.badge(), m.words().len(), m.handle_count()), (42, 0, 0))?;
+    let r = m.reply().ok_or("call 2 has no reply")?;
+    ok("answer 2", r.reply(&ok("msg", Msg::new(&[]))?))?;
+    // Not receiving while the client makes call 3.
+    ok("sleep", timer.sleep_ns(50_000_000))?;
+    let m = ok("receive call 3", ep.recv())?;
+    want("call 3", (m.badge(), m.words()), (42, &[3][..]))?;
+    let r = m.reply().ok_or("call 3 has no reply")?;
+    ok("answer 3", r.reply(&Msg::word(4)))?;
+    let again = r.reply_recv(&Msg::word(0), ep).map(drop);
+    want("answer and receive through a spent reply", again, Err(Error::BadHandle))?;
+    let m = ok("receive call 4", ep.recv())?;
+    want("call 4", m.words(), &[5][..])?;
+    ok("drop the reply", m.reply().ok_or("call 4 has no reply")?.close())?;
+    let m = ok("receive call 5", ep.recv())?;
+    want("call 5", m.words(), &[6][..])?;
+    let r = m.reply().ok_or("call 5 has no reply")?;
+    let end = r.reply_recv(&Msg::word(7), ep).map(drop);
+    want("receive once the client is gone", end, Err(Error::PeerGone))
 }

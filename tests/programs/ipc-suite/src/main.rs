@@ -33,6 +33,15 @@
 //! - `long`: long messages both ways (`send_bytes`, `recv_into`,
 //!   `call_bytes`, `reply_bytes`), with handles, truncation, either side
 //!   blocking first, the size limit.
+//! - `fast`: the cases the fast path of `ipc_call` and `ipc_reply_recv`
+//!   singles out (a register-only message to a receiver that waits): four
+//!   words with a badge and three back, none either way; a call while the
+//!   server is not receiving (it queues: the general path); an answer
+//!   through a spent reply (`BadHandle`, and the server still receives);
+//!   a reply dropped unanswered (`PeerGone`); a call without SEND and a
+//!   bad tag refused while the server waits; and `proc_yield_to` on the
+//!   server: runs it when it is ready, `WouldBlock` once it waits,
+//!   `PeerGone` once it has ended.
 #![no_std]
 #![no_main]
 
@@ -69,6 +78,7 @@ fn main(start: &Start) -> i32 {
         "revoke-table" => revoke_table(start),
         "move-own" => move_own(start),
         "long" => long(start),
+        "fast" => fast(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -473,4 +483,38 @@ fn long(start: &Start) -> Outcome {
     want("send past the limit", ep.send_bytes(&big, &[]), Err(Error::InvalidArgument))?;
     ok("the handle sent as copies is still ours", sys::cap_kind(give.raw()))?;
     exited_ok("peer", p)
+}
+
+/// The `fast` case; the server's side is `ipc-suite-peer`'s `fast-server`.
+fn fast(start: &Start) -> Outcome {
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = peer(start, "fast-server", ep, Rights::RECV)?;
+    let client = ok("derive", ep.client(42))?;
+    let recv_only = ok("derive", ep.derive(Rights::RECV))?;
+    ok("close", ep.close())?;
+    // A directed yield runs the new server (ready) until it waits in
+    // `ipc_recv`; then it is not ready. A handle with no rights will do.
+    let bare = ok("derive", server.0.derive(Rights::empty()))?;
+    ok("yield to the server", libos::process::yield_to(bare))?;
+    want("yield to a waiting server", libos::process::yield_to(bare), Err(Error::WouldBlock))?;
+
+    // The server waits: these meet a waiting receiver.
+    want("call without SEND", recv_only.call(&Msg::word(0)).map(drop), Err(Error::MissingRight))?;
+    let five = Tag::new(5, 0).0;
+    let r = sys::ipc_call(client.raw(), five, [1, 2, 3, 4]).map(drop);
+    want("a call with five words", r, Err(Error::InvalidArgument))?;
+    let a = ok("call 1", client.call(&ok("msg", Msg::new(&[1, 2, 3, 4]))?))?;
+    want("answer 1", (a.words(), a.badge(), a.reply().is_some()), (&[10, 20, 30][..], 0, false))?;
+    let a = ok("call 2", client.call(&ok("msg", Msg::new(&[]))?))?;
+    want("answer 2", (a.words().len(), a.handle_count()), (0, 0))?;
+    // The server answers with `ipc_reply` and sleeps: nobody receives.
+    let a = ok("call 3, the server not receiving", client.call(&Msg::word(3)))?;
+    want("answer 3", a.words(), &[4][..])?;
+    want("call 4, its reply dropped", client.call(&Msg::word(5)).map(drop), Err(Error::PeerGone))?;
+    let a = ok("call 5", client.call(&Msg::word(6)))?;
+    want("answer 5", a.words(), &[7][..])?;
+    ok("close", client.close())?;
+    ok("close", recv_only.close())?;
+    want("the server", server.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("yield to an ended server", libos::process::yield_to(bare), Err(Error::PeerGone))
 }
