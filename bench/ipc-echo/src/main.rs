@@ -9,11 +9,13 @@
 //!   until a message comes: the other side of `bench-ipc`'s yielding pair;
 //! - `floor-a`, `floor-b`: the two sides of the switch floor. `floor-a`
 //!   receives a `Process` handle to its peer on its endpoint, then yields
-//!   to it (`proc_yield_to`) until it has ended; `floor-b` is given a
-//!   handle to `floor-a` ("peer"), times `ROUND_TRIPS` directed yields to
-//!   it (each comes back when `floor-a` yields back: two address-space
-//!   switches, two syscalls) and sends the median picoseconds per round
-//!   trip to its "service" endpoint.
+//!   to it (`proc_yield_to`) whenever it is ready and waits on its
+//!   endpoint when it is not; `floor-b` is given a handle to `floor-a`
+//!   ("peer") and a SEND copy of its endpoint ("peer-ep"), and answers
+//!   each call on its own endpoint with one run: it wakes `floor-a`,
+//!   times `ROUND_TRIPS` directed yields to it (each comes back when
+//!   `floor-a` yields back: two address-space switches, two syscalls) and
+//!   answers with the picoseconds per round trip.
 #![no_std]
 #![no_main]
 
@@ -26,8 +28,6 @@ libos::main!(main);
 
 /// Directed-yield round trips per run of the floor.
 const ROUND_TRIPS: u64 = 100_000;
-/// Runs of the floor; the median is reported.
-const RUNS: usize = 3;
 
 fn main(start: &Start) -> i32 {
     let Some(ep) = start.handle::<Endpoint>("service") else {
@@ -92,25 +92,54 @@ fn echo_long(ep: Handle<Endpoint>) -> i32 {
     }
 }
 
-/// The passive side of the floor: yields to its peer until it has ended.
+/// The passive side of the floor: yields to its peer while it is ready,
+/// waits for a message on its endpoint while it is not, until it has
+/// ended or nobody can send to us.
 fn floor_a(ep: Handle<Endpoint>) -> i32 {
     let Ok(m) = ep.recv() else { return 1 };
     let Some(peer) = m.handle::<Process>(0) else { return 1 };
     loop {
         match yield_to(peer) {
             Ok(()) => {}
-            Err(Error::WouldBlock) => yield_now(),
+            Err(Error::WouldBlock) => match ep.recv() {
+                Ok(_) => {}
+                Err(Error::PeerGone) => return 0,
+                Err(_) => return 1,
+            },
             Err(Error::PeerGone) => return 0,
             Err(_) => return 1,
         }
     }
 }
 
-/// The timing side of the floor.
-fn floor_b(start: &Start, report: Handle<Endpoint>) -> Result<(), &'static str> {
+/// The timing side of the floor: each call it takes is one run, answered
+/// with the picoseconds per round trip.
+fn floor_b(start: &Start, service: Handle<Endpoint>) -> Result<(), &'static str> {
     let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
     let peer = start.handle::<Process>("peer").ok_or("no peer")?;
-    // Until the peer has its handle to us and yields back.
+    let peer_ep = start.handle::<Endpoint>("peer-ep").ok_or("no peer endpoint")?;
+    let mut failed = None;
+    let r = serve(service, |_| match floor_run(timer, peer, peer_ep) {
+        Ok(ps) => Step::Reply(Msg::word(ps)),
+        Err(e) => {
+            failed = Some(e);
+            Step::Last(Msg::word(0))
+        }
+    });
+    match (failed, r) {
+        (Some(e), _) => Err(e),
+        (None, Err(Error::PeerGone)) => Ok(()),
+        _ => Err("serve"),
+    }
+}
+
+/// One run: wakes the peer, then times `ROUND_TRIPS` directed yields to it.
+fn floor_run(
+    timer: Handle<Timer>,
+    peer: Handle<Process>,
+    peer_ep: Handle<Endpoint>,
+) -> Result<u64, &'static str> {
+    peer_ep.send(&Msg::word(0)).map_err(|_| "wake the peer")?;
     loop {
         match yield_to(peer) {
             Ok(()) => break,
@@ -118,15 +147,10 @@ fn floor_b(start: &Start, report: Handle<Endpoint>) -> Result<(), &'static str> 
             Err(_) => return Err("yield to the peer"),
         }
     }
-    let mut ps = [0u64; RUNS];
-    for r in ps.iter_mut() {
-        let t0 = timer.now_ns().map_err(|_| "clock")?;
-        for _ in 0..ROUND_TRIPS {
-            yield_to(peer).map_err(|_| "yield to the peer")?;
-        }
-        let t1 = timer.now_ns().map_err(|_| "clock")?;
-        *r = (t1 - t0) * 1000 / ROUND_TRIPS;
+    let t0 = timer.now_ns().map_err(|_| "clock")?;
+    for _ in 0..ROUND_TRIPS {
+        yield_to(peer).map_err(|_| "yield to the peer")?;
     }
-    ps.sort_unstable();
-    report.send(&Msg::word(ps[RUNS / 2])).map_err(|_| "report")
+    let t1 = timer.now_ns().map_err(|_| "clock")?;
+    Ok((t1 - t0) * 1000 / ROUND_TRIPS)
 }

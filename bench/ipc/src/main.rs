@@ -18,6 +18,7 @@
 //! - `ipc_switch_floor_ns`: the floor a round trip cannot go below, two
 //!   helpers yielding to each other with `proc_yield_to` (two syscalls,
 //!   two address-space switches, nothing else), timed by one of them;
+//!   its runs alternate with those of `ipc_call_roundtrip_ns`;
 //! - `ipc_call_over_floor`: `ipc_call_roundtrip_ns` over the floor.
 //!
 //! Each figure is the median of `RUNS` runs of `CALLS` round trips.
@@ -25,8 +26,8 @@
 #![no_main]
 
 use libos::ipc::{MAX_MSG_BYTES, Msg, create_endpoint};
-use libos::kind::{Console, Image, Memory, Timer};
-use libos::process::Spawn;
+use libos::kind::{Console, Endpoint, Image, Memory, Timer};
+use libos::process::{Child, Spawn};
 use libos::{ExitStatus, Handle, Rights, Start, println, sys};
 
 libos::main!(main);
@@ -46,16 +47,21 @@ fn median(mut v: [u64; RUNS]) -> u64 {
 fn measure(timer: Handle<Timer>, n: u64, mut f: impl FnMut() -> bool) -> Option<u64> {
     let mut ps = [0; RUNS];
     for r in ps.iter_mut() {
-        let t0 = timer.now_ns().ok()?;
-        for _ in 0..n {
-            if !f() {
-                return None;
-            }
-        }
-        let t1 = timer.now_ns().ok()?;
-        *r = (t1 - t0) * 1000 / n;
+        *r = once(timer, n, &mut f)?;
     }
     Some(median(ps))
+}
+
+/// Picoseconds per call of `f` over one run of `n` calls.
+fn once(timer: Handle<Timer>, n: u64, mut f: impl FnMut() -> bool) -> Option<u64> {
+    let t0 = timer.now_ns().ok()?;
+    for _ in 0..n {
+        if !f() {
+            return None;
+        }
+    }
+    let t1 = timer.now_ns().ok()?;
+    Some((t1 - t0) * 1000 / n)
 }
 
 fn print_ns(name: &str, ps: u64) {
@@ -95,12 +101,21 @@ fn run(start: &Start) -> Result<(), &'static str> {
 
     let null = measure(timer, NULL_CALLS, || sys::cap_kind(console.raw()).is_ok())
         .ok_or("null syscall")?;
+    // The call round trip and the floor in turns, run by run, so that a
+    // change in the host's load while this runs moves both alike.
+    let floor_pair = Floor::start(image, timer, memory, console)?;
+    let (mut calls, mut floors) = ([0; RUNS], [0; RUNS]);
     let mut i = 0u64;
-    let call = measure(timer, CALLS, || {
-        i += 1;
-        client.call(&Msg::word(i)).is_ok_and(|a| a.word(0) == i + 1)
-    })
-    .ok_or("call round trip")?;
+    for (call, floor) in calls.iter_mut().zip(floors.iter_mut()) {
+        *call = once(timer, CALLS, || {
+            i += 1;
+            client.call(&Msg::word(i)).is_ok_and(|a| a.word(0) == i + 1)
+        })
+        .ok_or("call round trip")?;
+        *floor = floor_pair.run()?;
+    }
+    floor_pair.stop()?;
+    let (call, floor) = (median(calls), median(floors));
     let cap = measure(timer, CALLS, || {
         let Ok(m) = Msg::word(0).with(give) else { return false };
         match client.call(&m) {
@@ -115,7 +130,6 @@ fn run(start: &Start) -> Result<(), &'static str> {
     }
     let long = long_calls(image, timer, memory, console)?;
     let switch = switch_pair(start, timer, memory, console)?;
-    let floor = switch_floor(image, timer, memory, console)?;
     print_ns("ipc_switch_floor_ns", floor);
     print_ns("ipc_call_roundtrip_ns", call);
     print_ns("ipc_call_roundtrip_cap_ns", cap);
@@ -167,46 +181,68 @@ fn long_calls(
     Ok(ps)
 }
 
-/// Picoseconds per round trip of two helpers yielding to each other
-/// (`proc_yield_to`): `floor-a` gets a handle to `floor-b` over an
-/// endpoint, `floor-b` one to `floor-a` at spawn, and reports its figure
-/// on a second endpoint.
-fn switch_floor(
-    image: Handle<Image>,
-    timer: Handle<Timer>,
-    memory: Handle<Memory>,
-    console: Handle<Console>,
-) -> Result<u64, &'static str> {
-    let to_a = create_endpoint(memory).map_err(|_| "create an endpoint")?;
-    let report = create_endpoint(memory).map_err(|_| "create an endpoint")?;
-    let a = Spawn::new(image)
-        .quota_pages(256)
-        .args("mode=floor-a")
-        .grant(to_a, Rights::RECV, "service")
-        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
-        .and_then(Spawn::spawn)
-        .map_err(|_| "spawn bench-ipc-echo floor-a")?;
-    // No right on the peer handles: a directed yield needs none.
-    let b = Spawn::new(image)
-        .quota_pages(256)
-        .args("mode=floor-b")
-        .grant(report, Rights::SEND, "service")
-        .and_then(|s| s.grant(a.0, Rights::empty(), "peer"))
-        .and_then(|s| s.grant(timer, Rights::READ, "timer"))
-        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
-        .and_then(Spawn::spawn)
-        .map_err(|_| "spawn bench-ipc-echo floor-b")?;
-    let to_b = b.0.derive(Rights::GRANT).map_err(|_| "derive")?;
-    to_a.send(&Msg::word(0).with(to_b).map_err(|_| "message")?)
-        .map_err(|_| "send floor-a its peer")?;
-    let ps = report.recv().map_err(|_| "the floor's figure")?.word(0);
-    for (name, child) in [("floor-a", a), ("floor-b", b)] {
-        if child.wait() != Ok(ExitStatus::Exited(0)) {
-            println!("bench-ipc: {name} failed");
-            return Err("a floor helper failed");
-        }
+/// The switch floor's two helpers: `floor-a` and `floor-b` yield to each
+/// other (`proc_yield_to`) for one run each time `floor-b` is called, and
+/// wait (blocked, off the run queue) in between. `floor-a` gets a handle
+/// to `floor-b` over its endpoint, `floor-b` one to `floor-a` at spawn.
+struct Floor {
+    a: Child,
+    b: Child,
+    /// Where `floor-b` takes its calls (the only SEND capability).
+    b_ep: Handle<Endpoint>,
+    /// Where `floor-a` waits (ours; `floor-b` has a SEND copy).
+    a_ep: Handle<Endpoint>,
+}
+
+impl Floor {
+    fn start(
+        image: Handle<Image>,
+        timer: Handle<Timer>,
+        memory: Handle<Memory>,
+        console: Handle<Console>,
+    ) -> Result<Floor, &'static str> {
+        let a_ep = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+        let b_ep = create_endpoint(memory).map_err(|_| "create an endpoint")?;
+        let a = Spawn::new(image)
+            .quota_pages(256)
+            .args("mode=floor-a")
+            .grant(a_ep, Rights::RECV, "service")
+            .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+            .and_then(Spawn::spawn)
+            .map_err(|_| "spawn bench-ipc-echo floor-a")?;
+        // No right on the peer handles: a directed yield needs none.
+        let b = Spawn::new(image)
+            .quota_pages(256)
+            .args("mode=floor-b")
+            .grant(b_ep, Rights::RECV, "service")
+            .and_then(|s| s.grant(a_ep, Rights::SEND, "peer-ep"))
+            .and_then(|s| s.grant(a.0, Rights::empty(), "peer"))
+            .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+            .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+            .and_then(Spawn::spawn)
+            .map_err(|_| "spawn bench-ipc-echo floor-b")?;
+        let to_b = b.0.derive(Rights::GRANT).map_err(|_| "derive")?;
+        let m = Msg::word(0).with(to_b).map_err(|_| "message")?;
+        a_ep.send(&m).map_err(|_| "send floor-a its peer")?;
+        Ok(Floor { a, b, b_ep, a_ep })
     }
-    Ok(ps)
+
+    /// Picoseconds per round trip, over one run.
+    fn run(&self) -> Result<u64, &'static str> {
+        self.b_ep.call(&Msg::word(0)).map(|m| m.word(0)).map_err(|_| "run the floor")
+    }
+
+    fn stop(self) -> Result<(), &'static str> {
+        self.b_ep.close().map_err(|_| "close")?;
+        self.a_ep.close().map_err(|_| "close")?;
+        for (name, child) in [("floor-a", self.a), ("floor-b", self.b)] {
+            if child.wait() != Ok(ExitStatus::Exited(0)) {
+                println!("bench-ipc: {name} failed");
+                return Err("a floor helper failed");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Picoseconds per yield to a helper that yields back.
