@@ -55,7 +55,7 @@ impl Scheduler {
     /// capability `handle`: if that dies first, it wakes with `Revoked`
     /// ([`Scheduler::untie`]). Replaces any earlier tie of `pid`.
     pub fn tie(&mut self, pid: ObjectId, table: caps::TableId, handle: caps::abi::RawHandle) {
-        self.through.retain(|t| t.pid != pid);
+        self.untie_process(pid);
         self.through.push(Through { pid, table, handle });
     }
 
@@ -100,9 +100,14 @@ impl Scheduler {
         }
     }
 
-    /// Drops process `pid`'s tie, if it has one.
+    /// Drops process `pid`'s tie, if it has one. A process has at most one
+    /// ([`Scheduler::tie`] replaces it), so the first found is the one; the
+    /// order of `through` means nothing. On every IPC round trip (twice a
+    /// side), so a plain search rather than `retain`'s general compaction.
     pub fn untie_process(&mut self, pid: ObjectId) {
-        self.through.retain(|t| t.pid != pid);
+        if let Some(i) = self.through.iter().position(|t| t.pid == pid) {
+            self.through.swap_remove(i);
+        }
     }
 
     /// Takes the tie of the process blocked through `handle` of `table`,
