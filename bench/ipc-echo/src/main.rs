@@ -12,8 +12,9 @@
 //!   to it (`proc_yield_to`) whenever it is ready and waits on its
 //!   endpoint when it is not; `floor-b` is given a handle to `floor-a`
 //!   ("peer") and a SEND copy of its endpoint ("peer-ep"), and answers
-//!   each call on its own endpoint with one run: it wakes `floor-a`,
-//!   times `ROUND_TRIPS` directed yields to it (each comes back when
+//!   each call on its own endpoint with one run of as many round trips as
+//!   its first word says: it wakes `floor-a`, times that many directed
+//!   yields to it (each comes back when
 //!   `floor-a` yields back: two address-space switches, two syscalls) and
 //!   answers with the picoseconds per round trip.
 #![no_std]
@@ -26,8 +27,8 @@ use libos::{Error, Handle, Start, println};
 
 libos::main!(main);
 
-/// Directed-yield round trips per run of the floor.
-const ROUND_TRIPS: u64 = 100_000;
+/// Most directed-yield round trips in one run of the floor.
+const MAX_ROUND_TRIPS: u64 = 1_000_000;
 
 fn main(start: &Start) -> i32 {
     let Some(ep) = start.handle::<Endpoint>("service") else {
@@ -119,7 +120,7 @@ fn floor_b(start: &Start, service: Handle<Endpoint>) -> Result<(), &'static str>
     let peer = start.handle::<Process>("peer").ok_or("no peer")?;
     let peer_ep = start.handle::<Endpoint>("peer-ep").ok_or("no peer endpoint")?;
     let mut failed = None;
-    let r = serve(service, |_| match floor_run(timer, peer, peer_ep) {
+    let r = serve(service, |req| match floor_run(timer, peer, peer_ep, req.word(0)) {
         Ok(ps) => Step::Reply(Msg::word(ps)),
         Err(e) => {
             failed = Some(e);
@@ -133,12 +134,16 @@ fn floor_b(start: &Start, service: Handle<Endpoint>) -> Result<(), &'static str>
     }
 }
 
-/// One run: wakes the peer, then times `ROUND_TRIPS` directed yields to it.
+/// One run: wakes the peer, then times `n` directed yields to it.
 fn floor_run(
     timer: Handle<Timer>,
     peer: Handle<Process>,
     peer_ep: Handle<Endpoint>,
+    n: u64,
 ) -> Result<u64, &'static str> {
+    if n == 0 || n > MAX_ROUND_TRIPS {
+        return Err("round trips out of range");
+    }
     peer_ep.send(&Msg::word(0)).map_err(|_| "wake the peer")?;
     loop {
         match yield_to(peer) {
@@ -148,9 +153,9 @@ fn floor_run(
         }
     }
     let t0 = timer.now_ns().map_err(|_| "clock")?;
-    for _ in 0..ROUND_TRIPS {
+    for _ in 0..n {
         yield_to(peer).map_err(|_| "yield to the peer")?;
     }
     let t1 = timer.now_ns().map_err(|_| "clock")?;
-    Ok((t1 - t0) * 1000 / ROUND_TRIPS)
+    Ok((t1 - t0) * 1000 / n)
 }
