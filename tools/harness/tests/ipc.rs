@@ -142,3 +142,10 @@ fn ipc_long_messages_travel_whole_or_truncated_both_ways() {
 fn ipc_fast_path_keeps_badges_replies_and_errors_and_falls_back() {
     suite_case("fast");
 }
+
+/// Issue 14: processes yielding to each other with `proc_yield_to` share
+/// one quantum, so a third, spinning, still gets the CPU.
+#[test]
+fn ipc_a_directed_yield_pair_does_not_starve_a_spinning_process() {
+    suite_case("yield-fair");
+}

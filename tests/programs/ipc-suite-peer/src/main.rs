@@ -13,7 +13,7 @@ use libos::abi::args::MAP_WRITE;
 use libos::abi::ipc::TAG_CALL;
 use libos::abi::layout::PAGE_SIZE;
 use libos::ipc::Msg;
-use libos::kind::{Console, Endpoint, Memory, Timer};
+use libos::kind::{Console, Endpoint, Memory, Process, Timer};
 use libos::{Error, Start, println, sys};
 
 libos::main!(main);
@@ -183,6 +183,7 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
         }
         "long" => long(start, ep),
         "fast-server" => fast_server(start, ep),
+        "yield-pair" => yield_pair(start, ep),
         _ => Err(format!("unknown mode {mode:?}")),
     }
 }
@@ -273,4 +274,29 @@ fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String>
     let r = m.reply().ok_or("call 5 has no reply")?;
     let end = r.reply_recv(&Msg::word(7), ep).map(drop);
     want("receive once the client is gone", end, Err(Error::PeerGone))
+}
+
+/// How long each side of `ipc-suite`'s `yield-fair` case yields.
+const YIELD_PAIR_NS: u64 = 1_000_000_000;
+
+/// One side of `ipc-suite`'s `yield-fair` case: receives its peer's
+/// `Process` handle, then yields to it (`proc_yield_to`) for a second.
+fn yield_pair(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let m = ok("receive the peer", ep.recv())?;
+    let peer = m.handle::<Process>(0).ok_or("no peer handle")?;
+    let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;
+    let mut yields = 0u64;
+    while ok("clock", timer.now_ns())? < end {
+        match libos::process::yield_to(peer) {
+            Ok(()) => yields += 1,
+            Err(Error::WouldBlock) => libos::process::yield_now(),
+            Err(Error::PeerGone) => break,
+            Err(e) => return Err(format!("yield to the peer: {e:?}")),
+        }
+    }
+    if yields == 0 {
+        return Err("never yielded to the peer".into());
+    }
+    Ok(())
 }

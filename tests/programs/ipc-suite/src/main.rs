@@ -42,6 +42,10 @@
 //!   bad tag refused while the server waits; and `proc_yield_to` on the
 //!   server: runs it when it is ready, `WouldBlock` once it waits,
 //!   `PeerGone` once it has ended.
+//! - `yield-fair`: two peers yield to each other (`proc_yield_to`) for a
+//!   second while this process spins without yielding: their directed
+//!   yields share one quantum, so the timer still gives it the CPU (no gap
+//!   near the second).
 #![no_std]
 #![no_main]
 
@@ -79,6 +83,7 @@ fn main(start: &Start) -> i32 {
         "move-own" => move_own(start),
         "long" => long(start),
         "fast" => fast(start),
+        "yield-fair" => yield_fair(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -518,3 +523,46 @@ fn fast(start: &Start) -> Outcome {
     want("the server", server.wait(), Ok(ExitStatus::Exited(0)))?;
     want("yield to an ended server", libos::process::yield_to(bare), Err(Error::PeerGone))
 }
+
+/// The `yield-fair` case; both peers run `ipc-suite-peer`'s `yield-pair`.
+fn yield_fair(start: &Start) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let to_a = ok("endpoint", create_endpoint(memory(start)))?;
+    let to_b = ok("endpoint", create_endpoint(memory(start)))?;
+    let a = peer(start, "yield-pair", to_a, Rights::RECV)?;
+    let b = peer(start, "yield-pair", to_b, Rights::RECV)?;
+    for (ep, other) in [(to_a, b), (to_b, a)] {
+        let h = ok("derive", other.0.derive(Rights::GRANT))?;
+        ok("send a peer its peer", ep.send(&ok("msg", Msg::word(0).with(h))?))?;
+    }
+    // Spin without yielding until both have ended, noting the longest time
+    // the CPU was away from us.
+    let mut last = ok("clock", timer.now_ns())?;
+    let mut longest = 0;
+    let mut done = [false; 2];
+    while done != [true; 2] {
+        let now = ok("clock", timer.now_ns())?;
+        longest = longest.max(now - last);
+        last = now;
+        for (d, child) in done.iter_mut().zip([a, b]) {
+            if !*d {
+                match child.try_wait() {
+                    Ok(status) => {
+                        want("a peer's exit", status, ExitStatus::Exited(0))?;
+                        *d = true;
+                    }
+                    Err(Error::WouldBlock) => {}
+                    Err(e) => return Err(format!("wait for a peer: {e:?}")),
+                }
+            }
+        }
+    }
+    // The pair yields for a second; a quantum is 10 ms.
+    if longest > FAIR_GAP_NS {
+        return Err(format!("the yielding pair kept us off the CPU for {longest} ns"));
+    }
+    Ok(())
+}
+
+/// Longest the `yield-fair` spinner may wait for the CPU.
+const FAIR_GAP_NS: u64 = 250_000_000;
