@@ -35,6 +35,13 @@ pub struct Scheduler {
     pub dead: Vec<ObjectId>,
     /// Ticks left in the current process's quantum.
     pub quantum: u32,
+    /// The process a direct switch put first in the ready queue (an IPC
+    /// wake-up of a call's receiver or an answered caller, or
+    /// `proc_yield_to`): when the current process blocks and it runs
+    /// next, it gets the rest of this quantum rather than a new one
+    /// (`switch::switch_away`), so a call/reply pair cannot keep the rest
+    /// of the queue off the CPU by renewing its quantum at every switch.
+    pub donee: Option<ObjectId>,
 }
 
 impl Scheduler {
@@ -48,6 +55,7 @@ impl Scheduler {
             through: Vec::new(),
             dead: Vec::new(),
             quantum: QUANTUM_TICKS,
+            donee: None,
         }
     }
 

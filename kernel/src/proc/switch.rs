@@ -66,15 +66,21 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 }
 
 /// Gives the CPU to the next ready process (or the idle loop), saving the
-/// current context in `save`, with a new quantum. Returns when this
-/// context is resumed.
-fn switch_away(k: KernelGuard, save: *mut u64) {
-    switch_away_with(k, save, QUANTUM_TICKS);
-}
-
-/// [`switch_away`], the next process getting `quantum` ticks.
-fn switch_away_with(mut k: KernelGuard, save: *mut u64, quantum: u32) {
+/// current context in `save`. Returns when this context is resumed.
+///
+/// The next process gets a new quantum, unless `direct` and it is the one
+/// a direct switch named (`Scheduler::donee`: an IPC wake-up that put it
+/// first, or `proc_yield_to`): then it runs for the rest of this one's.
+/// So processes that hand the CPU to each other share one quantum, and
+/// the timer still reaches the rest of the ready queue.
+fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
     let next = k.sched.ready.pop_front();
+    let donee = k.sched.donee.take();
+    let quantum = if direct && next.is_some() && next == donee {
+        k.sched.quantum.max(1)
+    } else {
+        QUANTUM_TICKS
+    };
     // The idle loop touches only the kernel half, the same in every
     // address space: it stays in the one it finds (under emulation a CR3
     // write empties the whole TLB, so a process that blocks on a disk and
@@ -131,7 +137,7 @@ pub fn yield_now(mut k: KernelGuard) {
     k.procs.get_mut(pid).expect("current exists").state = State::Ready;
     k.sched.ready.push_back(pid);
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, false);
 }
 
 /// Runs ready process `target` now, for the rest of the current process's
@@ -147,9 +153,9 @@ pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
     k.sched.ready.push_front(target);
     k.procs.get_mut(pid).expect("current exists").state = State::Ready;
     k.sched.ready.push_back(pid);
-    let quantum = k.sched.quantum.max(1);
+    k.sched.donee = Some(target);
     let save = current_save_slot(&k);
-    switch_away_with(k, save, quantum);
+    switch_away(k, save, true);
 }
 
 /// Blocks the current process for `block` and runs another; returns when
@@ -161,13 +167,13 @@ pub fn block_current(mut k: KernelGuard, block: Block) {
         k.sched.sleepers.push((deadline, pid));
     }
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, true);
 }
 
 /// Switches away from a process that has just ended; never returns.
 pub fn exit_current(k: KernelGuard) -> ! {
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, false);
     unreachable!("an ended process was resumed");
 }
 
@@ -223,7 +229,7 @@ pub fn idle_loop() -> ! {
         }
         if !k.sched.ready.is_empty() {
             polling_since = None;
-            switch_away(k, IDLE_RSP.as_ptr());
+            switch_away(k, IDLE_RSP.as_ptr(), false);
             continue;
         }
         drop(k);

@@ -149,3 +149,11 @@ fn ipc_fast_path_keeps_badges_replies_and_errors_and_falls_back() {
 fn ipc_a_directed_yield_pair_does_not_starve_a_spinning_process() {
     suite_case("yield-fair");
 }
+
+/// A call/reply pair hands the CPU back and forth by direct switches; they
+/// share one quantum, so a third, spinning, still gets the CPU (it waited
+/// for the pair's whole second when each switch started a new quantum).
+#[test]
+fn ipc_a_calling_pair_does_not_starve_a_spinning_process() {
+    suite_case("call-fair");
+}

@@ -184,6 +184,18 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
         "long" => long(start, ep),
         "fast-server" => fast_server(start, ep),
         "yield-pair" => yield_pair(start, ep),
+        "echo-server" => {
+            let r = libos::ipc::serve(ep, |m| libos::ipc::Step::Reply(Msg::word(m.word(0) + 1)));
+            want("serve until the client is gone", r, Err(Error::PeerGone))
+        }
+        "caller-1s" => {
+            let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+            let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;
+            while ok("clock", timer.now_ns())? < end {
+                want("answer", ok("call", ep.call(&Msg::word(1)))?.word(0), 2)?;
+            }
+            Ok(())
+        }
         _ => Err(format!("unknown mode {mode:?}")),
     }
 }
@@ -276,7 +288,8 @@ fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String>
     want("receive once the client is gone", end, Err(Error::PeerGone))
 }
 
-/// How long each side of `ipc-suite`'s `yield-fair` case yields.
+/// How long each side of `ipc-suite`'s `yield-fair` case yields, and the
+/// client of its `call-fair` case calls.
 const YIELD_PAIR_NS: u64 = 1_000_000_000;
 
 /// One side of `ipc-suite`'s `yield-fair` case: receives its peer's

@@ -46,6 +46,9 @@
 //!   second while this process spins without yielding: their directed
 //!   yields share one quantum, so the timer still gives it the CPU (no gap
 //!   near the second).
+//! - `call-fair`: a client calls a server for a second (the direct
+//!   switch both ways) while this process spins: the pair shares one
+//!   quantum as well, so this one still gets the CPU.
 #![no_std]
 #![no_main]
 
@@ -84,6 +87,7 @@ fn main(start: &Start) -> i32 {
         "long" => long(start),
         "fast" => fast(start),
         "yield-fair" => yield_fair(start),
+        "call-fair" => call_fair(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -535,8 +539,23 @@ fn yield_fair(start: &Start) -> Outcome {
         let h = ok("derive", other.0.derive(Rights::GRANT))?;
         ok("send a peer its peer", ep.send(&ok("msg", Msg::word(0).with(h))?))?;
     }
-    // Spin without yielding until both have ended, noting the longest time
-    // the CPU was away from us.
+    spin_until_done(timer, [a, b])
+}
+
+/// The `call-fair` case: `ipc-suite-peer`'s `echo-server` and `caller`.
+fn call_fair(start: &Start) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = peer(start, "echo-server", ep, Rights::RECV)?;
+    let client = peer(start, "caller-1s", ep, Rights::SEND)?;
+    ok("close", ep.close())?;
+    spin_until_done(timer, [client, server])
+}
+
+/// Spins without yielding until both `peers` have ended (each with 0),
+/// and fails if the CPU was ever away from us for longer than
+/// [`FAIR_GAP_NS`]: the peers work for a second, a quantum is 10 ms.
+fn spin_until_done(timer: Handle<Timer>, peers: [Child; 2]) -> Outcome {
     let mut last = ok("clock", timer.now_ns())?;
     let mut longest = 0;
     let mut done = [false; 2];
@@ -544,7 +563,7 @@ fn yield_fair(start: &Start) -> Outcome {
         let now = ok("clock", timer.now_ns())?;
         longest = longest.max(now - last);
         last = now;
-        for (d, child) in done.iter_mut().zip([a, b]) {
+        for (d, child) in done.iter_mut().zip(peers) {
             if !*d {
                 match child.try_wait() {
                     Ok(status) => {
@@ -557,12 +576,11 @@ fn yield_fair(start: &Start) -> Outcome {
             }
         }
     }
-    // The pair yields for a second; a quantum is 10 ms.
     if longest > FAIR_GAP_NS {
-        return Err(format!("the yielding pair kept us off the CPU for {longest} ns"));
+        return Err(format!("the pair kept us off the CPU for {longest} ns"));
     }
     Ok(())
 }
 
-/// Longest the `yield-fair` spinner may wait for the CPU.
+/// Longest the spinner of `yield-fair` and `call-fair` may wait for the CPU.
 const FAIR_GAP_NS: u64 = 250_000_000;
