@@ -269,6 +269,21 @@ impl Handle<Reply> {
         sys::ipc_reply_recv(self.raw(), msg.tag(0), [s[0], s[1], s[2]], ep.raw())
             .map(|regs| Received { regs })
     }
+
+    /// Answers with bytes and handles, then waits for the next message on
+    /// `ep` in the same call; its bytes go to `buf` (see
+    /// [`Received::truncated`]).
+    pub fn reply_recv_bytes(
+        self,
+        data: &[u8],
+        handles: &[RawHandle],
+        ep: Handle<Endpoint>,
+        buf: &mut [u8],
+    ) -> Result<Received, Error> {
+        let raw = raw_handles(handles)?;
+        sys::ipc_reply_recv_long(self.raw(), 0, data, &raw[..handles.len()], buf, ep.raw())
+            .map(|regs| Received { regs })
+    }
 }
 
 fn raw_handles(handles: &[RawHandle]) -> Result<[u64; MAX_HANDLES], Error> {

@@ -180,6 +180,13 @@ pub fn yield_now() {
     sys::yield_now()
 }
 
+/// Runs `process` now if it is ready, for the rest of this process's
+/// quantum (`proc_yield_to`); `WouldBlock` if it is not ready, `PeerGone`
+/// if it has ended.
+pub fn yield_to(process: Handle<Process>) -> Result<(), Error> {
+    sys::proc_yield_to(process.raw())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

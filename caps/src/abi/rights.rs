@@ -20,6 +20,8 @@ bitflags::bitflags! {
     /// its own table with fewer rights, a sub-range or a badge; `REVOKE` lets
     /// the holder destroy every capability derived from this one.
     /// `cap_info` and `cap_drop` need no right: holding the handle is enough.
+    /// Nor does `proc_yield_to`, which gives the named process nothing but
+    /// the caller's own time.
     ///
     /// `disk_submit` needs `READ` or `WRITE` as the request says, and so
     /// does each entry of an I/O ring. `ring_enter` needs `WRITE` on the

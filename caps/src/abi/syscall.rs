@@ -428,6 +428,14 @@ syscalls! {
     /// `WriteExecute` (both flags, or writable here and executable in
     /// another mapping of the same page, or the reverse).
     36 MoMap mo_map "mo_map" (object: RawHandle, offset: u64, pages: u64, vaddr: u64, flags: u64) -> u64, "0";
+    /// A directed yield (Aegis's): holding the `Process` handle is enough, as
+    /// it gives the named process nothing but the caller's own time. If that
+    /// process is ready it runs at once, for what is left of the caller's
+    /// quantum (not a new one: two processes yielding to each other cannot
+    /// keep a third off the CPU), and the caller goes to the back of the
+    /// ready queue. `WouldBlock` if it is not ready (blocked, or the caller
+    /// itself), `PeerGone` if it has ended.
+    37 ProcYieldTo proc_yield_to "proc_yield_to" (process: RawHandle) -> u64, "0";
 }
 
 impl Syscall {
@@ -615,6 +623,9 @@ mod tests {
         }
         fn mo_map(&mut self, a: calls::MoMap) -> Self::Out {
             Ok((Syscall::MoMap, a.encode()))
+        }
+        fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Self::Out {
+            Ok((Syscall::ProcYieldTo, a.encode()))
         }
     }
 

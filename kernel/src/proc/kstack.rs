@@ -56,7 +56,15 @@ impl KernelStack {
         for i in 0..STACK_PAGES {
             let page =
                 Page::<Size4KiB>::containing_address(VirtAddr::new(stack.bottom() + i * PAGE_SIZE));
-            let Some(f) = frame::alloc() else {
+            // Zeroed, though nothing reads a stack before writing it: under
+            // emulation, a frame that last held a program's code keeps
+            // QEMU's translated blocks for it, and until a write covers
+            // them every store to the page takes QEMU's slow path (its
+            // self-modifying-code check). A kernel stack is stored to on
+            // every syscall; on such frames, yields measured 3-7x slower
+            // (docs/architecture.md, "Scheduling"). Writing the whole page
+            // once drops the stale blocks.
+            let Some(f) = frame::alloc_zeroed() else {
                 stack.free();
                 return None;
             };

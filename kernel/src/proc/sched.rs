@@ -35,6 +35,13 @@ pub struct Scheduler {
     pub dead: Vec<ObjectId>,
     /// Ticks left in the current process's quantum.
     pub quantum: u32,
+    /// The process a direct switch put first in the ready queue (an IPC
+    /// wake-up of a call's receiver or an answered caller, or
+    /// `proc_yield_to`): when the current process blocks and it runs
+    /// next, it gets the rest of this quantum rather than a new one
+    /// (`switch::switch_away`), so a call/reply pair cannot keep the rest
+    /// of the queue off the CPU by renewing its quantum at every switch.
+    pub donee: Option<ObjectId>,
 }
 
 impl Scheduler {
@@ -48,6 +55,7 @@ impl Scheduler {
             through: Vec::new(),
             dead: Vec::new(),
             quantum: QUANTUM_TICKS,
+            donee: None,
         }
     }
 
@@ -55,7 +63,7 @@ impl Scheduler {
     /// capability `handle`: if that dies first, it wakes with `Revoked`
     /// ([`Scheduler::untie`]). Replaces any earlier tie of `pid`.
     pub fn tie(&mut self, pid: ObjectId, table: caps::TableId, handle: caps::abi::RawHandle) {
-        self.through.retain(|t| t.pid != pid);
+        self.untie_process(pid);
         self.through.push(Through { pid, table, handle });
     }
 
@@ -100,9 +108,14 @@ impl Scheduler {
         }
     }
 
-    /// Drops process `pid`'s tie, if it has one.
+    /// Drops process `pid`'s tie, if it has one. A process has at most one
+    /// ([`Scheduler::tie`] replaces it), so the first found is the one; the
+    /// order of `through` means nothing. On every IPC round trip (twice a
+    /// side), so a plain search rather than `retain`'s general compaction.
     pub fn untie_process(&mut self, pid: ObjectId) {
-        self.through.retain(|t| t.pid != pid);
+        if let Some(i) = self.through.iter().position(|t| t.pid == pid) {
+            self.through.swap_remove(i);
+        }
     }
 
     /// Takes the tie of the process blocked through `handle` of `table`,

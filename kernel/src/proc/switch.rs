@@ -67,8 +67,20 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 
 /// Gives the CPU to the next ready process (or the idle loop), saving the
 /// current context in `save`. Returns when this context is resumed.
-fn switch_away(mut k: KernelGuard, save: *mut u64) {
+///
+/// The next process gets a new quantum, unless `direct` and it is the one
+/// a direct switch named (`Scheduler::donee`: an IPC wake-up that put it
+/// first, or `proc_yield_to`): then it runs for the rest of this one's.
+/// So processes that hand the CPU to each other share one quantum, and
+/// the timer still reaches the rest of the ready queue.
+fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
     let next = k.sched.ready.pop_front();
+    let donee = k.sched.donee.take();
+    let quantum = if direct && next.is_some() && next == donee {
+        k.sched.quantum.max(1)
+    } else {
+        QUANTUM_TICKS
+    };
     // The idle loop touches only the kernel half, the same in every
     // address space: it stays in the one it finds (under emulation a CR3
     // write empties the whole TLB, so a process that blocks on a disk and
@@ -81,7 +93,7 @@ fn switch_away(mut k: KernelGuard, save: *mut u64) {
     }
     k.sched.current = next;
     k.sched.current_table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
-    k.sched.quantum = QUANTUM_TICKS;
+    k.sched.quantum = quantum;
     let t = target(&k, next);
     drop(k);
     if !keep_cr3 && Cr3::read().0 != t.cr3 {
@@ -125,7 +137,25 @@ pub fn yield_now(mut k: KernelGuard) {
     k.procs.get_mut(pid).expect("current exists").state = State::Ready;
     k.sched.ready.push_back(pid);
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, false);
+}
+
+/// Runs ready process `target` now, for the rest of the current process's
+/// quantum (a directed yield: a pair yielding to each other shares one
+/// quantum, so the timer still hands the CPU to the rest of the queue),
+/// and puts the current process at the back of the ready queue; returns
+/// when it is this process's turn again. `target` must be ready (checked
+/// by `proc_yield_to` under the same guard).
+pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
+    let Some(pid) = k.sched.current else { return };
+    let Some(at) = k.sched.ready.iter().position(|&p| p == target) else { return };
+    k.sched.ready.remove(at);
+    k.sched.ready.push_front(target);
+    k.procs.get_mut(pid).expect("current exists").state = State::Ready;
+    k.sched.ready.push_back(pid);
+    k.sched.donee = Some(target);
+    let save = current_save_slot(&k);
+    switch_away(k, save, true);
 }
 
 /// Blocks the current process for `block` and runs another; returns when
@@ -137,13 +167,13 @@ pub fn block_current(mut k: KernelGuard, block: Block) {
         k.sched.sleepers.push((deadline, pid));
     }
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, true);
 }
 
 /// Switches away from a process that has just ended; never returns.
 pub fn exit_current(k: KernelGuard) -> ! {
     let save = current_save_slot(&k);
-    switch_away(k, save);
+    switch_away(k, save, false);
     unreachable!("an ended process was resumed");
 }
 
@@ -199,7 +229,7 @@ pub fn idle_loop() -> ! {
         }
         if !k.sched.ready.is_empty() {
             polling_since = None;
-            switch_away(k, IDLE_RSP.as_ptr());
+            switch_away(k, IDLE_RSP.as_ptr(), false);
             continue;
         }
         drop(k);

@@ -41,6 +41,9 @@ pub fn send(k: &mut Kernel, c: Caller, a: calls::IpcSend) -> Outcome {
 
 /// `ipc_call(endpoint, tag, slot0, slot1, slot2, slot3)`: send, then wait for the answer.
 pub fn call(k: &mut Kernel, c: Caller, a: calls::IpcCall) -> Outcome {
+    if let Some(done) = super::ipc_fast::call(k, c, &a) {
+        return done;
+    }
     send_or_call(k, c, a.endpoint, a.tag, [a.slot0, a.slot1, a.slot2, a.slot3], true)
 }
 
@@ -73,6 +76,9 @@ pub fn reply(k: &mut Kernel, c: Caller, a: calls::IpcReply) -> Result<u64, Error
 /// receives through (`InvalidArgument`): the receive would wait through
 /// a handle its process no longer holds.
 pub fn reply_recv(k: &mut Kernel, c: Caller, a: calls::IpcReplyRecv) -> Outcome {
+    if let Some(done) = super::ipc_fast::reply_recv(k, c, &a) {
+        return done;
+    }
     let tag = Tag(a.tag).check_send(REPLY_RECV_SLOTS)?;
     let ep = lookup_endpoint(k, c, a.endpoint, Rights::RECV)?.0;
     let buf = if tag.has(TAG_LONG) { receive_buffer(k, c, a.slot1, a.slot2)? } else { Data::None };
@@ -175,7 +181,7 @@ pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
 
 /// Records, in the caller's process record, what [`finish`] needs once it
 /// is woken: whether it waits for a message, and where long data goes.
-fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) {
+pub(super) fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) {
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
     p.ipc.dest = dest;
     p.ipc.wants_message = wants_message;
@@ -361,7 +367,7 @@ fn answer(
 }
 
 /// Marks reply `id` spent and closes the handle used.
-fn spend(k: &mut Kernel, c: Caller, id: ObjectId, h: RawHandle) {
+pub(super) fn spend(k: &mut Kernel, c: Caller, id: ObjectId, h: RawHandle) {
     if let Some(r) = k.ipc.replies.get_mut(id) {
         r.state = ReplyState::Spent;
     }

@@ -28,6 +28,7 @@ mod console;
 mod disk;
 mod graph;
 mod ipc;
+mod ipc_fast;
 mod mem;
 mod memobj;
 mod notify;
@@ -87,6 +88,10 @@ pub enum Next {
     /// Put it at the back of the run queue; it returns 0 when it runs
     /// again.
     Yield,
+    /// Run this ready process now, for the rest of the caller's quantum,
+    /// and put the caller at the back of the run queue (`proc_yield_to`);
+    /// it returns 0 when it runs again.
+    YieldTo(ObjectId),
     /// It has ended: switch away for good.
     Exit,
 }
@@ -259,6 +264,10 @@ impl Handlers for Ctx<'_> {
     fn mo_map(&mut self, a: calls::MoMap) -> Outcome {
         ret(memobj::map(self.k, self.c, a))
     }
+    #[inline]
+    fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Outcome {
+        process::yield_to(self.k, self.c, a)
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved
@@ -304,6 +313,10 @@ fn apply(k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, outcome: 
         }
         Ok(Next::Yield) => {
             switch::yield_now(k);
+            f.rax = 0;
+        }
+        Ok(Next::YieldTo(pid)) => {
+            switch::yield_to(k, pid);
             f.rax = 0;
         }
         Ok(Next::Exit) => switch::exit_current(k),

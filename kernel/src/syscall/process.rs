@@ -1,4 +1,4 @@
-//! `proc_spawn`, `proc_wait`, `exit`, `yield`.
+//! `proc_spawn`, `proc_wait`, `exit`, `yield`, `proc_yield_to`.
 
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
@@ -12,7 +12,7 @@ use caps::{Capability, NO_BADGE, Object};
 use super::{Caller, Next, Outcome};
 use crate::mem::user::{UserSlice, read_value};
 use crate::proc::spawn::{SpawnRequest, StartGrant};
-use crate::proc::{self, Block};
+use crate::proc::{self, Block, State};
 use crate::state::Kernel;
 
 /// `proc_spawn(args)`: starts the program an `Image` handle (EXEC) names,
@@ -101,4 +101,19 @@ pub fn wait(k: &mut Kernel, c: Caller, a: calls::ProcWait) -> Outcome {
 pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
     crate::lifecycle::terminate(k, c.pid, ExitStatus::Exited(a.code as i32));
     Ok(Next::Exit)
+}
+
+/// `proc_yield_to(process)`: runs the process a `Process` handle names
+/// now, if it is ready, for the rest of the caller's quantum. Needs no
+/// right: it hands over only the caller's own time. `WouldBlock` when it
+/// is not ready (blocked, or the caller itself: running), `PeerGone` when
+/// it has ended.
+pub fn yield_to(k: &mut Kernel, c: Caller, a: calls::ProcYieldTo) -> Outcome {
+    let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::empty())?;
+    let Object::Process(target) = cap.object else { return Err(Error::WrongKind) };
+    match k.procs.get(target).map(|p| p.state) {
+        Some(State::Ready) => Ok(Next::YieldTo(target)),
+        Some(State::Running | State::Blocked(_)) => Err(Error::WouldBlock),
+        Some(State::Dead) | None => Err(Error::PeerGone),
+    }
 }

@@ -148,6 +148,11 @@ pub fn yield_now() {
     let _ = call(calls::Yield {});
 }
 
+/// `proc_yield_to(process)`: runs that process now if it is ready.
+pub fn proc_yield_to(process: RawHandle) -> Result<(), Error> {
+    call(calls::ProcYieldTo { process }).map(drop)
+}
+
 /// `sleep(timer, ns)`.
 pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
     call(calls::Sleep { timer, ns }).map(drop)

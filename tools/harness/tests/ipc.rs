@@ -134,3 +134,26 @@ fn ipc_a_call_cannot_move_the_handle_it_waits_through() {
 fn ipc_long_messages_travel_whole_or_truncated_both_ways() {
     suite_case("long");
 }
+
+/// Issue 14: the fast path of `ipc_call` and `ipc_reply_recv` and what it
+/// hands back to the general path; `proc_yield_to` on a ready, a waiting
+/// and an ended process.
+#[test]
+fn ipc_fast_path_keeps_badges_replies_and_errors_and_falls_back() {
+    suite_case("fast");
+}
+
+/// Issue 14: processes yielding to each other with `proc_yield_to` share
+/// one quantum, so a third, spinning, still gets the CPU.
+#[test]
+fn ipc_a_directed_yield_pair_does_not_starve_a_spinning_process() {
+    suite_case("yield-fair");
+}
+
+/// A call/reply pair hands the CPU back and forth by direct switches; they
+/// share one quantum, so a third, spinning, still gets the CPU (it waited
+/// for the pair's whole second when each switch started a new quantum).
+#[test]
+fn ipc_a_calling_pair_does_not_starve_a_spinning_process() {
+    suite_case("call-fair");
+}

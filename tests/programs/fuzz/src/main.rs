@@ -338,7 +338,9 @@ impl Fuzzer {
             Syscall::EndpointCreate | Syscall::NotifyCreate => {
                 a[0] = if self.rng.chance(80) { self.pool.memory } else { self.handle() }
             }
-            Syscall::NotifySignal | Syscall::DiskBind => a[0] = self.handle(),
+            Syscall::NotifySignal | Syscall::DiskBind | Syscall::ProcYieldTo => {
+                a[0] = self.handle()
+            }
             Syscall::NotifyWait => {
                 // Never block (nothing is sure to signal): NOTIFY_NONBLOCK is
                 // always set, sometimes with undefined bits beside it.
@@ -850,7 +852,7 @@ fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 37] = [
+const CALLS: [Syscall; 38] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -868,6 +870,7 @@ const CALLS: [Syscall; 37] = [
     Syscall::ProcSpawn,
     Syscall::ProcWait,
     Syscall::Yield,
+    Syscall::ProcYieldTo,
     Syscall::Sleep,
     Syscall::Clock,
     Syscall::TimerInfo,

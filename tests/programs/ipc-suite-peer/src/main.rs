@@ -10,9 +10,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use libos::abi::ObjectKind;
 use libos::abi::args::MAP_WRITE;
+use libos::abi::ipc::TAG_CALL;
 use libos::abi::layout::PAGE_SIZE;
 use libos::ipc::Msg;
-use libos::kind::{Console, Endpoint, Memory, Timer};
+use libos::kind::{Console, Endpoint, Memory, Process, Timer};
 use libos::{Error, Start, println, sys};
 
 libos::main!(main);
@@ -181,6 +182,20 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
             want("answer", (a.word(0), a.handle_count()), (3, 0))
         }
         "long" => long(start, ep),
+        "fast-server" => fast_server(start, ep),
+        "yield-pair" => yield_pair(start, ep),
+        "echo-server" => {
+            let r = libos::ipc::serve(ep, |m| libos::ipc::Step::Reply(Msg::word(m.word(0) + 1)));
+            want("serve until the client is gone", r, Err(Error::PeerGone))
+        }
+        "caller-1s" => {
+            let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+            let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;
+            while ok("clock", timer.now_ns())? < end {
+                want("answer", ok("call", ep.call(&Msg::word(1)))?.word(0), 2)?;
+            }
+            Ok(())
+        }
         _ => Err(format!("unknown mode {mode:?}")),
     }
 }
@@ -240,4 +255,61 @@ fn free_pages(memory: libos::Handle<Memory>) -> Result<u64, String> {
         ok("unmap the probe", unsafe { sys::mem_unmap(PROBE, n * PAGE_SIZE) })?;
     }
     Ok(n)
+}
+
+/// The server of `ipc-suite`'s `fast` case (calls numbered alike).
+fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let m = ok("receive call 1", ep.recv())?;
+    let seen = (m.badge(), m.words(), m.tag().has(TAG_CALL), m.handle_count());
+    want("call 1", seen, (42, &[1, 2, 3, 4][..], true, 0))?;
+    let r = m.reply().ok_or("call 1 has no reply")?;
+    want("the reply", kind(r.raw()), Ok(Some(ObjectKind::Reply)))?;
+    let m = ok("answer 1, receive call 2", r.reply_recv(&ok("msg", Msg::new(&[10, 20, 30]))?, ep))?;
+    want("the reply once answered", kind(r.raw()), Err(Error::BadHandle))?;
+    want("call 2", (m.badge(), m.words().len(), m.handle_count()), (42, 0, 0))?;
+    let r = m.reply().ok_or("call 2 has no reply")?;
+    ok("answer 2", r.reply(&ok("msg", Msg::new(&[]))?))?;
+    // Not receiving while the client makes call 3.
+    ok("sleep", timer.sleep_ns(50_000_000))?;
+    let m = ok("receive call 3", ep.recv())?;
+    want("call 3", (m.badge(), m.words()), (42, &[3][..]))?;
+    let r = m.reply().ok_or("call 3 has no reply")?;
+    ok("answer 3", r.reply(&Msg::word(4)))?;
+    let again = r.reply_recv(&Msg::word(0), ep).map(drop);
+    want("answer and receive through a spent reply", again, Err(Error::BadHandle))?;
+    let m = ok("receive call 4", ep.recv())?;
+    want("call 4", m.words(), &[5][..])?;
+    ok("drop the reply", m.reply().ok_or("call 4 has no reply")?.close())?;
+    let m = ok("receive call 5", ep.recv())?;
+    want("call 5", m.words(), &[6][..])?;
+    let r = m.reply().ok_or("call 5 has no reply")?;
+    let end = r.reply_recv(&Msg::word(7), ep).map(drop);
+    want("receive once the client is gone", end, Err(Error::PeerGone))
+}
+
+/// How long each side of `ipc-suite`'s `yield-fair` case yields, and the
+/// client of its `call-fair` case calls.
+const YIELD_PAIR_NS: u64 = 1_000_000_000;
+
+/// One side of `ipc-suite`'s `yield-fair` case: receives its peer's
+/// `Process` handle, then yields to it (`proc_yield_to`) for a second.
+fn yield_pair(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let m = ok("receive the peer", ep.recv())?;
+    let peer = m.handle::<Process>(0).ok_or("no peer handle")?;
+    let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;
+    let mut yields = 0u64;
+    while ok("clock", timer.now_ns())? < end {
+        match libos::process::yield_to(peer) {
+            Ok(()) => yields += 1,
+            Err(Error::WouldBlock) => libos::process::yield_now(),
+            Err(Error::PeerGone) => break,
+            Err(e) => return Err(format!("yield to the peer: {e:?}")),
+        }
+    }
+    if yields == 0 {
+        return Err("never yielded to the peer".into());
+    }
+    Ok(())
 }

@@ -33,6 +33,22 @@
 //! - `long`: long messages both ways (`send_bytes`, `recv_into`,
 //!   `call_bytes`, `reply_bytes`), with handles, truncation, either side
 //!   blocking first, the size limit.
+//! - `fast`: the cases the fast path of `ipc_call` and `ipc_reply_recv`
+//!   singles out (a register-only message to a receiver that waits): four
+//!   words with a badge and three back, none either way; a call while the
+//!   server is not receiving (it queues: the general path); an answer
+//!   through a spent reply (`BadHandle`, and the server still receives);
+//!   a reply dropped unanswered (`PeerGone`); a call without SEND and a
+//!   bad tag refused while the server waits; and `proc_yield_to` on the
+//!   server: runs it when it is ready, `WouldBlock` once it waits,
+//!   `PeerGone` once it has ended.
+//! - `yield-fair`: two peers yield to each other (`proc_yield_to`) for a
+//!   second while this process spins without yielding: their directed
+//!   yields share one quantum, so the timer still gives it the CPU (no gap
+//!   near the second).
+//! - `call-fair`: a client calls a server for a second (the direct
+//!   switch both ways) while this process spins: the pair shares one
+//!   quantum as well, so this one still gets the CPU.
 #![no_std]
 #![no_main]
 
@@ -69,6 +85,9 @@ fn main(start: &Start) -> i32 {
         "revoke-table" => revoke_table(start),
         "move-own" => move_own(start),
         "long" => long(start),
+        "fast" => fast(start),
+        "yield-fair" => yield_fair(start),
+        "call-fair" => call_fair(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -474,3 +493,94 @@ fn long(start: &Start) -> Outcome {
     ok("the handle sent as copies is still ours", sys::cap_kind(give.raw()))?;
     exited_ok("peer", p)
 }
+
+/// The `fast` case; the server's side is `ipc-suite-peer`'s `fast-server`.
+fn fast(start: &Start) -> Outcome {
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = peer(start, "fast-server", ep, Rights::RECV)?;
+    let client = ok("derive", ep.client(42))?;
+    let recv_only = ok("derive", ep.derive(Rights::RECV))?;
+    ok("close", ep.close())?;
+    // A directed yield runs the new server (ready) until it waits in
+    // `ipc_recv`; then it is not ready. A handle with no rights will do.
+    let bare = ok("derive", server.0.derive(Rights::empty()))?;
+    ok("yield to the server", libos::process::yield_to(bare))?;
+    want("yield to a waiting server", libos::process::yield_to(bare), Err(Error::WouldBlock))?;
+
+    // The server waits: these meet a waiting receiver.
+    want("call without SEND", recv_only.call(&Msg::word(0)).map(drop), Err(Error::MissingRight))?;
+    let five = Tag::new(5, 0).0;
+    let r = sys::ipc_call(client.raw(), five, [1, 2, 3, 4]).map(drop);
+    want("a call with five words", r, Err(Error::InvalidArgument))?;
+    let a = ok("call 1", client.call(&ok("msg", Msg::new(&[1, 2, 3, 4]))?))?;
+    want("answer 1", (a.words(), a.badge(), a.reply().is_some()), (&[10, 20, 30][..], 0, false))?;
+    let a = ok("call 2", client.call(&ok("msg", Msg::new(&[]))?))?;
+    want("answer 2", (a.words().len(), a.handle_count()), (0, 0))?;
+    // The server answers with `ipc_reply` and sleeps: nobody receives.
+    let a = ok("call 3, the server not receiving", client.call(&Msg::word(3)))?;
+    want("answer 3", a.words(), &[4][..])?;
+    want("call 4, its reply dropped", client.call(&Msg::word(5)).map(drop), Err(Error::PeerGone))?;
+    let a = ok("call 5", client.call(&Msg::word(6)))?;
+    want("answer 5", a.words(), &[7][..])?;
+    ok("close", client.close())?;
+    ok("close", recv_only.close())?;
+    want("the server", server.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("yield to an ended server", libos::process::yield_to(bare), Err(Error::PeerGone))
+}
+
+/// The `yield-fair` case; both peers run `ipc-suite-peer`'s `yield-pair`.
+fn yield_fair(start: &Start) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let to_a = ok("endpoint", create_endpoint(memory(start)))?;
+    let to_b = ok("endpoint", create_endpoint(memory(start)))?;
+    let a = peer(start, "yield-pair", to_a, Rights::RECV)?;
+    let b = peer(start, "yield-pair", to_b, Rights::RECV)?;
+    for (ep, other) in [(to_a, b), (to_b, a)] {
+        let h = ok("derive", other.0.derive(Rights::GRANT))?;
+        ok("send a peer its peer", ep.send(&ok("msg", Msg::word(0).with(h))?))?;
+    }
+    spin_until_done(timer, [a, b])
+}
+
+/// The `call-fair` case: `ipc-suite-peer`'s `echo-server` and `caller`.
+fn call_fair(start: &Start) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = peer(start, "echo-server", ep, Rights::RECV)?;
+    let client = peer(start, "caller-1s", ep, Rights::SEND)?;
+    ok("close", ep.close())?;
+    spin_until_done(timer, [client, server])
+}
+
+/// Spins without yielding until both `peers` have ended (each with 0),
+/// and fails if the CPU was ever away from us for longer than
+/// [`FAIR_GAP_NS`]: the peers work for a second, a quantum is 10 ms.
+fn spin_until_done(timer: Handle<Timer>, peers: [Child; 2]) -> Outcome {
+    let mut last = ok("clock", timer.now_ns())?;
+    let mut longest = 0;
+    let mut done = [false; 2];
+    while done != [true; 2] {
+        let now = ok("clock", timer.now_ns())?;
+        longest = longest.max(now - last);
+        last = now;
+        for (d, child) in done.iter_mut().zip(peers) {
+            if !*d {
+                match child.try_wait() {
+                    Ok(status) => {
+                        want("a peer's exit", status, ExitStatus::Exited(0))?;
+                        *d = true;
+                    }
+                    Err(Error::WouldBlock) => {}
+                    Err(e) => return Err(format!("wait for a peer: {e:?}")),
+                }
+            }
+        }
+    }
+    if longest > FAIR_GAP_NS {
+        return Err(format!("the pair kept us off the CPU for {longest} ns"));
+    }
+    Ok(())
+}
+
+/// Longest the spinner of `yield-fair` and `call-fair` may wait for the CPU.
+const FAIR_GAP_NS: u64 = 250_000_000;

@@ -817,6 +817,22 @@ fn main(start: &Start) -> i32 {
         Error::BadHandle,
     );
 
+    // proc_yield_to: bad handles, wrong kinds, an ended process (through
+    // its handle, and through a copy with no rights: it needs none).
+    for &h in &bad_handles {
+        let bh = Error::BadHandle;
+        s.call("proc_yield_to bad handle", Syscall::ProcYieldTo, [h, 0, 0, 0, 0, 0], bh);
+    }
+    let wk = Error::WrongKind;
+    s.call("proc_yield_to a console", Syscall::ProcYieldTo, [c, 0, 0, 0, 0, 0], wk);
+    s.call("proc_yield_to a timer", Syscall::ProcYieldTo, [t, 0, 0, 0, 0, 0], wk);
+    let ended = child.0.raw().as_raw();
+    let pg = Error::PeerGone;
+    s.call("proc_yield_to an ended process", Syscall::ProcYieldTo, [ended, 0, 0, 0, 0, 0], pg);
+    let bare = child.0.derive(Rights::empty()).expect("derive").raw().as_raw();
+    s.call("proc_yield_to, no rights, ended", Syscall::ProcYieldTo, [bare, 0, 0, 0, 0, 0], pg);
+    let _ = libos::sys::cap_drop(RawHandle::from_raw(bare));
+
     // IPC: bad handles, wrong kinds, bad tags and flags, bad buffers.
     let ep = libos::sys::endpoint_create(memory.raw()).expect("endpoint").as_raw();
     let nb = TAG_NONBLOCK;
