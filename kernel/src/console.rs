@@ -88,3 +88,12 @@ pub fn init_logger(level: LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
 }
+
+/// Takes one byte the UART has received, if it holds one (its line status
+/// says "data ready"). Under the port lock, so it never interleaves with a
+/// write's status polling. Nothing else reads COM1's receive register.
+pub fn try_receive() -> Option<u8> {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        SERIAL.lock().as_mut().and_then(|port| port.try_receive().ok())
+    })
+}

@@ -419,6 +419,16 @@ syscalls! {
     /// `WriteExecute` (both flags, or writable here and executable in
     /// another mapping of the same page, or the reverse).
     36 MoMap mo_map "mo_map" (object: RawHandle, offset: u64, pages: u64, vaddr: u64, flags: u64) -> u64, "0";
+    /// Needs `READ` on a `Console`: copies up to `len` bytes typed on the
+    /// console (at most [`MAX_CONSOLE_READ`](super::args::MAX_CONSOLE_READ))
+    /// into `buf`, waiting until at least one is there;
+    /// `CONSOLE_NONBLOCK` ([`args`](super::args)) returns `WouldBlock`
+    /// instead of waiting. One process waits at a time: while it does,
+    /// another's read with nothing to take is `Busy`.
+    /// A waiter whose capability is revoked or dropped wakes with
+    /// `Revoked`. Errors: `InvalidArgument` (`len == 0`, an undefined flag),
+    /// `BadAddress` (`buf` not mapped writable).
+    38 ConsoleRead console_read "console_read" (console: RawHandle, buf: u64, len: u64, flags: u64) -> u64, "bytes read";
 }
 
 impl Syscall {
@@ -606,6 +616,9 @@ mod tests {
         }
         fn mo_map(&mut self, a: calls::MoMap) -> Self::Out {
             Ok((Syscall::MoMap, a.encode()))
+        }
+        fn console_read(&mut self, a: calls::ConsoleRead) -> Self::Out {
+            Ok((Syscall::ConsoleRead, a.encode()))
         }
     }
 
