@@ -25,7 +25,7 @@ mod peer;
 mod pool;
 mod random;
 
-use libos::abi::args::{DERIVE_SAME, NOTIFY_NONBLOCK, WAIT_NONBLOCK};
+use libos::abi::args::{CONSOLE_NONBLOCK, DERIVE_SAME, NOTIFY_NONBLOCK, WAIT_NONBLOCK};
 use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_END};
@@ -300,6 +300,18 @@ impl Fuzzer {
                 // always set, sometimes with undefined bits beside it.
                 let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
                 a = [self.handle(), flags | NOTIFY_NONBLOCK, 0, 0, 0, 0];
+            }
+            Syscall::ConsoleRead => {
+                // Never block (nothing is typed during a fuzz run):
+                // CONSOLE_NONBLOCK is always set, sometimes with undefined
+                // bits beside it. Lengths from 0 (refused) to more than one
+                // call returns.
+                len = self.rng.pick(&[0, 1, 16, 256, 4096]);
+                let (p, c) = self.buffer(len);
+                // The kernel writes the bytes: read-only memory is bad.
+                ptr = if c == PtrClass::ReadOnly { PtrClass::Bad } else { c };
+                let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
+                a = [self.handle(), p, len, flags | CONSOLE_NONBLOCK, 0, 0];
             }
             Syscall::EndpointBind => {
                 // Bound endpoints signal when a send queues; unbinding (0)
@@ -714,7 +726,7 @@ impl Fuzzer {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 34] = [
+const CALLS: [Syscall; 35] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -749,6 +761,7 @@ const CALLS: [Syscall; 34] = [
     Syscall::EndpointBind,
     Syscall::RingCreate,
     Syscall::RingEnter,
+    Syscall::ConsoleRead,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).
