@@ -33,12 +33,14 @@ pub fn print(args: fmt::Arguments) {
     });
 }
 
-/// Writes bytes as they are (user `debug_write` output).
+/// Writes bytes as they are (user `debug_write` output): `send_raw`, as
+/// `send` would turn a backspace into "backspace, space, backspace" and a
+/// line editor's own erase sequence would then erase two characters.
 pub fn write_bytes(bytes: &[u8]) {
     x86_64::instructions::interrupts::without_interrupts(|| {
         if let Some(port) = SERIAL.lock().as_mut() {
             for &b in bytes {
-                port.send(b);
+                port.send_raw(b);
             }
         }
     });
