@@ -12,6 +12,7 @@
 //! programs). Run the QEMU tests with `make test`.
 
 pub mod qmp;
+pub mod session;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,9 @@ pub struct Machine {
     /// Actions on the running machine (an NMI, a machine check), each sent
     /// through QMP a delay after a console line; see [`Event`].
     pub events: Vec<Event>,
+    /// [`Machine::run_interactive`] passes this terminal's input to the
+    /// serial console (`make shell`); otherwise the guest reads nothing.
+    pub keyboard: bool,
 }
 
 /// An action [`Machine::run`] performs on the running machine: `delay`
@@ -196,6 +200,7 @@ impl Machine {
             extra: Vec::new(),
             stop: None,
             events: Vec::new(),
+            keyboard: false,
         }
     }
 
@@ -233,7 +238,8 @@ impl Machine {
 
     /// Boots with the console shown on this terminal (for `make run`).
     pub fn run_interactive(&self) -> std::io::Result<Exit> {
-        let status = self.command().stdin(Stdio::null()).status()?;
+        let stdin = if self.keyboard { Stdio::inherit() } else { Stdio::null() };
+        let status = self.command().stdin(stdin).status()?;
         Ok(Exit::from_status(status.code()))
     }
 
@@ -288,7 +294,7 @@ impl Machine {
     }
 }
 
-fn spawn_reader(
+pub(crate) fn spawn_reader(
     pipe: Option<impl Read + Send + 'static>,
     sink: Arc<Mutex<Vec<u8>>>,
 ) -> std::thread::JoinHandle<()> {
