@@ -159,7 +159,9 @@ pub struct Machine {
     /// through QMP a delay after a console line; see [`Event`].
     pub events: Vec<Event>,
     /// [`Machine::run_interactive`] passes this terminal's input to the
-    /// serial console (`make shell`); otherwise the guest reads nothing.
+    /// serial console (`make shell`): every key, Ctrl-C included, reaches
+    /// the guest, and Ctrl-A X leaves QEMU. Otherwise the guest reads
+    /// nothing.
     pub keyboard: bool,
 }
 
@@ -209,7 +211,14 @@ impl Machine {
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1"]);
         cmd.args(["-accel", if self.kvm { "kvm" } else { "tcg" }]);
-        cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        if self.keyboard {
+            // The terminal's keys all reach the guest (Ctrl-C too:
+            // `signal=off`); Ctrl-A X leaves QEMU (`mux=on` reads it).
+            cmd.args(["-display", "none", "-chardev", "stdio,id=con,mux=on,signal=off"]);
+            cmd.args(["-serial", "chardev:con", "-monitor", "none", "-no-reboot"]);
+        } else {
+            cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        }
         cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         if self.uefi {
             cmd.args(["-bios", OVMF]);

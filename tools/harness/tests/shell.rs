@@ -11,13 +11,11 @@
 use std::time::Duration;
 
 use harness::session::Session;
-use harness::{Exit, Image, fresh_disk, repo_root, test_dir};
+use harness::{DATA_DISK_BYTES, Exit, Image, fresh_disk, repo_root, test_dir};
 
 const PROMPT: &str = "shell> ";
 /// Per command: generous, the host is shared.
 const ANSWER: Duration = Duration::from_secs(120);
-/// The shell's data disk: `shell.toml`'s `[disk] sectors`.
-const DISK_BYTES: u64 = 16384 * 512;
 
 /// Types `line` and returns the answer (without the echoed line).
 fn ask(s: &mut Session, line: &str) -> String {
@@ -48,7 +46,7 @@ fn new_handle(answer: &str) -> String {
 fn a_person_at_the_shell() {
     let dir = test_dir("shell");
     let disk = dir.join("data.img");
-    fresh_disk(&disk, DISK_BYTES).unwrap();
+    fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
     let mut image = Image::new("log=warn").manifests(&[repo_root().join("shell.toml")]);
     for p in ["init", "shell", "hello", "first-app", "delegate-reader"] {
         image = image.program(p);
@@ -140,6 +138,11 @@ fn a_person_at_the_shell() {
     expect(&mut s, "pz\x08s", &["[1] hello", "exited 0"]);
     expect(&mut s, "rm /notes.txt\x15ps", &["[2] first-app"]);
     expect(&mut s, "cat /notes.txt", &["typed at the shell"]);
+    // Ctrl-C abandons a line: the revoke typed is not run.
+    s.wait_for(PROMPT, ANSWER).unwrap();
+    s.type_bytes(b"revoke disk\x03").unwrap();
+    s.wait_for("revoke disk^C\n", ANSWER).unwrap();
+    expect(&mut s, &format!("info {range}"), &["disk-range sectors 0+64 rights RWgdr"]);
 
     // The live capability graph, as DOT.
     expect(

@@ -67,7 +67,12 @@ fn main() -> ExitCode {
             }
         }
     };
-    if exit != Exit::Success {
+    if keyboard && exit == Exit::TripleFault {
+        // Ctrl-A X ends QEMU with status 0 too.
+        eprintln!(
+            "exocap-qemu: QEMU ended without the kernel's exit (Ctrl-A X, or a triple fault)"
+        );
+    } else if exit != Exit::Success {
         eprintln!("exocap-qemu: {}", exit.describe());
     }
     ExitCode::from(exit.shell_status() as u8)
