@@ -11,7 +11,11 @@
 //! byte; a paste or a test's script is held back by the emulated UART
 //! itself (QEMU stops taking bytes from the host while its 16-byte FIFO is
 //! full), so nothing is lost as long as the ring is read. If the ring is
-//! full anyway, new bytes are dropped and counted ([`ConsoleInput::dropped`]).
+//! full anyway, new bytes are dropped and counted ([`ConsoleInput::dropped`];
+//! the first drop of a boot is logged as a warning).
+//! Bytes typed before the kernel sets COM1 up, early in boot, are lost
+//! (setting it up empties the UART's FIFO); the shell's prompt says when
+//! it reads.
 //!
 //! **Who may read.** `console_read` needs `READ` on a `Console`
 //! capability. One reader waits at a time ([`ConsoleInput::reader`]); a
@@ -94,11 +98,18 @@ const POLL_BYTES: usize = 64;
 /// them). Returns how many processes it woke (0 or 1). Called from the
 /// timer tick.
 pub fn poll(k: &mut Kernel) -> usize {
+    let dropped = k.console_in.dropped;
     for _ in 0..POLL_BYTES {
         match crate::console::try_receive() {
             Some(b) => k.console_in.push(b),
             None => break,
         }
+    }
+    if dropped == 0 && k.console_in.dropped > 0 {
+        log::warn!(
+            "console input: {INPUT_BYTES} bytes wait unread; what is typed now is dropped \
+             (this is said once)"
+        );
     }
     if k.console_in.is_empty() {
         return 0;
