@@ -134,6 +134,17 @@ fn a_person_at_the_shell() {
     expect(&mut s, "grant hello", &["grant: handles are granted when a program starts"]);
     expect(&mut s, "cat", &["cat: usage: cat <file>"]);
 
+    // In the background: the prompt comes back at once, `ps` follows it
+    // (it fails for want of its handles, which `ps` reports).
+    expect(&mut s, "run delegate-reader &", &["[3] delegate-reader started"]);
+    let mut tries = 0;
+    while !ask(&mut s, "ps").contains("[3] delegate-reader      exited 1") {
+        tries += 1;
+        assert!(tries < 100, "delegate-reader never ended:\n{}", s.console());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(s.console().contains("delegate-reader: no shared range"));
+
     // Line editing: Backspace and Ctrl-U fix what was typed.
     expect(&mut s, "pz\x08s", &["[1] hello", "exited 0"]);
     expect(&mut s, "rm /notes.txt\x15ps", &["[2] first-app"]);
