@@ -7,11 +7,11 @@
 //! have: its devices use MSI-X). Instead [`poll`] drains the UART's
 //! receive FIFO from the 1 kHz timer tick, which also runs while the CPU
 //! idles (the idle loop halts until the next tick), into a small ring
-//! ([`INPUT_BYTES`]). A person typing is far slower than a millisecond per
+//! ([`INPUT_BYTES`], `kerncore::bytering`). A person typing is far slower than a millisecond per
 //! byte; a paste or a test's script is held back by the emulated UART
 //! itself (QEMU stops taking bytes from the host while its 16-byte FIFO is
 //! full), so nothing is lost as long as the ring is read. If the ring is
-//! full anyway, new bytes are dropped and counted ([`ConsoleInput::dropped`];
+//! full anyway, new bytes are dropped and counted (`ByteRing::dropped`;
 //! the first drop of a boot is logged as a warning).
 //! Bytes typed before the kernel sets COM1 up, early in boot, are lost
 //! (setting it up empties the UART's FIFO); the shell's prompt says when
@@ -25,6 +25,7 @@
 //! it with `Revoked`.
 
 use caps::ObjectId;
+use kerncore::bytering::ByteRing;
 
 use crate::state::Kernel;
 
@@ -33,53 +34,17 @@ pub const INPUT_BYTES: usize = 256;
 
 /// The typed bytes not yet read, and who waits for them.
 pub struct ConsoleInput {
-    buf: [u8; INPUT_BYTES],
-    /// Index of the oldest byte.
-    head: usize,
-    /// Bytes held.
-    len: usize,
+    /// What was typed and not read yet, oldest first; bytes typed while it
+    /// is full are dropped and counted (`kerncore::bytering`).
+    pub bytes: ByteRing<INPUT_BYTES>,
     /// The process blocked in `console_read`, if one is.
     pub reader: Option<ObjectId>,
-    /// Bytes received while the ring was full (lost).
-    pub dropped: u64,
 }
 
 impl ConsoleInput {
     /// Nothing typed, nobody waiting.
     pub const fn new() -> Self {
-        ConsoleInput { buf: [0; INPUT_BYTES], head: 0, len: 0, reader: None, dropped: 0 }
-    }
-
-    /// Whether no byte waits.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Keeps `b`, or counts it dropped if the ring is full.
-    pub fn push(&mut self, b: u8) {
-        if self.len == INPUT_BYTES {
-            self.dropped += 1;
-            return;
-        }
-        self.buf[(self.head + self.len) % INPUT_BYTES] = b;
-        self.len += 1;
-    }
-
-    /// Copies the oldest bytes into `out` (as many as fit) without taking
-    /// them; returns how many.
-    pub fn peek(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len);
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            *o = self.buf[(self.head + i) % INPUT_BYTES];
-        }
-        n
-    }
-
-    /// Forgets the `n` oldest bytes (read by now).
-    pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.len);
-        self.head = (self.head + n) % INPUT_BYTES;
-        self.len -= n;
+        ConsoleInput { bytes: ByteRing::new(), reader: None }
     }
 }
 
@@ -98,20 +63,20 @@ const POLL_BYTES: usize = 64;
 /// them). Returns how many processes it woke (0 or 1). Called from the
 /// timer tick.
 pub fn poll(k: &mut Kernel) -> usize {
-    let dropped = k.console_in.dropped;
+    let dropped = k.console_in.bytes.dropped();
     for _ in 0..POLL_BYTES {
         match crate::console::try_receive() {
-            Some(b) => k.console_in.push(b),
+            Some(b) => k.console_in.bytes.push(b),
             None => break,
         }
     }
-    if dropped == 0 && k.console_in.dropped > 0 {
+    if dropped == 0 && k.console_in.bytes.dropped() > 0 {
         log::warn!(
             "console input: {INPUT_BYTES} bytes wait unread; what is typed now is dropped \
              (this is said once)"
         );
     }
-    if k.console_in.is_empty() {
+    if k.console_in.bytes.is_empty() {
         return 0;
     }
     match k.console_in.reader.take() {

@@ -50,11 +50,11 @@ pub fn console_read(k: &mut Kernel, c: Caller, a: calls::ConsoleRead) -> Outcome
     let len = a.len.min(MAX_CONSOLE_READ);
     let slice = UserSlice::new(a.buf, len)?;
     slice.check_writable(c.aspace(&k.procs))?;
-    if !k.console_in.is_empty() {
+    if !k.console_in.bytes.is_empty() {
         let mut bytes = [0u8; INPUT_BYTES];
-        let n = k.console_in.peek(&mut bytes[..len as usize]);
+        let n = k.console_in.bytes.peek(&mut bytes[..len as usize]);
         slice.sub(0, n as u64)?.write(c.aspace(&k.procs), &bytes[..n])?;
-        k.console_in.consume(n);
+        k.console_in.bytes.consume(n);
         return Ok(Next::Return(n as u64));
     }
     // Another process waits: `Busy` whether we would wait or not (what
