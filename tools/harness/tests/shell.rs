@@ -133,6 +133,10 @@ fn a_person_at_the_shell() {
     expect(&mut s, "run hello timer:RWX", &["run: hello: the kernel refused: "]);
     expect(&mut s, "grant hello", &["grant: handles are granted when a program starts"]);
     expect(&mut s, "cat", &["cat: usage: cat <file>"]);
+    // A line longer than the editor keeps (200 bytes, libos::line): the
+    // rest rings the bell, nothing typed after it is lost.
+    let long = "x".repeat(300);
+    expect(&mut s, &long, &[&format!("unknown command '{}'", "x".repeat(200))]);
 
     // In the background: the prompt comes back at once, `ps` follows it
     // (it fails for want of its handles, which `ps` reports).
