@@ -1,7 +1,7 @@
 # exocap: `make run` boots the system and runs the example apps in QEMU;
 # `make test` runs every test. Both install what is missing first.
 #
-# Other targets: graph, gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
+# Other targets: shell, graph, gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
 # Settings: EXAMPLE=<name> (run one example), DATA_DISK=<raw image>,
 # UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level),
 # BOOT="key=value ..." (more boot settings, see kerncore/src/bootcfg.rs).
@@ -31,6 +31,12 @@ USER_FLAGS   := -C relocation-model=static -C link-arg=-T$(CURDIR)/libos/user.ld
 # their helpers, and the image build checks it (docs/apps.md).
 PROGRAMS     := $(filter-out init,$(notdir $(patsubst %/,%,$(dir $(wildcard examples/*/Cargo.toml)))))
 MANIFEST     := exocap.toml
+# The interactive shell waits for input for ever, so it is not one of
+# `make run`'s apps: `make shell` boots it alone, from its own manifest.
+RUN_PROGRAMS := $(filter-out shell,$(PROGRAMS))
+SHELL_MANIFEST := shell.toml
+SHELL_PROGRAMS := shell hello first-app delegate-reader
+SHELL_DISK   := $(BUILD)/shell-data.img
 TEST_PROGS   := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/programs/*/Cargo.toml))))
 BENCH_PROGS  := $(addprefix bench-,$(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/Cargo.toml)))))
 TEST_KERNEL  := target/selftest/$(TARGET)/release/kernel
@@ -40,7 +46,7 @@ QEMU_RUNNER  := target/debug/exocap-qemu
 
 GRAPH_DISK   := $(BUILD)/graph-data.img
 
-.PHONY: setup run graph gdb image kernel test-kernel user imager runner test host-test qemu-test \
+.PHONY: setup run shell graph gdb image kernel test-kernel user imager runner test host-test qemu-test \
         lint bench fuzz clean
 
 setup:
@@ -68,11 +74,21 @@ runner: setup
 image: kernel user imager
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/exocap.img $(if $(UEFI),--uefi) \
-	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --bin init=$(USER_DIR)/init $(foreach e,$(RUN_PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
 	    --manifest $(MANIFEST) --cmdline "log=$(LOG) $(if $(EXAMPLE),example=$(EXAMPLE)) $(BOOT)"
 
 run: image runner
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) $(if $(UEFI),--uefi)
+
+# The interactive shell (examples/shell), with the serial console on this
+# terminal: type `help`. `exit` ends the shell and the run; Ctrl-A X
+# leaves QEMU at any time. Its file system lives in build/shell-data.img.
+shell: kernel user imager runner
+	@mkdir -p $(BUILD)
+	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/shell.img \
+	    --bin init=$(USER_DIR)/init $(foreach e,$(SHELL_PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --manifest $(SHELL_MANIFEST) --cmdline "log=warn"
+	$(QEMU_RUNNER) $(BUILD)/shell.img --data-disk $(SHELL_DISK) --interactive
 
 # The live picture of authority: boots the `delegate` example with its
 # `graph` argument; it prints what it reaches (Graphviz DOT) while its
@@ -81,7 +97,7 @@ run: image runner
 graph: kernel user imager runner
 	@mkdir -p $(BUILD)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/graph.img \
-	    --bin init=$(USER_DIR)/init $(foreach e,$(PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
+	    --bin init=$(USER_DIR)/init $(foreach e,$(RUN_PROGRAMS),--bin $(e)=$(USER_DIR)/$(e)) \
 	    --manifest $(MANIFEST) --cmdline "log=warn examples=delegate:graph"
 	target/debug/exocap-graph $(BUILD)/graph.img --data-disk $(GRAPH_DISK) --out target
 

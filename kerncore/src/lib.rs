@@ -29,6 +29,8 @@
 //! - [`bootcfg`]: boot settings parsed from the command line.
 //! - [`ring`]: an I/O ring's indices: the program's checked, the
 //!   completion queue kept from overflowing.
+//! - [`bytering`]: bytes received and not yet read (console input),
+//!   dropped and counted when full.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@
 extern crate alloc;
 
 pub mod bootcfg;
+pub mod bytering;
 pub mod elf;
 pub mod framemap;
 pub mod mapping;

@@ -30,6 +30,9 @@
 //! - likewise every process blocked in `notify_wait` is tied to a live
 //!   capability of its own naming that notification, with WAIT, and is in
 //!   its queue of waiters; a notification with waiters has an empty word;
+//! - the console's one waiting reader (`console_read`) is blocked there,
+//!   tied to a live `Console` capability of its own with READ, and is the
+//!   only process so blocked;
 //! - every memory object's capability names a live object and a page
 //!   range inside it; every object has as many capabilities as name it;
 //!   every mapping of one is in its holder's address space, page for page
@@ -133,6 +136,7 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
     }
     ipc_waiters(k)?;
     notify_waiters(k)?;
+    console_reader(k)?;
     memory_objects(k)?;
     direct_transfers(k)
 }
@@ -216,6 +220,40 @@ fn memory_objects(k: &Kernel) -> Result<(), String> {
         if k.memobjs.mappings.conflicts_wx(m.object, m.first, m.pages, m.writable, m.exec) {
             return Err(format!("object {:#x} is writable and executable at once", m.object.0));
         }
+    }
+    Ok(())
+}
+
+/// The console's reader, if one waits, is blocked in `console_read` through
+/// a live `Console` capability with READ; nobody else is.
+fn console_reader(k: &Kernel) -> Result<(), String> {
+    use crate::proc::Block;
+    use caps::abi::{ObjectKind, Rights};
+    for (id, p) in k.procs.iter() {
+        let waiting = p.state == State::Blocked(Block::ConsoleRead);
+        match (waiting, k.console_in.reader == Some(id)) {
+            (true, false) => {
+                return Err(format!("process {:#x} waits for input but is not the reader", id.0));
+            }
+            (false, true) => {
+                return Err(format!("the console's reader {:#x} does not wait for input", id.0));
+            }
+            _ => {}
+        }
+        if !waiting {
+            continue;
+        }
+        let tie = k.sched.through.iter().find(|t| t.pid == id).ok_or_else(|| {
+            format!("process {:#x} waits for console input through nothing", id.0)
+        })?;
+        k.caps.lookup(tie.table, tie.handle, ObjectKind::Console, Rights::READ).map_err(|e| {
+            format!("process {:#x} waits for console input through a dead capability ({e:?})", id.0)
+        })?;
+    }
+    if let Some(pid) = k.console_in.reader
+        && k.procs.get(pid).is_none()
+    {
+        return Err(format!("the console's reader {:#x} is no process", pid.0));
     }
     Ok(())
 }

@@ -33,12 +33,14 @@ pub fn print(args: fmt::Arguments) {
     });
 }
 
-/// Writes bytes as they are (user `debug_write` output).
+/// Writes bytes as they are (user `debug_write` output): `send_raw`, as
+/// `send` would turn a backspace into "backspace, space, backspace" and a
+/// line editor's own erase sequence would then erase two characters.
 pub fn write_bytes(bytes: &[u8]) {
     x86_64::instructions::interrupts::without_interrupts(|| {
         if let Some(port) = SERIAL.lock().as_mut() {
             for &b in bytes {
-                port.send(b);
+                port.send_raw(b);
             }
         }
     });
@@ -87,4 +89,13 @@ pub fn init_logger(level: LevelFilter) {
     // A second call keeps the first logger; only the level changes.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
+}
+
+/// Takes one byte the UART has received, if it holds one (its line status
+/// says "data ready"). Under the port lock, so it never interleaves with a
+/// write's status polling. Nothing else reads COM1's receive register.
+pub fn try_receive() -> Option<u8> {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        SERIAL.lock().as_mut().and_then(|port| port.try_receive().ok())
+    })
 }

@@ -121,6 +121,10 @@ impl Kernel {
                 false
             }
             Block::Sleep(_) => false,
+            Block::ConsoleRead => {
+                crate::conin::forget_reader(self, pid);
+                false
+            }
             // Nothing more starts; the pieces in flight run to their end
             // (the revoke waits for them), then it wakes with `Revoked`
             // (`iowait`).
@@ -230,6 +234,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     }
     crate::ipc::on_terminate(k, pid);
     crate::notify::on_terminate(k, pid);
+    crate::conin::forget_reader(k, pid);
     let p = k.procs.get_mut(pid).expect("checked above");
     if let State::Blocked(block) = p.state {
         k.sched.forget_blocked(pid, block);

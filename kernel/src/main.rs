@@ -27,6 +27,7 @@ mod arch;
 mod authority;
 mod boot;
 mod bootcfg;
+mod conin;
 mod console;
 mod diskio;
 mod drivers;

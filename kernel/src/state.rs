@@ -66,6 +66,8 @@ pub struct Kernel {
     pub rings: crate::ring::Rings,
     /// Memory objects and where they are mapped.
     pub memobjs: crate::memobj::MemoryObjects,
+    /// Bytes typed on the console, and their reader.
+    pub console_in: crate::conin::ConsoleInput,
 }
 
 /// The kernel state's home. One CPU, and the kernel only runs with
@@ -140,6 +142,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         notifications: crate::notify::table(),
         rings: crate::ring::Rings::new(),
         memobjs: crate::memobj::MemoryObjects::new(),
+        console_in: crate::conin::ConsoleInput::new(),
     };
     // SAFETY: as above; the flag is TAKEN, so no reference to the state
     // exists while it is written.

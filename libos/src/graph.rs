@@ -78,6 +78,25 @@ pub fn rights_letters(rights: Rights) -> String {
     if s.is_empty() { String::from("-") } else { s }
 }
 
+/// Rights written in the letters of [`rights_letters`] (`RW`, `Rgd`...;
+/// `-` for none): the inverse of it. `Err(c)` names the first character
+/// that is no right's letter (or a letter given twice), so a caller can
+/// say which.
+pub fn parse_rights(text: &str) -> Result<Rights, char> {
+    if text == "-" {
+        return Ok(Rights::empty());
+    }
+    let mut rights = Rights::empty();
+    for c in text.chars() {
+        let &(r, _) = RIGHT_LETTERS.iter().find(|&&(_, l)| l == c).ok_or(c)?;
+        if rights.contains(r) {
+            return Err(c);
+        }
+        rights |= r;
+    }
+    if rights.is_empty() { Err(' ') } else { Ok(rights) }
+}
+
 /// What a capability is, in a label: `disk-range 0+2048` (device 0 is
 /// implied), `endpoint`, `console`...
 fn cap_label(n: &GraphNode) -> String {
@@ -213,6 +232,19 @@ pub fn process_names<'a>(nodes: &[GraphNode], processes: &[(u64, &'a str)]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rights_letters_parse_back() {
+        for bits in [0u32, 1, 3, 0x7f, 0x3ff, 0x155, 0x2aa] {
+            let r = Rights::from_bits_truncate(bits);
+            assert_eq!(parse_rights(&rights_letters(r)), Ok(r), "{bits:#x}");
+        }
+        assert_eq!(parse_rights("RW"), Ok(Rights::READ | Rights::WRITE));
+        assert_eq!(parse_rights("Rq"), Err('q'));
+        assert_eq!(parse_rights("rw"), Err('w'));
+        assert_eq!(parse_rights("RR"), Err('R'));
+        assert_eq!(parse_rights(""), Err(' '));
+    }
 
     fn node(node: u32, parent: u32, kind: ObjectKind, holder: u64) -> GraphNode {
         GraphNode {

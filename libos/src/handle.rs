@@ -85,6 +85,20 @@ impl Handle<Console> {
     pub fn write(self, bytes: &[u8]) -> Result<u64, Error> {
         sys::debug_write(self.raw, bytes)
     }
+
+    /// Reads what was typed on the console into `buf` (at least one byte,
+    /// at most `buf.len()` and `MAX_CONSOLE_READ`), waiting for it. Needs
+    /// READ. `Busy` while another process waits for input; `Revoked` if
+    /// this capability is revoked or dropped while waiting.
+    pub fn read(self, buf: &mut [u8]) -> Result<usize, Error> {
+        sys::console_read(self.raw, buf, 0)
+    }
+
+    /// [`read`](Self::read) without waiting: `WouldBlock` when nothing was
+    /// typed.
+    pub fn try_read(self, buf: &mut [u8]) -> Result<usize, Error> {
+        sys::console_read(self.raw, buf, caps::abi::args::CONSOLE_NONBLOCK)
+    }
 }
 
 impl Handle<Timer> {

@@ -43,6 +43,7 @@ pub mod graph;
 pub mod handle;
 pub mod iobuf;
 pub mod ipc;
+pub mod line;
 pub mod notify;
 pub mod process;
 pub mod ring;

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
 use caps::abi::kind::{Console, Image, Kind, Memory, Process};
 use caps::abi::process::{ExitStatus, Grant, Role, SpawnArgs};
-use caps::abi::{Error, Rights};
+use caps::abi::{Error, RawHandle, Rights};
 
 use crate::handle::Handle;
 use crate::{Start, sys};
@@ -97,14 +97,27 @@ impl<'a> Spawn<'a> {
     /// Gives the child a copy of `handle` with `rights`, found by `role`.
     /// The copy descends from ours: revoking ours takes it away.
     pub fn grant<K: Kind>(
-        mut self,
+        self,
         handle: Handle<K>,
+        rights: Rights,
+        role: &str,
+    ) -> Result<Self, Error> {
+        self.grant_raw(handle.raw(), rights, role)
+    }
+
+    /// [`grant`](Self::grant) for a handle whose kind is known only at run
+    /// time (a shell granting what its user names): the kernel checks the
+    /// kind where it matters, when the child uses it. `InvalidArgument` for
+    /// a role longer than `ROLE_LEN` bytes.
+    pub fn grant_raw(
+        mut self,
+        handle: RawHandle,
         rights: Rights,
         role: &str,
     ) -> Result<Self, Error> {
         let role = Role::new(role).ok_or(Error::InvalidArgument)?;
         self.grants.push(Grant {
-            handle: handle.raw().as_raw(),
+            handle: handle.as_raw(),
             rights: rights.bits(),
             reserved: 0,
             role,

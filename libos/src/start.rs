@@ -66,6 +66,14 @@ impl Start {
         self.info.find(role).map(|h| RawHandle::from_raw(h.handle))
     }
 
+    /// Every handle this process started with: `(role, handle)`.
+    pub fn roles(&self) -> impl Iterator<Item = (&str, RawHandle)> {
+        self.info
+            .handles()
+            .iter()
+            .filter_map(|h| Some((h.role.as_str()?, RawHandle::from_raw(h.handle))))
+    }
+
     /// Every program image this process was given, by name.
     pub fn images(&self) -> impl Iterator<Item = (&str, Handle<Image>)> {
         self.info

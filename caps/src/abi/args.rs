@@ -29,6 +29,14 @@ pub const WAIT_NONBLOCK: u64 = 1 << 0;
 /// `notify_wait`: return `WouldBlock` instead of waiting when the word is 0.
 pub const NOTIFY_NONBLOCK: u64 = 1 << 0;
 
+/// `console_read`: return `WouldBlock` instead of waiting when nothing was
+/// typed.
+pub const CONSOLE_NONBLOCK: u64 = 1 << 0;
+
+/// Most bytes one `console_read` returns (the kernel's input ring holds no
+/// more); a longer buffer is filled up to this.
+pub const MAX_CONSOLE_READ: u64 = 256;
+
 /// The bits a signal through an unbadged notification capability ORs into
 /// the word (bit 0). seL4 ORs the badge as is, keeping a separate "active"
 /// state, so there an unbadged signal wakes the waiter with a word of 0;

@@ -436,6 +436,16 @@ syscalls! {
     /// ready queue. `WouldBlock` if it is not ready (blocked, or the caller
     /// itself), `PeerGone` if it has ended.
     37 ProcYieldTo proc_yield_to "proc_yield_to" (process: RawHandle) -> u64, "0";
+    /// Needs `READ` on a `Console`: copies up to `len` bytes typed on the
+    /// console (at most [`MAX_CONSOLE_READ`](super::args::MAX_CONSOLE_READ))
+    /// into `buf`, waiting until at least one is there;
+    /// `CONSOLE_NONBLOCK` ([`args`](super::args)) returns `WouldBlock`
+    /// instead of waiting. One process waits at a time: while it does,
+    /// another's read with nothing to take is `Busy`.
+    /// A waiter whose capability is revoked or dropped wakes with
+    /// `Revoked`. Errors: `InvalidArgument` (`len == 0`, an undefined flag),
+    /// `BadAddress` (`buf` not mapped writable).
+    38 ConsoleRead console_read "console_read" (console: RawHandle, buf: u64, len: u64, flags: u64) -> u64, "bytes read";
 }
 
 impl Syscall {
@@ -626,6 +636,9 @@ mod tests {
         }
         fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Self::Out {
             Ok((Syscall::ProcYieldTo, a.encode()))
+        }
+        fn console_read(&mut self, a: calls::ConsoleRead) -> Self::Out {
+            Ok((Syscall::ConsoleRead, a.encode()))
         }
     }
 

@@ -30,6 +30,15 @@ use libos::{ExitStatus, Handle, Rights, Start, println};
 
 libos::main!(main);
 
+/// An app's console: output (`WRITE`), input (`READ`: one reader at a
+/// time, see `console_read`), and what it needs to pass it on or take it
+/// back from a helper.
+const CONSOLE_RIGHTS: Rights = Rights::READ
+    .union(Rights::WRITE)
+    .union(Rights::DERIVE)
+    .union(Rights::GRANT)
+    .union(Rights::REVOKE);
+
 /// Pages each example may use.
 const EXAMPLE_QUOTA_PAGES: u64 = 16 * 1024;
 
@@ -82,7 +91,7 @@ fn run(start: &Start, apps: &[App], entry: &str) -> Result<(), String> {
     if app.console {
         let console = start.handle::<Console>("console").ok_or("init has no console to grant")?;
         spawn = spawn
-            .grant(console, Rights::WRITE | Rights::DERIVE | Rights::GRANT, "console")
+            .grant(console, CONSOLE_RIGHTS, "console")
             .map_err(|e| alloc::format!("grant console: {e}"))?;
     }
     let mut disk_slice = None;

@@ -54,6 +54,9 @@ pub enum Block {
     Settle,
     /// In `notify_wait`, queued on this notification.
     Notify(ObjectId),
+    /// In `console_read`, until a byte is typed (the one reader of
+    /// `Kernel::console_in`).
+    ConsoleRead,
 }
 
 /// Where a process is in its life.

@@ -191,6 +191,9 @@ pub fn tick(now_ns: u64, from_user: bool) {
     // to wait for the end of the quantum, up to 10 ms: a disk-bound process
     // beside a CPU-bound one lost half its reads to that).
     let woke = crate::iowait::on_completion(kernel);
+    // Typed bytes: polled here, as the UART's interrupt is not routed
+    // (`conin`); the reader runs at once, as a disk waiter would.
+    let woke = woke + crate::conin::poll(kernel);
     if !from_user || kernel.sched.current.is_none() {
         return;
     }

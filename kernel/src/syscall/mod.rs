@@ -268,6 +268,9 @@ impl Handlers for Ctx<'_> {
     fn proc_yield_to(&mut self, a: calls::ProcYieldTo) -> Outcome {
         process::yield_to(self.k, self.c, a)
     }
+    fn console_read(&mut self, a: calls::ConsoleRead) -> Outcome {
+        console::console_read(self.k, self.c, a)
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved
@@ -359,8 +362,8 @@ fn restart(k: &mut Kernel, c: Caller, number: u64, f: &SyscallFrame) -> Outcome 
 
 /// Finishes a call that blocked for `block`, now that the caller runs
 /// again: `Revoked` if the capability it blocked through died meanwhile
-/// (`Kernel::wake_revoked`: a flag for `sleep`, `proc_wait` and
-/// `notify_wait`, the IPC outcome for the others), else the
+/// (`Kernel::wake_revoked`: a flag for `sleep`, `proc_wait`,
+/// `notify_wait` and `console_read`, the IPC outcome for the others), else the
 /// outcome its waker left (a `notify_wait`'s bits in `Process::notified`);
 /// `None` when the call is to be run again.
 fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
@@ -384,7 +387,8 @@ fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
                 bits => Some(Ok(Next::Return(bits))),
             }
         }
-        Block::Wait(_) | Block::DiskComplete(_) => None,
+        // A reader woken by typed bytes takes them by running again.
+        Block::Wait(_) | Block::DiskComplete(_) | Block::ConsoleRead => None,
         Block::Ring(_) => Some(ring::resume_wait(k, c)),
         Block::Send(_) | Block::Recv(_) | Block::Reply(_) => Some(ipc::finish(k, c)),
     }

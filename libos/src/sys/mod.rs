@@ -62,6 +62,19 @@ pub fn debug_write(console: RawHandle, bytes: &[u8]) -> Result<u64, Error> {
     Ok(done)
 }
 
+/// `console_read(console, buf, len, flags)`: bytes typed on the console
+/// into `buf` (at most `MAX_CONSOLE_READ` of them); waits for at least one
+/// unless `flags` has `CONSOLE_NONBLOCK` (then `WouldBlock`). An empty
+/// `buf` is `InvalidArgument`, as the kernel says.
+pub fn console_read(console: RawHandle, buf: &mut [u8], flags: u64) -> Result<usize, Error> {
+    let args =
+        calls::ConsoleRead { console, buf: buf.as_mut_ptr() as u64, len: buf.len() as u64, flags };
+    // SAFETY: the kernel writes at most `len` bytes at `buf`, which is
+    // `buf`'s own length: an exclusive borrow of memory we own.
+    let n = unsafe { raw::invoke(args) }?;
+    Ok(n as usize)
+}
+
 /// `cap_info` without the record: the kind and rights.
 pub fn cap_kind(handle: RawHandle) -> Result<(Option<ObjectKind>, Rights), Error> {
     call(calls::CapInfo { handle, out: 0 }).map(unpack_info)

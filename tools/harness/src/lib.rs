@@ -12,6 +12,7 @@
 //! programs). Run the QEMU tests with `make test`.
 
 pub mod qmp;
+pub mod session;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,11 @@ pub struct Machine {
     /// Actions on the running machine (an NMI, a machine check), each sent
     /// through QMP a delay after a console line; see [`Event`].
     pub events: Vec<Event>,
+    /// [`Machine::run_interactive`] passes this terminal's input to the
+    /// serial console (`make shell`): every key, Ctrl-C included, reaches
+    /// the guest, and Ctrl-A X leaves QEMU. Otherwise the guest reads
+    /// nothing.
+    pub keyboard: bool,
 }
 
 /// An action [`Machine::run`] performs on the running machine: `delay`
@@ -196,6 +202,7 @@ impl Machine {
             extra: Vec::new(),
             stop: None,
             events: Vec::new(),
+            keyboard: false,
         }
     }
 
@@ -204,7 +211,14 @@ impl Machine {
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1"]);
         cmd.args(["-accel", if self.kvm { "kvm" } else { "tcg" }]);
-        cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        if self.keyboard {
+            // The terminal's keys all reach the guest (Ctrl-C too:
+            // `signal=off`); Ctrl-A X leaves QEMU (`mux=on` reads it).
+            cmd.args(["-display", "none", "-chardev", "stdio,id=con,mux=on,signal=off"]);
+            cmd.args(["-serial", "chardev:con", "-monitor", "none", "-no-reboot"]);
+        } else {
+            cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
+        }
         cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
         if self.uefi {
             cmd.args(["-bios", OVMF]);
@@ -233,7 +247,8 @@ impl Machine {
 
     /// Boots with the console shown on this terminal (for `make run`).
     pub fn run_interactive(&self) -> std::io::Result<Exit> {
-        let status = self.command().stdin(Stdio::null()).status()?;
+        let stdin = if self.keyboard { Stdio::inherit() } else { Stdio::null() };
+        let status = self.command().stdin(stdin).status()?;
         Ok(Exit::from_status(status.code()))
     }
 
@@ -288,7 +303,7 @@ impl Machine {
     }
 }
 
-fn spawn_reader(
+pub(crate) fn spawn_reader(
     pipe: Option<impl Read + Send + 'static>,
     sink: Arc<Mutex<Vec<u8>>>,
 ) -> std::thread::JoinHandle<()> {

@@ -419,9 +419,19 @@ mod tests {
 
     #[test]
     fn the_repository_manifests_are_valid() {
-        // `make run`'s image: every example folder, checked strictly.
-        let apps = check_file("exocap.toml", &programs_in("examples", ""), Mode::Strict);
+        // `make run`'s image: every example folder but the interactive
+        // shell, checked strictly.
+        let mut examples = programs_in("examples", "");
+        examples.retain(|p| p != "shell");
+        let apps = check_file("exocap.toml", &examples, Mode::Strict);
         assert!(apps.iter().any(|a| a.name == "first-app"));
+        // `make shell`'s image: the shell and the programs it may start
+        // (the Makefile's SHELL_PROGRAMS).
+        let shell: Vec<String> =
+            ["shell", "hello", "first-app", "delegate-reader"].map(String::from).to_vec();
+        let apps = check_file("shell.toml", &shell, Mode::Strict);
+        assert_eq!(apps.len(), 1);
+        assert!(apps[0].console && apps[0].timer && apps[0].slice.is_some());
         let benches = programs_in("bench", "bench-");
         let apps = check_file("bench/exocap.toml", &benches, Mode::Strict);
         assert_eq!(apps.len(), 6);

@@ -53,8 +53,9 @@ pub struct App {
     pub name: String,
     /// Its slice of the data disk, if it gets one.
     pub slice: Option<Slice>,
-    /// Whether it gets the console (`console`, write-only plus
-    /// derive/grant so it can pass it to its helpers).
+    /// Whether it gets the console (`console`): output and input (one
+    /// reader at a time), plus derive/grant/revoke so it can pass it to
+    /// its helpers and take it back.
     pub console: bool,
     /// Whether it gets the timer (`timer`).
     pub timer: bool,

@@ -34,7 +34,8 @@ mod pool;
 mod random;
 
 use libos::abi::args::{
-    DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, NOTIFY_NONBLOCK, WAIT_NONBLOCK,
+    CONSOLE_NONBLOCK, DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, NOTIFY_NONBLOCK,
+    WAIT_NONBLOCK,
 };
 use libos::abi::error::ERROR_BAND;
 use libos::abi::ipc::{MAX_MSG_BYTES, MsgDesc, TAG_CALL, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag};
@@ -346,6 +347,18 @@ impl Fuzzer {
                 // always set, sometimes with undefined bits beside it.
                 let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
                 a = [self.handle(), flags | NOTIFY_NONBLOCK, 0, 0, 0, 0];
+            }
+            Syscall::ConsoleRead => {
+                // Never block (nothing is typed during a fuzz run):
+                // CONSOLE_NONBLOCK is always set, sometimes with undefined
+                // bits beside it. Lengths from 0 (refused) to more than one
+                // call returns.
+                len = self.rng.pick(&[0, 1, 16, 256, 4096]);
+                let (p, c) = self.buffer(len);
+                // The kernel writes the bytes: read-only memory is bad.
+                ptr = if c == PtrClass::ReadOnly { PtrClass::Bad } else { c };
+                let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
+                a = [self.handle(), p, len, flags | CONSOLE_NONBLOCK, 0, 0];
             }
             Syscall::EndpointBind => {
                 // Bound endpoints signal when a send queues; unbinding (0)
@@ -852,7 +865,7 @@ fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 38] = [
+const CALLS: [Syscall; 39] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -891,6 +904,7 @@ const CALLS: [Syscall; 38] = [
     Syscall::MoCreate,
     Syscall::MoMap,
     Syscall::MoMap,
+    Syscall::ConsoleRead,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).

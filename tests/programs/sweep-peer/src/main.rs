@@ -4,13 +4,16 @@
 //! writable and page 3 executable, checks that W^X holds across the two
 //! processes. Exits 0 if all is as expected, else with the number of the
 //! first case that was not.
+//!
+//! With `read=1` instead: waits for console input through its `input`
+//! handle, which the sweep revokes; exits 0 if the wait ends `Revoked`.
 #![no_std]
 #![no_main]
 
 use libos::Start;
 use libos::abi::args::{MAP_EXEC, MAP_WRITE};
 use libos::abi::{Error, RawHandle, Syscall};
-use libos::kind::MemoryObject;
+use libos::kind::{Console, MemoryObject};
 use libos::sys::raw::syscall;
 
 libos::main!(main);
@@ -22,6 +25,15 @@ const PAGE: u64 = 4096;
 fn main(start: &Start) -> i32 {
     if start.arg("mo-wx").is_some() {
         return wx_cases(start);
+    }
+    if start.arg("read") == Some("1") {
+        let Some(input) = start.handle::<Console>("input") else { return 3 };
+        let mut buf = [0u8; 8];
+        return match input.read(&mut buf) {
+            Err(Error::Revoked) => 0,
+            Ok(_) => 4,
+            Err(_) => 5,
+        };
     }
     let Some(value) = start.arg("handle").and_then(|v| v.parse::<u64>().ok()) else { return 2 };
     let h = RawHandle::from_raw(value);

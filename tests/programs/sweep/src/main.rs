@@ -9,7 +9,8 @@ extern crate alloc;
 
 use libos::Handle;
 use libos::abi::args::{
-    DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE, NOTIFY_NONBLOCK,
+    CONSOLE_NONBLOCK, DERIVE_RANGE, DERIVE_SAME, MAP_EXEC, MAP_WRITE, MAX_DEBUG_WRITE,
+    NOTIFY_NONBLOCK,
 };
 use libos::abi::disk::{
     COMPLETE_NONBLOCK, MAX_ASYNC_SECTORS, MAX_SECTORS, OP_FLUSH, OP_READ, OP_WRITE,
@@ -390,6 +391,102 @@ fn notify_cases(
     for h in [wait_only, send_only, ep_send, no_map, ep, n] {
         let _ = libos::sys::cap_drop(RawHandle::from_raw(h));
     }
+}
+
+/// `console_read`: bad handles, the wrong kind, no READ, bad lengths,
+/// flags and buffers; nothing typed (`WouldBlock`); `Busy` while the peer
+/// waits for input, and the peer's wait ended by a revoke (`Revoked`).
+/// Nothing is typed during the sweep (the harness's stdin is empty).
+fn console_read_cases(
+    s: &mut Sweep,
+    bad_handles: &[u64],
+    console: Handle<Console>,
+    timer: Handle<Timer>,
+    peer: Handle<Image>,
+    ro: u64,
+) {
+    let c = console.raw().as_raw();
+    let mut byte = [0u8; 8];
+    let b = byte.as_mut_ptr() as u64;
+    let nb = CONSOLE_NONBLOCK;
+    let (ia, ba) = (Error::InvalidArgument, Error::BadAddress);
+    for &h in bad_handles {
+        s.call(
+            "console_read bad handle",
+            Syscall::ConsoleRead,
+            [h, b, 1, nb, 0, 0],
+            Error::BadHandle,
+        );
+    }
+    let t = timer.raw().as_raw();
+    s.call("console_read on a timer", Syscall::ConsoleRead, [t, b, 1, nb, 0, 0], Error::WrongKind);
+    let write_only = console.derive(Rights::WRITE).expect("derive").raw().as_raw();
+    s.call(
+        "console_read without READ",
+        Syscall::ConsoleRead,
+        [write_only, b, 1, nb, 0, 0],
+        Error::MissingRight,
+    );
+    s.call("console_read of 0 bytes", Syscall::ConsoleRead, [c, b, 0, nb, 0, 0], ia);
+    for flags in [2, nb | 4, u64::MAX] {
+        s.call("console_read undefined flag", Syscall::ConsoleRead, [c, b, 1, flags, 0, 0], ia);
+    }
+    for (what, at) in [
+        ("console_read into the kernel", KERNEL_ADDR),
+        ("console_read non-canonical", NONCANONICAL),
+        ("console_read into read-only memory", ro),
+        ("console_read at null", 0),
+    ] {
+        s.call(what, Syscall::ConsoleRead, [c, at, 1, nb, 0, 0], ba);
+    }
+    s.call(
+        "console_read with nothing typed",
+        Syscall::ConsoleRead,
+        [c, b, 8, nb, 0, 0],
+        Error::WouldBlock,
+    );
+
+    // A second reader: the peer waits for input through a copy of ours.
+    let rights = Rights::READ | Rights::GRANT | Rights::REVOKE;
+    let Ok(input) = console.derive(rights) else {
+        return s.expect("derive a console to read through", false);
+    };
+    let child = Spawn::new(peer)
+        .quota_pages(256)
+        .args("read=1")
+        .grant(input, Rights::READ, "input")
+        .and_then(|sp| sp.spawn());
+    let Ok(child) = child else {
+        return s.expect("spawn the reading peer", false);
+    };
+    // Busy once the peer waits (it starts waiting soon: poll, sleeping).
+    let mut got = Err(Error::WouldBlock);
+    for _ in 0..2000 {
+        // SAFETY: `byte` is ours, 8 bytes, and unused but by these calls.
+        got = unsafe { syscall(Syscall::ConsoleRead, [c, b, 8, nb, 0, 0]) }.map(|_| ());
+        if got != Err(Error::WouldBlock) {
+            break;
+        }
+        let _ = timer.sleep_ns(1_000_000);
+    }
+    s.check("console_read while another process waits", got, Error::Busy);
+    // Busy for a blocking read too (it would otherwise wait for ever here).
+    s.call(
+        "console_read blocking beside a reader",
+        Syscall::ConsoleRead,
+        [c, b, 8, 0, 0, 0],
+        Error::Busy,
+    );
+    s.expect("revoke the peer's input", input.revoke().is_ok());
+    s.expect("the peer's wait ends Revoked", child.wait() == Ok(libos::ExitStatus::Exited(0)));
+    s.call(
+        "console_read after the reader left",
+        Syscall::ConsoleRead,
+        [c, b, 8, nb, 0, 0],
+        Error::WouldBlock,
+    );
+    let _ = input.close();
+    let _ = byte;
 }
 
 fn main(start: &Start) -> i32 {
@@ -775,6 +872,8 @@ fn main(start: &Start) -> i32 {
         Error::OutOfMemory,
     );
     let mut g = grants;
+    // Our console has every console right: grant from a copy without REVOKE.
+    g[0].handle = console.derive(Rights::WRITE | Rights::GRANT).expect("derive").raw().as_raw();
     g[0].rights = (Rights::WRITE | Rights::REVOKE).bits();
     let a = spawn(&g, 1, 64);
     s.call(
@@ -1104,6 +1203,7 @@ fn main(start: &Start) -> i32 {
     notify_cases(&mut s, &bad_handles, console, timer, memory);
     let held = memobj::Held { memory, console, timer, peer, bad_handles: &bad_handles };
     memobj::cases(&mut s, &held);
+    console_read_cases(&mut s, &bad_handles, console, timer, peer, ro);
 
     // Nothing above changed what we hold: the console still works.
     if console.write(b"").is_err() || libos::sys::cap_kind(console.raw()).is_err() {

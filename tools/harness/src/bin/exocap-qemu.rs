@@ -2,8 +2,10 @@
 //! terminal (what `make run` and `make gdb` call).
 //!
 //! ```text
-//! exocap-qemu <image> [--data-disk <raw>] [--uefi] [--kvm] [--gdb] [--timeout <secs>]
+//! exocap-qemu <image> [--data-disk <raw>] [--uefi] [--kvm] [--gdb] [--timeout <secs>] [--interactive]
 //! ```
+//! `--interactive` passes this terminal's keyboard to the serial console
+//! (`make shell`); otherwise the guest reads no input.
 //! Exits 0 when the kernel powers off reporting success, 1 when it reports
 //! a failure, 2 on a triple fault, 124 on timeout.
 
@@ -17,17 +19,19 @@ fn main() -> ExitCode {
     let mut machine = None::<Machine>;
     let mut data_disk = None;
     let (mut uefi, mut kvm, mut gdb, mut timeout) = (false, false, false, None);
+    let mut keyboard = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-disk" => data_disk = args.next().map(PathBuf::from),
             "--uefi" => uefi = true,
             "--kvm" => kvm = true,
             "--gdb" => gdb = true,
+            "--interactive" => keyboard = true,
             "--timeout" => timeout = args.next().and_then(|s| s.parse().ok()),
             _ if !arg.starts_with('-') && machine.is_none() => machine = Some(Machine::new(arg)),
             _ => {
                 eprintln!(
-                    "usage: exocap-qemu <image> [--data-disk <raw>] [--uefi] [--kvm] [--gdb] [--timeout <secs>]"
+                    "usage: exocap-qemu <image> [--data-disk <raw>] [--uefi] [--kvm] [--gdb] [--timeout <secs>] [--interactive]"
                 );
                 return ExitCode::from(64);
             }
@@ -45,7 +49,7 @@ fn main() -> ExitCode {
         eprintln!("exocap-qemu: created data disk {}", disk.display());
     }
     machine.data_disk = data_disk;
-    (machine.uefi, machine.kvm, machine.gdb) = (uefi, kvm, gdb);
+    (machine.uefi, machine.kvm, machine.gdb, machine.keyboard) = (uefi, kvm, gdb, keyboard);
     if gdb {
         eprintln!("exocap-qemu: waiting for GDB on localhost:1234 (see `make gdb`)");
     }
@@ -63,7 +67,12 @@ fn main() -> ExitCode {
             }
         }
     };
-    if exit != Exit::Success {
+    if keyboard && exit == Exit::TripleFault {
+        // Ctrl-A X ends QEMU with status 0 too.
+        eprintln!(
+            "exocap-qemu: QEMU ended without the kernel's exit (Ctrl-A X, or a triple fault)"
+        );
+    } else if exit != Exit::Success {
         eprintln!("exocap-qemu: {}", exit.describe());
     }
     ExitCode::from(exit.shell_status() as u8)
