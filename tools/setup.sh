@@ -73,4 +73,6 @@ ensure_toolchain "$NIGHTLY" rust-src llvm-tools --
 command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
 [ -f /usr/share/ovmf/OVMF.fd ] || apt_install ovmf
 command -v dot >/dev/null 2>&1 || apt_install graphviz
+# nm and readelf: a test checks the kernel's hot-path section (kernel/hot.ld).
+command -v readelf >/dev/null 2>&1 || apt_install binutils
 exit 0

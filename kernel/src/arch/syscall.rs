@@ -50,6 +50,9 @@ static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
 static USER_RSP_SCRATCH: AtomicU64 = AtomicU64::new(0);
 
 core::arch::global_asm!(
+    // Its own section, so the linker can put it beside the dispatcher on
+    // the hot path's pages (`kernel/hot.ld`).
+    ".pushsection .text.syscall_entry, \"ax\"",
     ".global syscall_entry",
     "syscall_entry:",
     "test rax, rax",
@@ -82,6 +85,7 @@ core::arch::global_asm!(
     "pop r11",
     "pop rsp",
     "sysretq",
+    ".popsection",
     scratch = sym USER_RSP_SCRATCH,
     kstack = sym KERNEL_RSP,
     dispatch = sym crate::syscall::dispatch,

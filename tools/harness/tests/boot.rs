@@ -203,3 +203,62 @@ fn a_machine_check_is_reported_with_its_bank_and_powers_off() {
     )
     .expect_absent("external: still running");
 }
+
+/// The symbol patterns of `kernel/hot.ld` (one `*(.text.<pattern>)` a line).
+fn hot_patterns() -> Vec<String> {
+    let script =
+        std::fs::read_to_string(harness::repo_root().join("kernel/hot.ld")).expect("kernel/hot.ld");
+    script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("*(.text.")?.strip_suffix(')').map(String::from))
+        .collect()
+}
+
+/// Whether `name` matches `pattern`, whose only wildcard is a trailing `*`.
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
+#[test]
+fn the_hot_path_section_holds_every_listed_function() {
+    // A function renamed or removed would silently leave the hot path's
+    // pages (`kernel/hot.ld`); this says which.
+    let kernel = harness::env_path("EXOCAP_KERNEL");
+    let run = |tool: &str, args: &[&str]| {
+        let out = std::process::Command::new(tool)
+            .args(args)
+            .arg(&kernel)
+            .output()
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sections = run("readelf", &["-SW"]);
+    let hot = sections.lines().find(|l| l.contains(" .text.hot ")).expect("a .text.hot section");
+    let fields: Vec<&str> = hot.split_whitespace().collect();
+    let at = fields.iter().position(|&f| f == ".text.hot").unwrap();
+    let start = u64::from_str_radix(fields[at + 2], 16).unwrap();
+    let size = u64::from_str_radix(fields[at + 4], 16).unwrap();
+    let symbols: Vec<(u64, String)> = run("nm", &["--defined-only"])
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            let addr = u64::from_str_radix(p.next()?, 16).ok()?;
+            let _kind = p.next()?;
+            Some((addr, p.next()?.to_string()))
+        })
+        .collect();
+    let patterns = hot_patterns();
+    assert!(patterns.len() > 20, "kernel/hot.ld lists {} functions", patterns.len());
+    for pattern in patterns {
+        let found: Vec<u64> =
+            symbols.iter().filter(|(_, n)| matches(&pattern, n)).map(|&(a, _)| a).collect();
+        assert!(!found.is_empty(), "kernel/hot.ld names {pattern}, which the kernel lacks");
+        assert!(
+            found.iter().all(|&a| (start..start + size).contains(&a)),
+            "{pattern} is outside .text.hot"
+        );
+    }
+}
