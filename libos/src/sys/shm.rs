@@ -15,6 +15,7 @@
 //! turn "revoked" into an error before it touches the pages (the safe
 //! wrappers in [`crate::shm`] do so before every access).
 
+use caps::abi::args::MAX_OBJECT_PAGES;
 use caps::abi::kind::{DiskRange, Memory, MemoryObject};
 use caps::abi::layout::PAGE_SIZE;
 use caps::abi::syscall::calls;
@@ -68,15 +69,20 @@ pub struct SharedMapping {
 impl SharedMapping {
     /// Maps `pages` pages from page `offset` of `handle`'s range at the next
     /// free place of [`SHM_AREA`], with `flags` (`MAP_WRITE`, or 0 for read
-    /// only). Errors as `mo_map`.
+    /// only). Errors as `mo_map`; more pages than an object can have is
+    /// `OutOfRange` before any address is taken (a huge count would move
+    /// the next free place past the end of user space for good).
     pub fn map(
         handle: Handle<MemoryObject>,
         offset: u64,
         pages: u64,
         flags: u64,
     ) -> Result<Self, Error> {
-        let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::OutOfRange)?;
-        let room = len.checked_add(PAGE_SIZE).ok_or(Error::OutOfRange)?;
+        if pages > MAX_OBJECT_PAGES {
+            return Err(Error::OutOfRange);
+        }
+        let len = pages * PAGE_SIZE;
+        let room = len + PAGE_SIZE;
         let base = NEXT.fetch_add(room, Ordering::Relaxed);
         mo_map(handle, offset, pages, base, flags)?;
         Ok(SharedMapping { handle, base, len: len as usize })

@@ -85,3 +85,10 @@ fn shm_bulk_channel_moves_4_mib_and_reports_dead_and_garbage_peers() {
 fn shm_leases_lend_a_buffer_for_one_call_and_moves_take_mappings_along() {
     suite_case("lease", &[]);
 }
+
+/// Found by a review: a refused map of a huge range still moved the next
+/// free address past the end of user space, and every later map failed.
+#[test]
+fn shm_a_refused_huge_map_leaves_later_maps_working() {
+    suite_case("map-huge", &[]);
+}

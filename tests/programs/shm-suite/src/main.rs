@@ -24,7 +24,9 @@
 //! - `lease`: a call lends a buffer to a server, which reads the request
 //!   and writes its answer there; after the call its mapping is gone; a
 //!   memory-object capability moved in a message takes its mappings with
-//!   it.
+//!   it;
+//! - `map-huge`: a `SharedMapping::map` of more pages than any object has
+//!   is refused and leaves later mappings working.
 #![no_std]
 #![no_main]
 
@@ -60,6 +62,7 @@ fn main(start: &Start) -> i32 {
         "disk" => disk(start),
         "bulk" => bulk_case(start),
         "lease" => lease(start),
+        "map-huge" => map_huge(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -517,4 +520,17 @@ fn lease(start: &Start) -> Outcome {
     exited_ok("the server", child)?;
     drop(buf);
     ok("close", object.close())
+}
+
+fn map_huge(start: &Start) -> Outcome {
+    let o = ok("create", Handle::<MemoryObject>::create(memory(start), 1))?;
+    want(
+        "more pages than any object",
+        SharedMapping::map(o, 0, 1 << 40, 0).map(drop),
+        Err(Error::OutOfRange),
+    )?;
+    let m = ok("a mapping after the refused one", SharedMapping::map(o, 0, 1, 0))?;
+    want("it maps", m.alive(), true)?;
+    drop(m);
+    ok("close", o.close())
 }
