@@ -176,28 +176,49 @@ pub struct Receiver {
 
 /// A new channel with a ring of `pages` pages (plus a header page), and
 /// two notifications, all charged to `memory` (needs `MAP | READ | WRITE`):
-/// the receiving end, and what to hand the sender.
+/// the receiving end, and what to hand the sender. All or nothing: a
+/// failure half-way (the quota spent, say) takes back what was made.
 pub fn channel(memory: Handle<Memory>, pages: u64) -> Result<(Receiver, SenderParts), Error> {
-    let object = Handle::<MemoryObject>::create(memory, pages + 1)?;
-    let data = Handle::<Notification>::create(memory)?;
-    let space = Handle::<Notification>::create(memory)?;
-    let parts = SenderParts {
-        memory: object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT)?,
-        data: data.derive(Rights::SEND | Rights::GRANT)?,
-        space: space.derive(Rights::WAIT | Rights::GRANT)?,
-    };
-    let receiver = Receiver {
-        ring: Ring::new(object)?,
-        data: data.derive(Rights::WAIT)?,
-        space: space.derive(Rights::SEND)?,
-        head: 0,
-        broken: false,
+    let object =
+        Handle::<MemoryObject>::create(memory, pages.checked_add(1).ok_or(Error::OutOfRange)?)?;
+    let data = Handle::<Notification>::create(memory).inspect_err(|_| discard(&[object.raw()]))?;
+    let space = Handle::<Notification>::create(memory)
+        .inspect_err(|_| discard(&[object.raw(), data.raw()]))?;
+    let made = (|| {
+        let parts = SenderParts {
+            memory: object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT)?,
+            data: data.derive(Rights::SEND | Rights::GRANT)?,
+            space: space.derive(Rights::WAIT | Rights::GRANT)?,
+        };
+        let receiver = Receiver {
+            ring: Ring::new(object)?,
+            data: data.derive(Rights::WAIT)?,
+            space: space.derive(Rights::SEND)?,
+            head: 0,
+            broken: false,
+        };
+        Ok((receiver, parts))
+    })();
+    let Ok((receiver, parts)) = made else {
+        // What was derived dies with the revokes (a ring mapped already
+        // was unmapped when it was dropped).
+        discard(&[object.raw(), data.raw(), space.raw()]);
+        return made;
     };
     // Only the derived copies stay: the receiver's own may not signal its
     // `data`, nor wait on `space`.
     data.close()?;
     space.close()?;
     Ok((receiver, parts))
+}
+
+/// Takes back handles a failed [`channel`] made: what was derived from
+/// each, then the handle itself.
+fn discard(handles: &[RawHandle]) {
+    for &h in handles {
+        let _ = crate::sys::cap_revoke(h);
+        let _ = crate::sys::cap_drop(h);
+    }
 }
 
 impl Sender {

@@ -86,6 +86,13 @@ fn shm_leases_lend_a_buffer_for_one_call_and_moves_take_mappings_along() {
     suite_case("lease", &[]);
 }
 
+/// Found by a review: a channel whose notification could not be made kept
+/// the ring's object (and the first notification), charged for good.
+#[test]
+fn shm_a_failed_bulk_channel_gives_back_what_it_made() {
+    suite_case("channel-undo", &[]);
+}
+
 /// Found by a review: a refused map of a huge range still moved the next
 /// free address past the end of user space, and every later map failed.
 #[test]

@@ -25,6 +25,9 @@
 //!   and writes its answer there; after the call its mapping is gone; a
 //!   memory-object capability moved in a message takes its mappings with
 //!   it;
+//! - `channel-undo`: a `bulk::channel` that fails half-way (the quota
+//!   spent after the ring's object, or after its first notification)
+//!   gives back everything it made;
 //! - `map-huge`: a `SharedMapping::map` of more pages than any object has
 //!   is refused and leaves later mappings working.
 #![no_std]
@@ -62,6 +65,7 @@ fn main(start: &Start) -> i32 {
         "disk" => disk(start),
         "bulk" => bulk_case(start),
         "lease" => lease(start),
+        "channel-undo" => channel_undo(start),
         "map-huge" => map_huge(start),
         _ => Err(format!("unknown case {case:?}")),
     };
@@ -520,6 +524,54 @@ fn lease(start: &Start) -> Outcome {
     exited_ok("the server", child)?;
     drop(buf);
     ok("close", object.close())
+}
+
+/// Warms up what stays charged once made (the heap's growth, the page
+/// table of the first place in `SHM_AREA`), then measures the quota.
+fn quota_after_warm_up(mem: Handle<Memory>) -> Result<u64, String> {
+    drop(vec![0u8; 1 << 20]);
+    let warm = ok("create", Handle::<MemoryObject>::create(mem, 1))?;
+    drop(ok("map once", warm.map(false))?);
+    ok("close", warm.close())?;
+    free_pages(mem)?;
+    free_pages(mem)
+}
+
+/// Holds objects that take all but `left` pages of `mem`'s quota (whose
+/// free pages are `free`).
+fn fill_but(
+    mem: Handle<Memory>,
+    free: u64,
+    left: u64,
+) -> Result<Vec<Handle<MemoryObject>>, String> {
+    let mut held = Vec::with_capacity(64);
+    let mut rest = free - left;
+    while rest > 0 {
+        let n = rest.min(MAX_OBJECT_PAGES);
+        held.push(ok("a filler", Handle::<MemoryObject>::create(mem, n))?);
+        rest -= n;
+    }
+    Ok(held)
+}
+
+fn channel_undo(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let before = quota_after_warm_up(mem)?;
+    // Room for the ring's object (4 + 1 pages) alone, then for it and
+    // one notification.
+    for left in [5, 6] {
+        let held = fill_but(mem, before, left)?;
+        want(
+            "a channel with no room for its notifications",
+            bulk::channel(mem, 4).map(drop),
+            Err(Error::OutOfMemory),
+        )?;
+        for h in held {
+            ok("drop a filler", h.close())?;
+        }
+        want("pages back after the failed channel", free_pages(mem)?, before)?;
+    }
+    Ok(())
 }
 
 fn map_huge(start: &Start) -> Outcome {
