@@ -25,6 +25,10 @@
 //! notification nothing can signal any more), which is
 //! [`BulkError::PeerGone`] here once the ring is drained.
 //!
+//! Dropping an end closes its handles (a [`Sender`] dropped without
+//! [`Sender::close`] looks dead to the receiver); once both ends are
+//! dropped, the ring's pages and the notifications go back to the quota.
+//!
 //! Setting up: the receiver calls [`channel`] and moves the
 //! [`SenderParts`] to the sender (in a message, [`SenderParts::attach`],
 //! which moves the handles; or as spawn grants, then
@@ -283,6 +287,27 @@ impl Sender {
         self.ring.store(CLOSED, 1);
         self.data.signal()?;
         Ok(())
+    }
+}
+
+/// Closes a side's three handles: its mapping goes with its capability
+/// (the ring's pages, and the notifications, are freed once the other side
+/// closed its own too), and the other side's waits say `PeerGone`.
+fn close_side(memory: Handle<MemoryObject>, a: Handle<Notification>, b: Handle<Notification>) {
+    let _ = memory.close();
+    let _ = a.close();
+    let _ = b.close();
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        close_side(self.ring.map.handle(), self.data, self.space);
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        close_side(self.ring.map.handle(), self.data, self.space);
     }
 }
 

@@ -93,6 +93,13 @@ fn shm_a_failed_bulk_channel_gives_back_what_it_made() {
     suite_case("channel-undo", &[]);
 }
 
+/// Found by a review: the ends of a channel never closed their handles,
+/// so its pages stayed charged until the process ended.
+#[test]
+fn shm_dropping_both_ends_of_a_bulk_channel_frees_it() {
+    suite_case("channel-drop", &[]);
+}
+
 /// Found by a review: a refused map of a huge range still moved the next
 /// free address past the end of user space, and every later map failed.
 #[test]

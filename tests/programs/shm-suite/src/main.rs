@@ -28,6 +28,8 @@
 //! - `channel-undo`: a `bulk::channel` that fails half-way (the quota
 //!   spent after the ring's object, or after its first notification)
 //!   gives back everything it made;
+//! - `channel-drop`: dropping both ends of a channel gives its pages and
+//!   notifications back to the quota;
 //! - `map-huge`: a `SharedMapping::map` of more pages than any object has
 //!   is refused and leaves later mappings working.
 #![no_std]
@@ -66,6 +68,7 @@ fn main(start: &Start) -> i32 {
         "bulk" => bulk_case(start),
         "lease" => lease(start),
         "channel-undo" => channel_undo(start),
+        "channel-drop" => channel_drop(start),
         "map-huge" => map_huge(start),
         _ => Err(format!("unknown case {case:?}")),
     };
@@ -572,6 +575,20 @@ fn channel_undo(start: &Start) -> Outcome {
         want("pages back after the failed channel", free_pages(mem)?, before)?;
     }
     Ok(())
+}
+
+fn channel_drop(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let before = quota_after_warm_up(mem)?;
+    let (mut rx, parts) = ok("channel", bulk::channel(mem, 4))?;
+    let mut tx = ok("the sending end", bulk::Sender::new(parts.memory, parts.data, parts.space))?;
+    ok("send", tx.send(b"bytes"))?;
+    let mut got = [0u8; 5];
+    ok("recv", rx.recv_exact(&mut got))?;
+    want("what came through", &got, b"bytes")?;
+    drop(tx);
+    drop(rx);
+    want("pages back after both ends dropped", free_pages(mem)?, before)
 }
 
 fn map_huge(start: &Start) -> Outcome {
