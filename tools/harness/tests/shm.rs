@@ -106,3 +106,20 @@ fn shm_dropping_both_ends_of_a_bulk_channel_frees_it() {
 fn shm_a_refused_huge_map_leaves_later_maps_working() {
     suite_case("map-huge", &[]);
 }
+
+/// A peer blocked in a disk read into its mapping when the object is
+/// revoked and freed: its read fails with `BadAddress`, nothing leaks.
+#[test]
+fn shm_a_revoke_during_a_disk_read_into_the_mapping_fails_the_read_cleanly() {
+    run("disk-revoke")
+        .expect(
+            Exit::Success,
+            &[
+                "shm-suite: disk-revoke ok",
+                "example shm-suite:case=disk-revoke: ok",
+                "shm-suite-peer: disk-revoke: BadAddress after ",
+            ],
+        )
+        .expect_absent("KERNEL")
+        .expect_absent("AUTHORITY");
+}

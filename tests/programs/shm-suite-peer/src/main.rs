@@ -9,10 +9,11 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use libos::abi::args::MAP_WRITE;
 use libos::abi::layout::PAGE_SIZE;
 use libos::bulk::Sender;
 use libos::ipc::Msg;
-use libos::kind::{Endpoint, Memory, MemoryObject, Notification, Timer};
+use libos::kind::{DiskRange, Endpoint, Memory, MemoryObject, Notification, Timer};
 use libos::sys::shm::SharedMapping;
 use libos::{Error, Handle, Start, println};
 
@@ -27,6 +28,7 @@ fn main(start: &Start) -> i32 {
         "quota" => quota(start),
         "wait" => wait(start),
         "disk" => disk(start),
+        "disk-revoke" => disk_revoke(start),
         "bulk-send" => bulk_send(start),
         "bulk-die" => return bulk_die(start),
         "bulk-garbage" => bulk_garbage(start),
@@ -152,6 +154,31 @@ fn disk(start: &Start) -> Outcome {
     let mut all = vec![0u8; 64 * 1024];
     ok("read", buf.read(0, &mut all))?;
     check_pattern("the disk's bytes", 5, &all, 0)
+}
+
+/// Maps the suite's object writable (64 pages), says so, then reads
+/// 256 KiB of the disk into it again and again (large, so that a read
+/// waits for the device), through
+/// `SharedMapping::disk` (which does not ask whether the capability
+/// lives), until a read fails. The suite's revoke, landing while a read
+/// is blocked on the device or between two, must make it `BadAddress`:
+/// never a write into pages no longer mapped here.
+fn disk_revoke(start: &Start) -> Outcome {
+    let range = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    let m = ok("map", SharedMapping::map(object(start)?, 0, 64, MAP_WRITE))?;
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    ok("signal", ready.signal())?;
+    for i in 0..100_000 {
+        match m.disk(false, range, 0, (0, 256 * 1024)) {
+            Ok(512) => {}
+            Err(Error::BadAddress) => {
+                println!("shm-suite-peer: disk-revoke: BadAddress after {i} reads");
+                return Ok(());
+            }
+            other => return Err(format!("read {i}: {other:?}")),
+        }
+    }
+    Err(String::from("never revoked"))
 }
 
 fn sender(start: &Start) -> Result<Sender, String> {

@@ -30,6 +30,9 @@
 //!   gives back everything it made;
 //! - `channel-drop`: dropping both ends of a channel gives its pages and
 //!   notifications back to the quota;
+//! - `disk-revoke`: a peer reads the disk into its mapping of our object
+//!   in a loop; the revoke (and the object freed, our handles closed)
+//!   makes its read `BadAddress`, and leaks nothing;
 //! - `map-huge`: a `SharedMapping::map` of more pages than any object has
 //!   is refused and leaves later mappings working.
 #![no_std]
@@ -69,6 +72,7 @@ fn main(start: &Start) -> i32 {
         "lease" => lease(start),
         "channel-undo" => channel_undo(start),
         "channel-drop" => channel_drop(start),
+        "disk-revoke" => disk_revoke(start),
         "map-huge" => map_huge(start),
         _ => Err(format!("unknown case {case:?}")),
     };
@@ -602,4 +606,30 @@ fn map_huge(start: &Start) -> Outcome {
     want("it maps", m.alive(), true)?;
     drop(m);
     ok("close", o.close())
+}
+
+fn disk_revoke(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let range = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    let before = quota_after_warm_up(mem)?;
+    let object = ok("create", Handle::<MemoryObject>::create(mem, 64))?;
+    let lent = ok(
+        "derive what is lent",
+        object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT),
+    )?;
+    let ready = notification(start)?;
+    let g = PeerGrants {
+        object: Some((lent, Rights::MAP | Rights::READ | Rights::WRITE)),
+        ready: Some(ready),
+        extra: [Some((range.raw(), Rights::READ, "disk")), None, None],
+        ..Default::default()
+    };
+    let child = peer(start, "disk-revoke", PEER_PAGES, g)?;
+    want("the peer mapped", ready.wait(), Ok(1))?;
+    // Most likely now the peer is blocked in a read into its mapping.
+    want("revoke", object.revoke(), Ok(2))?;
+    ok("close", object.close())?;
+    exited_ok("the reading peer", child)?;
+    ok("close ready", ready.close())?;
+    want("after the peer ended", free_pages(mem)?, before)
 }
