@@ -29,6 +29,7 @@ fn main(start: &Start) -> i32 {
         "wait" => wait(start),
         "disk" => disk(start),
         "disk-revoke" => disk_revoke(start),
+        "hog" => hog(start),
         "bulk-send" => bulk_send(start),
         "bulk-die" => return bulk_die(start),
         "bulk-garbage" => bulk_garbage(start),
@@ -179,6 +180,27 @@ fn disk_revoke(start: &Start) -> Outcome {
         }
     }
     Err(String::from("never revoked"))
+}
+
+/// Maps one page of an object of its own again and again, until the
+/// kernel refuses; says how many and why, signals `ready`, then holds
+/// them until `go`.
+fn hog(start: &Start) -> Outcome {
+    let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    let o = ok("create", Handle::<MemoryObject>::create(memory, 1))?;
+    let mut n = 0u64;
+    let err = loop {
+        match libos::sys::shm::mo_map(o, 0, 1, 0x6000_0000_0000 + n * PAGE_SIZE, 0) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    println!("shm-suite-peer: hog: {n} mappings, then {err:?}");
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    let go = start.handle::<Notification>("go").ok_or("no go")?;
+    ok("signal", ready.signal())?;
+    ok("wait", go.wait())?;
+    Ok(())
 }
 
 fn sender(start: &Start) -> Result<Sender, String> {

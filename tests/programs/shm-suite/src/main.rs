@@ -33,6 +33,9 @@
 //! - `disk-revoke`: a peer reads the disk into its mapping of our object
 //!   in a loop; the revoke (and the object freed, our handles closed)
 //!   makes its read `BadAddress`, and leaks nothing;
+//! - `hog`: a peer maps one page of its own object as often as the kernel
+//!   lets it; a map here must still work (it does not yet: the mapping
+//!   records are the machine's, charged to nobody);
 //! - `map-huge`: a `SharedMapping::map` of more pages than any object has
 //!   is refused and leaves later mappings working.
 #![no_std]
@@ -74,6 +77,7 @@ fn main(start: &Start) -> i32 {
         "channel-drop" => channel_drop(start),
         "disk-revoke" => disk_revoke(start),
         "map-huge" => map_huge(start),
+        "hog" => hog(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -632,4 +636,19 @@ fn disk_revoke(start: &Start) -> Outcome {
     exited_ok("the reading peer", child)?;
     ok("close ready", ready.close())?;
     want("after the peer ended", free_pages(mem)?, before)
+}
+
+fn hog(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let ready = notification(start)?;
+    let go = notification(start)?;
+    let g = PeerGrants { ready: Some(ready), go: Some(go), ..Default::default() };
+    let child = peer(start, "hog", PEER_PAGES, g)?;
+    want("the hog mapped", ready.wait(), Ok(1))?;
+    let o = ok("create", Handle::<MemoryObject>::create(mem, 1))?;
+    let mapped = SharedMapping::map(o, 0, 1, 0).map(drop);
+    ok("let the hog go", go.signal())?;
+    exited_ok("the hog", child)?;
+    want("a map while another process holds its mappings", mapped, Ok(()))?;
+    ok("close", o.close())
 }
