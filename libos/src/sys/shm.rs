@@ -16,7 +16,7 @@
 //! wrappers in [`crate::shm`] do so before every access).
 
 use caps::abi::args::MAX_OBJECT_PAGES;
-use caps::abi::kind::{DiskRange, Memory, MemoryObject};
+use caps::abi::kind::{DiskRange, Endpoint, Memory, MemoryObject};
 use caps::abi::layout::PAGE_SIZE;
 use caps::abi::syscall::calls;
 use caps::abi::{Error, RawHandle, SECTOR_SIZE};
@@ -206,6 +206,25 @@ impl SharedMapping {
         } else {
             super::call(calls::DiskRead { range, sector, count, buf })
         }
+    }
+}
+
+impl SharedMapping {
+    /// `ipc_recv` on `ep` with `[offset, offset + len)` of the mapping as
+    /// the buffer: a long message's bytes land in the shared pages with no
+    /// copy through this process (the kernel checks every page itself).
+    /// `OutOfRange` past the end.
+    pub fn recv_into(
+        &self,
+        ep: Handle<Endpoint>,
+        offset: usize,
+        len: usize,
+    ) -> Result<crate::ipc::Received, Error> {
+        let buf = self.span(offset, len)? as u64;
+        let call = calls::IpcRecv { endpoint: ep.raw(), flags: 0, buf, len: len as u64 };
+        // SAFETY: the kernel writes only within `[buf, buf + len)`, inside
+        // the mapping, which no Rust reference covers.
+        super::ipc_regs(unsafe { super::raw::invoke6(call) }).map(crate::ipc::Received::from_regs)
     }
 }
 
