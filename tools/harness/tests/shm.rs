@@ -140,3 +140,12 @@ fn shm_one_process_cannot_take_every_mapping_record() {
         .expect_absent("KERNEL")
         .expect_absent("AUTHORITY");
 }
+
+/// Found by a review: a process blocked receiving into a mapping that a
+/// revoke takes meanwhile got `BadAddress`, and the message was lost with
+/// the handles it carried, already in its table under names it never
+/// learned (a call's reply among them: the caller would wait for ever).
+#[test]
+fn shm_a_receive_into_a_revoked_mapping_still_delivers_the_handles() {
+    suite_case("recv-revoke", &[]);
+}

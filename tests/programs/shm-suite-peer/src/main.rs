@@ -15,7 +15,7 @@ use libos::bulk::Sender;
 use libos::ipc::Msg;
 use libos::kind::{DiskRange, Endpoint, Memory, MemoryObject, Notification, Timer};
 use libos::sys::shm::SharedMapping;
-use libos::{Error, Handle, Start, println};
+use libos::{Error, Handle, Rights, Start, println};
 
 libos::main!(main);
 
@@ -30,6 +30,7 @@ fn main(start: &Start) -> i32 {
         "disk" => disk(start),
         "disk-revoke" => disk_revoke(start),
         "hog" => hog(start),
+        "recv-revoke" => recv_revoke(start),
         "bulk-send" => bulk_send(start),
         "bulk-die" => return bulk_die(start),
         "bulk-garbage" => bulk_garbage(start),
@@ -201,6 +202,23 @@ fn hog(start: &Start) -> Outcome {
     ok("signal", ready.signal())?;
     ok("wait", go.wait())?;
     Ok(())
+}
+
+/// Moves a writable copy of an object of its own to the suite (which maps
+/// it and receives into it), waits for `go`, revokes the copy (the suite
+/// is blocked in its receive by then), then sends a long message carrying
+/// a notification.
+fn recv_revoke(start: &Start) -> Outcome {
+    let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    let ep = start.handle::<Endpoint>("ep").ok_or("no ep")?;
+    let go = start.handle::<Notification>("go").ok_or("no go")?;
+    let o = ok("create", Handle::<MemoryObject>::create(memory, 1))?;
+    let copy = ok("derive", o.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT))?;
+    ok("send the copy", ep.send(&ok("message", Msg::word(0).with(copy))?.moving()))?;
+    ok("wait", go.wait())?;
+    want("revoke", o.revoke(), Ok(1))?;
+    let n = ok("notification", Handle::<Notification>::create(memory))?;
+    ok("send", ep.send_bytes(b"after the revoke", &[n.raw()]))
 }
 
 fn sender(start: &Start) -> Result<Sender, String> {

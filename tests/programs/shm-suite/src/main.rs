@@ -36,6 +36,10 @@
 //! - `hog`: a peer maps one page of its own object as often as the kernel
 //!   lets it; a map here must still work (it does not yet: the mapping
 //!   records are the machine's, charged to nobody);
+//! - `recv-revoke`: blocked receiving into a mapping whose capability a
+//!   peer then revokes, a long message with a handle still comes, with its
+//!   handle, saying its data was not written (`TAG_LONG` clear,
+//!   `TAG_TRUNCATED`);
 //! - `map-huge`: a `SharedMapping::map` of more pages than any object has
 //!   is refused and leaves later mappings working.
 #![no_std]
@@ -48,6 +52,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use libos::abi::args::{MAP_EXEC, MAP_WRITE, MAX_OBJECT_PAGES};
+use libos::abi::ipc::TAG_LONG;
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_MIN};
 use libos::bulk::{self, BulkError};
 use libos::ipc::{Msg, create_endpoint};
@@ -78,6 +83,7 @@ fn main(start: &Start) -> i32 {
         "disk-revoke" => disk_revoke(start),
         "map-huge" => map_huge(start),
         "hog" => hog(start),
+        "recv-revoke" => recv_revoke(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -651,4 +657,26 @@ fn hog(start: &Start) -> Outcome {
     exited_ok("the hog", child)?;
     want("a map while another process holds its mappings", mapped, Ok(()))?;
     ok("close", o.close())
+}
+
+fn recv_revoke(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let ep = ok("endpoint", create_endpoint(mem))?;
+    let go = notification(start)?;
+    let g = PeerGrants {
+        go: Some(go),
+        extra: [Some((ep.raw(), Rights::SEND, "ep")), None, None],
+        ..Default::default()
+    };
+    let child = peer(start, "recv-revoke", PEER_PAGES, g)?;
+    let first = ok("receive the copy", ep.recv())?;
+    let copy: Handle<MemoryObject> = first.handle(0).ok_or("no copy")?;
+    let m = ok("map the copy", SharedMapping::map(copy, 0, 1, MAP_WRITE))?;
+    ok("let the peer go", go.signal())?;
+    // The peer revokes the copy while this waits, then sends.
+    let got = m.recv_into(ep, 0, 64);
+    exited_ok("the peer", child)?;
+    let got = got.map(|r| (r.handle_count(), r.len(), r.truncated(), r.tag().has(TAG_LONG)));
+    // Its handle, its length, and word that none of its data was written.
+    want("the message after the revoke", got, Ok((1, 16, true, false)))
 }
