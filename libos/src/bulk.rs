@@ -25,6 +25,10 @@
 //! notification nothing can signal any more), which is
 //! [`BulkError::PeerGone`] here once the ring is drained.
 //!
+//! Dropping an end closes its handles (a [`Sender`] dropped without
+//! [`Sender::close`] looks dead to the receiver); once both ends are
+//! dropped, the ring's pages and the notifications go back to the quota.
+//!
 //! Setting up: the receiver calls [`channel`] and moves the
 //! [`SenderParts`] to the sender (in a message, [`SenderParts::attach`],
 //! which moves the handles; or as spawn grants, then
@@ -176,28 +180,49 @@ pub struct Receiver {
 
 /// A new channel with a ring of `pages` pages (plus a header page), and
 /// two notifications, all charged to `memory` (needs `MAP | READ | WRITE`):
-/// the receiving end, and what to hand the sender.
+/// the receiving end, and what to hand the sender. All or nothing: a
+/// failure half-way (the quota spent, say) takes back what was made.
 pub fn channel(memory: Handle<Memory>, pages: u64) -> Result<(Receiver, SenderParts), Error> {
-    let object = Handle::<MemoryObject>::create(memory, pages + 1)?;
-    let data = Handle::<Notification>::create(memory)?;
-    let space = Handle::<Notification>::create(memory)?;
-    let parts = SenderParts {
-        memory: object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT)?,
-        data: data.derive(Rights::SEND | Rights::GRANT)?,
-        space: space.derive(Rights::WAIT | Rights::GRANT)?,
-    };
-    let receiver = Receiver {
-        ring: Ring::new(object)?,
-        data: data.derive(Rights::WAIT)?,
-        space: space.derive(Rights::SEND)?,
-        head: 0,
-        broken: false,
+    let object =
+        Handle::<MemoryObject>::create(memory, pages.checked_add(1).ok_or(Error::OutOfRange)?)?;
+    let data = Handle::<Notification>::create(memory).inspect_err(|_| discard(&[object.raw()]))?;
+    let space = Handle::<Notification>::create(memory)
+        .inspect_err(|_| discard(&[object.raw(), data.raw()]))?;
+    let made = (|| {
+        let parts = SenderParts {
+            memory: object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT)?,
+            data: data.derive(Rights::SEND | Rights::GRANT)?,
+            space: space.derive(Rights::WAIT | Rights::GRANT)?,
+        };
+        let receiver = Receiver {
+            ring: Ring::new(object)?,
+            data: data.derive(Rights::WAIT)?,
+            space: space.derive(Rights::SEND)?,
+            head: 0,
+            broken: false,
+        };
+        Ok((receiver, parts))
+    })();
+    let Ok((receiver, parts)) = made else {
+        // What was derived dies with the revokes (a ring mapped already
+        // was unmapped when it was dropped).
+        discard(&[object.raw(), data.raw(), space.raw()]);
+        return made;
     };
     // Only the derived copies stay: the receiver's own may not signal its
     // `data`, nor wait on `space`.
     data.close()?;
     space.close()?;
     Ok((receiver, parts))
+}
+
+/// Takes back handles a failed [`channel`] made: what was derived from
+/// each, then the handle itself.
+fn discard(handles: &[RawHandle]) {
+    for &h in handles {
+        let _ = crate::sys::cap_revoke(h);
+        let _ = crate::sys::cap_drop(h);
+    }
 }
 
 impl Sender {
@@ -262,6 +287,27 @@ impl Sender {
         self.ring.store(CLOSED, 1);
         self.data.signal()?;
         Ok(())
+    }
+}
+
+/// Closes a side's three handles: its mapping goes with its capability
+/// (the ring's pages, and the notifications, are freed once the other side
+/// closed its own too), and the other side's waits say `PeerGone`.
+fn close_side(memory: Handle<MemoryObject>, a: Handle<Notification>, b: Handle<Notification>) {
+    let _ = memory.close();
+    let _ = a.close();
+    let _ = b.close();
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        close_side(self.ring.map.handle(), self.data, self.space);
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        close_side(self.ring.map.handle(), self.data, self.space);
     }
 }
 

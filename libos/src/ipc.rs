@@ -104,6 +104,11 @@ pub struct Received {
 }
 
 impl Received {
+    /// The message the kernel left in `regs`.
+    pub(crate) fn from_regs(regs: IpcRegs) -> Self {
+        Received { regs }
+    }
+
     /// The badge of the capability it came through (0: none, or an answer).
     pub fn badge(&self) -> u64 {
         self.regs.badge

@@ -126,7 +126,9 @@ pub const TAG_WORDS_MASK: u64 = 0xf;
 /// Tag bits 4..8: handles carried.
 pub const TAG_HANDLES_SHIFT: u32 = 4;
 /// Flag: the long form (data in memory, see [`MsgDesc`]); out: the data
-/// went to the receive buffer.
+/// went to the receive buffer (clear, with [`TAG_TRUNCATED`], on a long
+/// message none of whose data could be written: the buffer was unmapped
+/// while the receiver waited, by a revoke of the memory object it was in).
 pub const TAG_LONG: u64 = 1 << 8;
 /// Flag: fail with `WouldBlock` instead of waiting (send, call, receive).
 pub const TAG_NONBLOCK: u64 = 1 << 9;

@@ -13,7 +13,8 @@
 use caps::Object;
 use caps::ObjectId;
 use caps::abi::ipc::{
-    MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_MOVE, TAG_NONBLOCK, Tag,
+    MAX_MSG_BYTES, MSG_SLOTS, MsgDesc, REPLY_RECV_SLOTS, TAG_LONG, TAG_MOVE, TAG_NONBLOCK,
+    TAG_TRUNCATED, Tag,
 };
 use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
@@ -162,11 +163,19 @@ fn outgoing(
 /// runs again: the outcome its waker left (`PeerGone` if none), and for a
 /// message with long data, the data copied from the kernel buffer to the
 /// receive buffer recorded when it blocked.
+///
+/// The message is delivered already (its handles are in the caller's
+/// table, a call's reply capability too), so it is returned even if its
+/// data cannot be copied — the buffer unmapped since the call blocked (a
+/// memory object revoked, a ring torn down by another process): then
+/// `TAG_LONG` is clear and `TAG_TRUNCATED` set, and nothing was written
+/// (found by a review: the call said `BadAddress` and the message was lost
+/// with its handles).
 pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
     let dest = core::mem::replace(&mut p.ipc.dest, Data::None);
     let wants_message = core::mem::take(&mut p.ipc.wants_message);
-    let m = p.ipc.result.take().ok_or(Error::PeerGone)??;
+    let mut m = p.ipc.result.take().ok_or(Error::PeerGone)??;
     if !wants_message {
         return Ok(Next::Return(0));
     }
@@ -174,7 +183,9 @@ pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
         && let Data::User(_, len) = dest
     {
         let n = m.tag.len().min(len);
-        crate::ipc::transfer::copy_data(k, Data::Kernel(c.pid), dest, n)?;
+        if crate::ipc::transfer::copy_data(k, Data::Kernel(c.pid), dest, n).is_err() {
+            m.tag = Tag(m.tag.0 & !TAG_LONG | TAG_TRUNCATED);
+        }
     }
     Ok(Next::Message(m))
 }

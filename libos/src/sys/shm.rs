@@ -15,7 +15,8 @@
 //! turn "revoked" into an error before it touches the pages (the safe
 //! wrappers in [`crate::shm`] do so before every access).
 
-use caps::abi::kind::{DiskRange, Memory, MemoryObject};
+use caps::abi::args::MAX_OBJECT_PAGES;
+use caps::abi::kind::{DiskRange, Endpoint, Memory, MemoryObject};
 use caps::abi::layout::PAGE_SIZE;
 use caps::abi::syscall::calls;
 use caps::abi::{Error, RawHandle, SECTOR_SIZE};
@@ -68,15 +69,20 @@ pub struct SharedMapping {
 impl SharedMapping {
     /// Maps `pages` pages from page `offset` of `handle`'s range at the next
     /// free place of [`SHM_AREA`], with `flags` (`MAP_WRITE`, or 0 for read
-    /// only). Errors as `mo_map`.
+    /// only). Errors as `mo_map`; more pages than an object can have is
+    /// `OutOfRange` before any address is taken (a huge count would move
+    /// the next free place past the end of user space for good).
     pub fn map(
         handle: Handle<MemoryObject>,
         offset: u64,
         pages: u64,
         flags: u64,
     ) -> Result<Self, Error> {
-        let len = pages.checked_mul(PAGE_SIZE).ok_or(Error::OutOfRange)?;
-        let room = len.checked_add(PAGE_SIZE).ok_or(Error::OutOfRange)?;
+        if pages > MAX_OBJECT_PAGES {
+            return Err(Error::OutOfRange);
+        }
+        let len = pages * PAGE_SIZE;
+        let room = len + PAGE_SIZE;
         let base = NEXT.fetch_add(room, Ordering::Relaxed);
         mo_map(handle, offset, pages, base, flags)?;
         Ok(SharedMapping { handle, base, len: len as usize })
@@ -200,6 +206,25 @@ impl SharedMapping {
         } else {
             super::call(calls::DiskRead { range, sector, count, buf })
         }
+    }
+}
+
+impl SharedMapping {
+    /// `ipc_recv` on `ep` with `[offset, offset + len)` of the mapping as
+    /// the buffer: a long message's bytes land in the shared pages with no
+    /// copy through this process (the kernel checks every page itself).
+    /// `OutOfRange` past the end.
+    pub fn recv_into(
+        &self,
+        ep: Handle<Endpoint>,
+        offset: usize,
+        len: usize,
+    ) -> Result<crate::ipc::Received, Error> {
+        let buf = self.span(offset, len)? as u64;
+        let call = calls::IpcRecv { endpoint: ep.raw(), flags: 0, buf, len: len as u64 };
+        // SAFETY: the kernel writes only within `[buf, buf + len)`, inside
+        // the mapping, which no Rust reference covers.
+        super::ipc_regs(unsafe { super::raw::invoke6(call) }).map(crate::ipc::Received::from_regs)
     }
 }
 

@@ -9,12 +9,13 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use libos::abi::args::MAP_WRITE;
 use libos::abi::layout::PAGE_SIZE;
 use libos::bulk::Sender;
 use libos::ipc::Msg;
-use libos::kind::{Endpoint, Memory, MemoryObject, Notification, Timer};
+use libos::kind::{DiskRange, Endpoint, Memory, MemoryObject, Notification, Timer};
 use libos::sys::shm::SharedMapping;
-use libos::{Error, Handle, Start, println};
+use libos::{Error, Handle, Rights, Start, println};
 
 libos::main!(main);
 
@@ -27,6 +28,9 @@ fn main(start: &Start) -> i32 {
         "quota" => quota(start),
         "wait" => wait(start),
         "disk" => disk(start),
+        "disk-revoke" => disk_revoke(start),
+        "hog" => hog(start),
+        "recv-revoke" => recv_revoke(start),
         "bulk-send" => bulk_send(start),
         "bulk-die" => return bulk_die(start),
         "bulk-garbage" => bulk_garbage(start),
@@ -152,6 +156,69 @@ fn disk(start: &Start) -> Outcome {
     let mut all = vec![0u8; 64 * 1024];
     ok("read", buf.read(0, &mut all))?;
     check_pattern("the disk's bytes", 5, &all, 0)
+}
+
+/// Maps the suite's object writable (64 pages), says so, then reads
+/// 256 KiB of the disk into it again and again (large, so that a read
+/// waits for the device), through
+/// `SharedMapping::disk` (which does not ask whether the capability
+/// lives), until a read fails. The suite's revoke, landing while a read
+/// is blocked on the device or between two, must make it `BadAddress`:
+/// never a write into pages no longer mapped here.
+fn disk_revoke(start: &Start) -> Outcome {
+    let range = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    let m = ok("map", SharedMapping::map(object(start)?, 0, 64, MAP_WRITE))?;
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    ok("signal", ready.signal())?;
+    for i in 0..100_000 {
+        match m.disk(false, range, 0, (0, 256 * 1024)) {
+            Ok(512) => {}
+            Err(Error::BadAddress) => {
+                println!("shm-suite-peer: disk-revoke: BadAddress after {i} reads");
+                return Ok(());
+            }
+            other => return Err(format!("read {i}: {other:?}")),
+        }
+    }
+    Err(String::from("never revoked"))
+}
+
+/// Maps one page of an object of its own again and again, until the
+/// kernel refuses; says how many and why, signals `ready`, then holds
+/// them until `go`.
+fn hog(start: &Start) -> Outcome {
+    let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    let o = ok("create", Handle::<MemoryObject>::create(memory, 1))?;
+    let mut n = 0u64;
+    let err = loop {
+        match libos::sys::shm::mo_map(o, 0, 1, 0x6000_0000_0000 + n * PAGE_SIZE, 0) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    println!("shm-suite-peer: hog: {n} mappings, then {err:?}");
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    let go = start.handle::<Notification>("go").ok_or("no go")?;
+    ok("signal", ready.signal())?;
+    ok("wait", go.wait())?;
+    Ok(())
+}
+
+/// Moves a writable copy of an object of its own to the suite (which maps
+/// it and receives into it), waits for `go`, revokes the copy (the suite
+/// is blocked in its receive by then), then sends a long message carrying
+/// a notification.
+fn recv_revoke(start: &Start) -> Outcome {
+    let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
+    let ep = start.handle::<Endpoint>("ep").ok_or("no ep")?;
+    let go = start.handle::<Notification>("go").ok_or("no go")?;
+    let o = ok("create", Handle::<MemoryObject>::create(memory, 1))?;
+    let copy = ok("derive", o.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT))?;
+    ok("send the copy", ep.send(&ok("message", Msg::word(0).with(copy))?.moving()))?;
+    ok("wait", go.wait())?;
+    want("revoke", o.revoke(), Ok(1))?;
+    let n = ok("notification", Handle::<Notification>::create(memory))?;
+    ok("send", ep.send_bytes(b"after the revoke", &[n.raw()]))
 }
 
 fn sender(start: &Start) -> Result<Sender, String> {

@@ -24,7 +24,24 @@
 //! - `lease`: a call lends a buffer to a server, which reads the request
 //!   and writes its answer there; after the call its mapping is gone; a
 //!   memory-object capability moved in a message takes its mappings with
-//!   it.
+//!   it;
+//! - `channel-undo`: a `bulk::channel` that fails half-way (the quota
+//!   spent after the ring's object, or after its first notification)
+//!   gives back everything it made;
+//! - `channel-drop`: dropping both ends of a channel gives its pages and
+//!   notifications back to the quota;
+//! - `disk-revoke`: a peer reads the disk into its mapping of our object
+//!   in a loop; the revoke (and the object freed, our handles closed)
+//!   makes its read `BadAddress`, and leaks nothing;
+//! - `hog`: a peer maps one page of its own object as often as the kernel
+//!   lets it; a map here must still work (it does not yet: the mapping
+//!   records are the machine's, charged to nobody);
+//! - `recv-revoke`: blocked receiving into a mapping whose capability a
+//!   peer then revokes, a long message with a handle still comes, with its
+//!   handle, saying its data was not written (`TAG_LONG` clear,
+//!   `TAG_TRUNCATED`);
+//! - `map-huge`: a `SharedMapping::map` of more pages than any object has
+//!   is refused and leaves later mappings working.
 #![no_std]
 #![no_main]
 
@@ -35,6 +52,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use libos::abi::args::{MAP_EXEC, MAP_WRITE, MAX_OBJECT_PAGES};
+use libos::abi::ipc::TAG_LONG;
 use libos::abi::layout::{MAP_END, PAGE_SIZE, USER_MIN};
 use libos::bulk::{self, BulkError};
 use libos::ipc::{Msg, create_endpoint};
@@ -60,6 +78,12 @@ fn main(start: &Start) -> i32 {
         "disk" => disk(start),
         "bulk" => bulk_case(start),
         "lease" => lease(start),
+        "channel-undo" => channel_undo(start),
+        "channel-drop" => channel_drop(start),
+        "disk-revoke" => disk_revoke(start),
+        "map-huge" => map_huge(start),
+        "hog" => hog(start),
+        "recv-revoke" => recv_revoke(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -517,4 +541,142 @@ fn lease(start: &Start) -> Outcome {
     exited_ok("the server", child)?;
     drop(buf);
     ok("close", object.close())
+}
+
+/// Warms up what stays charged once made (the heap's growth, the page
+/// table of the first place in `SHM_AREA`), then measures the quota.
+fn quota_after_warm_up(mem: Handle<Memory>) -> Result<u64, String> {
+    drop(vec![0u8; 1 << 20]);
+    let warm = ok("create", Handle::<MemoryObject>::create(mem, 1))?;
+    drop(ok("map once", warm.map(false))?);
+    ok("close", warm.close())?;
+    free_pages(mem)?;
+    free_pages(mem)
+}
+
+/// Holds objects that take all but `left` pages of `mem`'s quota (whose
+/// free pages are `free`).
+fn fill_but(
+    mem: Handle<Memory>,
+    free: u64,
+    left: u64,
+) -> Result<Vec<Handle<MemoryObject>>, String> {
+    let mut held = Vec::with_capacity(64);
+    let mut rest = free - left;
+    while rest > 0 {
+        let n = rest.min(MAX_OBJECT_PAGES);
+        held.push(ok("a filler", Handle::<MemoryObject>::create(mem, n))?);
+        rest -= n;
+    }
+    Ok(held)
+}
+
+fn channel_undo(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let before = quota_after_warm_up(mem)?;
+    // Room for the ring's object (4 + 1 pages) alone, then for it and
+    // one notification.
+    for left in [5, 6] {
+        let held = fill_but(mem, before, left)?;
+        want(
+            "a channel with no room for its notifications",
+            bulk::channel(mem, 4).map(drop),
+            Err(Error::OutOfMemory),
+        )?;
+        for h in held {
+            ok("drop a filler", h.close())?;
+        }
+        want("pages back after the failed channel", free_pages(mem)?, before)?;
+    }
+    Ok(())
+}
+
+fn channel_drop(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let before = quota_after_warm_up(mem)?;
+    let (mut rx, parts) = ok("channel", bulk::channel(mem, 4))?;
+    let mut tx = ok("the sending end", bulk::Sender::new(parts.memory, parts.data, parts.space))?;
+    ok("send", tx.send(b"bytes"))?;
+    let mut got = [0u8; 5];
+    ok("recv", rx.recv_exact(&mut got))?;
+    want("what came through", &got, b"bytes")?;
+    drop(tx);
+    drop(rx);
+    want("pages back after both ends dropped", free_pages(mem)?, before)
+}
+
+fn map_huge(start: &Start) -> Outcome {
+    let o = ok("create", Handle::<MemoryObject>::create(memory(start), 1))?;
+    want(
+        "more pages than any object",
+        SharedMapping::map(o, 0, 1 << 40, 0).map(drop),
+        Err(Error::OutOfRange),
+    )?;
+    let m = ok("a mapping after the refused one", SharedMapping::map(o, 0, 1, 0))?;
+    want("it maps", m.alive(), true)?;
+    drop(m);
+    ok("close", o.close())
+}
+
+fn disk_revoke(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let range = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    let before = quota_after_warm_up(mem)?;
+    let object = ok("create", Handle::<MemoryObject>::create(mem, 64))?;
+    let lent = ok(
+        "derive what is lent",
+        object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT),
+    )?;
+    let ready = notification(start)?;
+    let g = PeerGrants {
+        object: Some((lent, Rights::MAP | Rights::READ | Rights::WRITE)),
+        ready: Some(ready),
+        extra: [Some((range.raw(), Rights::READ, "disk")), None, None],
+        ..Default::default()
+    };
+    let child = peer(start, "disk-revoke", PEER_PAGES, g)?;
+    want("the peer mapped", ready.wait(), Ok(1))?;
+    // Most likely now the peer is blocked in a read into its mapping.
+    want("revoke", object.revoke(), Ok(2))?;
+    ok("close", object.close())?;
+    exited_ok("the reading peer", child)?;
+    ok("close ready", ready.close())?;
+    want("after the peer ended", free_pages(mem)?, before)
+}
+
+fn hog(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let ready = notification(start)?;
+    let go = notification(start)?;
+    let g = PeerGrants { ready: Some(ready), go: Some(go), ..Default::default() };
+    let child = peer(start, "hog", PEER_PAGES, g)?;
+    want("the hog mapped", ready.wait(), Ok(1))?;
+    let o = ok("create", Handle::<MemoryObject>::create(mem, 1))?;
+    let mapped = SharedMapping::map(o, 0, 1, 0).map(drop);
+    ok("let the hog go", go.signal())?;
+    exited_ok("the hog", child)?;
+    want("a map while another process holds its mappings", mapped, Ok(()))?;
+    ok("close", o.close())
+}
+
+fn recv_revoke(start: &Start) -> Outcome {
+    let mem = memory(start);
+    let ep = ok("endpoint", create_endpoint(mem))?;
+    let go = notification(start)?;
+    let g = PeerGrants {
+        go: Some(go),
+        extra: [Some((ep.raw(), Rights::SEND, "ep")), None, None],
+        ..Default::default()
+    };
+    let child = peer(start, "recv-revoke", PEER_PAGES, g)?;
+    let first = ok("receive the copy", ep.recv())?;
+    let copy: Handle<MemoryObject> = first.handle(0).ok_or("no copy")?;
+    let m = ok("map the copy", SharedMapping::map(copy, 0, 1, MAP_WRITE))?;
+    ok("let the peer go", go.signal())?;
+    // The peer revokes the copy while this waits, then sends.
+    let got = m.recv_into(ep, 0, 64);
+    exited_ok("the peer", child)?;
+    let got = got.map(|r| (r.handle_count(), r.len(), r.truncated(), r.tag().has(TAG_LONG)));
+    // Its handle, its length, and word that none of its data was written.
+    want("the message after the revoke", got, Ok((1, 16, true, false)))
 }
