@@ -113,6 +113,17 @@ impl Mappings {
         self.list.push(m);
     }
 
+    /// How many records `holder` has.
+    pub fn count_holder(&self, holder: ObjectId) -> usize {
+        self.list.iter().filter(|m| m.holder == holder).count()
+    }
+
+    /// Whether `holder` may add a record: the table has room and it holds
+    /// fewer than `per_holder`.
+    pub fn has_room_for(&self, holder: ObjectId, per_holder: usize) -> bool {
+        self.has_room() && self.count_holder(holder) < per_holder
+    }
+
     /// Whether any page of `[vaddr, vaddr + len)` of `holder`'s space is a
     /// memory object's.
     pub fn maps_any(&self, holder: ObjectId, vaddr: u64, len: u64) -> bool {
@@ -162,13 +173,19 @@ impl Mappings {
     /// len)` (page-aligned), for the caller to unmap; what lies outside
     /// stays recorded, as one or two records. A hole strictly inside one
     /// record splits it in two, one record more: `None` (and nothing
-    /// changes) if that would pass [`MAX_MAPPINGS`]. (A cut across several
-    /// records never adds one.)
-    pub fn cut(&mut self, holder: ObjectId, vaddr: u64, len: u64) -> Option<Vec<Mapping>> {
+    /// changes) if that would pass [`MAX_MAPPINGS`] or give `holder` more
+    /// than `per_holder`. (A cut across several records never adds one.)
+    pub fn cut(
+        &mut self,
+        holder: ObjectId,
+        vaddr: u64,
+        len: u64,
+        per_holder: usize,
+    ) -> Option<Vec<Mapping>> {
         let to = vaddr.saturating_add(len);
         let splits =
             self.list.iter().any(|m| m.holder == holder && m.vaddr < vaddr && to < m.end());
-        if splits && !self.has_room() {
+        if splits && !self.has_room_for(holder, per_holder) {
             return None;
         }
         let mut taken = Vec::new();
@@ -218,7 +235,7 @@ mod tests {
     fn a_hole_in_the_middle_splits_a_mapping() {
         let mut ms = Mappings::new();
         ms.insert(m(A, 1, 0, 10, 8));
-        let taken = ms.cut(A, BASE + 2 * PAGE, 3 * PAGE).unwrap();
+        let taken = ms.cut(A, BASE + 2 * PAGE, 3 * PAGE, usize::MAX).unwrap();
         assert_eq!(taken, [m(A, 1, 2, 12, 3)]);
         let mut left: Vec<_> = ms.iter().copied().collect();
         left.sort_by_key(|m| m.vaddr);
@@ -234,12 +251,28 @@ mod tests {
             ms.insert(m(A, 1, 4 * i, 0, 3));
         }
         assert!(!ms.has_room());
-        assert_eq!(ms.cut(A, BASE + PAGE, PAGE), None);
+        assert_eq!(ms.cut(A, BASE + PAGE, PAGE, usize::MAX), None);
         assert_eq!(ms.len(), MAX_MAPPINGS);
         // Cutting a whole record, or an end of one, adds nothing.
-        assert_eq!(ms.cut(A, BASE, PAGE).map(|t| t.len()), Some(1));
-        assert_eq!(ms.cut(A, BASE + 4 * PAGE, 3 * PAGE).map(|t| t.len()), Some(1));
+        assert_eq!(ms.cut(A, BASE, PAGE, usize::MAX).map(|t| t.len()), Some(1));
+        assert_eq!(ms.cut(A, BASE + 4 * PAGE, 3 * PAGE, usize::MAX).map(|t| t.len()), Some(1));
         assert_eq!(ms.len(), MAX_MAPPINGS - 1);
+    }
+
+    #[test]
+    fn a_holder_at_its_own_limit_cannot_split_or_add() {
+        let mut ms = Mappings::new();
+        ms.insert(m(A, 1, 0, 0, 3));
+        ms.insert(m(A, 1, 4, 0, 3));
+        ms.insert(m(B, 1, 0, 0, 3));
+        assert!(!ms.has_room_for(A, 2));
+        assert!(ms.has_room_for(B, 2));
+        assert_eq!(ms.cut(A, BASE + PAGE, PAGE, 2), None);
+        assert_eq!(ms.count_holder(A), 2);
+        // An end off a record adds none: allowed at the limit.
+        assert_eq!(ms.cut(A, BASE, PAGE, 2).map(|t| t.len()), Some(1));
+        assert_eq!(ms.cut(B, BASE + PAGE, PAGE, 2).map(|t| t.len()), Some(1));
+        assert_eq!(ms.count_holder(B), 2);
     }
 
     #[test]
@@ -247,7 +280,7 @@ mod tests {
         let mut ms = Mappings::new();
         ms.insert(m(A, 1, 0, 0, 4));
         ms.insert(m(B, 1, 0, 0, 4));
-        assert_eq!(ms.cut(A, 0, u64::MAX).unwrap().len(), 1);
+        assert_eq!(ms.cut(A, 0, u64::MAX, usize::MAX).unwrap().len(), 1);
         assert!(ms.maps_any(B, BASE, PAGE));
         assert!(!ms.maps_any(A, BASE, PAGE));
     }
@@ -330,7 +363,7 @@ mod tests {
                     Op::Cut { holder, page, pages } => {
                         let h = who(holder);
                         let (from, len) = (BASE + page * PAGE, pages * PAGE);
-                        let taken = ms.cut(h, from, len).unwrap();
+                        let taken = ms.cut(h, from, len, usize::MAX).unwrap();
                         let want: BTreeMap<_, _> = model
                             .range((h.0, from)..(h.0, from + len))
                             .map(|(k, v)| (*k, *v))

@@ -41,7 +41,7 @@ use core::sync::atomic::Ordering;
 
 use crate::handle::Handle;
 use crate::ipc::Msg;
-use crate::sys::shm::SharedMapping;
+use crate::sys::shm::{SharedBytes, SharedMapping};
 
 /// Where the sender's count lives in the header page.
 const TAIL: usize = 0;
@@ -363,15 +363,17 @@ impl Receiver {
         Ok(n)
     }
 
-    /// Receives up to `max` bytes in place, with no copy: calls `f` with
-    /// them (in one or two pieces, where the ring wraps), then releases
-    /// them to the sender. Returns how many; 0 once the sender closed the
+    /// Receives up to `max` bytes in place, with no copy: calls `f` with a
+    /// view of them ([`SharedBytes`]: bytes loaded one at a time or copied
+    /// out in one go, never a `&[u8]` a peer could change under it), in one
+    /// or two pieces where the ring wraps, then releases them to the
+    /// sender. Returns how many; 0 once the sender closed the
     /// channel and everything was read. One copy per byte in all (the
     /// sender's, into the ring): what a copying channel cannot go below.
     pub fn recv_in_place(
         &mut self,
         max: usize,
-        mut f: impl FnMut(&[u8]),
+        mut f: impl FnMut(SharedBytes<'_>),
     ) -> Result<usize, BulkError> {
         if max == 0 {
             return Ok(0);

@@ -134,8 +134,8 @@ fn run(start: &Start) -> Result<(), &'static str> {
                     // the pattern.
                     let mut i = (4096 - pos % 4096) % 4096;
                     while i < piece.len() {
-                        bad |= piece[i] != ((pos + i) / MIB) as u8;
-                        bad |= piece[i + 1] != pattern((pos + i + 1) % MIB);
+                        bad |= piece.get(i) != Some(((pos + i) / MIB) as u8);
+                        bad |= piece.get(i + 1).is_some_and(|b| b != pattern((pos + i + 1) % MIB));
                         i += 4096;
                     }
                     pos += piece.len();

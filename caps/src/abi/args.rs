@@ -52,6 +52,12 @@ pub const MAX_DEBUG_WRITE: u64 = 64 * 1024;
 /// `OutOfRange`): 64 MiB.
 pub const MAX_OBJECT_PAGES: u64 = 16 * 1024;
 
+/// The most memory-object mappings one process may hold at once (`mo_map`
+/// past it, or a `mem_unmap` that would split one past it, is
+/// `OutOfMemory`): the kernel's record of them is shared by every process,
+/// so no one process may take it all.
+pub const MAX_MAPPINGS_PER_PROCESS: usize = 256;
+
 /// `cap_info`'s result: the kind in bits 0..16, the rights in 16..48.
 pub const fn pack_info(kind: ObjectKind, rights: Rights) -> u64 {
     kind.as_raw() as u64 | (rights.bits() as u64) << 16

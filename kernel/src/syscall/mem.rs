@@ -56,7 +56,8 @@ pub fn unmap(k: &mut Kernel, c: Caller, a: calls::MemUnmap) -> Result<u64, Error
     // Memory objects' pages there leave their mapping records (which may
     // split one in two: the one way this call can fail, changing nothing).
     if !k.memobjs.mappings.is_empty() {
-        k.memobjs.mappings.cut(c.pid, vaddr, len).ok_or(Error::OutOfMemory)?;
+        let per = caps::abi::args::MAX_MAPPINGS_PER_PROCESS;
+        k.memobjs.mappings.cut(c.pid, vaddr, len, per).ok_or(Error::OutOfMemory)?;
     }
     // A ring with a page in the range ends first (see `rings_unmapping`).
     k.rings_unmapping(c.pid, vaddr, len);

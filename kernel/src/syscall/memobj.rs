@@ -2,7 +2,7 @@
 //! `crate::memobj`. (Unmapping is `mem_unmap`, for every kind of page.)
 
 use caps::Object;
-use caps::abi::args::{MAP_EXEC, MAP_WRITE};
+use caps::abi::args::{MAP_EXEC, MAP_WRITE, MAX_MAPPINGS_PER_PROCESS};
 use caps::abi::layout::{MAP_END, PAGE_SIZE, USER_MIN};
 use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, Rights};
@@ -56,7 +56,7 @@ pub fn map(k: &mut Kernel, c: Caller, a: calls::MoMap) -> Result<u64, Error> {
     if k.memobjs.mappings.conflicts_wx(object, first, a.pages, writable, exec) {
         return Err(Error::WriteExecute);
     }
-    if !k.memobjs.mappings.has_room() {
+    if !k.memobjs.mappings.has_room_for(c.pid, MAX_MAPPINGS_PER_PROCESS) {
         return Err(Error::OutOfMemory);
     }
     let o = k.memobjs.objects.get(object).ok_or(Error::BadHandle)?;

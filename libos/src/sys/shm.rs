@@ -146,28 +146,18 @@ impl SharedMapping {
         Ok(())
     }
 
-    /// Calls `f` with the bytes `[offset, offset + len)` in place, with no
-    /// copy: for a consumer that reads data a peer published and promised
-    /// not to touch until it is released (the bulk channel's
-    /// `recv_in_place`). `OutOfRange` past the end.
+    /// Calls `f` with a view of the bytes `[offset, offset + len)` in
+    /// place, with no copy: for a consumer that reads data a peer
+    /// published and promised not to touch until it is released (the bulk
+    /// channel's `recv_in_place`). `OutOfRange` past the end.
     pub fn with_bytes<R>(
         &self,
         offset: usize,
         len: usize,
-        f: impl FnOnce(&[u8]) -> R,
+        f: impl FnOnce(SharedBytes<'_>) -> R,
     ) -> Result<R, Error> {
-        let p = self.span(offset, len)?;
-        // SAFETY: inside the mapping, which lives while `self` is borrowed
-        // (a revoke unmaps it: the access faults and ends this process,
-        // never reading another object's memory). The protocol on top gives
-        // these bytes to this process until it releases them; a peer that
-        // breaks it and writes them anyway only changes which `u8` values
-        // `f` sees (every bit pattern is a valid `u8`, and nothing here
-        // derives a pointer or a length from them): the same bargain as
-        // every shared-memory ring with an untrusted peer (virtio, io_uring's
-        // registered buffers).
-        let bytes = unsafe { core::slice::from_raw_parts(p, len) };
-        Ok(f(bytes))
+        let ptr = self.span(offset, len)?;
+        Ok(f(SharedBytes { ptr, len, mapping: core::marker::PhantomData }))
     }
 
     /// The 8-byte-aligned word at `offset`, as an atomic shared with the
@@ -225,6 +215,51 @@ impl SharedMapping {
         // SAFETY: the kernel writes only within `[buf, buf + len)`, inside
         // the mapping, which no Rust reference covers.
         super::ipc_regs(unsafe { super::raw::invoke6(call) }).map(crate::ipc::Received::from_regs)
+    }
+}
+
+/// Bytes of a mapping seen in place ([`SharedMapping::with_bytes`]). Not a
+/// `&[u8]`: a peer that breaks its protocol may change them while they are
+/// looked at, and Rust may assume a slice's bytes do not change (reading
+/// one twice and acting on two values: the double fetch of Xen's XSA-155).
+/// So each byte is loaded once, when asked for, and a copy out is taken in
+/// one go; what the caller then checks is its own private copy.
+pub struct SharedBytes<'a> {
+    ptr: *mut u8,
+    len: usize,
+    mapping: core::marker::PhantomData<&'a SharedMapping>,
+}
+
+impl SharedBytes<'_> {
+    /// How many bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The byte at `i`, loaded now (`None` past the end).
+    pub fn get(&self, i: usize) -> Option<u8> {
+        // SAFETY: `i < len`, so the load is inside the mapping, which the
+        // borrow of the `SharedMapping` keeps mapped (or, revoked, faults:
+        // never another object's memory); a volatile load reads it once.
+        (i < self.len).then(|| unsafe { self.ptr.add(i).read_volatile() })
+    }
+
+    /// Copies the bytes from `at` into `out`. `OutOfRange` past the end.
+    pub fn copy_to(&self, at: usize, out: &mut [u8]) -> Result<(), Error> {
+        let end = at.checked_add(out.len()).ok_or(Error::OutOfRange)?;
+        if end > self.len {
+            return Err(Error::OutOfRange);
+        }
+        // SAFETY: inside the mapping (checked), which no Rust reference
+        // covers; `out` is private memory, so the copy is what the caller
+        // checks afterwards.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr.add(at), out.as_mut_ptr(), out.len()) };
+        Ok(())
     }
 }
 

@@ -129,8 +129,10 @@ fn shm_a_revoke_during_a_disk_read_into_the_mapping_fails_the_read_cleanly() {
 /// 1-page object and a few page tables takes them all, and no other
 /// process can map a memory object (nor cut a hole in one of its mappings)
 /// until it ends.
+/// Found by a review: one process could take every mapping record of the
+/// machine (the records are the kernel's, charged to no quota); now each
+/// process may hold `MAX_MAPPINGS_PER_PROCESS`.
 #[test]
-#[ignore = "bug: one process can take every mapping record of the machine (records are charged to no quota and have no per-process bound)"]
 fn shm_one_process_cannot_take_every_mapping_record() {
     run("hog")
         .expect(

@@ -197,6 +197,8 @@ fn hog(start: &Start) -> Outcome {
         }
     };
     println!("shm-suite-peer: hog: {n} mappings, then {err:?}");
+    let limit = libos::abi::args::MAX_MAPPINGS_PER_PROCESS as u64;
+    want("the mappings one process may hold", (n, err), (limit, Error::OutOfMemory))?;
     let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
     let go = start.handle::<Notification>("go").ok_or("no go")?;
     ok("signal", ready.signal())?;

@@ -34,8 +34,8 @@
 //!   in a loop; the revoke (and the object freed, our handles closed)
 //!   makes its read `BadAddress`, and leaks nothing;
 //! - `hog`: a peer maps one page of its own object as often as the kernel
-//!   lets it; a map here must still work (it does not yet: the mapping
-//!   records are the machine's, charged to nobody);
+//!   lets it (`MAX_MAPPINGS_PER_PROCESS`, then `OutOfMemory`); a map here
+//!   still works;
 //! - `recv-revoke`: blocked receiving into a mapping whose capability a
 //!   peer then revokes, a long message with a handle still comes, with its
 //!   handle, saying its data was not written (`TAG_LONG` clear,
