@@ -167,12 +167,15 @@ fn direct_transfers(k: &Kernel) -> Result<(), String> {
 fn memory_objects(k: &Kernel) -> Result<(), String> {
     use caps::abi::{ObjectKind, RawHandle, Rights};
     let page = caps::abi::layout::PAGE_SIZE;
+    // One pass over the capabilities, not one per object.
+    let mut naming = alloc::collections::BTreeMap::new();
+    for a in k.caps.audit() {
+        if let Object::MemoryObject(r) = a.capability.object {
+            *naming.entry(r.object).or_insert(0usize) += 1;
+        }
+    }
     for (id, o) in k.memobjs.objects.iter() {
-        let named = k
-            .caps
-            .audit()
-            .filter(|a| matches!(a.capability.object, Object::MemoryObject(r) if r.object == id))
-            .count();
+        let named = naming.get(&id).copied().unwrap_or(0);
         if named != o.caps as usize || named == 0 {
             return Err(format!(
                 "memory object {:#x} counts {} capabilities, {named} name it",
@@ -180,8 +183,7 @@ fn memory_objects(k: &Kernel) -> Result<(), String> {
             ));
         }
     }
-    let all: alloc::vec::Vec<_> = k.memobjs.mappings.iter().copied().collect();
-    for m in &all {
+    for m in k.memobjs.mappings.iter() {
         let Some(p) = k.procs.get(m.holder) else {
             return Err(format!("a mapping of object {:#x} has no holder", m.object.0));
         };
