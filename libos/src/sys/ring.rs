@@ -146,6 +146,19 @@ pub struct Ring<'a> {
     abandoned: bool,
 }
 
+/// The entry of a read or write of the `len` bytes at `buf`; `None` if
+/// `len` is no whole number of sectors.
+fn transfer(op: u32, range: Handle<DiskRange>, sector: u64, buf: u64, len: usize) -> Option<Sqe> {
+    len.is_multiple_of(SECTOR_SIZE).then(|| Sqe {
+        range: range.raw().as_raw(),
+        op,
+        sector,
+        count: (len / SECTOR_SIZE) as u64,
+        buf,
+        ..Sqe::default()
+    })
+}
+
 /// Reserves room in [`RING_AREA`] for one ring of `entries` and returns
 /// its address: for a ring made and dropped again and again at the same
 /// place ([`Ring::new_at`]), such as a device's batches.
@@ -236,16 +249,9 @@ impl<'a> Ring<'a> {
         buf: &'a mut [u8],
         tag: u64,
     ) -> Result<(), (Error, &'a mut [u8])> {
-        if !buf.len().is_multiple_of(SECTOR_SIZE) {
+        let Some(sqe) = transfer(RING_OP_READ, range, sector, buf.as_mut_ptr() as u64, buf.len())
+        else {
             return Err((Error::InvalidArgument, buf));
-        }
-        let sqe = Sqe {
-            range: range.raw().as_raw(),
-            op: RING_OP_READ,
-            sector,
-            count: (buf.len() / SECTOR_SIZE) as u64,
-            buf: buf.as_mut_ptr() as u64,
-            ..Sqe::default()
         };
         self.push(sqe, tag, Buffer::Read(buf)).map_err(|(e, b)| match b {
             Buffer::Read(b) => (e, b),
@@ -261,17 +267,8 @@ impl<'a> Ring<'a> {
         buf: &'a [u8],
         tag: u64,
     ) -> Result<(), Error> {
-        if !buf.len().is_multiple_of(SECTOR_SIZE) {
-            return Err(Error::InvalidArgument);
-        }
-        let sqe = Sqe {
-            range: range.raw().as_raw(),
-            op: RING_OP_WRITE,
-            sector,
-            count: (buf.len() / SECTOR_SIZE) as u64,
-            buf: buf.as_ptr() as u64,
-            ..Sqe::default()
-        };
+        let sqe = transfer(RING_OP_WRITE, range, sector, buf.as_ptr() as u64, buf.len())
+            .ok_or(Error::InvalidArgument)?;
         self.push(sqe, tag, Buffer::Write(buf)).map_err(|(e, _)| e)
     }
 
