@@ -214,9 +214,14 @@ fn memory_objects(k: &Kernel) -> Result<(), String> {
             let va = m.vaddr + i * page;
             let frame = o.frames[(m.first + i) as usize].start_address();
             if aspace.translate_any(va) != Some(frame)
-                || aspace.translate(va, true).is_some() != m.writable
+                || aspace.user_page(va, true).is_some() != m.writable
             {
                 return Err(format!("mapping at {va:#x} is not the object's page as recorded"));
+            }
+            // Lent, so no device is handed it for a transfer its holder
+            // waits on while a revoke elsewhere may unmap it.
+            if aspace.user_page(va, false).map(|(_, lent)| lent) != Some(true) {
+                return Err(format!("a memory object's page at {va:#x} is not marked lent"));
             }
         }
         if k.memobjs.mappings.conflicts_wx(m.object, m.first, m.pages, m.writable, m.exec) {

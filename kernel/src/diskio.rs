@@ -33,25 +33,9 @@ use crate::mem::aspace::AddressSpace;
 use crate::mem::phys_to_virt;
 use crate::objtable::ObjectTable;
 
-/// Checks that every page of the user buffer `[addr, addr + len)` is
-/// mapped (writable if `write`), so a transfer cannot fail half-way on a
-/// bad page.
-pub fn check_user_pages(
-    aspace: &AddressSpace,
-    addr: u64,
-    len: u64,
-    write: bool,
-) -> Result<(), Error> {
-    let mut page = addr & !(PAGE_SIZE - 1);
-    while page < addr + len {
-        aspace.translate(page, write).ok_or(Error::BadAddress)?;
-        page += PAGE_SIZE;
-    }
-    Ok(())
-}
-
 /// The user buffer `[addr, addr + len)` as physical segments, adjacent
-/// frames merged. Every page must have been checked (`check_user_pages`).
+/// frames merged. Every page must have been checked
+/// (`UserSlice::check_for_device`).
 pub fn user_segments(
     aspace: &AddressSpace,
     addr: u64,

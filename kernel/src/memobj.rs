@@ -65,12 +65,6 @@ impl MemoryObjects {
     pub const fn new() -> Self {
         MemoryObjects { objects: ObjectTable::new(MAX_OBJECTS), mappings: Mappings::new() }
     }
-
-    /// Whether any page of `[addr, addr + len)` in `pid`'s space is a
-    /// memory object's.
-    pub fn maps_any(&self, pid: ObjectId, addr: u64, len: u64) -> bool {
-        !self.mappings.is_empty() && self.mappings.maps_any(pid, addr, len)
-    }
 }
 
 /// The key of capability `handle` in `table`, as the mapping records keep

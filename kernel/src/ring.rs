@@ -179,18 +179,6 @@ impl Rings {
         news
     }
 
-    /// Whether any page of `[addr, addr + len)` is one of a ring of `pid`'s
-    /// (mapped in its space). O(rings).
-    pub fn maps_any(&self, pid: ObjectId, addr: u64, len: u64) -> bool {
-        let end = addr.saturating_add(len);
-        self.rings.iter().any(|(_, r)| {
-            r.owner == pid
-                && r.attached
-                && r.vaddr < end
-                && addr < r.vaddr + r.pages * caps::abi::layout::PAGE_SIZE
-        })
-    }
-
     /// Takes `pid`'s wait out.
     pub fn take_waiter(&mut self, pid: ObjectId) -> Option<RingWait> {
         let i = self.waiters.iter().position(|w| w.pid == pid)?;

@@ -33,6 +33,12 @@ const QUOTA_MASK: u64 = 0b111 << QUOTA_SHIFT;
 /// (`mo_map`), not this space's own. Unmapping such a page frees nothing
 /// and credits nothing: the object keeps its frames (`memobj`).
 const SHARED: PageTableFlags = PageTableFlags::BIT_52;
+/// An ignored bit of a leaf entry: another process may unmap this page
+/// while this one waits (a memory object's, which a revoke elsewhere
+/// unmaps; an I/O ring's, which the holder of its last capability tears
+/// down), so a device is never handed its frame for a transfer the owner
+/// waits on (`UserSlice::check_for_device`).
+const LENT: PageTableFlags = PageTableFlags::BIT_53;
 /// How many different quotas can pay for one address space's pages.
 pub const QUOTA_SLOTS: usize = 8;
 /// The slot of the process's own quota (page tables, stack, image).
@@ -339,7 +345,8 @@ impl AddressSpace {
             let va = vaddr + i as u64 * PAGE_SIZE;
             match self.walk_create(va, Some(charge)) {
                 Ok(pt) => {
-                    self.table_mut(pt)[index(va, 1)].set_frame(*f, access.leaf_flags() | SHARED)
+                    let flags = access.leaf_flags() | SHARED | LENT;
+                    self.table_mut(pt)[index(va, 1)].set_frame(*f, flags)
                 }
                 Err(e) => {
                     for j in 0..i as u64 {
@@ -400,9 +407,10 @@ impl AddressSpace {
         Ok((0..pages).filter(|i| self.unmap_one(vaddr + i * PAGE_SIZE, charge)).count() as u64)
     }
 
-    /// The physical frame behind a user page, if mapped with at least the
-    /// given access from user mode.
-    pub fn translate(&self, vaddr: u64, write: bool) -> Option<PhysAddr> {
+    /// The physical address behind user address `vaddr`, if its page is
+    /// mapped with at least the given access from user mode, and whether
+    /// the page is lent: one another process may unmap (see `LENT`).
+    pub fn user_page(&self, vaddr: u64, write: bool) -> Option<(PhysAddr, bool)> {
         let mut need = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         if write {
             need |= PageTableFlags::WRITABLE;
@@ -411,7 +419,21 @@ impl AddressSpace {
         if !entry.flags().contains(need) {
             return None;
         }
-        Some(entry.addr() + (vaddr & (PAGE_SIZE - 1)))
+        Some((entry.addr() + (vaddr & (PAGE_SIZE - 1)), entry.flags().contains(LENT)))
+    }
+
+    /// Marks the mapped pages of `[vaddr, vaddr + pages * PAGE_SIZE)` lent
+    /// (an I/O ring's pages: see `LENT`).
+    pub fn lend(&mut self, vaddr: u64, pages: u64) {
+        for i in 0..pages {
+            let va = vaddr + i * PAGE_SIZE;
+            let Some(pt) = self.walk(va, PageTableFlags::PRESENT) else { continue };
+            let entry = &mut self.table_mut(pt)[index(va, 1)];
+            if entry.flags().contains(PageTableFlags::PRESENT) {
+                let flags = entry.flags() | LENT;
+                entry.set_flags(flags);
+            }
+        }
     }
 
     /// Frees every user page and page table and credits their quotas. The

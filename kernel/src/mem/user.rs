@@ -49,25 +49,37 @@ impl UserSlice {
     /// Checks that every page of the range is mapped user-readable, so a
     /// handler can fail before it acts rather than half-way through.
     pub fn check_readable(&self, aspace: &AddressSpace) -> Result<(), Error> {
-        self.check_pages(aspace, false)
+        self.check_pages(aspace, false).map(drop)
     }
 
     /// Checks that every page of the range is mapped user-writable.
     pub fn check_writable(&self, aspace: &AddressSpace) -> Result<(), Error> {
-        self.check_pages(aspace, true)
+        self.check_pages(aspace, true).map(drop)
     }
 
-    fn check_pages(&self, aspace: &AddressSpace, write: bool) -> Result<(), Error> {
+    /// Checks every page as [`check_writable`](Self::check_writable) (if
+    /// `write`) or [`check_readable`](Self::check_readable) do, and says
+    /// whether a device may be handed the frames for a transfer the caller
+    /// waits on: none of them is lent (a page another process may unmap
+    /// meanwhile: a memory object's, a ring's).
+    pub fn check_for_device(&self, aspace: &AddressSpace, write: bool) -> Result<bool, Error> {
+        self.check_pages(aspace, write)
+    }
+
+    /// Every page mapped with the access; `Ok(true)` if none is lent.
+    fn check_pages(&self, aspace: &AddressSpace, write: bool) -> Result<bool, Error> {
         if self.len == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let first = self.addr & !(PAGE_SIZE - 1);
         let last = (self.addr + self.len - 1) & !(PAGE_SIZE - 1);
         let mut page = first;
+        let mut private = true;
         loop {
-            aspace.translate(page, write).ok_or(Error::BadAddress)?;
+            let (_, lent) = aspace.user_page(page, write).ok_or(Error::BadAddress)?;
+            private &= !lent;
             if page == last {
-                return Ok(());
+                return Ok(private);
             }
             page += PAGE_SIZE;
         }

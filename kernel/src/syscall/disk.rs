@@ -19,7 +19,7 @@ use caps::{Object, ObjectId, SectorRange};
 
 use super::{Caller, Next, Outcome};
 use crate::arch::cpu::rdtsc;
-use crate::diskio::{AsyncRequest, Authority, Bounce, InFlight, SyncTransfer, check_user_pages};
+use crate::diskio::{AsyncRequest, Authority, Bounce, InFlight, SyncTransfer};
 use crate::drivers::block::{Op, SECTOR_SIZE};
 use crate::mem::user::{UserSlice, write_value};
 use crate::proc::Block;
@@ -93,25 +93,16 @@ fn sync_transfer(
     };
     let slice = UserSlice::new(buf, len)?;
     let aspace = c.aspace(&kernel.procs);
-    // Straight to the user's frames only where nothing can unmap them
-    // while the caller is blocked: not a ring's pages, which the holder of
-    // the ring's last capability (another process, maybe) tears down at
-    // any time; those go through a bounce buffer, copied while the caller
-    // runs (found by a review: the frames were freed under the device).
-    // Nor a memory object's pages, which a revoke by another process
-    // unmaps (and may free) while the caller waits.
-    let direct = buf.is_multiple_of(SECTOR_SIZE as u64)
-        && !kernel.rings.maps_any(c.pid, buf, len)
-        && !kernel.memobjs.maps_any(c.pid, buf, len);
-    if direct {
-        // Straight to the user's frames: every page must be there (a read
-        // writes them) before the device sees their addresses.
-        check_user_pages(aspace, buf, len, op == Op::Read)?;
-    } else if op == Op::Read {
-        slice.check_writable(aspace)?;
-    } else {
-        slice.check_readable(aspace)?;
-    }
+    // Every page must be there (a read writes them) before a device sees
+    // their addresses. Straight to the user's frames only where nothing
+    // can unmap them while the caller is blocked: not a lent page (a
+    // ring's, which the holder of its last capability, another process
+    // maybe, tears down at any time; a memory object's, which a revoke
+    // elsewhere unmaps and may free); those go through a bounce buffer,
+    // copied while the caller runs (found by a review: the frames were
+    // freed under the device).
+    let private = slice.check_for_device(aspace, op == Op::Read)?;
+    let direct = private && buf.is_multiple_of(SECTOR_SIZE as u64);
     // Buffers of dead owners' finished requests go back first.
     kernel.async_io.reap_orphans(&mut kernel.devices);
     let mut t = SyncTransfer::new(c.pid, r.device, op, first, buf, len, direct, aspace)?;

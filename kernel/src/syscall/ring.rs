@@ -65,6 +65,7 @@ pub fn create(k: &mut Kernel, c: Caller, a: calls::RingCreate) -> Result<u64, Er
     }
     let aspace = k.procs.get_mut(c.pid).and_then(|p| p.aspace.as_mut()).expect("running process");
     aspace.map_zeroed(a.vaddr, pages, Access::ReadWrite, quota, &mut k.quotas)?;
+    aspace.lend(a.vaddr, pages);
     let Ok(idx) = RingIndices::new(a.entries as u32) else {
         unmap_pages(k, c.pid, a.vaddr, pages);
         return Err(Error::InvalidArgument);
