@@ -59,9 +59,17 @@ pub trait BlockDevice: Send {
     /// Whether writes are refused.
     fn read_only(&self) -> bool;
     /// Queues request `id` on `segments` (whose lengths are multiples of
-    /// `SECTOR_SIZE` and add up to the transfer; empty for a flush).
-    /// `Busy` when the device has no room now (poll, then retry). On an
-    /// error the device keeps nothing of the request.
+    /// `SECTOR_SIZE` and add up to the transfer, at most
+    /// `caps::abi::disk::MAX_SECTORS` sectors in at most
+    /// [`max_segments`](Self::max_segments) segments; empty for a flush).
+    /// Segments have the shape of a run of pages: every segment but the
+    /// first starts on a page boundary, every segment but the last ends on
+    /// one (NVMe's PRP rule; [`Devices::start`] refuses anything else with
+    /// `InvalidArgument`). A device whose own limit on one command is
+    /// smaller splits the request into several commands and reports it
+    /// done once, when all are. `Busy` when the device has no room now
+    /// (poll, then retry). On an error the device keeps nothing of the
+    /// request.
     ///
     /// # Safety
     /// The segments must stay valid, and untouched by the CPU, until `id`
@@ -88,6 +96,20 @@ pub trait BlockDevice: Send {
     fn take_doorbell_cycles(&mut self) -> u64 {
         0
     }
+}
+
+/// Whether `segments` have the shape [`BlockDevice::start`] promises its
+/// devices: each a whole number of sectors, every one but the first
+/// starting on a page boundary and every one but the last ending on one.
+fn page_run_shaped(segments: &[&mut [u8]]) -> bool {
+    const PAGE: usize = 4096;
+    let last = segments.len().saturating_sub(1);
+    segments.iter().enumerate().all(|(i, s)| {
+        let start = s.as_ptr() as usize;
+        s.len() % SECTOR_SIZE == 0
+            && (i == 0 || start % PAGE == 0)
+            && (i == last || (start + s.len()) % PAGE == 0)
+    })
 }
 
 /// Where a request of the table is.
@@ -201,6 +223,9 @@ impl Devices {
         segments: &[&mut [u8]],
     ) -> Result<RequestId, Error> {
         let dev = self.devices.get_mut(n as usize).ok_or(Error::BadHandle)?;
+        if !page_run_shaped(segments) {
+            return Err(Error::InvalidArgument);
+        }
         let slot = self.free;
         let Some(entry) = self.requests.get_mut(slot as usize) else { return Err(Error::Busy) };
         // The free list holds free slots only; anything else would be a
