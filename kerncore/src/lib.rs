@@ -31,6 +31,8 @@
 //!   completion queue kept from overflowing.
 //! - [`bytering`]: bytes received and not yet read (console input),
 //!   dropped and counted when full.
+//! - [`nvme`]: an NVMe controller's capabilities and IDENTIFY data read,
+//!   and the PRP entries of a command built from a request's segments.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -42,6 +44,7 @@ pub mod bytering;
 pub mod elf;
 pub mod framemap;
 pub mod mapping;
+pub mod nvme;
 pub mod objtable;
 pub mod pagepool;
 pub mod queue;
