@@ -5,6 +5,7 @@
 pub mod block;
 pub mod dma;
 pub mod memdisk;
+pub mod nvme;
 pub mod pci;
 pub mod virtio_blk;
 
@@ -19,9 +20,9 @@ use dma::KernelHal;
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
-/// Finds the disks: every virtio block device on the PCI bus (completing
-/// by interrupt if `irq`), then a RAM disk of `ram_disk_sectors` if asked
-/// for.
+/// Finds the disks: every virtio block device on the PCI bus, then every
+/// NVMe namespace (completing by interrupt if `irq`), then a RAM disk of
+/// `ram_disk_sectors` if asked for.
 pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
     let mut devices = Devices::new();
     let mut root = PciRoot::new(pci::PortCam);
@@ -58,6 +59,10 @@ pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
             }
             Err(e) => log::warn!("virtio-blk at {df}: cannot set up: {e}"),
         }
+    }
+    for (description, d) in nvme::probe(&mut root, irq) {
+        log::info!("disk {}: {description}", devices.len());
+        devices.add(d);
     }
     if ram_disk_sectors > 0 {
         match memdisk::MemDisk::new(ram_disk_sectors) {

@@ -1,0 +1,123 @@
+//! What is NVMe's own (issue 15): every namespace of a controller is a
+//! disk, a namespace of 4096-byte sectors is reported and skipped, a
+//! namespace of odd size is exposed whole (its last sector readable, one
+//! past it refused), and the queues are polled when interrupts are off.
+//! The disk, ring and fs suites run on NVMe with `EXOCAP_DISK=nvme`.
+
+use harness::{Exit, Image, Machine, Run, fresh_disk, test_dir};
+use std::path::Path;
+
+/// A `-drive` for `file`, named `id`: uncached (`cache=none`), as the
+/// other tests' data disks, unless its size is no multiple of the host's
+/// direct I/O alignment (QEMU refuses to open such a file uncached).
+fn drive(id: &str, file: &Path) -> [String; 2] {
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let cache = if size.is_multiple_of(4096) { "none" } else { "writeback" };
+    ["-drive".into(), format!("if=none,id={id},format=raw,cache={cache},file={}", file.display())]
+}
+
+/// An image running `disktest` in `mode` (with more boot settings in
+/// `settings`).
+fn disktest(dir: &Path, mode: &str, settings: &str) -> Machine {
+    Image::new(&format!("examples=disktest:mode={mode} {settings}"))
+        .program("init")
+        .program("disktest")
+        .program("disktest-sub")
+        .build(dir)
+}
+
+/// Boots `machine` with one NVMe controller holding the namespaces `disks`
+/// (in order: namespace 1, 2, ...), each `(image file, extra nvme-ns
+/// properties)`. The controller sits at 00:04.0.
+fn boot_nvme(mut machine: Machine, disks: &[(&Path, &str)]) -> Run {
+    machine.extra.extend(["-device".into(), "nvme,id=nvme0,serial=exocap-data,addr=04.0".into()]);
+    for (i, (file, props)) in disks.iter().enumerate() {
+        let id = format!("d{}", i + 1);
+        machine.extra.extend(drive(&id, file));
+        machine.extra.extend([
+            "-device".into(),
+            format!("nvme-ns,drive={id},bus=nvme0,nsid={}{props}", i + 1),
+        ]);
+    }
+    machine.run()
+}
+
+#[test]
+fn every_namespace_is_a_disk() {
+    let dir = test_dir("nvme-two");
+    let (a, b) = (dir.join("a.img"), dir.join("b.img"));
+    fresh_disk(&a, 64 << 20).unwrap();
+    fresh_disk(&b, 32 << 20).unwrap();
+    let run = boot_nvme(disktest(&dir, "edges", ""), &[(&a, ""), (&b, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "nvme 00:",
+            "disk 0: NVMe namespace 1 at 00:",
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
+            "disk 1: NVMe namespace 2 at 00:04.0, 32 MiB, 64-deep queue, MSI-X",
+            "disktest: range edges and rights ok",
+            "disktest: the last sector is readable, one past it refused",
+        ],
+    )
+    .expect_absent("KERNEL");
+}
+
+#[test]
+fn a_namespace_of_4096_byte_sectors_is_reported_and_skipped() {
+    // Namespace 1 of 4 KiB sectors, namespace 2 of 512: the second is
+    // disk 0, and the machine runs on.
+    let dir = test_dir("nvme-4k");
+    let (big, small) = (dir.join("4k.img"), dir.join("512.img"));
+    fresh_disk(&big, 16 << 20).unwrap();
+    fresh_disk(&small, 16 << 20).unwrap();
+    let run = boot_nvme(
+        disktest(&dir, "edges", ""),
+        &[(&big, ",logical_block_size=4096,physical_block_size=4096"), (&small, "")],
+    );
+    run.expect(
+        Exit::Success,
+        &[
+            "nvme 00:04.0 namespace 1: 4096-byte sectors, not supported; skipped",
+            "disk 0: NVMe namespace 2 at 00:04.0, 16 MiB",
+            "disktest: range edges and rights ok",
+        ],
+    )
+    .expect_absent("disk 1:")
+    .expect_absent("KERNEL");
+}
+
+#[test]
+fn an_odd_sized_namespace_is_exposed_whole() {
+    // 2001 sectors: the last (2000) is readable, 2001 is out of range.
+    let dir = test_dir("nvme-odd");
+    let disk = dir.join("odd.img");
+    fresh_disk(&disk, 2001 * 512).unwrap();
+    let run = boot_nvme(disktest(&dir, "edges", ""), &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "disk 0: NVMe namespace 1 at 00:04.0, 0 MiB",
+            "disktest: 2001 sectors",
+            "disktest: the last sector is readable, one past it refused",
+        ],
+    )
+    .expect_absent("KERNEL");
+}
+
+#[test]
+fn with_interrupts_off_the_queues_are_polled() {
+    let dir = test_dir("nvme-polled");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 64 << 20).unwrap();
+    let run = boot_nvme(disktest(&dir, "queue", "diskirq=off"), &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, polled",
+            "requests in flight, all complete with correct data; one more refused",
+            "large and unaligned buffers ok",
+        ],
+    )
+    .expect_absent("KERNEL");
+}
