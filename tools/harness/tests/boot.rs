@@ -59,7 +59,10 @@ fn uefi_boot_runs_every_example_with_a_data_disk() {
     machine.timeout = Duration::from_secs(120);
     machine
         .run()
-        .expect(Exit::Success, &["disk 0: virtio-blk", "init: 4/4 examples passed"])
+        .expect(
+            Exit::Success,
+            &[&format!("disk 0: {}", machine.controller.log_name()), "init: 4/4 examples passed"],
+        )
         .expect_absent("EXCEPTION");
 }
 
