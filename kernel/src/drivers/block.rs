@@ -106,9 +106,9 @@ fn page_run_shaped(segments: &[&mut [u8]]) -> bool {
     let last = segments.len().saturating_sub(1);
     segments.iter().enumerate().all(|(i, s)| {
         let start = s.as_ptr() as usize;
-        s.len() % SECTOR_SIZE == 0
-            && (i == 0 || start % PAGE == 0)
-            && (i == last || (start + s.len()) % PAGE == 0)
+        s.len().is_multiple_of(SECTOR_SIZE)
+            && (i == 0 || start.is_multiple_of(PAGE))
+            && (i == last || (start + s.len()).is_multiple_of(PAGE))
     })
 }
 
