@@ -49,7 +49,8 @@ use kerncore::nvme::{
 use virtio_drivers::transport::pci::bus::{Command as PciCommand, DeviceFunction, PciRoot};
 use x86_64::PhysAddr;
 
-use super::block::{BlockDevice, SECTOR_SIZE};
+use super::Found;
+use super::block::SECTOR_SIZE;
 use super::dma;
 use super::pci::{self, PortCam};
 use crate::mem::phys_to_virt;
@@ -98,15 +99,12 @@ const MAX_BAR_MAP: u64 = 0x2000;
 /// layer's largest request (so its PRP list fits in 2 KiB).
 const MAX_COMMAND_BYTES: u64 = caps::abi::disk::MAX_SECTORS * SECTOR_SIZE as u64;
 
-/// Disks found, each with its description for the boot log.
-pub type Disks = Vec<(String, Box<dyn BlockDevice>)>;
-
 /// The disks of every NVMe controller on PCI bus 0, in controller then
 /// namespace order, each with its description for the boot log
 /// (`NVMe namespace 1 at 00:04.0, 256 MiB, 64-deep queue, MSI-X`).
 /// Completions are signalled by MSI-X if `irq`. A controller or namespace
 /// that cannot be used is reported in the log and left out.
-pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Disks {
+pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
         .filter(|(_, info)| {
@@ -136,7 +134,7 @@ struct Controller {
 }
 
 /// A namespace that will be exposed: its id and IDENTIFY data.
-struct Found {
+struct Usable {
     nsid: u32,
     sectors: u64,
     read_only: bool,
@@ -148,7 +146,11 @@ impl Controller {
     /// (after a failure past the reset it is disabled again, and the DMA
     /// pages it was given are kept from the pool: a device that
     /// misbehaved might still write to them).
-    fn set_up(root: &mut PciRoot<PortCam>, df: DeviceFunction, irq: bool) -> Result<Disks, String> {
+    fn set_up(
+        root: &mut PciRoot<PortCam>,
+        df: DeviceFunction,
+        irq: bool,
+    ) -> Result<Vec<Found>, String> {
         let (_, command) = root.get_status_command(df);
         let mut command = command | PciCommand::MEMORY_SPACE | PciCommand::BUS_MASTER;
         if !irq {
@@ -253,7 +255,7 @@ impl Controller {
         &mut self,
         root: &mut PciRoot<PortCam>,
         irq: bool,
-    ) -> Result<Disks, String> {
+    ) -> Result<Vec<Found>, String> {
         let df = self.df;
         let min_page = self.cap.min_page;
         let info = parse_identify_controller(
@@ -292,10 +294,12 @@ impl Controller {
         } else {
             Err("diskirq=off")
         };
-        if let Err(e) = interrupts {
+        if let Err(e) = interrupts
+            && irq
+        {
             log::warn!("nvme {df}: no completion interrupt ({e}); polling");
         }
-        let mut disks: Disks = Vec::new();
+        let mut disks = Vec::new();
         for (i, ns) in found.iter().enumerate() {
             if i >= pairs {
                 log::warn!(
@@ -322,14 +326,14 @@ impl Controller {
                 disk.depth(),
                 if interrupts.is_ok() { "MSI-X" } else { "polled" }
             );
-            disks.push((description, Box::new(disk)));
+            disks.push(Found { device: Box::new(disk), description });
         }
         Ok(disks)
     }
 
     /// The active namespaces to expose, each checked; the others are
     /// reported.
-    fn namespaces(&mut self, info: &ControllerInfo) -> Result<Vec<Found>, String> {
+    fn namespaces(&mut self, info: &ControllerInfo) -> Result<Vec<Usable>, String> {
         let df = self.df;
         // The active namespace list (NVMe 1.1 and later); an older
         // controller's ids are 1..=NN, the inactive ones with NSZE 0.
@@ -352,7 +356,7 @@ impl Controller {
                     format!("{} bytes of metadata a sector, not supported", ns.metadata_bytes)
                 }
                 Ok(ns) => {
-                    found.push(Found { nsid, sectors: ns.blocks, read_only: ns.write_protected });
+                    found.push(Usable { nsid, sectors: ns.blocks, read_only: ns.write_protected });
                     continue;
                 }
                 Err(NamespaceError::Inactive) => continue,
