@@ -29,8 +29,15 @@ fn disktest(dir: &Path, mode: &str, settings: &str) -> Machine {
 /// Boots `machine` with one NVMe controller holding the namespaces `disks`
 /// (in order: namespace 1, 2, ...), each `(image file, extra nvme-ns
 /// properties)`. The controller sits at 00:04.0.
-fn boot_nvme(mut machine: Machine, disks: &[(&Path, &str)]) -> Run {
-    machine.extra.extend(["-device".into(), "nvme,id=nvme0,serial=exocap-data,addr=04.0".into()]);
+fn boot_nvme(machine: Machine, disks: &[(&Path, &str)]) -> Run {
+    boot_nvme_with(machine, "", disks)
+}
+
+/// [`boot_nvme`] with more properties for the controller (`,mdts=3`).
+fn boot_nvme_with(mut machine: Machine, props: &str, disks: &[(&Path, &str)]) -> Run {
+    machine
+        .extra
+        .extend(["-device".into(), format!("nvme,id=nvme0,serial=exocap-data,addr=04.0{props}")]);
     for (i, (file, props)) in disks.iter().enumerate() {
         let id = format!("d{}", i + 1);
         machine.extra.extend(drive(&id, file));
@@ -119,5 +126,46 @@ fn with_interrupts_off_the_queues_are_polled() {
             "large and unaligned buffers ok",
         ],
     )
+    .expect_absent("KERNEL");
+}
+
+#[test]
+fn requests_larger_than_mdts_are_split() {
+    // MDTS 3: 32 KiB a command, so a 1 MiB request is 32 commands, and
+    // 32 requests of 4 KiB fill the queue beside them.
+    let dir = test_dir("nvme-mdts");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 64 << 20).unwrap();
+    let run = boot_nvme_with(disktest(&dir, "queue", ""), ",mdts=3", &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "32 KiB a command",
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
+            "requests in flight, all complete with correct data; one more refused",
+            "large and unaligned buffers ok",
+        ],
+    )
+    .expect_absent("KERNEL");
+}
+
+#[test]
+fn a_controller_whose_transfers_are_too_small_is_skipped() {
+    // MDTS 1: 8 KiB a command, 128 commands for a 1 MiB request, more
+    // than the queue holds: reported, skipped, and the machine runs on.
+    let dir = test_dir("nvme-mdts1");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 16 << 20).unwrap();
+    let image = Image::new("examples=hello").program("init").program("hello").build(&dir);
+    let run = boot_nvme_with(image, ",mdts=1", &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "nvme 00:04.0: 8 KiB a command at most and 64 in flight",
+            "; skipped",
+            "example hello: ok",
+        ],
+    )
+    .expect_absent("disk 0:")
     .expect_absent("KERNEL");
 }
