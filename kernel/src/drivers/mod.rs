@@ -2,6 +2,7 @@
 //!
 //! Drivers are trusted kernel code (see `dma` on DMA without an IOMMU).
 
+pub mod ahci;
 pub mod block;
 pub mod dma;
 pub mod memdisk;
@@ -19,8 +20,9 @@ use dma::KernelHal;
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
-/// Finds the disks: every virtio block device on the PCI bus (completing
-/// by interrupt if `irq`), then a RAM disk of `ram_disk_sectors` if asked
+/// Finds the disks: every virtio block device on the PCI bus, then every
+/// ATA disk on an AHCI controller (completing by interrupt if `irq`),
+/// then a RAM disk of `ram_disk_sectors` if asked
 /// for.
 pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
     let mut devices = Devices::new();
@@ -58,6 +60,10 @@ pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
             }
             Err(e) => log::warn!("virtio-blk at {df}: cannot set up: {e}"),
         }
+    }
+    for (description, disk) in ahci::probe(&mut root, irq) {
+        log::info!("disk {}: {description}", devices.len());
+        devices.add(disk);
     }
     if ram_disk_sectors > 0 {
         match memdisk::MemDisk::new(ram_disk_sectors) {
