@@ -8,6 +8,7 @@
 //! | `ramdisk` | 0 to [`MAX_RAM_DISK_MIB`] MiB | also make a RAM disk of that size (default 0: none) |
 //! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
 //! | `diskirq` | `on` `off` | whether disks complete by interrupt (default `on`; `off` leaves completions to the idle loop and the timer tick, for tests of that path) |
+//! | `bootdisk` | 8 hex digits | the MBR disk signature (bytes 440..444, little-endian) of the disk the system booted from, written there by the imager: the kernel lists that disk last and read-only (as Linux's `root=PARTUUID=` names a disk by its signature) |
 //! | `iopoll` | 0 to [`MAX_IO_POLL_US`] µs | how long the idle loop polls busy devices before it halts until their interrupt (default [`DEFAULT_IO_POLL_US`]; 0: halt at once) |
 //!
 //! Every other word is passed on to init as its arguments (for example
@@ -35,7 +36,8 @@ pub const DEFAULT_IO_POLL_US: u64 = 0;
 pub const MAX_IO_POLL_US: u64 = 100_000;
 
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 7] = ["log", "selftest", "init", "ramdisk", "procs", "iopoll", "diskirq"];
+const KERNEL_KEYS: [&str; 8] =
+    ["log", "selftest", "init", "ramdisk", "procs", "iopoll", "diskirq", "bootdisk"];
 
 /// The parsed boot settings; strings borrow from the settings text.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +58,8 @@ pub struct BootConfig<'a> {
     pub io_poll_us: u64,
     /// Whether disks complete by interrupt (`diskirq=`).
     pub disk_irq: bool,
+    /// The boot disk's MBR disk signature (`bootdisk=`), if named.
+    pub boot_disk: Option<u32>,
     /// The whole settings text.
     text: &'a str,
     /// The first problem found in the settings, reported once logging is up.
@@ -74,6 +78,7 @@ impl<'a> BootConfig<'a> {
             max_procs,
             io_poll_us: DEFAULT_IO_POLL_US,
             disk_irq: true,
+            boot_disk: None,
             text: "",
             error: None,
         }
@@ -124,6 +129,13 @@ impl<'a> BootConfig<'a> {
                         None
                     }
                     _ => Some("bad diskirq ignored"),
+                },
+                "bootdisk" => match u32::from_str_radix(value, 16) {
+                    Ok(signature) if value.len() == 8 && signature != 0 => {
+                        cfg.boot_disk = Some(signature);
+                        None
+                    }
+                    _ => Some("bad bootdisk signature ignored"),
                 },
                 "iopoll" => match value.parse() {
                     Ok(us) if us <= MAX_IO_POLL_US => {
@@ -179,6 +191,26 @@ mod tests {
         assert!(BootConfig::parse("diskirq=on", MAX).disk_irq);
         let c = BootConfig::parse("diskirq=no", MAX);
         assert_eq!((c.disk_irq, c.error), (true, Some("bad diskirq ignored")));
+    }
+
+    #[test]
+    fn boot_disk_signature() {
+        assert_eq!(BootConfig::parse("", MAX).boot_disk, None);
+        let c = BootConfig::parse("bootdisk=0a1B2c3d example=x", MAX);
+        assert_eq!(
+            (c.boot_disk, c.error, c.init_args().as_str()),
+            (Some(0x0a1b_2c3d), None, "example=x")
+        );
+        // Zero is what an unsigned disk (every fresh data disk) carries.
+        for bad in ["bootdisk=00000000", "bootdisk=1234", "bootdisk=0x123456", "bootdisk=zzzzzzzz"]
+        {
+            let c = BootConfig::parse(bad, MAX);
+            assert_eq!(
+                (c.boot_disk, c.error),
+                (None, Some("bad bootdisk signature ignored")),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -60,10 +60,18 @@ pub fn start_init(init_name: &str, args: &str) {
     grants.extend(grant(Object::Timer(TIMER_ID), "timer"));
     // Each disk, whole, as a DiskRange: `disk` for the first, `disk1`...
     for n in 0..k.devices.len() as u32 {
-        let sectors = k.devices.get(n).map_or(0, |d| d.sector_count());
+        let (sectors, read_only) =
+            k.devices.get(n).map_or((0, true), |d| (d.sector_count(), d.read_only()));
         if let Ok(range) = caps::SectorRange::new(n, 0, sectors) {
             let role = if n == 0 { String::from("disk") } else { alloc::format!("disk{n}") };
-            grants.extend(grant(Object::DiskRange(range), &role));
+            // A disk that refuses writes (the boot disk) comes without the
+            // right to ask.
+            grants.extend(grant(Object::DiskRange(range), &role).map(|mut g| {
+                if read_only {
+                    g.rights.remove(Rights::WRITE);
+                }
+                g
+            }));
         }
     }
     for (i, p) in k.images.iter().enumerate() {

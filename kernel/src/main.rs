@@ -107,7 +107,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     time::init();
     proc::switch::set_idle_poll(cfg.io_poll_us);
-    let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq);
+    let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");

@@ -24,6 +24,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use virtio_drivers::transport::pci::bus::{Command, DeviceFunction, PciRoot};
 
+use super::Found;
 use super::block::BlockDevice;
 use super::pci::{self, PortCam};
 
@@ -151,11 +152,12 @@ struct Capabilities {
 }
 
 /// Finds every AHCI controller on bus 0 and returns a block device for
-/// each ATA disk on it, in controller then port order, each with a
-/// description for the boot log (`AHCI port 1 at 00:1f.2, 256 MiB, NCQ
+/// each ATA disk on it (the boot disk too: `drivers::probe` tells it by
+/// its MBR), in controller then port order, each with a description for
+/// the boot log (`AHCI port 1 at 00:1f.2, 256 MiB, NCQ
 /// depth 32, MSI`). Completions by MSI if `irq`, else polled. Writes to
 /// no disk.
-pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<(String, Box<dyn BlockDevice>)> {
+pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
     let found: Vec<DeviceFunction> = root
         .enumerate_bus(0)
         .filter(|(_, info)| {
@@ -179,7 +181,7 @@ fn probe_controller(
     root: &mut PciRoot<PortCam>,
     df: DeviceFunction,
     irq: bool,
-    disks: &mut Vec<(String, Box<dyn BlockDevice>)>,
+    disks: &mut Vec<Found>,
 ) -> Result<(), &'static str> {
     let (_, command) = root.get_status_command(df);
     root.set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
@@ -200,7 +202,9 @@ fn probe_controller(
     } else {
         Err("diskirq=off")
     };
-    if let Err(e) = interrupts {
+    if let Err(e) = interrupts
+        && e != "diskirq=off"
+    {
         log::warn!("AHCI at {df}: no completion interrupt ({e}); polling");
     }
     let mut any = false;
@@ -223,7 +227,7 @@ fn probe_controller(
                     disk.sector_count() / 2048,
                     if interrupts.is_ok() { "MSI" } else { "polled" }
                 );
-                disks.push((description, Box::new(disk) as Box<dyn BlockDevice>));
+                disks.push(Found { device: Box::new(disk), description });
                 any = true;
             }
             Ok(None) => {}

@@ -106,10 +106,94 @@ fn page_run_shaped(segments: &[&mut [u8]]) -> bool {
     let last = segments.len().saturating_sub(1);
     segments.iter().enumerate().all(|(i, s)| {
         let start = s.as_ptr() as usize;
-        s.len() % SECTOR_SIZE == 0
-            && (i == 0 || start % PAGE == 0)
-            && (i == last || (start + s.len()) % PAGE == 0)
+        s.len().is_multiple_of(SECTOR_SIZE)
+            && (i == 0 || start.is_multiple_of(PAGE))
+            && (i == last || (start + s.len()).is_multiple_of(PAGE))
     })
+}
+
+/// Reads sector 0 of `dev` into a DMA page, polling (boot only: the
+/// device must be idle and the request table not involved). `None` if the
+/// device refuses, fails or takes longer than `timeout_ns`.
+pub fn read_first_sector(dev: &mut dyn BlockDevice, timeout_ns: u64) -> Option<[u8; SECTOR_SIZE]> {
+    use x86_64::PhysAddr;
+    // An id no request of the table can have (its slot is past the end).
+    let id = RequestId { slot: u32::MAX, generation: 0 };
+    let phys = super::dma::alloc(1)?;
+    // SAFETY: a page of the DMA pool this function owns until it is freed
+    // below, after the device reported the request done (or, on a
+    // timeout, never: the page is leaked rather than reused while the
+    // device may still write it).
+    let page = unsafe {
+        core::slice::from_raw_parts_mut(
+            crate::mem::phys_to_virt(PhysAddr::new(phys)).as_mut_ptr::<u8>(),
+            SECTOR_SIZE,
+        )
+    };
+    let started = crate::time::now_ns();
+    // SAFETY: see `page`.
+    let ok = unsafe { dev.start(id, Op::Read, 0, &[&mut *page]) }.is_ok();
+    let mut result = None;
+    while ok && result.is_none() {
+        dev.poll(&mut |done, r| {
+            if done == id {
+                result = Some(r);
+            }
+        });
+        if result.is_none() && crate::time::now_ns() - started > timeout_ns {
+            log::warn!("{}: no answer to a read of sector 0", dev.name());
+            return None;
+        }
+        core::hint::spin_loop();
+    }
+    let sector = (result == Some(Ok(()))).then(|| {
+        let mut copy = [0; SECTOR_SIZE];
+        copy.copy_from_slice(page);
+        copy
+    });
+    super::dma::free(phys, 1);
+    sector
+}
+
+/// A disk that refuses writes: the boot disk (the system's own image,
+/// which nothing should change while it runs).
+pub struct ReadOnly(pub Box<dyn BlockDevice>);
+
+impl BlockDevice for ReadOnly {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn sector_count(&self) -> u64 {
+        self.0.sector_count()
+    }
+    fn read_only(&self) -> bool {
+        true
+    }
+    unsafe fn start(
+        &mut self,
+        id: RequestId,
+        op: Op,
+        sector: u64,
+        segments: &[&mut [u8]],
+    ) -> Result<(), Error> {
+        if op == Op::Write {
+            return Err(Error::MissingRight);
+        }
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.0.start(id, op, sector, segments) }
+    }
+    fn poll(&mut self, done: &mut dyn FnMut(RequestId, Result<(), Error>)) {
+        self.0.poll(done)
+    }
+    fn in_flight(&self) -> usize {
+        self.0.in_flight()
+    }
+    fn max_segments(&self) -> usize {
+        self.0.max_segments()
+    }
+    fn take_doorbell_cycles(&mut self) -> u64 {
+        self.0.take_doorbell_cycles()
+    }
 }
 
 /// Where a request of the table is.

@@ -10,69 +10,108 @@ pub mod pci;
 pub mod virtio_blk;
 
 use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::PciRoot;
 
-use block::Devices;
+use block::{BlockDevice, Devices};
 use dma::KernelHal;
 
 /// The vector block devices signal completions on (one for all: the
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
-/// Finds the disks: every virtio block device on the PCI bus, then every
-/// ATA disk on an AHCI controller (completing by interrupt if `irq`),
-/// then a RAM disk of `ram_disk_sectors` if asked
-/// for.
-pub fn probe(ram_disk_sectors: u64, irq: bool) -> Devices {
-    let mut devices = Devices::new();
+/// A disk a controller's probe found, before it gets its number.
+pub struct Found {
+    /// The disk.
+    pub device: Box<dyn BlockDevice>,
+    /// Where it is and how it completes, for the boot log
+    /// (`virtio-blk at 00:03.0, 256 MiB, MSI-X`).
+    pub description: String,
+}
+
+/// How long the boot waits for a disk's sector 0 (to find the boot disk).
+const BOOT_SECTOR_TIMEOUT_NS: u64 = 2_000_000_000;
+/// Where the MBR keeps its disk signature (little-endian).
+const MBR_SIGNATURE: core::ops::Range<usize> = 440..444;
+
+/// Finds the disks and numbers them: every controller's (virtio-blk, then
+/// AHCI, each in PCI order), completing by interrupt if `irq`; then a RAM disk of
+/// `ram_disk_sectors` if asked for; last the disk the system booted from,
+/// the one whose MBR signature is `boot_disk`, read-only. So the first
+/// data disk is disk 0 wherever the boot disk sits.
+pub fn probe(ram_disk_sectors: u64, irq: bool, boot_disk: Option<u32>) -> Devices {
+    let mut found = Vec::new();
     let mut root = PciRoot::new(pci::PortCam);
-    for df in pci::virtio_block_devices(&mut root) {
-        let disk = PciTransport::new::<KernelHal, _>(&mut root, df)
+    found.extend(virtio_disks(&mut root, irq));
+    found.extend(ahci::probe(&mut root, irq));
+    if !irq {
+        log::warn!("disks: no completion interrupt (diskirq=off); polling");
+    }
+    let boot = boot_disk.and_then(|signature| {
+        let i = found.iter_mut().position(|f| {
+            block::read_first_sector(&mut *f.device, BOOT_SECTOR_TIMEOUT_NS).is_some_and(|s| {
+                s[MBR_SIGNATURE].try_into().ok().map(u32::from_le_bytes) == Some(signature)
+            })
+        })?;
+        let f = found.remove(i);
+        Some(Found { device: Box::new(block::ReadOnly(f.device)), description: f.description })
+    });
+    if ram_disk_sectors > 0 {
+        match memdisk::MemDisk::new(ram_disk_sectors) {
+            Some(d) => found.push(Found {
+                device: Box::new(d),
+                description: format!("RAM disk, {} MiB", ram_disk_sectors / 2048),
+            }),
+            None => log::warn!("RAM disk: not enough memory"),
+        }
+    }
+    let boot_number = boot.as_ref().map(|_| found.len());
+    found.extend(boot);
+    let mut devices = Devices::new();
+    for f in found {
+        let n = devices.add(f.device);
+        let role = if Some(n as usize) == boot_number { ", the boot disk, read-only" } else { "" };
+        log::info!("disk {n}: {}{role}", f.description);
+    }
+    devices
+}
+
+/// Every virtio block device on the PCI bus.
+fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
+    let mut found = Vec::new();
+    for df in pci::virtio_block_devices(root) {
+        let disk = PciTransport::new::<KernelHal, _>(root, df)
             .map_err(|_| "PCI transport")
             .and_then(virtio_blk::VirtioBlk::new);
         match disk {
             Ok(d) => {
-                use block::BlockDevice;
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
                 let irq = if irq {
-                    pci::enable_msix(&mut root, df, DISK_VECTOR, crate::arch::apic::id())
-                        .and_then(|()| pci::virtio_queue_msix(&mut root, df, 0, 0))
+                    pci::enable_msix(root, df, DISK_VECTOR, crate::arch::apic::id())
+                        .and_then(|()| pci::virtio_queue_msix(root, df, 0, 0))
                 } else {
                     Err("diskirq=off")
                 };
-                log::info!(
-                    "disk {}: {} at {df}, {} MiB{}, {}",
-                    devices.len(),
+                if let Err(e) = irq
+                    && e != "diskirq=off"
+                {
+                    log::warn!("virtio-blk at {df}: no completion interrupt ({e}); polling");
+                }
+                let description = format!(
+                    "{} at {df}, {} MiB{}, {}",
                     d.name(),
                     d.sector_count() / 2048,
                     if d.read_only() { ", read-only" } else { "" },
-                    match irq {
-                        Ok(()) => "MSI-X",
-                        Err(_) => "polled",
-                    }
+                    if irq.is_ok() { "MSI-X" } else { "polled" }
                 );
-                if let Err(e) = irq {
-                    log::warn!("virtio-blk at {df}: no completion interrupt ({e}); polling");
-                }
-                devices.add(Box::new(d));
+                found.push(Found { device: Box::new(d), description });
             }
             Err(e) => log::warn!("virtio-blk at {df}: cannot set up: {e}"),
         }
     }
-    for (description, disk) in ahci::probe(&mut root, irq) {
-        log::info!("disk {}: {description}", devices.len());
-        devices.add(disk);
-    }
-    if ram_disk_sectors > 0 {
-        match memdisk::MemDisk::new(ram_disk_sectors) {
-            Some(d) => {
-                log::info!("disk {}: RAM disk, {} MiB", devices.len(), ram_disk_sectors / 2048);
-                devices.add(Box::new(d));
-            }
-            None => log::warn!("RAM disk: not enough memory"),
-        }
-    }
-    devices
+    found
 }

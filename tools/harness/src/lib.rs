@@ -135,13 +135,81 @@ impl Run {
     }
 }
 
+/// The controller a [`Machine`]'s data disk is attached to. Every test
+/// with a data disk runs on the one `EXOCAP_DISK` names (`virtio`, the
+/// default, `ahci` or `nvme`), so one suite covers every controller
+/// (`make test` runs the disk and file-system suites on each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskController {
+    /// `virtio-blk-pci`.
+    Virtio,
+    /// The q35 machine's built-in AHCI controller (ICH9, 00:1f.2), port 1
+    /// (port 0 holds the boot disk).
+    Ahci,
+    /// An NVMe controller (`-device nvme`), namespace 1.
+    Nvme,
+}
+
+impl DiskController {
+    /// Every controller, in the order the kernel probes them.
+    pub const ALL: [DiskController; 3] =
+        [DiskController::Virtio, DiskController::Nvme, DiskController::Ahci];
+
+    /// The controller `EXOCAP_DISK` names (virtio-blk when unset).
+    ///
+    /// # Panics
+    /// On a value that names no controller: a typo must not quietly test
+    /// virtio-blk instead.
+    pub fn from_env() -> Self {
+        match std::env::var("EXOCAP_DISK") {
+            Err(_) => DiskController::Virtio,
+            Ok(v) => DiskController::parse(&v)
+                .unwrap_or_else(|| panic!("EXOCAP_DISK={v:?}: expected virtio, ahci or nvme")),
+        }
+    }
+
+    /// `virtio`, `ahci` or `nvme` (empty: virtio).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "" | "virtio" => Some(DiskController::Virtio),
+            "ahci" => Some(DiskController::Ahci),
+            "nvme" => Some(DiskController::Nvme),
+            _ => None,
+        }
+    }
+
+    /// How the kernel's boot log names it (`disk 0: <this> ...`).
+    pub fn log_name(self) -> &'static str {
+        match self {
+            DiskController::Virtio => "virtio-blk",
+            DiskController::Ahci => "AHCI",
+            DiskController::Nvme => "NVMe",
+        }
+    }
+
+    /// The QEMU `-device` argument that attaches drive `drive` to it.
+    pub fn device(self, drive: &str) -> String {
+        match self {
+            DiskController::Virtio => format!("virtio-blk-pci,drive={drive}"),
+            DiskController::Ahci => format!("ide-hd,drive={drive},bus=ide.1"),
+            DiskController::Nvme => format!("nvme,serial=exocap-{drive},drive={drive}"),
+        }
+    }
+}
+
 /// One boot of exocap in QEMU.
 #[derive(Clone, Debug)]
 pub struct Machine {
     /// The boot disk image.
     pub image: PathBuf,
-    /// The data disk (raw image), attached as `virtio-blk-pci`.
+    /// The data disk (raw image), attached to `controller`.
     pub data_disk: Option<PathBuf>,
+    /// The controller the data disk hangs on ([`DiskController::from_env`]
+    /// by default).
+    pub controller: DiskController,
+    /// A `blkdebug` rule file for the data disk (QEMU's error injection):
+    /// the disk's reads and writes go through it.
+    pub blkdebug: Option<PathBuf>,
     /// Boot through UEFI (OVMF) instead of BIOS.
     pub uefi: bool,
     /// Use KVM (not available on our build machines: TCG is the default).
@@ -195,6 +263,8 @@ impl Machine {
         Machine {
             image: image.into(),
             data_disk: None,
+            controller: DiskController::from_env(),
+            blkdebug: None,
             uefi: false,
             kvm: false,
             gdb: false,
@@ -225,9 +295,12 @@ impl Machine {
         }
         cmd.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
         if let Some(disk) = &self.data_disk {
-            cmd.arg("-drive")
-                .arg(format!("if=none,id=data,format=raw,cache=none,file={}", disk.display()));
-            cmd.args(["-device", "virtio-blk-pci,drive=data"]);
+            let file = match &self.blkdebug {
+                Some(rules) => format!("blkdebug:{}:{}", rules.display(), disk.display()),
+                None => disk.display().to_string(),
+            };
+            cmd.arg("-drive").arg(format!("if=none,id=data,format=raw,cache=none,file={file}"));
+            cmd.arg("-device").arg(self.controller.device("data"));
         }
         if self.gdb {
             cmd.args(["-s", "-S"]);

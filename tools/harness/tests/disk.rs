@@ -1,7 +1,8 @@
-//! Disk-range capabilities on a real virtio-blk disk: edges, rights,
+//! Disk-range capabilities on a real disk (the controller `EXOCAP_DISK`
+//! names: virtio-blk, AHCI or NVMe; `make test` runs this on each): edges, rights,
 //! revocation, delegation, queue depth, persistence, injected I/O errors.
 
-use harness::{DATA_DISK_BYTES, Exit, Image, Run, fresh_disk, test_dir};
+use harness::{DATA_DISK_BYTES, DiskController, Exit, Image, Run, fresh_disk, test_dir};
 use std::path::Path;
 
 fn boot_with_disk(dir: &Path, examples: &str, programs: &[&str], disk: &Path) -> Run {
@@ -22,7 +23,7 @@ fn disk_ranges_behave() {
     boot_with_disk(&dir, "disktest", &["disktest", "disktest-sub"], &disk).expect(
         Exit::Success,
         &[
-            "disk 0: virtio-blk",
+            &format!("disk 0: {}", DiskController::from_env().log_name()),
             "range edges and rights ok",
             "revoke during a stream of writes ok",
             "delegation to a child that derives and revokes ok",
@@ -100,16 +101,8 @@ fn run_with_bad_sector(test: &str, mode: &str) -> Run {
         .program("disktest")
         .program("disktest-sub")
         .build(&dir);
-    machine.extra.extend([
-        "-drive".to_string(),
-        format!(
-            "if=none,id=data,format=raw,cache=none,file=blkdebug:{}:{}",
-            conf.display(),
-            disk.display()
-        ),
-        "-device".to_string(),
-        "virtio-blk-pci,drive=data".to_string(),
-    ]);
+    machine.data_disk = Some(disk);
+    machine.blkdebug = Some(conf);
     machine.run()
 }
 
@@ -186,7 +179,9 @@ fn a_disk_without_interrupts_is_polled_and_its_reader_runs_at_once() {
     .expect(
         Exit::Success,
         &[
-            "virtio-blk at 00:03.0: no completion interrupt (diskirq=off); polling",
+            &format!("disk 0: {}", DiskController::from_env().log_name()),
+            "MiB, polled",
+            "no completion interrupt (diskirq=off); polling",
             "disktest: a read the tick finds done runs its reader at once",
             "example disktest:mode=tickwake: ok",
         ],

@@ -120,7 +120,7 @@ fn ramdisk_path(out: &Path) -> PathBuf {
 
 /// Boot-setting keys the kernel keeps for itself (`kernel/src/bootcfg.rs`);
 /// the other words go to init.
-const KERNEL_KEYS: [&str; 4] = ["log", "selftest", "init", "ramdisk"];
+const KERNEL_KEYS: [&str; 5] = ["log", "selftest", "init", "ramdisk", "bootdisk"];
 
 /// Reads and checks the manifests, and adds their compact form to the
 /// boot settings.
@@ -157,9 +157,46 @@ fn add_manifest(args: &mut Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the MBR keeps its 32-bit disk signature (little-endian); the
+/// `bootloader` crate's boot sector leaves it zero, and a GPT image's
+/// protective MBR ignores it.
+const MBR_SIGNATURE: std::ops::Range<usize> = 440..444;
+
+/// The boot disk's signature: an FNV-1a hash of everything the image
+/// holds (so two different images almost never share one, and one image
+/// always gets the same), never zero (a fresh data disk's signature).
+fn disk_signature(args: &Args) -> Result<u32, String> {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    };
+    eat(&std::fs::read(&args.kernel).map_err(|e| format!("{}: {e}", args.kernel.display()))?);
+    eat(&build_ramdisk(args)?);
+    Ok(hash.max(1))
+}
+
+/// Writes `signature` into the MBR of the image at `out`.
+fn sign_disk(out: &Path, signature: u32) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    file.seek(SeekFrom::Start(MBR_SIGNATURE.start as u64))
+        .and_then(|_| file.write_all(&signature.to_le_bytes()))
+        .map_err(|e| format!("{}: signing: {e}", out.display()))
+}
+
 fn run() -> Result<(), String> {
     let mut args = parse_args()?;
     add_manifest(&mut args)?;
+    // The kernel finds the disk it booted from by this signature, lists it
+    // last and read-only (so a test's data disk is always disk 0, even on
+    // the controller that holds the boot disk).
+    let signature = disk_signature(&args)?;
+    args.cmdline = format!("{} bootdisk={signature:08x}", args.cmdline.trim());
     let ramdisk = ramdisk_path(&args.out);
     std::fs::write(&ramdisk, build_ramdisk(&args)?)
         .map_err(|e| format!("{}: {e}", ramdisk.display()))?;
@@ -176,7 +213,8 @@ fn run() -> Result<(), String> {
     } else {
         builder.create_bios_image(&args.out)
     };
-    made.map_err(|e| format!("{}: {e:#}", args.out.display()))
+    made.map_err(|e| format!("{}: {e:#}", args.out.display()))?;
+    sign_disk(&args.out, signature)
 }
 
 fn main() -> ExitCode {

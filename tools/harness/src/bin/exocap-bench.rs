@@ -4,9 +4,16 @@
 //!
 //! ```text
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
+//!              [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]
 //! ```
+//!
+//! `--controller` attaches the data disk to that controller; `--rename`
+//! replaces the prefix `from` of every figure's name with `to` (the disk
+//! benchmark's `disk_read4k_p50_us` run on AHCI becomes
+//! `ahci_read4k_p50_us`); `--append` keeps the figures already in the
+//! output file (those of the same name are replaced).
 
-use harness::{DATA_DISK_BYTES, Exit, Machine};
+use harness::{DATA_DISK_BYTES, DiskController, Exit, Machine};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -30,6 +37,20 @@ fn parse(console: &str) -> Vec<Figure> {
             let value = words.next()?.parse().ok()?;
             let unit = words.next().unwrap_or("").to_string();
             Some(Figure { name, value, unit })
+        })
+        .collect()
+}
+
+/// The figures of a file [`json`] wrote (an unreadable or missing file
+/// has none).
+fn read_json(path: &std::path::Path) -> Vec<Figure> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.trim().strip_prefix('"')?.split_once("\": { \"value\": ")?;
+            let (value, rest) = rest.split_once(", \"unit\": \"")?;
+            let unit = rest.split_once('"')?.0;
+            Some(Figure { name: name.into(), value: value.parse().ok()?, unit: unit.into() })
         })
         .collect()
 }
@@ -71,15 +92,34 @@ fn main() -> ExitCode {
     let mut data_disk = None;
     let mut out = PathBuf::from("target/bench/results.json");
     let mut timeout = 600;
+    let mut controller = DiskController::from_env();
+    let mut rename: Option<(String, String)> = None;
+    let mut append = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-disk" => data_disk = args.next().map(PathBuf::from),
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--timeout" => timeout = args.next().and_then(|s| s.parse().ok()).unwrap_or(timeout),
+            "--controller" => match args.next().as_deref().and_then(DiskController::parse) {
+                Some(c) => controller = c,
+                None => {
+                    eprintln!("exocap-bench: --controller takes virtio, ahci or nvme");
+                    return ExitCode::from(64);
+                }
+            },
+            "--rename" => match args.next().as_deref().and_then(|r| r.split_once('=')) {
+                Some((from, to)) => rename = Some((from.into(), to.into())),
+                None => {
+                    eprintln!("exocap-bench: --rename takes <from>=<to>");
+                    return ExitCode::from(64);
+                }
+            },
+            "--append" => append = true,
             _ if image.is_none() && !arg.starts_with('-') => image = Some(arg),
             _ => {
                 eprintln!(
-                    "usage: exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]"
+                    "usage: exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>] \
+                     [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]"
                 );
                 return ExitCode::from(64);
             }
@@ -99,12 +139,27 @@ fn main() -> ExitCode {
         return ExitCode::from(3);
     }
     machine.data_disk = data_disk;
+    machine.controller = controller;
     machine.timeout = Duration::from_secs(timeout);
     let run = machine.run();
-    let figures = parse(&run.console);
+    let mut figures = parse(&run.console);
     if run.exit != Exit::Success || figures.is_empty() {
         eprintln!("exocap-bench: {}; console tail:\n{}", run.exit.describe(), run.tail(40));
         return ExitCode::FAILURE;
+    }
+    if let Some((from, to)) = &rename {
+        for f in &mut figures {
+            if let Some(rest) = f.name.strip_prefix(from.as_str()) {
+                f.name = format!("{to}{rest}");
+            }
+        }
+    }
+    let shown = figures.len();
+    if append {
+        let mut all = read_json(&out);
+        all.retain(|old| !figures.iter().any(|f| f.name == old.name));
+        all.append(&mut figures);
+        figures = all;
     }
     if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -114,9 +169,29 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!("{:<32} {:>14}  unit", "benchmark", "value");
-    for f in &figures {
+    for f in &figures[figures.len() - shown..] {
         println!("{:<32} {:>14.3}  {}", f.name, f.value, f.unit);
     }
     println!("(written to {})", out.display());
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_read_back_as_written() {
+        let figures = vec![
+            Figure { name: "disk_iops_qd32".into(), value: 28724.0, unit: "IOPS".into() },
+            Figure { name: "ipc_call_over_floor".into(), value: 1.642, unit: "".into() },
+        ];
+        let text = json(&figures);
+        let path = std::env::temp_dir().join(format!("exocap-bench-{}.json", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let back = read_json(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(json(&back), text);
+        assert_eq!(back.len(), 2);
+    }
 }
