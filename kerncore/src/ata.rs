@@ -313,13 +313,14 @@ impl CommandQueue {
         }
     }
 
-    /// After an error: the issued commands of `mask` go back to waiting,
-    /// in their old order and ahead of everything claimed later, each to
-    /// run alone (so a failing one fails on its own). The caller rebuilds
-    /// their commands as non-queued ones before issuing again.
-    pub fn reissue_alone(&mut self, mask: u32) {
+    /// After an error: the issued and waiting commands of `mask` wait (the
+    /// issued ones again), in their old order and ahead of everything
+    /// claimed later, each to run alone (so a failing one fails on its
+    /// own). The caller rebuilds them as non-queued commands before they
+    /// are issued again.
+    pub fn run_alone(&mut self, mask: u32) {
         for (i, s) in self.slots[..self.len].iter_mut().enumerate() {
-            if let Slot::Issued { seq, .. } = *s
+            if let Slot::Issued { seq, .. } | Slot::Waiting { seq, .. } = *s
                 && mask & (1 << i) != 0
             {
                 *s = Slot::Waiting { seq, queued: false };
@@ -431,7 +432,7 @@ mod tests {
         let b = q.claim(true).unwrap();
         q.issue();
         let c = q.claim(true).unwrap();
-        q.reissue_alone(1 << a | 1 << b);
+        q.run_alone(1 << a | 1 << b);
         assert!(q.waits_alone(a) && q.waits_alone(b) && !q.waits_alone(c));
         assert_eq!(q.issue().all, 1 << a);
         q.finish(a);
@@ -500,12 +501,12 @@ mod tests {
                     }
                     Step::Finish(i) => q.finish(i),
                     Step::Reissue(mask) => {
-                        for i in 0..8 {
-                            if q.issued() & mask & (1 << i) != 0 {
-                                alone[i] = true;
+                        for (i, a) in alone.iter_mut().enumerate() {
+                            if (q.issued() | q.waiting()) & mask & (1 << i) != 0 {
+                                *a = true;
                             }
                         }
-                        q.reissue_alone(mask);
+                        q.run_alone(mask);
                     }
                 }
                 let issued = q.issued();

@@ -180,7 +180,7 @@ fn a_disk_without_interrupts_is_polled_and_its_reader_runs_at_once() {
         Exit::Success,
         &[
             &format!("disk 0: {}", DiskController::from_env().log_name()),
-            "MiB, polled",
+            ", polled",
             "no completion interrupt (diskirq=off); polling",
             "disktest: a read the tick finds done runs its reader at once",
             "example disktest:mode=tickwake: ok",

@@ -13,17 +13,20 @@
 //! Errors (section 6.2.2): when the port reports one (a task file error,
 //! a host bus or interface error, any PxSERR bit) or a command takes
 //! longer than `COMMAND_TIMEOUT_S`, the NCQ commands the device
-//! finished are reaped, the port is stopped (COMRESET too if the device
-//! stays busy or the HBA keeps commands issued) and started again, and
-//! the commands that were in flight are issued again one at a time
-//! without NCQ, so that the failing one is found: it gets `IoError`, the
-//! others complete normally. A port that cannot be restarted is taken out
-//! of service: every request on it fails with `IoError`.
+//! finished are reaped, the port is stopped and started again (with a
+//! COMRESET after an NCQ error, which leaves the device refusing NCQ
+//! commands until then, or if the device stays busy or the HBA keeps
+//! commands issued), and the commands that were in flight are issued
+//! again one at a time without NCQ, so that the failing one is found: it
+//! gets `IoError`, the others complete normally. Commands run alone until
+//! one succeeds, then NCQ resumes. A port that cannot be restarted is
+//! taken out of service: every request on it fails with `IoError`.
 //!
-//! QEMU 7.2 reports a failed NCQ command only through PxSERR (a bit set
-//! per tag) and the task file, never PxIS.TFES, and keeps its queued
-//! commands running across a stop until a COMRESET cancels them: both are
-//! covered by the rules above.
+//! The QEMU in use (7.2 as Debian ships it) sets PxIS.TFES for a failed
+//! NCQ command; older QEMUs report it only through PxSERR, which counts
+//! as an error too. A stale error status (left by a failed non-queued
+//! command) fails QEMU's acknowledgement of the next NCQ command, hence
+//! the commands run alone after an error.
 
 use alloc::format;
 use alloc::string::String;
@@ -250,6 +253,11 @@ pub struct AhciPort {
     /// The port could not be restarted after an error: every request
     /// fails.
     out_of_service: bool,
+    /// The port was restarted after an error and no command has
+    /// succeeded since: commands run alone, without NCQ. (A device whose
+    /// status still shows the old error would fail the first NCQ
+    /// command's acknowledgement: QEMU's does.)
+    recovering: bool,
     /// TSC ticks after which an issued command counts as lost.
     timeout_ticks: u64,
     doorbell_cycles: u64,
@@ -291,6 +299,7 @@ impl AhciPort {
             queue: CommandQueue::new(slots),
             commands: [None; ata::MAX_SLOTS],
             out_of_service: false,
+            recovering: false,
             timeout_ticks: crate::time::tsc_hz().saturating_mul(COMMAND_TIMEOUT_S),
             doorbell_cycles: 0,
         };
@@ -506,7 +515,8 @@ impl AhciPort {
         );
         // A failed NCQ command keeps its PxSACT bit (SATA 3.2, 13.6.5);
         // the cleared ones finished well.
-        let (failed, suspects) = if self.queue.issued_queued() {
+        let queued = self.queue.issued_queued();
+        let (failed, suspects) = if queued {
             let active = self.regs.read(PX_SACT);
             fence(Ordering::SeqCst);
             for i in slots(issued & !active) {
@@ -516,20 +526,30 @@ impl AhciPort {
         } else {
             (issued, 0)
         };
-        match self.restart() {
+        // After an NCQ error the device takes no NCQ command until its
+        // error log is read or it is reset (SATA 3.2, 13.6.3.3): reset it.
+        match self.restart(queued) {
             Ok(()) => {
                 for i in slots(failed) {
                     self.complete(i, Err(Error::IoError), done);
                 }
-                for i in slots(suspects) {
+                // The unfinished ones first, then those that waited, all
+                // alone until one succeeds (`recovering`).
+                let again = suspects | self.queue.waiting();
+                for i in slots(again) {
                     let Some(c) = self.commands[i] else { continue };
-                    let t = if c.op == Op::Write { Transfer::Write } else { Transfer::Read };
+                    let t = match c.op {
+                        Op::Read => Transfer::Read,
+                        Op::Write => Transfer::Write,
+                        Op::Flush => continue,
+                    };
                     match ata::fis_dma_ext(t, c.lba, c.sectors) {
                         Some(fis) => self.rewrite_fis(i, &fis),
                         None => self.complete(i, Err(Error::IoError), done),
                     }
                 }
-                self.queue.reissue_alone(suspects);
+                self.queue.run_alone(again);
+                self.recovering = true;
             }
             Err(e) => {
                 log::error!("AHCI port {}: {e}; the port is out of service", self.regs.port);
@@ -541,14 +561,14 @@ impl AhciPort {
         }
     }
 
-    /// Stops the port, resets the device if it stays busy or the HBA
-    /// keeps commands issued, clears the errors, and starts it again
-    /// (section 6.2.2.1).
-    fn restart(&mut self) -> Result<(), &'static str> {
+    /// Stops the port, resets the device (COMRESET) if `reset`, if it
+    /// stays busy or if the HBA keeps commands issued, clears the errors,
+    /// and starts it again (section 6.2.2.1).
+    fn restart(&mut self, reset: bool) -> Result<(), &'static str> {
         let r = self.regs;
         r.clear(PX_CMD, CMD_ST);
         let stopped = wait_for(STOP_TIMEOUT_NS, || r.read(PX_CMD) & CMD_CR == 0);
-        if !stopped || r.busy() || r.read(PX_SACT) != 0 || r.read(PX_CI) != 0 {
+        if reset || !stopped || r.busy() || r.read(PX_SACT) != 0 || r.read(PX_CI) != 0 {
             r.comreset()?;
         }
         r.write(PX_SERR, !0);
@@ -619,7 +639,7 @@ impl BlockDevice for AhciPort {
                 return Err(Error::InvalidArgument);
             }
         }
-        let queued = self.ncq_depth.is_some() && transfer.is_some();
+        let queued = self.ncq_depth.is_some() && transfer.is_some() && !self.recovering;
         let slot = self.queue.claim(queued).ok_or(Error::Busy)?;
         let cfis = match transfer {
             None => Some(ata::fis_flush_cache_ext()),
@@ -666,6 +686,7 @@ impl BlockDevice for AhciPort {
             fence(Ordering::SeqCst);
             for i in slots(issued & !busy) {
                 self.complete(i, Ok(()), done);
+                self.recovering = false;
             }
         }
         self.kick();
