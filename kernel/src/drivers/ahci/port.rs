@@ -121,7 +121,7 @@ const TABLE_BYTES: usize = PRDT_OFFSET + PRDT_ENTRIES * PRD_BYTES;
 /// The most bytes one PRDT entry moves (section 4.2.3.3: 22-bit count).
 const PRD_MAX_BYTES: usize = 4 << 20;
 const _: () = assert!(TABLE_BYTES.is_multiple_of(128) && TABLE_BYTES == 2048);
-const _: () = assert!(caps::abi::disk::MAX_SECTORS as u64 <= ata::MAX_COMMAND_SECTORS as u64);
+const _: () = assert!(caps::abi::disk::MAX_SECTORS <= ata::MAX_COMMAND_SECTORS as u64);
 
 /// How long a port's engines get to stop (section 10.1.2: 500 ms).
 const STOP_TIMEOUT_NS: u64 = 500_000_000;
