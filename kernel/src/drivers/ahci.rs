@@ -231,6 +231,9 @@ fn probe_controller(
                 any = true;
             }
             Ok(None) => {}
+            Err(e) if e == port::NOT_A_DISK_ATAPI || e == port::NOT_A_DISK_SEMB => {
+                log::info!("AHCI port {p} at {df}: {e}; skipped")
+            }
             Err(e) => log::warn!("AHCI port {p} at {df}: {e}; skipped"),
         }
     }

@@ -97,6 +97,11 @@ const SIG_ATAPI: u32 = 0xeb14_0101;
 const SIG_SEMB: u32 = 0xc33c_0101;
 const SIG_PM: u32 = 0x9669_0101;
 
+/// Why a port with a device that is not a disk is skipped (a boot fact,
+/// logged as information; every other reason is a warning).
+pub(super) const NOT_A_DISK_ATAPI: &str = "an ATAPI device (CD/DVD), not a disk";
+pub(super) const NOT_A_DISK_SEMB: &str = "an enclosure bridge, not a disk";
+
 /// The port's page: the command list (32 headers of 32 bytes, 1 KiB
 /// aligned: section 4.2.2), the received FIS area (256 bytes, 256
 /// aligned: section 4.2.1) and the IDENTIFY data.
@@ -335,9 +340,9 @@ impl AhciPort {
         r.write(PX_IS, !0);
         match r.read(PX_SIG) {
             SIG_ATA => {}
-            SIG_ATAPI => return Err(String::from("an ATAPI device (CD/DVD), not a disk")),
+            SIG_ATAPI => return Err(String::from(NOT_A_DISK_ATAPI)),
             SIG_PM => return Err(String::from("a port multiplier (not supported)")),
-            SIG_SEMB => return Err(String::from("an enclosure bridge, not a disk")),
+            SIG_SEMB => return Err(String::from(NOT_A_DISK_SEMB)),
             sig => return Err(format!("unknown device signature {sig:#010x}")),
         }
         r.set(PX_CMD, CMD_ST);
