@@ -19,6 +19,8 @@
 //!   at most that many entries, with constant stack.
 //!
 //! ## The pieces
+//! - [`ata`]: ATA command FISes, IDENTIFY data, and the order an AHCI
+//!   port issues commands in (NCQ ones together, others alone).
 //! - [`objtable`]: objects named by generation-checked ids.
 //! - [`quota`]: memory quotas: charge, credit, carve, references, ceilings.
 //! - [`queue`]: FIFOs of objects linked through the objects themselves.
@@ -39,6 +41,7 @@
 
 extern crate alloc;
 
+pub mod ata;
 pub mod bootcfg;
 pub mod bytering;
 pub mod elf;

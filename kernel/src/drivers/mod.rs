@@ -2,6 +2,7 @@
 //!
 //! Drivers are trusted kernel code (see `dma` on DMA without an IOMMU).
 
+pub mod ahci;
 pub mod block;
 pub mod dma;
 pub mod memdisk;
@@ -38,43 +39,46 @@ const BOOT_SECTOR_TIMEOUT_NS: u64 = 2_000_000_000;
 const MBR_SIGNATURE: core::ops::Range<usize> = 440..444;
 
 /// Finds the disks and numbers them: every controller's (virtio-blk, then
-/// NVMe, each in PCI order), completing by interrupt if `irq`; then a RAM disk of
-/// `ram_disk_sectors` if asked for; last the disk the system booted from,
-/// the one whose MBR signature is `boot_disk`, read-only. So the first
-/// data disk is disk 0 wherever the boot disk sits.
+/// NVMe, then AHCI, each in PCI order), completing by interrupt if `irq`;
+/// then a RAM disk of `ram_disk_sectors` if asked for; last every disk
+/// that carries the boot disk's MBR signature `boot_disk` (the disk the
+/// system booted from, and any copy of it), read-only. So the first data
+/// disk is disk 0 wherever the boot disk sits.
 pub fn probe(ram_disk_sectors: u64, irq: bool, boot_disk: Option<u32>) -> Devices {
     let mut found = Vec::new();
     let mut root = PciRoot::new(pci::PortCam);
     found.extend(virtio_disks(&mut root, irq));
     found.extend(nvme::probe(&mut root, irq));
+    found.extend(ahci::probe(&mut root, irq));
     if !irq {
         log::warn!("disks: no completion interrupt (diskirq=off); polling");
     }
-    let boot = boot_disk.and_then(|signature| {
-        let i = found.iter_mut().position(|f| {
+    let (mut data, mut boot) = (Vec::new(), Vec::new());
+    for mut f in found {
+        let is_boot = boot_disk.is_some_and(|signature| {
             block::read_first_sector(&mut *f.device, BOOT_SECTOR_TIMEOUT_NS).is_some_and(|s| {
                 s[MBR_SIGNATURE].try_into().ok().map(u32::from_le_bytes) == Some(signature)
             })
-        })?;
-        let f = found.remove(i);
-        Some(Found { device: Box::new(block::ReadOnly(f.device)), description: f.description })
-    });
+        });
+        if is_boot { boot.push(f) } else { data.push(f) }
+    }
     if ram_disk_sectors > 0 {
         match memdisk::MemDisk::new(ram_disk_sectors) {
-            Some(d) => found.push(Found {
+            Some(d) => data.push(Found {
                 device: Box::new(d),
                 description: format!("RAM disk, {} MiB", ram_disk_sectors / 2048),
             }),
             None => log::warn!("RAM disk: not enough memory"),
         }
     }
-    let boot_number = boot.as_ref().map(|_| found.len());
-    found.extend(boot);
     let mut devices = Devices::new();
-    for f in found {
+    for f in data {
         let n = devices.add(f.device);
-        let role = if Some(n as usize) == boot_number { ", the boot disk, read-only" } else { "" };
-        log::info!("disk {n}: {}{role}", f.description);
+        log::info!("disk {n}: {}", f.description);
+    }
+    for f in boot {
+        let n = devices.add(Box::new(block::ReadOnly(f.device)));
+        log::info!("disk {n}: {}, the boot disk, read-only", f.description);
     }
     devices
 }

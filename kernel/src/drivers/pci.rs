@@ -1,5 +1,6 @@
 //! PCI configuration space through the legacy I/O ports (0xcf8/0xcfc),
-//! and finding the virtio block devices on bus 0.
+//! finding the virtio block devices on bus 0, and routing a device's
+//! MSI or MSI-X to a local APIC.
 
 use alloc::vec::Vec;
 use virtio_drivers::transport::DeviceType;
@@ -60,6 +61,7 @@ pub fn virtio_block_devices(root: &mut PciRoot<PortCam>) -> Vec<DeviceFunction> 
 }
 
 /// PCI capability ids (PCI Local Bus 3.0, appendix H).
+const CAP_MSI: u8 = 0x05;
 const CAP_VENDOR: u8 = 0x09;
 const CAP_MSIX: u8 = 0x11;
 /// The virtio PCI capability of the common configuration (virtio 1.2,
@@ -74,6 +76,12 @@ const VIRTIO_MSI_NO_VECTOR: u16 = 0xffff;
 /// MSI-X message control: enable, function mask.
 const MSIX_ENABLE: u32 = 1 << 15;
 const MSIX_FUNCTION_MASK: u32 = 1 << 14;
+/// MSI message control (PCI 3.0, 6.8.1.3): enable, multiple message
+/// enable (vectors granted, log2), 64-bit address, per-vector masking.
+const MSI_ENABLE: u32 = 1;
+const MSI_MULTIPLE_MESSAGE_ENABLE: u32 = 0x7 << 4;
+const MSI_64_BIT: u16 = 1 << 7;
+const MSI_PER_VECTOR_MASK: u16 = 1 << 8;
 /// Where MSI messages go: the local APIC's interrupt window (Intel SDM
 /// vol. 3, 11.11.1), destination APIC id in bits 12..20.
 const MSI_ADDRESS_BASE: u64 = 0xfee0_0000;
@@ -130,6 +138,40 @@ pub fn enable_msix(
     let mut cam = PortCam;
     let header = cam.read_word(df, cap.offset);
     let control = ((header >> 16) | MSIX_ENABLE) & !MSIX_FUNCTION_MASK;
+    cam.write_word(df, cap.offset, (header & 0xffff) | control << 16);
+    Ok(())
+}
+
+/// Routes the MSI of `df` (one message) to `vector` on the local APIC
+/// `apic_id` (fixed delivery, edge), unmasks it, and turns MSI on (which
+/// also turns the pin interrupt, INTx, off: PCI 3.0, 6.8.1.3). The
+/// capability's layout depends on its 64-bit and per-vector-masking bits
+/// (PCI 3.0, 6.8.1). Errors: the device has no MSI capability.
+pub fn enable_msi(
+    root: &mut PciRoot<PortCam>,
+    df: DeviceFunction,
+    vector: u8,
+    apic_id: u8,
+) -> Result<(), &'static str> {
+    let cap = root.capabilities(df).find(|c| c.id == CAP_MSI).ok_or("no MSI capability")?;
+    let mut cam = PortCam;
+    let control = cap.private_header;
+    cam.write_word(df, cap.offset + 4, (MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32);
+    let data = if control & MSI_64_BIT != 0 {
+        cam.write_word(df, cap.offset + 8, 0);
+        cap.offset + 12
+    } else {
+        cap.offset + 8
+    };
+    // Message data is the low 16 bits; the high half is kept as it is.
+    let word = cam.read_word(df, data);
+    cam.write_word(df, data, (word & 0xffff_0000) | u32::from(vector));
+    if control & MSI_PER_VECTOR_MASK != 0 {
+        let mask = cam.read_word(df, data + 4);
+        cam.write_word(df, data + 4, mask & !1);
+    }
+    let header = cam.read_word(df, cap.offset);
+    let control = ((header >> 16) & !MSI_MULTIPLE_MESSAGE_ENABLE) | MSI_ENABLE;
     cam.write_word(df, cap.offset, (header & 0xffff) | control << 16);
     Ok(())
 }

@@ -306,10 +306,13 @@ fn the_boot_disk_is_listed_last_and_read_only() {
             Exit::Success,
             &[
                 "disk 0: virtio-blk at 00:05.0, 256 MiB, MSI-X",
+                // Both disks with the boot signature, the copy and the
+                // image QEMU boots from (AHCI port 0), come last.
                 "disk 1: virtio-blk at 00:03.0",
                 "MSI-X, the boot disk, read-only",
+                "disk 2: AHCI port 0 at 00:1f.2",
                 "example delegate: ok",
             ],
         )
-        .expect_absent("disk 2:");
+        .expect_absent("disk 3:");
 }
