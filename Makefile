@@ -161,6 +161,10 @@ bench: kernel user imager runner
 	    --manifest bench/exocap.toml --cmdline "log=warn example=bench-disk"
 	$(foreach d,$(OTHER_CONTROLLERS),target/debug/exocap-bench $(BUILD)/bench-disk.img \
 	    --data-disk $(BUILD)/bench-data.img --controller $(d) --rename disk_=$(d)_ --append &&) true
+	@# The kernel's instructions per request on each controller (-icount:
+	@# deterministic, comparable from one sitting to the next).
+	$(foreach d,virtio $(OTHER_CONTROLLERS),target/debug/exocap-bench $(BUILD)/bench-disk.img \
+	    --data-disk $(BUILD)/bench-data.img --controller $(d) --instructions $(d)_ --append &&) true
 	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
 
 # The syscall fuzzer under the authority-checking kernel: SEED=<n> replays

@@ -5,6 +5,7 @@
 //! ```text
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
 //!              [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]
+//!              [--instructions <prefix>]
 //! ```
 //!
 //! `--controller` attaches the data disk to that controller; `--rename`
@@ -12,6 +13,15 @@
 //! benchmark's `disk_read4k_p50_us` run on AHCI becomes
 //! `ahci_read4k_p50_us`); `--append` keeps the figures already in the
 //! output file (those of the same name are replaced).
+//!
+//! `--instructions <prefix>` runs the guest under `-icount shift=0`, where
+//! its clock advances one nanosecond per guest instruction, and keeps only
+//! the disk benchmark's kernel-time figures, which then count the kernel's
+//! instructions per request: `disk_kernel_overhead_sync_ns` becomes
+//! `<prefix>kernel_instr_sync`, `disk_kernel_overhead_qd1_ns`
+//! `<prefix>kernel_instr_qd1`, `disk_kernel_overhead_ns` (32 in flight)
+//! `<prefix>kernel_instr_qd32`. Unlike times, these do not move with the
+//! host's load, so two sittings can be compared.
 
 use harness::{DATA_DISK_BYTES, DiskController, Exit, Machine};
 use std::fmt::Write as _;
@@ -95,6 +105,7 @@ fn main() -> ExitCode {
     let mut controller = DiskController::from_env();
     let mut rename: Option<(String, String)> = None;
     let mut append = false;
+    let mut instructions: Option<String> = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-disk" => data_disk = args.next().map(PathBuf::from),
@@ -115,11 +126,19 @@ fn main() -> ExitCode {
                 }
             },
             "--append" => append = true,
+            "--instructions" => match args.next() {
+                Some(prefix) => instructions = Some(prefix),
+                None => {
+                    eprintln!("exocap-bench: --instructions takes a figure-name prefix");
+                    return ExitCode::from(64);
+                }
+            },
             _ if image.is_none() && !arg.starts_with('-') => image = Some(arg),
             _ => {
                 eprintln!(
                     "usage: exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>] \
-                     [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]"
+                     [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append] \
+                     [--instructions <prefix>]"
                 );
                 return ExitCode::from(64);
             }
@@ -140,12 +159,18 @@ fn main() -> ExitCode {
     }
     machine.data_disk = data_disk;
     machine.controller = controller;
+    if instructions.is_some() {
+        machine.extra.extend(["-icount", "shift=0,sleep=on"].map(String::from));
+    }
     machine.timeout = Duration::from_secs(timeout);
     let run = machine.run();
     let mut figures = parse(&run.console);
     if run.exit != Exit::Success || figures.is_empty() {
         eprintln!("exocap-bench: {}; console tail:\n{}", run.exit.describe(), run.tail(40));
         return ExitCode::FAILURE;
+    }
+    if let Some(prefix) = &instructions {
+        figures = kernel_instructions(figures, prefix);
     }
     if let Some((from, to)) = &rename {
         for f in &mut figures {
@@ -176,6 +201,24 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The kernel-time figures of the disk benchmark of a run under
+/// `-icount shift=0` (one ns a guest instruction), renamed as counts of
+/// instructions per request (see the module doc).
+fn kernel_instructions(figures: Vec<Figure>, prefix: &str) -> Vec<Figure> {
+    figures
+        .into_iter()
+        .filter_map(|f| {
+            let rest = f.name.strip_prefix("disk_kernel_overhead")?.strip_suffix("_ns")?;
+            let depth = if rest.is_empty() { "_qd32" } else { rest };
+            Some(Figure {
+                name: format!("{prefix}kernel_instr{depth}"),
+                value: f.value,
+                unit: "instructions".into(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +236,22 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(json(&back), text);
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn kernel_times_become_instruction_counts() {
+        let f = |name: &str| Figure { name: name.into(), value: 1.0, unit: "ns".into() };
+        let figures = vec![
+            f("disk_read4k_p50_us"),
+            f("disk_kernel_overhead_sync_ns"),
+            f("disk_kernel_overhead_qd1_ns"),
+            f("disk_kernel_overhead_ns"),
+        ];
+        let names: Vec<String> =
+            kernel_instructions(figures, "ahci_").into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            ["ahci_kernel_instr_sync", "ahci_kernel_instr_qd1", "ahci_kernel_instr_qd32"]
+        );
     }
 }
