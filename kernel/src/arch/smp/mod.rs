@@ -53,6 +53,21 @@ const MAX_XAPIC_ID: u32 = 254;
 /// APs that checked in (the boot CPU is not counted).
 static APS_ONLINE: AtomicU32 = AtomicU32::new(0);
 
+/// The self test `absent-cpu` (test builds): a processor the MADT does not
+/// list, with this local APIC id (which QEMU's machines never use for up
+/// to 4 CPUs), is tried first, so the timeout path runs and the real APs
+/// after it must still come up.
+#[cfg(feature = "selftest")]
+static ABSENT_CPU: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+#[cfg(feature = "selftest")]
+const ABSENT_APIC_ID: u8 = 200;
+
+/// Arms the `absent-cpu` self test (see [`ABSENT_CPU`]).
+#[cfg(feature = "selftest")]
+pub fn selftest_absent_cpu() {
+    ABSENT_CPU.store(true, Ordering::Relaxed);
+}
+
 /// What an AP needs to get from the trampoline to its parking loop; made
 /// by the boot CPU, leaked (an AP keeps its tables and stack for ever).
 struct ApStart {
@@ -83,6 +98,10 @@ pub fn start(boot_info: &BootInfo) -> u32 {
             Ok(id) if u32::from(id) <= MAX_XAPIC_ID => aps.push(id),
             _ => log::warn!("cpu: APIC id {id} needs x2APIC mode; not started"),
         }
+    }
+    #[cfg(feature = "selftest")]
+    if ABSENT_CPU.load(Ordering::Relaxed) {
+        aps.insert(0, ABSENT_APIC_ID);
     }
     if !aps.is_empty() {
         match trampoline_page(boot_info).map(Trampoline::install) {
