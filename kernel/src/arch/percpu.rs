@@ -1,8 +1,8 @@
 //! The per-CPU area: one small block per CPU, reached through the GS base.
 //!
 //! Each CPU's `IA32_GS_BASE` points to its own [`PerCpu`], whose first
-//! field points to itself, so `mov rax, gs:[0]` answers "which CPU am I"
-//! with one load. The boot CPU gets its area right after the heap exists,
+//! field points to itself, so a GS-relative load (`mov rax, gs:[0]`)
+//! answers "which CPU am I". The boot CPU gets its area right after the heap exists,
 //! each application processor as it comes up (`arch::smp`).
 //!
 //! Not yet: the entries from user mode do not `swapgs`. A process can load
