@@ -4,6 +4,8 @@
 # Other targets: shell, graph, gdb, bench, fuzz, lint, host-test, qemu-test, image, clean.
 # Settings: EXAMPLE=<name> (run one example), DATA_DISK=<raw image>,
 # DISK=virtio|ahci|nvme (the data disk's controller; virtio-blk by default),
+# SMP=<n> (CPUs of the machine, 1 by default; the others are started and
+# parked, processes run on the boot CPU),
 # UEFI=1 (boot through OVMF), LOG=<level> (kernel console log level),
 # BOOT="key=value ..." (more boot settings, see kerncore/src/bootcfg.rs).
 
@@ -19,8 +21,11 @@ EXAMPLE      ?=
 UEFI         ?=
 BOOT         ?=
 DISK         ?= virtio
-# The harness reads the data disk's controller from the environment.
+SMP          ?= 1
+# The harness reads the data disk's controller and the CPU count from the
+# environment.
 export EXOCAP_DISK := $(DISK)
+export EXOCAP_SMP  := $(SMP)
 
 # The image builder's toolchain must not leak from an outer cargo/rustup.
 CLEAN_ENV    := env -u RUSTUP_TOOLCHAIN -u CARGO -u RUSTC -u RUSTDOC -u RUSTFLAGS \

@@ -28,6 +28,8 @@ pub fn run(name: &str) {
         "heap" => heap(),
         "frames" => frames(),
         "paging" => paging(),
+        // Armed now, done when the APs are started.
+        "absent-cpu" => crate::arch::smp::selftest_absent_cpu(),
         // Armed now, done after the first syscall of a process other than
         // init: the authority checks must then stop the machine.
         #[cfg(feature = "authority-checks")]

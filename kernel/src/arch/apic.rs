@@ -22,6 +22,8 @@ const REG_ID: usize = 0x20;
 const REG_TPR: usize = 0x80;
 const REG_EOI: usize = 0xb0;
 const REG_SVR: usize = 0xf0;
+const REG_ICR_LOW: usize = 0x300;
+const REG_ICR_HIGH: usize = 0x310;
 const REG_LVT_TIMER: usize = 0x320;
 const REG_TIMER_INITIAL: usize = 0x380;
 const REG_TIMER_CURRENT: usize = 0x390;
@@ -31,6 +33,13 @@ const SVR_ENABLE: u32 = 1 << 8;
 const LVT_MASKED: u32 = 1 << 16;
 const LVT_PERIODIC: u32 = 1 << 17;
 const DIVIDE_BY_16: u32 = 0b0011;
+
+// Interrupt command register fields (Intel SDM vol. 3A, 11.6.1).
+const ICR_INIT: u32 = 0b101 << 8;
+const ICR_STARTUP: u32 = 0b110 << 8;
+const ICR_DELIVERY_PENDING: u32 = 1 << 12;
+const ICR_LEVEL_ASSERT: u32 = 1 << 14;
+const ICR_DEST_SHIFT: u32 = 24;
 
 /// The PIT's input clock.
 const PIT_HZ: u64 = 1_193_182;
@@ -151,4 +160,49 @@ pub fn end_of_interrupt() {
 /// destination MSI messages name.
 pub fn id() -> u8 {
     (read(REG_ID) >> 24) as u8
+}
+
+/// Sets up an application processor's local APIC: enabled with the
+/// spurious vector, accepting every priority, its timer masked (parked
+/// CPUs take no ticks). The registers are at the same physical address on
+/// every CPU, each CPU reaching its own; the boot CPU's `init` mapped them.
+pub fn init_ap() {
+    write(REG_TPR, 0);
+    write(REG_SVR, SVR_ENABLE | SPURIOUS_VECTOR as u32);
+    write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
+    write(REG_LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
+}
+
+/// An inter-processor interrupt the ICR can send.
+#[derive(Clone, Copy, Debug)]
+pub enum Ipi {
+    /// INIT: resets the target into the wait-for-SIPI state.
+    Init,
+    /// Start-up: the target starts in real mode at `page << 12` (CS =
+    /// `page << 8`, IP = 0).
+    Startup {
+        /// The page number of the start-up code (below 1 MiB).
+        page: u8,
+    },
+}
+
+/// Sends `ipi` to the CPU whose local APIC id is `apic_id`, and waits (at
+/// most `timeout_ns`) until the local APIC has sent it (Intel SDM vol. 3A,
+/// 11.6.1: the delivery-status bit). Returns whether it was sent.
+pub fn send_ipi(apic_id: u8, ipi: Ipi, timeout_ns: u64) -> bool {
+    let low = match ipi {
+        Ipi::Init => ICR_INIT | ICR_LEVEL_ASSERT,
+        Ipi::Startup { page } => ICR_STARTUP | ICR_LEVEL_ASSERT | page as u32,
+    };
+    write(REG_ICR_HIGH, (apic_id as u32) << ICR_DEST_SHIFT);
+    // Writing the low half sends the IPI.
+    write(REG_ICR_LOW, low);
+    let deadline = crate::time::now_ns() + timeout_ns;
+    while read(REG_ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
+        if crate::time::now_ns() > deadline {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
 }

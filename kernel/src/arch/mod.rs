@@ -6,7 +6,9 @@ pub mod context;
 pub mod cpu;
 pub mod gdt;
 pub mod mca;
+pub mod percpu;
 pub mod pit;
+pub mod smp;
 pub mod syscall;
 pub mod trap;
 

@@ -197,6 +197,23 @@ impl DiskController {
     }
 }
 
+/// The CPU count `EXOCAP_SMP` names (`make SMP=n` sets it), 1 when unset.
+///
+/// # Panics
+/// On a value that is not a number from 1 to 255: a typo must not quietly
+/// test one CPU.
+pub fn cpus_from_env() -> u32 {
+    match std::env::var("EXOCAP_SMP") {
+        Err(_) => 1,
+        Ok(v) if v.is_empty() => 1,
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=255).contains(n))
+            .unwrap_or_else(|| panic!("EXOCAP_SMP={v:?}: want a CPU count from 1 to 255")),
+    }
+}
+
 /// One boot of exocap in QEMU.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -210,6 +227,9 @@ pub struct Machine {
     /// A `blkdebug` rule file for the data disk (QEMU's error injection):
     /// the disk's reads and writes go through it.
     pub blkdebug: Option<PathBuf>,
+    /// How many CPUs the machine has (`-smp`); [`cpus_from_env`] by
+    /// default.
+    pub cpus: u32,
     /// Boot through UEFI (OVMF) instead of BIOS.
     pub uefi: bool,
     /// Use KVM (not available on our build machines: TCG is the default).
@@ -265,6 +285,7 @@ impl Machine {
             data_disk: None,
             controller: DiskController::from_env(),
             blkdebug: None,
+            cpus: cpus_from_env(),
             uefi: false,
             kvm: false,
             gdb: false,
@@ -279,7 +300,8 @@ impl Machine {
     /// The QEMU command line; the serial console goes to stdout.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1"]);
+        cmd.args(["-machine", "q35", "-cpu", "max", "-m", "512M"]);
+        cmd.arg("-smp").arg(self.cpus.to_string());
         cmd.args(["-accel", if self.kvm { "kvm" } else { "tcg" }]);
         if self.keyboard {
             // The terminal's keys all reach the guest (Ctrl-C too:

@@ -1,0 +1,205 @@
+//! Bringing up the application processors (APs) and parking them.
+//!
+//! This is the first step of SMP (issue 16): the boot CPU (BSP) finds the
+//! processors in ACPI's MADT ([`madt`]), starts each other one with
+//! INIT-SIPI-SIPI through its local APIC (Intel SDM vol. 3A, 9.4.4.1; MP
+//! spec B.4) and the real-mode [`trampoline`], one at a time, and waits at
+//! most [`CHECK_IN_TIMEOUT_NS`] for it to check in. An AP gets its own
+//! GDT, TSS and IST stacks (`gdt::CpuTables`), the shared IDT, the
+//! kernel's page table, the boot CPU's control-register settings, a
+//! per-CPU area (`percpu`), its local APIC enabled with the timer masked,
+//! and a kernel stack; then it counts itself online and parks: interrupts
+//! off, `hlt` in a loop. An NMI wakes it only to count the NMI (as on the
+//! BSP) and halt again.
+//!
+//! Nothing is scheduled on the APs yet: processes, syscalls, IPC and
+//! device interrupts run on the boot CPU alone. An AP that does not check
+//! in is logged and sent an INIT (back to wait-for-SIPI), never a panic.
+
+mod madt;
+mod trampoline;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use bootloader_api::BootInfo;
+use bootloader_api::info::MemoryRegionKind;
+use core::sync::atomic::{AtomicU32, Ordering};
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+
+use super::apic::{self, Ipi};
+use super::gdt::CpuTables;
+use crate::mem::PAGE_SIZE;
+use crate::proc::kstack::KernelStack;
+use crate::time;
+use trampoline::Trampoline;
+
+/// How long an AP may take from the first start-up IPI to checking in.
+pub const CHECK_IN_TIMEOUT_NS: u64 = 100_000_000;
+/// Wait after INIT before the first start-up IPI (SDM 9.4.4.1: 10 ms).
+const INIT_DELAY_NS: u64 = 10_000_000;
+/// Wait after a start-up IPI (SDM 9.4.4.1: 200 µs).
+const SIPI_DELAY_NS: u64 = 200_000;
+/// How long the local APIC may take to send one IPI.
+const IPI_SEND_TIMEOUT_NS: u64 = 1_000_000;
+/// The lowest page the trampoline may use (page 0 holds the real-mode
+/// interrupt table and is the null page).
+const TRAMPOLINE_MIN: u64 = 0x1000;
+/// A start-up IPI names a page below 1 MiB.
+const TRAMPOLINE_END: u64 = 0x10_0000;
+/// The highest local APIC id the xAPIC's ICR can name (255 is broadcast).
+const MAX_XAPIC_ID: u32 = 254;
+
+/// APs that checked in (the boot CPU is not counted).
+static APS_ONLINE: AtomicU32 = AtomicU32::new(0);
+
+/// The self test `absent-cpu` (test builds): a processor the MADT does not
+/// list, with this local APIC id (which QEMU's machines never use for up
+/// to 4 CPUs), is tried first, so the timeout path runs and the real APs
+/// after it must still come up.
+#[cfg(feature = "selftest")]
+static ABSENT_CPU: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+#[cfg(feature = "selftest")]
+const ABSENT_APIC_ID: u8 = 200;
+
+/// Arms the `absent-cpu` self test (see [`ABSENT_CPU`]).
+#[cfg(feature = "selftest")]
+pub fn selftest_absent_cpu() {
+    ABSENT_CPU.store(true, Ordering::Relaxed);
+}
+
+/// What an AP needs to get from the trampoline to its parking loop; made
+/// by the boot CPU, leaked (an AP keeps its tables and stack for ever).
+struct ApStart {
+    tables: CpuTables,
+    /// The kernel's page-table root, which the AP switches to from the
+    /// trampoline's temporary one.
+    root: PhysFrame,
+    root_flags: Cr3Flags,
+    _stack: KernelStack,
+}
+
+/// Starts every other processor the MADT lists and logs how many CPUs
+/// are online (`cpus: N online`, counting the boot CPU). Runs once on the
+/// boot CPU, after `time::init` (delays are measured with the TSC) and
+/// before the first process exists.
+pub fn start(boot_info: &BootInfo) -> u32 {
+    let bsp = u32::from(apic::id());
+    let ids = match madt::processors(boot_info.rsdp_addr.into_option()) {
+        Ok(ids) => ids,
+        Err(e) => {
+            log::warn!("cpus: cannot list the processors ({e}); only the boot CPU runs");
+            Vec::new()
+        }
+    };
+    let mut aps = Vec::new();
+    for id in ids.into_iter().filter(|&id| id != bsp) {
+        match u8::try_from(id) {
+            Ok(id) if u32::from(id) <= MAX_XAPIC_ID => aps.push(id),
+            _ => log::warn!("cpu: APIC id {id} needs x2APIC mode; not started"),
+        }
+    }
+    #[cfg(feature = "selftest")]
+    if ABSENT_CPU.load(Ordering::Relaxed) {
+        aps.insert(0, ABSENT_APIC_ID);
+    }
+    if !aps.is_empty() {
+        match trampoline_page(boot_info).map(Trampoline::install) {
+            None => {
+                log::warn!("cpus: no usable page below 1 MiB for the trampoline; APs not started")
+            }
+            Some(Err(e)) => log::warn!("cpus: trampoline: {e:?}; APs not started"),
+            Some(Ok(tramp)) => {
+                for id in aps {
+                    start_one(&tramp, id);
+                }
+                tramp.remove();
+            }
+        }
+    }
+    let online = 1 + APS_ONLINE.load(Ordering::Acquire);
+    log::info!("cpus: {online} online");
+    online
+}
+
+/// A usable RAM page below 1 MiB for the trampoline. Nothing else uses
+/// such memory: the frame allocator, the heap and the DMA pool start at
+/// 1 MiB (`kerncore::framemap::LOW_MEMORY_END`), so the page stays ours.
+fn trampoline_page(boot_info: &BootInfo) -> Option<u64> {
+    boot_info.memory_regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).find_map(|r| {
+        let start = r.start.max(TRAMPOLINE_MIN).next_multiple_of(PAGE_SIZE);
+        (start + PAGE_SIZE <= r.end.min(TRAMPOLINE_END)).then_some(start)
+    })
+}
+
+/// Starts the AP with local APIC id `id` and waits for it to check in.
+fn start_one(tramp: &Trampoline, id: u8) {
+    let Some(stack) = KernelStack::new() else {
+        log::warn!("cpu: APIC id {id}: no kernel stack; not started");
+        return;
+    };
+    let (root, root_flags) = Cr3::read();
+    let stack_top = stack.top();
+    let start: &'static ApStart =
+        Box::leak(Box::new(ApStart { tables: CpuTables::new(), root, root_flags, _stack: stack }));
+    tramp.prepare(stack_top, ap_entry, start as *const ApStart as u64);
+
+    let before = APS_ONLINE.load(Ordering::Acquire);
+    let checked_in = || APS_ONLINE.load(Ordering::Acquire) != before;
+    let began = time::now_ns();
+    let sent = apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
+        && !wait_ns(INIT_DELAY_NS, || false)
+        && apic::send_ipi(id, Ipi::Startup { page: tramp.vector() }, IPI_SEND_TIMEOUT_NS);
+    // The second start-up IPI only if the first did not start it (SDM
+    // 9.4.4.1 sends two; a started AP ignores the second anyway).
+    let sent = sent
+        && (wait_ns(SIPI_DELAY_NS, checked_in)
+            || apic::send_ipi(id, Ipi::Startup { page: tramp.vector() }, IPI_SEND_TIMEOUT_NS));
+    if sent && wait_ns(CHECK_IN_TIMEOUT_NS.saturating_sub(time::now_ns() - began), checked_in) {
+        return;
+    }
+    log::warn!("cpu: APIC id {id} did not start");
+    // Back to wait-for-SIPI, so it cannot run the trampoline later, with
+    // the next AP's parameters.
+    apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS);
+}
+
+/// Spins for at most `ns` nanoseconds, or until `done()`; returns whether
+/// `done()` became true.
+fn wait_ns(ns: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = time::now_ns() + ns;
+    while time::now_ns() < deadline {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    done()
+}
+
+/// Where an AP enters Rust, on its own kernel stack, from the trampoline
+/// (`arg`: its [`ApStart`]); interrupts are off.
+extern "C" fn ap_entry(arg: u64) -> ! {
+    // SAFETY: the boot CPU passed the address of a leaked `ApStart` that
+    // nothing writes any more.
+    let start = unsafe { &*(arg as *const ApStart) };
+    start.tables.load();
+    super::trap::init();
+    // SAFETY: the kernel's root maps everything the trampoline's temporary
+    // root maps in the kernel half (the same entries), so the code, stack
+    // and data in use stay mapped; the lower half holds nothing this CPU
+    // uses any more.
+    unsafe { Cr3::write(start.root, start.root_flags) };
+    super::cpu::init();
+    super::percpu::install();
+    apic::init_ap();
+    APS_ONLINE.fetch_add(1, Ordering::Release);
+    park()
+}
+
+/// Stops this AP until there is work for it (there is none yet): every
+/// interrupt stays masked, so only an NMI or an INIT can wake it, and the
+/// NMI handler returns here.
+fn park() -> ! {
+    super::halt_forever()
+}

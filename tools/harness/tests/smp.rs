@@ -1,0 +1,108 @@
+//! Multiprocessor bring-up (issue 16, first step): the application
+//! processors the MADT lists start, check in and park, on 1, 2 and 4
+//! CPUs, and the example apps still run (on the boot CPU).
+
+use std::time::Duration;
+
+use harness::{Exit, Image, Machine, test_dir};
+
+/// The example apps `make run` runs, with their helpers (as in boot.rs).
+const EXAMPLES: &str = "delegate,fs,hello,ipc";
+const EXAMPLE_PROGRAMS: [&str; 9] = [
+    "delegate",
+    "delegate-reader",
+    "delegate-writer",
+    "fs",
+    "hello",
+    "ipc",
+    "ipc-client",
+    "ipc-pong",
+    "ipc-storage",
+];
+
+/// A machine with `cpus` CPUs that runs every example with a data disk.
+fn examples_machine(name: &str, cpus: u32) -> Machine {
+    let dir = test_dir(name);
+    let disk = dir.join("data.img");
+    harness::fresh_disk(&disk, harness::DATA_DISK_BYTES).unwrap();
+    let mut image = Image::new(&format!("examples={EXAMPLES}")).program("init");
+    for p in EXAMPLE_PROGRAMS {
+        image = image.program(p);
+    }
+    let mut machine = image.build(&dir);
+    machine.data_disk = Some(disk);
+    machine.cpus = cpus;
+    machine.timeout = Duration::from_secs(120);
+    machine
+}
+
+fn boots_with(cpus: u32) {
+    let machine = examples_machine(&format!("smp-{cpus}"), cpus);
+    machine
+        .run()
+        .expect(
+            Exit::Success,
+            &[&format!("cpus: {cpus} online"), "boot complete", "init: 4/4 examples passed"],
+        )
+        .expect_absent("did not start")
+        .expect_absent("EXCEPTION")
+        .expect_absent("PANIC");
+}
+
+#[test]
+fn one_cpu_is_online_alone() {
+    boots_with(1);
+}
+
+#[test]
+fn two_cpus_come_online_and_the_examples_run() {
+    boots_with(2);
+}
+
+#[test]
+fn four_cpus_come_online_and_the_examples_run() {
+    boots_with(4);
+}
+
+#[test]
+fn uefi_boot_brings_up_two_cpus() {
+    let mut machine = Image::new("").uefi().build(&test_dir("smp-uefi"));
+    machine.cpus = 2;
+    machine
+        .run()
+        .expect(Exit::Success, &["cpus: 2 online"])
+        .expect_absent("did not start")
+        .expect_absent("EXCEPTION");
+}
+
+#[test]
+fn a_cpu_that_is_not_listed_as_present_is_skipped() {
+    // `maxcpus=2`: the MADT lists a second, hot-pluggable processor that is
+    // neither enabled nor online-capable. It is not a candidate: the boot
+    // goes on with one CPU, without trying it.
+    let mut machine = Image::new("").build(&test_dir("smp-absent"));
+    machine.extra.extend(["-smp".into(), "1,maxcpus=2".into()]);
+    machine
+        .run()
+        .expect(Exit::Success, &["cpus: 1 online"])
+        .expect_absent("did not start")
+        .expect_absent("EXCEPTION")
+        .expect_absent("PANIC");
+}
+
+#[test]
+fn a_cpu_that_never_checks_in_is_logged_and_the_others_still_start() {
+    // The `absent-cpu` self test tries a processor that does not exist
+    // (APIC id 200) before the real one: its start times out, is logged,
+    // and the real AP still comes up with the same trampoline.
+    let mut machine = Image::new("selftest=absent-cpu").build(&test_dir("smp-timeout"));
+    machine.cpus = 2;
+    machine
+        .run()
+        .expect(
+            Exit::Success,
+            &["selftest absent-cpu: ok", "cpu: APIC id 200 did not start", "cpus: 2 online"],
+        )
+        .expect_absent("EXCEPTION")
+        .expect_absent("PANIC");
+}
