@@ -134,6 +134,13 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             }
         }
     }
+    // A process's tie to the handle it blocked through ends when its wait
+    // does (the scheduler relies on it: `Scheduler::tie`).
+    if let Some(pid) = k.sched.current
+        && k.sched.through.iter().any(|t| t.pid == pid)
+    {
+        return Err(format!("the running process {:#x} is still tied to a handle", pid.0));
+    }
     ipc_waiters(k)?;
     notify_waiters(k)?;
     console_reader(k)?;

@@ -18,13 +18,13 @@ use crate::state::Kernel;
 
 /// Creates a reply for `caller` and mints its capability into `table`
 /// (whose room the caller of this function checked). Returns the object
-/// and the raw handle. The capability is not counted yet: the delivery
-/// either confirms it ([`created`]) or takes it back ([`discard`]).
+/// and the raw handle. The object is born counting that one capability;
+/// if the delivery fails, [`discard`] takes both back.
 pub fn create(k: &mut Kernel, caller: ObjectId, table: TableId) -> Result<(ObjectId, u64), Error> {
     let id = k
         .ipc
         .replies
-        .insert(Reply { state: ReplyState::Waiting(caller), caps: 0 })
+        .insert(Reply { state: ReplyState::Waiting(caller), caps: 1 })
         .ok_or(Error::OutOfMemory)?;
     match k.caps.mint(table, capability(id)) {
         Ok(h) => Ok((id, h.as_raw())),
@@ -40,16 +40,29 @@ fn capability(id: ObjectId) -> Capability {
     Capability { object: Object::Reply(id), rights: REPLY_RIGHTS, badge: NO_BADGE }
 }
 
-/// Counts the capability [`create`] minted: the delivery went through.
-pub fn created(k: &mut Kernel, id: ObjectId) {
-    k.cap_created(&capability(id));
-}
-
 /// Takes back what [`create`] made (the delivery failed): the capability
 /// and the object, with no effect on the caller.
 pub fn discard(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) {
     let _ = k.caps.drop_cap(table, handle);
     k.ipc.replies.remove(id);
+}
+
+/// Spends reply `id` through its capability `handle` in `table` (the
+/// answer went, or the caller is gone): drops that capability and, if it
+/// was the last, the object. The general `Kernel::cap_gone` is not needed
+/// here: nothing blocks through a reply's handle (no tie to wake), and a
+/// reply maps nothing.
+pub fn spend(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) {
+    let Ok(removed) = k.caps.drop_cap(table, handle) else { return };
+    debug_assert_eq!(removed.capability.object, Object::Reply(id));
+    let Some(r) = k.ipc.replies.get_mut(id) else { return };
+    r.caps -= 1;
+    if r.caps == 0 {
+        k.ipc.replies.remove(id);
+    } else {
+        // Copies granted onwards live on, naming a spent reply.
+        r.state = ReplyState::Spent;
+    }
 }
 
 /// Counts a new capability to reply `id`.

@@ -135,9 +135,6 @@ pub fn deliver(
             }
         }
     }
-    if let Some((id, _)) = made {
-        reply::created(k, id);
-    }
     if moving {
         // What the sender mapped through a memory object's capability goes
         // with the capability (the mapping lives as long as it, in its

@@ -61,9 +61,12 @@ impl Scheduler {
 
     /// Ties process `pid` (of table `table`), about to block, to its
     /// capability `handle`: if that dies first, it wakes with `Revoked`
-    /// ([`Scheduler::untie`]). Replaces any earlier tie of `pid`.
+    /// ([`Scheduler::untie`]). `pid` is running, so it has no tie: a
+    /// process's tie ends when it wakes ([`Scheduler::forget_blocked`]),
+    /// or, for a `proc_wait`, when its call resumes (checked after every
+    /// syscall in the test kernels: `authority.rs`).
     pub fn tie(&mut self, pid: ObjectId, table: caps::TableId, handle: caps::abi::RawHandle) {
-        self.untie_process(pid);
+        debug_assert!(!self.through.iter().any(|t| t.pid == pid), "a running process was tied");
         self.through.push(Through { pid, table, handle });
     }
 

@@ -379,10 +379,5 @@ fn answer(
 
 /// Marks reply `id` spent and closes the handle used.
 pub(super) fn spend(k: &mut Kernel, c: Caller, id: ObjectId, h: RawHandle) {
-    if let Some(r) = k.ipc.replies.get_mut(id) {
-        r.state = ReplyState::Spent;
-    }
-    if let Ok(removed) = k.caps.drop_cap(c.table, h) {
-        k.cap_gone(&removed);
-    }
+    crate::ipc::reply::spend(k, id, c.table, h);
 }

@@ -66,7 +66,6 @@ pub fn call(k: &mut Kernel, c: Caller, a: &calls::IpcCall) -> Option<Outcome> {
         e.receivers.push_front(&mut k.procs, r);
         return None;
     };
-    reply::created(k, id);
     let words = tag.words();
     let msg = Incoming {
         tag: Tag::received(words, 0, TAG_CALL, 0),

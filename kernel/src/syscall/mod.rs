@@ -368,8 +368,11 @@ fn restart(k: &mut Kernel, c: Caller, number: u64, f: &SyscallFrame) -> Outcome 
 /// `None` when the call is to be run again.
 fn resume(k: &mut Kernel, c: Caller, block: Block) -> Option<Outcome> {
     // A `proc_wait`'s tie outlives its wake-up (see
-    // `Scheduler::forget_blocked`); it ends here.
-    k.sched.untie_process(c.pid);
+    // `Scheduler::forget_blocked`); it ends here. Every other wait's tie
+    // ended when it woke.
+    if let Block::Wait(_) = block {
+        k.sched.untie_process(c.pid);
+    }
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
     let revoked = core::mem::take(&mut p.revoked);
     match block {
