@@ -69,6 +69,11 @@ pub fn free(phys: u64, pages: usize) {
     }
 }
 
+/// Pages of the pool not in use now.
+pub fn free_pages() -> usize {
+    POOL_PAGES - POOL.lock().used_pages()
+}
+
 /// The device address of kernel memory in the physical window.
 pub fn device_address(virt: *const u8) -> u64 {
     let offset = phys_to_virt(PhysAddr::new(0)).as_u64();

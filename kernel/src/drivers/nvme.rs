@@ -25,8 +25,10 @@
 //! change). The cost is a queue pair per namespace (19 pages of the DMA
 //! pool at QEMU's MDTS: 2 for 65 submission entries, 1 for the completion
 //! queue, 16 for 64 PRP lists of 1 KiB) and an I/O queue per namespace
-//! from the controller: namespaces beyond the queues it grants are
-//! reported and skipped. After set-up the admin queue is idle; its pages
+//! from the controller: namespaces beyond the queues it grants, or beyond
+//! what the DMA pool holds with `POOL_RESERVE_PAGES` left for the disks
+//! probed later (the boot disk) and for transfers, are reported and
+//! skipped. After set-up the admin queue is idle; its pages
 //! stay the controller's, as do the queues' (nothing removes a disk).
 //!
 //! Completions come by MSI-X: every completion queue signals table
@@ -95,6 +97,11 @@ const ADMIN_DEPTH: usize = 4;
 /// Bytes of BAR0 mapped at most: the registers, and the doorbells of the
 /// admin queue and up to 511 I/O queue pairs at the smallest stride.
 const MAX_BAR_MAP: u64 = 0x2000;
+/// DMA pool pages the driver leaves free for everything probed after it
+/// (AHCI ports, the boot disk among them: 17 pages each) and for the
+/// bounce buffers of transfers: namespaces whose queue pair would dig
+/// into them are reported and skipped (a controller may have hundreds).
+const POOL_RESERVE_PAGES: usize = 256;
 /// The largest transfer of one command the driver uses: the block
 /// layer's largest request (so its PRP list fits in 2 KiB).
 const MAX_COMMAND_BYTES: u64 = caps::abi::disk::MAX_SECTORS * SECTOR_SIZE as u64;
@@ -299,6 +306,7 @@ impl Controller {
         {
             log::warn!("nvme {df}: no completion interrupt ({e}); polling");
         }
+        let pool_pages = QueuePair::pool_pages(depth, namespace::list_entries(max_command_bytes));
         let mut disks = Vec::new();
         for (i, ns) in found.iter().enumerate() {
             if i >= pairs {
@@ -307,6 +315,16 @@ impl Controller {
                     ns.nsid
                 );
                 continue;
+            }
+            if dma::free_pages() < pool_pages + POOL_RESERVE_PAGES {
+                log::warn!(
+                    "nvme {df}: namespaces {} to {} would take the DMA pool's last \
+                     {POOL_RESERVE_PAGES} pages (kept for the other disks and for transfers; \
+                     {pool_pages} pages a namespace); skipped",
+                    ns.nsid,
+                    found.last().map_or(ns.nsid, |last| last.nsid)
+                );
+                break;
             }
             let qid = i as u16 + 1;
             let io = self.create_queue_pair(qid, depth, max_command_bytes, interrupts.is_ok())?;

@@ -174,3 +174,33 @@ fn a_controller_whose_transfers_are_too_small_is_skipped() {
     .expect_absent("NVMe namespace")
     .expect_absent("KERNEL");
 }
+
+#[test]
+fn many_namespaces_leave_the_dma_pool_to_the_other_disks() {
+    // 60 namespaces at 19 pages of the 1024-page DMA pool each would take
+    // it all: the NVMe driver stops short of it (the namespaces past what
+    // fits are reported and skipped), so that AHCI still brings up the
+    // boot disk and transfers still find bounce buffers.
+    let dir = test_dir("nvme-many");
+    let mut files = Vec::new();
+    for i in 0..60 {
+        let file = dir.join(format!("ns{i}.img"));
+        fresh_disk(&file, if i == 0 { 64 << 20 } else { 1 << 20 }).unwrap();
+        files.push(file);
+    }
+    let disks: Vec<(&Path, &str)> = files.iter().map(|f| (f.as_path(), "")).collect();
+    let run = boot_nvme(disktest(&dir, "queue", ""), &disks);
+    run.expect(
+        Exit::Success,
+        &[
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
+            "; skipped",
+            "AHCI port 0 at 00:1f.2, 5 MiB, NCQ depth 32, MSI, the boot disk, read-only",
+            "requests in flight, all complete with correct data; one more refused",
+            "large and unaligned buffers ok",
+        ],
+    )
+    .expect_absent("DMA pool exhausted")
+    .expect_absent("NVMe namespace 60 at")
+    .expect_absent("KERNEL");
+}

@@ -231,9 +231,7 @@ impl QueuePair {
             return None;
         }
         let entries = depth + 1;
-        let sq_pages = pages(entries * SQ_ENTRY_BYTES);
-        let cq_pages = pages(entries * CQ_ENTRY_BYTES);
-        let list_pages = pages(depth * list_entries * 8);
+        let [sq_pages, cq_pages, list_pages] = Self::page_counts(depth, list_entries);
         let sq_phys = dma::alloc(sq_pages)?;
         let Some(cq_phys) = dma::alloc(cq_pages) else {
             dma::free(sq_phys, sq_pages);
@@ -266,6 +264,23 @@ impl QueuePair {
             lists_phys,
             list_entries,
         })
+    }
+
+    /// The DMA pool pages [`new`](Self::new) takes for a pair of `depth`
+    /// commands with PRP lists of `list_entries`.
+    pub fn pool_pages(depth: usize, list_entries: usize) -> usize {
+        Self::page_counts(depth.clamp(1, MAX_DEPTH), list_entries).iter().sum()
+    }
+
+    /// Pages of the submission queue, the completion queue and the PRP
+    /// lists (`depth` already clamped).
+    fn page_counts(depth: usize, list_entries: usize) -> [usize; 3] {
+        let entries = depth + 1;
+        [
+            pages(entries * SQ_ENTRY_BYTES),
+            pages(entries * CQ_ENTRY_BYTES),
+            pages(depth * list_entries * 8),
+        ]
     }
 
     /// The pair's queue id.
