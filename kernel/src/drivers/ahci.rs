@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use virtio_drivers::transport::pci::bus::{Command, DeviceFunction, PciRoot};
 
 use super::Found;
-use super::block::BlockDevice;
+use super::block::{BlockDevice, Size};
 use super::pci::{self, PortCam};
 
 /// PCI class of an AHCI controller: mass storage, SATA, AHCI 1.0
@@ -223,8 +223,8 @@ fn probe_controller(
                     None => String::from("no NCQ"),
                 };
                 let description = format!(
-                    "AHCI port {p} at {df}, {} MiB, {queue}, {}",
-                    disk.sector_count() / 2048,
+                    "AHCI port {p} at {df}, {}, {queue}, {}",
+                    Size(disk.sector_count()),
                     if interrupts.is_ok() { "MSI" } else { "polled" }
                 );
                 disks.push(Found { device: Box::new(disk), description });

@@ -28,6 +28,25 @@ pub const SECTOR_SIZE: usize = 512;
 /// fit.
 pub const MAX_REQUESTS: usize = 256 + 256 + 4 * 512;
 
+/// A disk's size for the boot log: whole MiB (rounded down, as `disk 0:
+/// virtio-blk ..., 256 MiB`), or KiB below one MiB (a 1-sector disk is
+/// `0.5 KiB`, not `0 MiB`).
+pub struct Size(pub u64);
+
+impl core::fmt::Display for Size {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let sectors = self.0;
+        let per_mib = (1 << 20) / SECTOR_SIZE as u64;
+        if sectors >= per_mib {
+            write!(f, "{} MiB", sectors / per_mib)
+        } else if sectors.is_multiple_of(2) {
+            write!(f, "{} KiB", sectors / 2)
+        } else {
+            write!(f, "{}.5 KiB", sectors / 2)
+        }
+    }
+}
+
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::PciRoot;
 
-use block::{BlockDevice, Devices};
+use block::{BlockDevice, Devices, Size};
 use dma::KernelHal;
 
 /// The vector block devices signal completions on (one for all: the
@@ -66,7 +66,7 @@ pub fn probe(ram_disk_sectors: u64, irq: bool, boot_disk: Option<u32>) -> Device
         match memdisk::MemDisk::new(ram_disk_sectors) {
             Some(d) => data.push(Found {
                 device: Box::new(d),
-                description: format!("RAM disk, {} MiB", ram_disk_sectors / 2048),
+                description: format!("RAM disk, {}", Size(ram_disk_sectors)),
             }),
             None => log::warn!("RAM disk: not enough memory"),
         }
@@ -106,9 +106,9 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
                     log::warn!("virtio-blk at {df}: no completion interrupt ({e}); polling");
                 }
                 let description = format!(
-                    "{} at {df}, {} MiB{}, {}",
+                    "{} at {df}, {}{}, {}",
                     d.name(),
-                    d.sector_count() / 2048,
+                    Size(d.sector_count()),
                     if d.read_only() { ", read-only" } else { "" },
                     if irq.is_ok() { "MSI-X" } else { "polled" }
                 );

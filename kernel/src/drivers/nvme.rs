@@ -52,7 +52,7 @@ use virtio_drivers::transport::pci::bus::{Command as PciCommand, DeviceFunction,
 use x86_64::PhysAddr;
 
 use super::Found;
-use super::block::SECTOR_SIZE;
+use super::block::{SECTOR_SIZE, Size};
 use super::dma;
 use super::pci::{self, PortCam};
 use crate::mem::phys_to_virt;
@@ -337,9 +337,9 @@ impl Controller {
                 io,
             );
             let description = format!(
-                "NVMe namespace {} at {df}, {} MiB{}, {}-deep queue, {}",
+                "NVMe namespace {} at {df}, {}{}, {}-deep queue, {}",
                 ns.nsid,
-                ns.sectors / 2048,
+                Size(ns.sectors),
                 if ns.read_only { ", read-only" } else { "" },
                 disk.depth(),
                 if interrupts.is_ok() { "MSI-X" } else { "polled" }

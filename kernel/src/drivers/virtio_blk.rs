@@ -23,6 +23,12 @@ use crate::mem::phys_to_virt;
 
 /// Descriptors in the virtqueue (QEMU's virtio-blk offers 256).
 const QUEUE_SIZE: usize = 256;
+/// Pages of the DMA pool a virtqueue of `QUEUE_SIZE` takes, at most
+/// (virtio 1.2, 2.7: descriptor table 16 bytes an entry, driver area 2,
+/// device area 8, each rounded up to pages).
+const QUEUE_PAGES: usize = (16 * QUEUE_SIZE).div_ceil(4096)
+    + (6 + 2 * QUEUE_SIZE).div_ceil(4096)
+    + (6 + 8 * QUEUE_SIZE).div_ceil(4096);
 /// Request slots (the most requests in flight).
 const SLOTS: usize = 64;
 /// Data segments one request may carry (plus header and status): two
@@ -109,6 +115,13 @@ impl VirtioBlk {
         } else {
             1
         };
+        // `virtio-drivers` takes the virtqueue's pages through `Hal::dma_alloc`,
+        // which cannot fail: make sure they are there first (a machine with
+        // many disks may have spent the pool), so that a shortage skips this
+        // disk rather than stopping the boot.
+        if dma::free_pages() < QUEUE_PAGES + 1 {
+            return Err("DMA pool exhausted");
+        }
         let queue = VirtQueue::new(&mut transport, 0, false, false).map_err(|_| "virtqueue")?;
         transport.finish_init();
         let slots_phys = dma::alloc(1).ok_or("DMA pool")?;

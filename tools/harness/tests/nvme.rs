@@ -107,7 +107,7 @@ fn an_odd_sized_namespace_is_exposed_whole() {
     run.expect(
         Exit::Success,
         &[
-            "disk 0: NVMe namespace 1 at 00:04.0, 0 MiB",
+            "disk 0: NVMe namespace 1 at 00:04.0, 1000.5 KiB,",
             "disktest: 2001 sectors",
             "disktest: the last sector is readable, one past it refused",
         ],
