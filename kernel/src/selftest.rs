@@ -28,6 +28,7 @@ pub fn run(name: &str) {
         "heap" => heap(),
         "frames" => frames(),
         "paging" => paging(),
+        "block-checks" => block_checks(),
         // Armed now, done when the APs are started.
         "absent-cpu" => crate::arch::smp::selftest_absent_cpu(),
         // Armed now, done after the first syscall of a process other than
@@ -76,6 +77,67 @@ fn stack_overflow(depth: u64) -> u64 {
     // black_box keeps the frame and the recursion from being optimised away.
     let frame = core::hint::black_box([depth; 16]);
     stack_overflow(frame[3] + 1) + frame[7]
+}
+
+/// The block layer's refusals (`Devices::start`), made before any device
+/// sees a request, so the same on every controller: a write to a
+/// read-only disk, a flush with data, no data, a segment that is not
+/// whole sectors or breaks the run-of-pages shape, more than
+/// `MAX_SECTORS`, and a range past the end; then requests that pass.
+fn block_checks() {
+    use crate::drivers::block::{BlockDevice, Devices, Op, ReadOnly};
+    use crate::drivers::{dma, memdisk::MemDisk};
+    use alloc::boxed::Box;
+    use caps::abi::Error;
+
+    let ram = || -> Box<dyn BlockDevice> {
+        Box::new(MemDisk::new(16).expect("a RAM disk of 16 sectors"))
+    };
+    let mut devices = Devices::new();
+    let disk = devices.add(ram());
+    let read_only = devices.add(Box::new(ReadOnly(ram())));
+    let big = 2048 * 512 / 4096 + 1;
+    let phys = dma::alloc(big).expect("DMA pages for the self test");
+    let base = mem::phys_to_virt(PhysAddr::new(phys)).as_mut_ptr::<u8>();
+    // (device, op, first sector, segments as (offset, length) in the pages,
+    // expected result)
+    type Case = (u32, Op, u64, &'static [(usize, usize)], Result<(), Error>);
+    const TOO_BIG: usize = 2048 * 512 + 512;
+    let cases: [Case; 11] = [
+        (read_only, Op::Write, 0, &[(0, 512)], Err(Error::MissingRight)),
+        (disk, Op::Flush, 0, &[(0, 512)], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 0, &[], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 0, &[(0, 100)], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 0, &[(0, 0)], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 0, &[(0, 512), (4096, 512)], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 0, &[(0, TOO_BIG)], Err(Error::InvalidArgument)),
+        (disk, Op::Read, 15, &[(0, 1024)], Err(Error::OutOfRange)),
+        (disk, Op::Read, u64::MAX, &[(0, 512)], Err(Error::OutOfRange)),
+        (disk, Op::Write, 8, &[(3584, 512), (4096, 3584)], Ok(())),
+        (read_only, Op::Read, 15, &[(0, 512)], Ok(())),
+    ];
+    for (i, &(n, op, sector, segs, expected)) in cases.iter().enumerate() {
+        let segments: Vec<&mut [u8]> = segs
+            .iter()
+            // SAFETY: DMA pages this test owns; each case's slices are
+            // dropped before the next case makes its own, and the device
+            // is done with them when `settle` returns.
+            .map(|&(off, len)| unsafe { core::slice::from_raw_parts_mut(base.add(off), len) })
+            .collect();
+        // SAFETY: as above; the pages outlive the request (settled below).
+        let got = match unsafe { devices.start(n, op, sector, &segments) } {
+            Ok(id) => {
+                devices.settle(id);
+                devices.take(id).unwrap_or(Err(Error::BadHandle))
+            }
+            Err(e) => Err(e),
+        };
+        if got != expected {
+            log::error!("selftest block-checks: case {i}: {got:?}, expected {expected:?}");
+            qemu::exit(qemu::ExitCode::Failure);
+        }
+    }
+    dma::free(phys, big);
 }
 
 fn heap() {

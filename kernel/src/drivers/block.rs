@@ -83,8 +83,11 @@ pub trait BlockDevice: Send {
     /// [`max_segments`](Self::max_segments) segments; empty for a flush).
     /// Segments have the shape of a run of pages: every segment but the
     /// first starts on a page boundary, every segment but the last ends on
-    /// one (NVMe's PRP rule; [`Devices::start`] refuses anything else with
-    /// `InvalidArgument`). A device whose own limit on one command is
+    /// one (NVMe's PRP rule). [`Devices::start`] has checked all of this,
+    /// the range (`sector` plus the transfer within `sector_count`) and,
+    /// for a write, that the device is not read-only, so each refusal is
+    /// the same on every controller; a device checks only its own limits.
+    /// A device whose own limit on one command is
     /// smaller splits the request into several commands and reports it
     /// done once, when all are. `Busy` when the device has no room now
     /// (poll, then retry). On an error the device keeps nothing of the
@@ -117,15 +120,52 @@ pub trait BlockDevice: Send {
     }
 }
 
+/// The checks every request passes before any device sees it (the
+/// promises of [`BlockDevice::start`]), in one place so that a refusal is
+/// the same on every controller: a write to a read-only device is
+/// `MissingRight`; a flush with data, a transfer of no sectors, of more
+/// than `MAX_SECTORS`, in more segments than the device takes or not
+/// shaped as a run of pages is `InvalidArgument`; one past the device's
+/// end is `OutOfRange`.
+fn check_request(
+    dev: &dyn BlockDevice,
+    op: Op,
+    sector: u64,
+    segments: &[&mut [u8]],
+) -> Result<(), Error> {
+    if op == Op::Write && dev.read_only() {
+        return Err(Error::MissingRight);
+    }
+    if op == Op::Flush {
+        return if segments.is_empty() { Ok(()) } else { Err(Error::InvalidArgument) };
+    }
+    let bytes: usize = segments.iter().map(|s| s.len()).sum();
+    let most = caps::abi::disk::MAX_SECTORS as usize * SECTOR_SIZE;
+    if bytes == 0
+        || bytes > most
+        || segments.len() > dev.max_segments()
+        || !page_run_shaped(segments)
+    {
+        return Err(Error::InvalidArgument);
+    }
+    let count = (bytes / SECTOR_SIZE) as u64;
+    if sector.checked_add(count).is_none_or(|end| end > dev.sector_count()) {
+        return Err(Error::OutOfRange);
+    }
+    Ok(())
+}
+
 /// Whether `segments` have the shape [`BlockDevice::start`] promises its
-/// devices: each a whole number of sectors, every one but the first
-/// starting on a page boundary and every one but the last ending on one.
+/// devices: each a whole, non-zero number of sectors, every one but the
+/// first starting on a page boundary and every one but the last ending on
+/// one.
 fn page_run_shaped(segments: &[&mut [u8]]) -> bool {
     const PAGE: usize = 4096;
     let last = segments.len().saturating_sub(1);
     segments.iter().enumerate().all(|(i, s)| {
         let start = s.as_ptr() as usize;
-        s.len().is_multiple_of(SECTOR_SIZE)
+        !s.is_empty()
+            && s.len().is_multiple_of(SECTOR_SIZE)
             && (i == 0 || start.is_multiple_of(PAGE))
             && (i == last || (start + s.len()).is_multiple_of(PAGE))
     })
@@ -150,8 +190,10 @@ pub fn read_first_sector(dev: &mut dyn BlockDevice, timeout_ns: u64) -> Option<[
         )
     };
     let started = crate::time::now_ns();
-    // SAFETY: see `page`.
-    let ok = unsafe { dev.start(id, Op::Read, 0, &[&mut *page]) }.is_ok();
+    let segments = [&mut *page];
+    // SAFETY: see `page`; the request passed the block layer's checks.
+    let ok = check_request(dev, Op::Read, 0, &segments).is_ok()
+        && unsafe { dev.start(id, Op::Read, 0, &segments) }.is_ok();
     let mut result = None;
     while ok && result.is_none() {
         dev.poll(&mut |done, r| {
@@ -326,9 +368,7 @@ impl Devices {
         segments: &[&mut [u8]],
     ) -> Result<RequestId, Error> {
         let dev = self.devices.get_mut(n as usize).ok_or(Error::BadHandle)?;
-        if !page_run_shaped(segments) {
-            return Err(Error::InvalidArgument);
-        }
+        check_request(&**dev, op, sector, segments)?;
         let slot = self.free;
         let Some(entry) = self.requests.get_mut(slot as usize) else { return Err(Error::Busy) };
         // The free list holds free slots only; anything else would be a

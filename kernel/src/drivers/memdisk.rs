@@ -89,14 +89,7 @@ impl BlockDevice for MemDisk {
         if self.done.len() >= MAX_PENDING {
             return Err(Error::Busy);
         }
-        let total: usize = segments.iter().map(|s| s.len()).sum();
-        if segments.iter().any(|s| s.len() % SECTOR_SIZE != 0)
-            || sector
-                .checked_add((total / SECTOR_SIZE) as u64)
-                .is_none_or(|end| end > self.sector_count())
-        {
-            return Err(Error::OutOfRange);
-        }
+        // Range and shape: checked by `Devices::start`.
         if op != Op::Flush {
             let mut pos = sector * SECTOR_SIZE as u64;
             for s in segments {

@@ -17,7 +17,7 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::Transport;
 use virtio_drivers::transport::pci::PciTransport;
 
-use super::block::{BlockDevice, Op, RequestId, SECTOR_SIZE};
+use super::block::{BlockDevice, Op, RequestId};
 use super::dma::{self, KernelHal};
 use crate::mem::phys_to_virt;
 
@@ -177,15 +177,8 @@ impl BlockDevice for VirtioBlk {
         sector: u64,
         segments: &[&mut [u8]],
     ) -> Result<(), Error> {
-        if segments.len() > self.max_segments
-            || segments.iter().any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0)
-        {
-            return Err(Error::InvalidArgument);
-        }
-        match op {
-            Op::Write if self.read_only => return Err(Error::MissingRight),
-            _ => {}
-        }
+        // Range, rights, shape and `max_segments`: checked by
+        // `Devices::start`.
         let Some(i) = self.slots.iter().position(Option::is_none) else { return Err(Error::Busy) };
         if op == Op::Flush && !self.has_flush {
             // No write cache: nothing to make durable.

@@ -316,3 +316,12 @@ fn the_boot_disk_is_listed_last_and_read_only() {
         )
         .expect_absent("disk 3:");
 }
+
+/// Every request a device is handed passed the block layer's checks, each
+/// refusal with its own error (kernel self test `block-checks`).
+#[test]
+fn the_block_layer_refuses_bad_requests_before_any_device() {
+    boot("block-checks", "selftest=block-checks")
+        .expect(Exit::Success, &["selftest block-checks: ok"])
+        .expect_absent("case ");
+}

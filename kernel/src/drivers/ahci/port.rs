@@ -623,18 +623,11 @@ impl BlockDevice for AhciPort {
             Op::Write => Some(Transfer::Write),
             Op::Flush => None,
         };
+        // Range, shape and `max_segments`: checked by `Devices::start`;
+        // what is left are the HBA's own limits.
         if transfer.is_some() {
-            if bytes == 0
-                || bytes > caps::abi::disk::MAX_SECTORS as usize * SECTOR_SIZE
-                || segments.len() > PRDT_ENTRIES
-                || segments
-                    .iter()
-                    .any(|s| s.is_empty() || s.len() % SECTOR_SIZE != 0 || s.len() > PRD_MAX_BYTES)
-            {
+            if segments.iter().any(|s| s.len() > PRD_MAX_BYTES) {
                 return Err(Error::InvalidArgument);
-            }
-            if sector.checked_add(u64::from(sectors)).is_none_or(|end| end > self.sectors) {
-                return Err(Error::OutOfRange);
             }
             if !self.s64a
                 && segments

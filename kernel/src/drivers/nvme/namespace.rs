@@ -186,19 +186,8 @@ impl BlockDevice for Namespace {
         sector: u64,
         segments: &[&mut [u8]],
     ) -> Result<(), Error> {
-        if op == Op::Write && self.read_only {
-            return Err(Error::MissingRight);
-        }
+        // Range, rights and shape: checked by `Devices::start`.
         let bytes: usize = segments.iter().map(|s| s.len()).sum();
-        if op != Op::Flush {
-            if bytes == 0 || !bytes.is_multiple_of(SECTOR_SIZE) {
-                return Err(Error::InvalidArgument);
-            }
-            let count = (bytes / SECTOR_SIZE) as u64;
-            if sector.checked_add(count).is_none_or(|end| end > self.sectors) {
-                return Err(Error::OutOfRange);
-            }
-        }
         let commands = if op == Op::Flush { 1 } else { bytes.div_ceil(self.max_command_bytes) };
         if self.free_requests == 0 || commands > self.io.free_ids() {
             return Err(Error::Busy);
