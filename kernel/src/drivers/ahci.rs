@@ -158,15 +158,7 @@ struct Capabilities {
 /// depth 32, MSI`). Completions by MSI if `irq`, else polled. Writes to
 /// no disk.
 pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
-    let found: Vec<DeviceFunction> = root
-        .enumerate_bus(0)
-        .filter(|(_, info)| {
-            info.class == CLASS_MASS_STORAGE
-                && info.subclass == SUBCLASS_SATA
-                && info.prog_if == PROG_IF_AHCI
-        })
-        .map(|(df, _)| df)
-        .collect();
+    let found = pci::functions_of_class(root, CLASS_MASS_STORAGE, SUBCLASS_SATA, PROG_IF_AHCI);
     let mut disks = Vec::new();
     for df in found {
         if let Err(e) = probe_controller(root, df, irq, &mut disks) {

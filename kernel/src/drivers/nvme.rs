@@ -112,14 +112,7 @@ const MAX_COMMAND_BYTES: u64 = caps::abi::disk::MAX_SECTORS * SECTOR_SIZE as u64
 /// Completions are signalled by MSI-X if `irq`. A controller or namespace
 /// that cannot be used is reported in the log and left out.
 pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
-    let found: Vec<DeviceFunction> = root
-        .enumerate_bus(0)
-        .filter(|(_, info)| {
-            (info.class, info.subclass, info.prog_if)
-                == (CLASS_MASS_STORAGE, SUBCLASS_NVM, PROG_IF_NVME)
-        })
-        .map(|(df, _)| df)
-        .collect();
+    let found = pci::functions_of_class(root, CLASS_MASS_STORAGE, SUBCLASS_NVM, PROG_IF_NVME);
     let mut disks = Vec::new();
     for df in found {
         match Controller::set_up(root, df, irq) {
