@@ -39,6 +39,9 @@
 //!   on the object's frames, with no more access than the capability it
 //!   was made through (which is live, the holder's, and covers it), and
 //!   no page is writable in one mapping and executable in another;
+//! - the kernel's GS base names this CPU's per-CPU area, whatever the
+//!   process did to its own GS (`arch::percpu::check`; also at every
+//!   timer tick);
 //! - every synchronous disk transfer that the device runs straight in its
 //!   process's frames still has every page of its buffer mapped there (the
 //!   frames are not freed under the device).
@@ -54,6 +57,7 @@ use crate::state::Kernel;
 
 /// Runs every check; the first violation, described.
 pub fn check(k: &mut Kernel) -> Result<(), String> {
+    crate::arch::percpu::check().map_err(|e| format!("per-CPU area: {e}"))?;
     k.caps.check_invariants().map_err(|v| format!("capability space: {v:?}"))?;
     for (id, p) in k.procs.iter() {
         match (p.state, p.table) {

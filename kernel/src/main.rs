@@ -89,7 +89,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     arch::init();
     let summary = mem::init(boot_info, drivers::dma::POOL_PAGES);
-    arch::percpu::install();
+    arch::percpu::install(arch::gdt::boot_tss());
     drivers::dma::init(summary.dma.clone());
     assert!(proc::kstack::region_is_free(), "the kernel-stack region overlaps a boot mapping");
     mem::aspace::init();
@@ -107,6 +107,10 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
 
     time::init();
+    #[cfg(feature = "selftest")]
+    if let Some(name) = cfg.selftest {
+        selftest::after_timer(name);
+    }
     proc::switch::set_idle_poll(cfg.io_poll_us);
     arch::smp::start(boot_info);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);

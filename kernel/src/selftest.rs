@@ -31,6 +31,8 @@ pub fn run(name: &str) {
         "block-checks" => block_checks(),
         // Armed now, done when the APs are started.
         "absent-cpu" => crate::arch::smp::selftest_absent_cpu(),
+        // Needs the local APIC: done by `after_timer`.
+        "nmi-with-user-gs" => return,
         // Armed now, done after the first syscall of a process other than
         // init: the authority checks must then stop the machine.
         #[cfg(feature = "authority-checks")]
@@ -69,6 +71,61 @@ fn general_protection() {
     // SAFETY: deliberately raises #GP; the handler never returns here.
     unsafe {
         core::arch::asm!("mov rax, [{a}]", a = in(reg) 0x8000_0000_0000_0000u64, out("rax") _)
+    }
+}
+
+/// Runs the self test `name` if it is one that needs the local APIC and
+/// the clock (`time::init`), which `run` left for now.
+pub fn after_timer(name: &str) {
+    if name == "nmi-with-user-gs" {
+        nmi_with_user_gs();
+        log::info!("selftest {name}: ok");
+    }
+}
+
+/// An NMI that arrives while kernel code runs with the user's GS base (as
+/// between a `syscall` and its `swapgs`): its handler must find the
+/// kernel's area all the same (the paranoid entry, `arch::trap`), and put
+/// back the GS base it found when it returns.
+fn nmi_with_user_gs() {
+    use crate::arch::apic::{self, Ipi};
+    use crate::arch::trap::nmi_counts;
+    use x86_64::registers::model_specific::{GsBase, KernelGsBase};
+
+    /// A user GS base no kernel code may use.
+    const USER_GS: u64 = 0x0000_0000_1234_5000;
+    const WAIT_NS: u64 = 100_000_000;
+    let kernel = GsBase::read();
+    KernelGsBase::write(VirtAddr::new(USER_GS));
+    let (before, _) = nmi_counts();
+    // SAFETY: swapgs exchanges the GS base with IA32_KERNEL_GS_BASE; until
+    // the second one, nothing here uses GS (no `percpu::current`), just as
+    // between a `syscall` and its `swapgs`; interrupts are off (boot).
+    unsafe { core::arch::asm!("swapgs", options(nomem, nostack, preserves_flags)) };
+    let sent = apic::send_ipi(apic::id(), Ipi::Nmi, WAIT_NS);
+    let deadline = crate::time::now_ns() + WAIT_NS;
+    while nmi_counts().0 == before && crate::time::now_ns() < deadline {
+        core::hint::spin_loop();
+    }
+    let found = GsBase::read().as_u64();
+    // SAFETY: as above: back to the kernel's GS base.
+    unsafe { core::arch::asm!("swapgs", options(nomem, nostack, preserves_flags)) };
+    KernelGsBase::write(VirtAddr::zero());
+    let (after, wrong) = nmi_counts();
+    let failure = if !sent || after == before {
+        Some(alloc::format!("no NMI taken (sent: {sent})"))
+    } else if wrong != 0 {
+        Some(alloc::format!("{wrong} NMI handler(s) ran without the kernel's GS base"))
+    } else if found != USER_GS {
+        Some(alloc::format!("the NMI left GS base {found:#x}, not the {USER_GS:#x} it found"))
+    } else if GsBase::read() != kernel {
+        Some(alloc::format!("GS base {:#x} after swapping back", GsBase::read().as_u64()))
+    } else {
+        None
+    };
+    if let Some(failure) = failure {
+        log::error!("selftest nmi-with-user-gs: {failure}");
+        qemu::exit(qemu::ExitCode::Failure);
     }
 }
 

@@ -36,6 +36,8 @@ const DIVIDE_BY_16: u32 = 0b0011;
 
 // Interrupt command register fields (Intel SDM vol. 3A, 11.6.1).
 const ICR_INIT: u32 = 0b101 << 8;
+#[cfg(feature = "selftest")]
+const ICR_NMI: u32 = 0b100 << 8;
 const ICR_STARTUP: u32 = 0b110 << 8;
 const ICR_DELIVERY_PENDING: u32 = 1 << 12;
 const ICR_LEVEL_ASSERT: u32 = 1 << 14;
@@ -184,6 +186,9 @@ pub enum Ipi {
         /// The page number of the start-up code (below 1 MiB).
         page: u8,
     },
+    /// A non-maskable interrupt (the self tests send one to this CPU).
+    #[cfg(feature = "selftest")]
+    Nmi,
 }
 
 /// Sends `ipi` to the CPU whose local APIC id is `apic_id`, and waits (at
@@ -193,6 +198,8 @@ pub fn send_ipi(apic_id: u8, ipi: Ipi, timeout_ns: u64) -> bool {
     let low = match ipi {
         Ipi::Init => ICR_INIT | ICR_LEVEL_ASSERT,
         Ipi::Startup { page } => ICR_STARTUP | ICR_LEVEL_ASSERT | page as u32,
+        #[cfg(feature = "selftest")]
+        Ipi::Nmi => ICR_NMI | ICR_LEVEL_ASSERT,
     };
     write(REG_ICR_HIGH, (apic_id as u32) << ICR_DEST_SHIFT);
     // Writing the low half sends the IPI.

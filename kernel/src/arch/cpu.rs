@@ -7,6 +7,12 @@
 //!   kernel and user code are built soft-float, and with no FPU state to
 //!   save, a process switch leaks no register state. An x87/SSE/AVX
 //!   instruction faults (#NM or #UD) and kills the process that ran it.
+//! - `rdfsbase`/`wrfsbase`/`rdgsbase`/`wrgsbase` off (CR4.FSGSBASE clear,
+//!   whatever the bootloader left): the kernel does not use them, and a
+//!   process can then set its GS base only by loading a selector (a base of
+//!   0 from its descriptor), never to a kernel address; the instruction is
+//!   a #UD that kills it. The kernel's GS base is safe either way
+//!   (`arch::percpu`), this only narrows what a process can do.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
@@ -34,7 +40,9 @@ pub fn init() -> Features {
     let smap = leaf7.ebx & CPUID7_EBX_SMAP != 0;
 
     let mut cr4 = Cr4::read();
-    cr4.remove(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE);
+    cr4.remove(
+        Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE | Cr4Flags::OSXSAVE | Cr4Flags::FSGSBASE,
+    );
     cr4.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, smep);
     cr4.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap);
     let mut cr0 = Cr0::read();

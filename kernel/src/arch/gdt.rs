@@ -10,6 +10,13 @@
 //! The boot CPU's tables are statics (they are loaded before the heap
 //! exists); an application processor's are allocated by [`CpuTables::new`]
 //! and live for ever.
+//!
+//! Each IST stack's top 16 bytes are not stack: the first word holds the
+//! address of the CPU's per-CPU area (written by [`Tss::publish_percpu`]),
+//! and the TSS's IST pointer is just below them. The NMI, machine-check
+//! and double-fault entries, which may arrive at any instruction (even
+//! between a `syscall` and its `swapgs`), find their CPU's area there
+//! without trusting GS (`arch::trap`, the paranoid entry).
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -28,6 +35,9 @@ pub const NMI_IST: u16 = 1;
 
 /// Size of each interrupt stack.
 const IST_STACK_SIZE: usize = 16 * 1024;
+/// Bytes at the top of each IST stack kept for the per-CPU area's address
+/// (one word, and one more so the stack pointer stays 16-byte aligned).
+pub const IST_PERCPU_SLOT: u64 = 16;
 
 /// A stack for one IST slot. The `UnsafeCell` puts it in writable memory
 /// (a plain immutable static would land in read-only pages, and the CPU's
@@ -56,21 +66,55 @@ pub struct Selectors {
     tss: SegmentSelector,
 }
 
-/// A TSS. Its ring-0 stack pointer changes at every process switch, so it
-/// sits in an `UnsafeCell`; the CPU reads it on each entry from ring 3.
-struct TssCell(UnsafeCell<TaskStateSegment>);
+/// A CPU's TSS. Its ring-0 stack pointer changes at every process switch,
+/// so it sits in an `UnsafeCell`; the CPU reads it on each entry from
+/// ring 3. Each CPU reaches its own through its per-CPU area
+/// (`percpu::PerCpu`).
+pub struct Tss(UnsafeCell<TaskStateSegment>);
 
 // SAFETY: each TSS belongs to one CPU; it is written only before it is
-// loaded and by `set_interrupt_stack` (boot CPU, interrupts off), and read
-// by that CPU.
-unsafe impl Sync for TssCell {}
+// loaded, by `publish_percpu` (once, by its CPU) and by
+// `set_interrupt_stack` (by its CPU, interrupts off), and read by that CPU.
+unsafe impl Sync for Tss {}
+
+impl Tss {
+    /// Makes `top` the stack this CPU switches to on an interrupt or
+    /// exception from ring 3 (TSS.RSP0, Intel SDM vol. 3A, 8.7).
+    ///
+    /// Called only by the CPU this TSS belongs to, with interrupts off.
+    pub fn set_interrupt_stack(&self, top: u64) {
+        // SAFETY: a single aligned store into this CPU's own TSS, by that
+        // CPU, interrupts off; the CPU reads the field only on a ring
+        // transition.
+        unsafe { (*self.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+    }
+
+    /// Writes `area` (the CPU's per-CPU area) into the slot above each of
+    /// this TSS's IST stacks (see the module docs).
+    ///
+    /// Called once, by the CPU this TSS belongs to, before it takes an NMI
+    /// whose handler should trust it (until then the slot is 0: "no area").
+    pub fn publish_percpu(&self, area: u64) {
+        for slot in [DOUBLE_FAULT_IST, NMI_IST] {
+            // SAFETY: reading the IST pointer of this CPU's own TSS, which
+            // only this CPU writes (before it is loaded).
+            let top = unsafe { (*self.0.get()).interrupt_stack_table[slot as usize] };
+            // SAFETY: every IST pointer is `IST_PERCPU_SLOT` bytes below the
+            // end of a live, writable, 16-byte aligned IST stack (`init`,
+            // `CpuTables::new`), so the word at `top` is the slot, above
+            // anything the CPU pushes there.
+            unsafe { (top.as_u64() as *mut u64).write_volatile(area) };
+        }
+    }
+}
 
 /// The boot CPU's TSS and GDT.
-static TSS: TssCell = TssCell(UnsafeCell::new(TaskStateSegment::new()));
+static TSS: Tss = Tss(UnsafeCell::new(TaskStateSegment::new()));
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 
+/// An IST pointer for `stack`: below its per-CPU slot.
 fn stack_top(stack: &'static IstStack) -> VirtAddr {
-    VirtAddr::from_ptr(stack.0.get()) + IST_STACK_SIZE as u64
+    VirtAddr::from_ptr(stack.0.get()) + IST_STACK_SIZE as u64 - IST_PERCPU_SLOT
 }
 
 /// A GDT in the layout described in the module docs, naming `tss`.
@@ -119,6 +163,7 @@ pub fn init() {
 pub struct CpuTables {
     gdt: &'static GlobalDescriptorTable,
     selectors: Selectors,
+    tss: &'static Tss,
 }
 
 impl CpuTables {
@@ -130,11 +175,18 @@ impl CpuTables {
             // Zeroed straight on the heap (no 16 KiB temporary on the stack).
             let stack: &'static mut [u8] = vec![0u8; IST_STACK_SIZE].leak();
             let top = VirtAddr::from_ptr(stack.as_ptr_range().end).align_down(16u64);
-            tss.interrupt_stack_table[slot as usize] = top;
+            tss.interrupt_stack_table[slot as usize] = top - IST_PERCPU_SLOT;
         }
-        let tss: &'static TaskStateSegment = Box::leak(Box::new(tss));
-        let (gdt, selectors) = build(tss);
-        CpuTables { gdt: Box::leak(Box::new(gdt)), selectors }
+        let tss: &'static Tss = Box::leak(Box::new(Tss(UnsafeCell::new(tss))));
+        // SAFETY: the TSS is not loaded yet; this shared view is used only
+        // to build its descriptor (the address and limit).
+        let (gdt, selectors) = build(unsafe { &*tss.0.get() });
+        CpuTables { gdt: Box::leak(Box::new(gdt)), selectors, tss }
+    }
+
+    /// This CPU's TSS.
+    pub fn tss(&self) -> &'static Tss {
+        self.tss
     }
 
     /// Loads these tables on the calling CPU, which must be the one they
@@ -144,13 +196,9 @@ impl CpuTables {
     }
 }
 
-/// Sets the stack the boot CPU switches to on an interrupt or exception
-/// from ring 3 (its TSS.RSP0). Only the boot CPU runs processes for now
-/// (application processors are parked, see `arch::smp`).
-pub fn set_interrupt_stack(top: u64) {
-    // SAFETY: a single aligned store into the boot CPU's TSS, by the boot
-    // CPU (the only one running processes) with interrupts off; the CPU reads the field only on a ring transition.
-    unsafe { (*TSS.0.get()).privilege_stack_table[0] = VirtAddr::new(top) };
+/// The boot CPU's TSS.
+pub fn boot_tss() -> &'static Tss {
+    &TSS
 }
 
 /// The selectors of the loaded GDT.

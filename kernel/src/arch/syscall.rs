@@ -7,8 +7,16 @@
 //! from the frame (the callee-saved ones the Rust ABI preserved), so no
 //! kernel value leaks to user space.
 //!
-//! Syscall number 0 (`Nop`) returns at once, before even the stack switch:
-//! the bare `syscall`/`sysretq` floor that benchmarks compare against.
+//! Syscall number 0 (`Nop`) returns at once, before even the `swapgs` and
+//! the stack switch: the bare `syscall`/`sysretq` floor that benchmarks
+//! compare against (it touches no memory and runs no Rust).
+//!
+//! Every other call swaps to the kernel's GS base first (`swapgs`: the
+//! CPU's area, `arch::percpu`), keeps the user stack pointer in the area
+//! while it loads the kernel stack from it, and swaps back just before
+//! `sysretq`. Interrupts stay off from `syscall` to `sysretq` (SFMASK
+//! clears IF), so only an NMI or a machine check can see the user GS base
+//! in kernel mode, and those do not trust it (`arch::trap`).
 //!
 //! The `sysretq` non-canonical-RIP hazard (a #GP in ring 0 on the user's
 //! stack) cannot arise: the return RIP is the one the CPU saved, and user
@@ -17,12 +25,11 @@
 //! it anyway (`SyscallFrame::rip` below `USER_END`) and kills the process
 //! as for a #GP if it ever is not, rather than `sysretq` into a fault.
 
-use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 
-use super::gdt;
+use super::{gdt, percpu};
 
 /// The user registers at a `syscall`, as the entry leaves them on the
 /// kernel stack. Handlers read arguments and write results here.
@@ -43,12 +50,6 @@ pub struct SyscallFrame {
     pub rsp: u64,
 }
 
-/// Top of the current process's kernel stack (loaded by the entry).
-static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
-/// Where the entry parks the user stack pointer while it switches stacks.
-/// One CPU: a per-CPU area (through GS) replaces these with SMP.
-static USER_RSP_SCRATCH: AtomicU64 = AtomicU64::new(0);
-
 core::arch::global_asm!(
     // Its own section, so the linker can put it beside the dispatcher on
     // the hot path's pages (`kernel/hot.ld`).
@@ -59,9 +60,10 @@ core::arch::global_asm!(
     "jnz 2f",
     "sysretq",
     "2:",
-    "mov [rip + {scratch}], rsp",
-    "mov rsp, [rip + {kstack}]",
-    "push qword ptr [rip + {scratch}]",
+    "swapgs",
+    "mov gs:[{user_rsp}], rsp",
+    "mov rsp, gs:[{kernel_rsp}]",
+    "push qword ptr gs:[{user_rsp}]",
     "push r11",
     "push rcx",
     "push r9",
@@ -84,10 +86,11 @@ core::arch::global_asm!(
     "pop rcx",
     "pop r11",
     "pop rsp",
+    "swapgs",
     "sysretq",
     ".popsection",
-    scratch = sym USER_RSP_SCRATCH,
-    kstack = sym KERNEL_RSP,
+    user_rsp = const percpu::USER_RSP_OFFSET,
+    kernel_rsp = const percpu::KERNEL_RSP_OFFSET,
     dispatch = sym crate::syscall::dispatch,
 );
 
@@ -114,9 +117,8 @@ pub fn init() {
     );
 }
 
-/// Makes `top` the kernel stack for the next entry from user mode, by
-/// `syscall` (the entry above) or by interrupt (the TSS).
+/// Makes `top` the calling CPU's kernel stack for its next entry from
+/// user mode, by `syscall` (the entry above) or by interrupt (its TSS).
 pub fn set_kernel_stack(top: u64) {
-    KERNEL_RSP.store(top, Ordering::Relaxed);
-    gdt::set_interrupt_stack(top);
+    percpu::current().set_kernel_stack(top);
 }

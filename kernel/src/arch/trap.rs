@@ -21,6 +21,10 @@
 //! guests of kinds exocap does not run as. Single-stepping (RFLAGS.TF) is
 //! cleared on `syscall` entry (`arch::syscall`), so a process that sets it
 //! traps only itself.
+//!
+//! GS: every stub of a trap from ring 3 swaps to the kernel's GS base and
+//! back (`swapgs`); NMI, #MC and #DF take a paranoid entry that checks the
+//! GS base itself (see the entries below and `arch::percpu`).
 
 use core::arch::naked_asm;
 use core::fmt;
@@ -119,14 +123,26 @@ pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
 /// The page-fault vector, whose report adds CR2.
 const PAGE_FAULT: u64 = 14;
 
-// Common entry: save the general registers into a `TrapFrame`, clear
-// RFLAGS (AC and DF: an interrupt gate leaves AC as user code set it, and
-// AC would switch SMAP off for the handler), call the dispatcher. A new
-// process starts by "returning" through `trap_return` with a prepared frame.
+// Common entry: swap to the kernel's GS base if the trap came from ring 3
+// (the RPL of the saved CS, at [rsp + 24] above the vector and error
+// code), save the general registers into a `TrapFrame`, clear RFLAGS (AC
+// and DF: an interrupt gate leaves AC as user code set it, and AC would
+// switch SMAP off for the handler), call the dispatcher. `trap_return`
+// swaps back if it returns to ring 3. A new process starts by "returning"
+// through `trap_return` with a prepared frame.
+//
+// Only NMI, #MC and #DF can arrive while kernel code runs with the user's
+// GS base (between a `syscall` and its `swapgs`, or a `swapgs` and the
+// `sysretq`/`iretq` after it: every other interrupt is masked there, and
+// no other exception can happen there), and they take `trap_paranoid`.
 core::arch::global_asm!(
     ".global trap_common",
     ".global trap_return",
     "trap_common:",
+    "test byte ptr [rsp + 24], 3",
+    "jz 1f",
+    "swapgs",
+    "1:",
     "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
     "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14",
     "push r15",
@@ -140,13 +156,77 @@ core::arch::global_asm!(
     "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
     "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
     "add rsp, 16",
+    "test byte ptr [rsp + 8], 3",
+    "jz 1f",
+    "swapgs",
+    "1:",
     "iretq",
     dispatch = sym trap_dispatch,
 );
 
+// The paranoid entry of NMI, #MC and #DF (on IST stacks): the saved CS
+// does not say whose GS base is loaded (see above), so it reads
+// IA32_GS_BASE and compares it with this CPU's area, whose address sits
+// just above the IST frame (`gdt::IST_PERCPU_SLOT`); if they differ it
+// writes the area's address, and on the way out it writes back what it
+// found. It neither uses nor changes IA32_KERNEL_GS_BASE. Before the
+// CPU has an area (the slot holds 0) it leaves GS alone. rbx (the area)
+// and r12 (the base found) are callee-saved, so they survive the call.
+core::arch::global_asm!(
+    ".global trap_paranoid",
+    "trap_paranoid:",
+    "push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
+    "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14",
+    "push r15",
+    "push 0",
+    "popfq",
+    "mov rbx, [rsp + {frame}]",
+    "mov ecx, {gs_base}",
+    "rdmsr",
+    "shl rdx, 32",
+    "or rax, rdx",
+    "mov r12, rax",
+    "test rbx, rbx",
+    "jz 1f",
+    "cmp r12, rbx",
+    "je 1f",
+    "mov rax, rbx",
+    "mov rdx, rbx",
+    "shr rdx, 32",
+    "wrmsr",
+    "1:",
+    "mov rdi, rsp",
+    "call {dispatch}",
+    "test rbx, rbx",
+    "jz 2f",
+    "cmp r12, rbx",
+    "je 2f",
+    "mov ecx, {gs_base}",
+    "mov rax, r12",
+    "mov rdx, r12",
+    "shr rdx, 32",
+    "wrmsr",
+    "2:",
+    "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+    "pop rbp", "pop rdi", "pop rsi", "pop rdx", "pop rcx", "pop rbx", "pop rax",
+    "add rsp, 16",
+    "iretq",
+    frame = const core::mem::size_of::<TrapFrame>(),
+    gs_base = const IA32_GS_BASE,
+    dispatch = sym trap_dispatch,
+);
+
+/// The GS base MSR (Intel SDM vol. 4, table 2-2).
+const IA32_GS_BASE: u32 = 0xC000_0101;
+// `trap_paranoid` finds the IST slot `size_of::<TrapFrame>()` bytes above
+// its frame: the CPU's 5 words, the error code and vector, 15 registers.
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 22 * 8);
+
 unsafe extern "C" {
     fn trap_common();
-    /// Pops a [`TrapFrame`] off the stack and returns to it with `iretq`.
+    fn trap_paranoid();
+    /// Pops a [`TrapFrame`] off the stack and returns to it with `iretq`
+    /// (swapping to the user's GS base if it returns to ring 3).
     pub fn trap_return();
 }
 
@@ -164,17 +244,29 @@ macro_rules! stub {
             naked_asm!("push {v}", "jmp {common}", v = const $vector, common = sym trap_common)
         }
     };
+    ($name:ident, $vector:literal, paranoid) => {
+        #[unsafe(naked)]
+        extern "C" fn $name() {
+            naked_asm!("push 0", "push {v}", "jmp {entry}", v = const $vector, entry = sym trap_paranoid)
+        }
+    };
+    ($name:ident, $vector:literal, error_code, paranoid) => {
+        #[unsafe(naked)]
+        extern "C" fn $name() {
+            naked_asm!("push {v}", "jmp {entry}", v = const $vector, entry = sym trap_paranoid)
+        }
+    };
 }
 
 stub!(stub_de, 0);
 stub!(stub_db, 1);
-stub!(stub_nmi, 2);
+stub!(stub_nmi, 2, paranoid);
 stub!(stub_bp, 3);
 stub!(stub_of, 4);
 stub!(stub_br, 5);
 stub!(stub_ud, 6);
 stub!(stub_nm, 7);
-stub!(stub_df, 8, error_code);
+stub!(stub_df, 8, error_code, paranoid);
 stub!(stub_ts, 10, error_code);
 stub!(stub_np, 11, error_code);
 stub!(stub_ss, 12, error_code);
@@ -182,7 +274,7 @@ stub!(stub_gp, 13, error_code);
 stub!(stub_pf, 14, error_code);
 stub!(stub_mf, 16);
 stub!(stub_ac, 17, error_code);
-stub!(stub_mc, 18);
+stub!(stub_mc, 18, paranoid);
 stub!(stub_xm, 19);
 stub!(stub_ve, 20);
 stub!(stub_cp, 21, error_code);
@@ -291,6 +383,19 @@ static NMI_PENDING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU6
 /// NMIs taken since boot.
 static NMI_TOTAL: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
+/// NMIs whose handler did not find the kernel's GS base in place (the self
+/// test `nmi-with-user-gs` expects none).
+#[cfg(feature = "selftest")]
+static NMI_GS_WRONG: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// NMIs taken since boot, and how many of them ran with a wrong GS base
+/// (for the self tests).
+#[cfg(feature = "selftest")]
+pub fn nmi_counts() -> (u64, u64) {
+    use core::sync::atomic::Ordering::Relaxed;
+    (NMI_TOTAL.load(Relaxed), NMI_GS_WRONG.load(Relaxed))
+}
+
 fn report_nmis() {
     use core::sync::atomic::Ordering::Relaxed;
     let n = NMI_PENDING.swap(0, Relaxed);
@@ -308,6 +413,10 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         v if v < 32 => match (policy(v), frame.is_user_mode()) {
             (Policy::External, _) => {
                 use core::sync::atomic::Ordering::Relaxed;
+                #[cfg(feature = "selftest")]
+                if !super::percpu::gs_is_kernel() {
+                    NMI_GS_WRONG.fetch_add(1, Relaxed);
+                }
                 NMI_PENDING.fetch_add(1, Relaxed);
                 NMI_TOTAL.fetch_add(1, Relaxed);
             }
@@ -315,6 +424,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             (Policy::Fault, false) | (Policy::Fatal, _) => kernel_fault(frame),
         },
         v if v == TIMER_VECTOR as u64 => {
+            #[cfg(feature = "authority-checks")]
+            if let Err(e) = super::percpu::check() {
+                emergency_println(format_args!("AUTHORITY CHECK FAILED at a timer tick: {e}"));
+                qemu::exit(qemu::ExitCode::Failure);
+            }
             super::apic::end_of_interrupt();
             report_nmis();
             crate::time::tick(frame.is_user_mode());

@@ -167,6 +167,17 @@ fn nmi_after(line: &str) -> Event {
 }
 
 #[test]
+fn an_nmi_between_an_entry_and_its_swapgs_finds_the_kernels_gs_base() {
+    // The self test swaps to a user GS base in kernel mode, as a `syscall`
+    // entry is before its `swapgs`, and sends itself an NMI: the paranoid
+    // entry must run the handler on the kernel's base and put back the one
+    // it found.
+    boot("nmi-user-gs", "selftest=nmi-with-user-gs")
+        .expect(Exit::Success, &["selftest nmi-with-user-gs: ok"])
+        .expect_absent("KERNEL");
+}
+
+#[test]
 fn an_nmi_is_reported_and_everything_carries_on() {
     // One NMI while a process spins in user mode, one while the CPU idles.
     external_events("nmi", vec![nmi_after("external: spinning"), nmi_after("external: idle")])

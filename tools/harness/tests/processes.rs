@@ -51,7 +51,7 @@ fn bad_input_sweep_gets_its_error_for_every_case() {
 }
 
 /// Each fault kind with the vector the kernel must report.
-const FAULTS: [(&str, &str); 19] = [
+const FAULTS: [(&str, &str); 20] = [
     ("page-fault", "#PF page fault"),
     ("write-code", "#PF page fault"),
     ("kernel-read", "#PF page fault"),
@@ -71,6 +71,7 @@ const FAULTS: [(&str, &str); 19] = [
     ("single-step-syscall", "#DB debug"),
     ("int-reserved", "#GP general protection"),
     ("int-double-fault", "#GP general protection"),
+    ("wrgsbase", "#UD invalid opcode"),
 ];
 
 #[test]
@@ -94,6 +95,25 @@ fn each_user_fault_kills_only_the_faulting_process() {
     }
     assert_eq!(run.console.matches("example hello: ok").count(), FAULTS.len());
     run.expect_absent("KERNEL");
+}
+
+#[test]
+fn a_process_changing_its_gs_does_not_change_the_kernels() {
+    // The test kernel's authority checks compare the kernel's GS base with
+    // the CPU's per-CPU area after every syscall and at every timer tick.
+    let run = run_examples("gs", "gs-abuse,hello", &["gs-abuse", "hello"]);
+    run.expect(
+        Exit::Success,
+        &[
+            "gs-abuse: the kernel kept its GS base",
+            "example gs-abuse: ok",
+            "example hello: ok",
+            "init: 2/2 examples passed",
+        ],
+    )
+    .expect_absent("AUTHORITY CHECK FAILED")
+    .expect_absent("KERNEL");
+    assert_eq!(run.console.matches("GS intact").count(), 2, "{}", run.tail(40));
 }
 
 #[test]

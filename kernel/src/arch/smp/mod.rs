@@ -191,7 +191,7 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     // uses any more.
     unsafe { Cr3::write(start.root, start.root_flags) };
     super::cpu::init();
-    super::percpu::install();
+    super::percpu::install(start.tables.tss());
     apic::init_ap();
     APS_ONLINE.fetch_add(1, Ordering::Release);
     park()

@@ -59,6 +59,9 @@ fn main(start: &Start) -> i32 {
             // double fault): a #GP of this process, never the vector.
             "int-reserved" => asm!("int 15"),
             "int-double-fault" => asm!("int 8"),
+            // Setting the GS base straight: CR4.FSGSBASE is off, so a #UD
+            // (on, it would have been harmless to the kernel anyway).
+            "wrgsbase" => asm!("wrgsbase {a}", a = in(reg) KERNEL_ADDR),
             "x87" => asm!("fldz"),
             "sse" => asm!("xorps xmm0, xmm0", out("xmm0") _),
             "stack-overflow" => {

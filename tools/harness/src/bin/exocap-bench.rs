@@ -5,7 +5,7 @@
 //! ```text
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
 //!              [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]
-//!              [--instructions <prefix>]
+//!              [--instructions <prefix>] [--icount]
 //! ```
 //!
 //! `--controller` attaches the data disk to that controller; `--rename`
@@ -22,6 +22,12 @@
 //! `<prefix>kernel_instr_qd1`, `disk_kernel_overhead_ns` (32 in flight)
 //! `<prefix>kernel_instr_qd32`. Unlike times, these do not move with the
 //! host's load, so two sittings can be compared.
+//!
+//! `--icount` runs under the same `-icount shift=0` and keeps every figure
+//! as printed: a time in ns is then a count of guest instructions (the
+//! syscall and IPC benchmarks' `syscall_null_ns`, `ipc_call_roundtrip_ns`
+//! become instructions per call), deterministic from one sitting to the
+//! next. Cycle figures are meaningless under it.
 
 use harness::{DATA_DISK_BYTES, DiskController, Exit, Machine};
 use std::fmt::Write as _;
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
     let mut rename: Option<(String, String)> = None;
     let mut append = false;
     let mut instructions: Option<String> = None;
+    let mut icount = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-disk" => data_disk = args.next().map(PathBuf::from),
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
                 }
             },
             "--append" => append = true,
+            "--icount" => icount = true,
             "--instructions" => match args.next() {
                 Some(prefix) => instructions = Some(prefix),
                 None => {
@@ -138,7 +146,7 @@ fn main() -> ExitCode {
                 eprintln!(
                     "usage: exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>] \
                      [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append] \
-                     [--instructions <prefix>]"
+                     [--instructions <prefix>] [--icount]"
                 );
                 return ExitCode::from(64);
             }
@@ -159,7 +167,7 @@ fn main() -> ExitCode {
     }
     machine.data_disk = data_disk;
     machine.controller = controller;
-    if instructions.is_some() {
+    if instructions.is_some() || icount {
         machine.extra.extend(["-icount", "shift=0,sleep=on"].map(String::from));
     }
     machine.timeout = Duration::from_secs(timeout);
