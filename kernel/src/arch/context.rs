@@ -5,6 +5,14 @@
 //! and returns into whatever the new stack was doing. Caller-saved
 //! registers need no saving (the compiler assumes a call clobbers them),
 //! and there is no FPU state (see `cpu`).
+//!
+//! The FS and GS selectors go with the context too: a process may load
+//! either (ring 3 can, with any null or user selector), the kernel never
+//! does, so whatever they hold when a context switches away is that
+//! process's, and the next one must find its own, not the last one's
+//! (Linux keeps them per task for the same reason). Their bases need no
+//! saving: with CR4.FSGSBASE off and flat descriptors, ring 3 can only set
+//! them to 0.
 
 use core::arch::naked_asm;
 
@@ -16,7 +24,8 @@ use core::arch::naked_asm;
 ///    is resumed;
 /// 2. `next_rsp` was saved by `switch` (or built by [`initial_stack`]) on a
 ///    kernel stack that is still allocated, and is resumed once;
-/// 3. interrupts are disabled.
+/// 3. interrupts are disabled;
+/// 4. the GS base is the kernel's (this CPU's per-CPU area).
 #[unsafe(naked)]
 pub unsafe extern "C" fn switch(save_rsp: *mut u64, next_rsp: u64) {
     naked_asm!(
@@ -26,8 +35,32 @@ pub unsafe extern "C" fn switch(save_rsp: *mut u64, next_rsp: u64) {
         "push r13",
         "push r14",
         "push r15",
+        "mov rax, fs",
+        "push rax",
+        "mov rax, gs",
+        "push rax",
         "mov [rdi], rsp",
         "mov rsp, rsi",
+        // GS: loading a selector also loads the GS base, which in the
+        // kernel is the CPU's per-CPU area; so it is loaded between two
+        // `swapgs`, into the process's half (Linux's `load_gs_index`).
+        // Interrupts are off; an NMI in between finds the process's base
+        // and its paranoid entry puts the kernel's back for its duration.
+        // Skipped when unchanged (the common case: both null).
+        "pop rax",
+        "mov rcx, gs",
+        "cmp ax, cx",
+        "je 2f",
+        "swapgs",
+        "mov gs, ax",
+        "swapgs",
+        "2:",
+        "pop rax",
+        "mov rcx, fs",
+        "cmp ax, cx",
+        "je 3f",
+        "mov fs, ax",
+        "3:",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -38,12 +71,14 @@ pub unsafe extern "C" fn switch(save_rsp: *mut u64, next_rsp: u64) {
     )
 }
 
-/// Words `switch` pops before returning (callee-saved registers).
-const SAVED_REGISTERS: usize = 6;
+/// Words `switch` pops before returning (the callee-saved registers, and
+/// the FS and GS selectors).
+const SAVED_REGISTERS: usize = 8;
 
 /// Prepares a fresh kernel stack so that switching to it "returns" into
 /// `entry` with the stack pointer just above the return address, i.e. at
-/// `frame_bottom`. Returns the stack pointer to pass to [`switch`].
+/// `frame_bottom`, with null FS and GS selectors. Returns the stack
+/// pointer to pass to [`switch`].
 ///
 /// # Safety
 /// `frame_bottom` must be 8-byte aligned, with at least

@@ -101,11 +101,15 @@ fn each_user_fault_kills_only_the_faulting_process() {
 fn a_process_changing_its_gs_does_not_change_the_kernels() {
     // The test kernel's authority checks compare the kernel's GS base with
     // the CPU's per-CPU area after every syscall and at every timer tick.
-    let run = run_examples("gs", "gs-abuse,hello", &["gs-abuse", "hello"]);
+    let run = run_examples("gs", "gs-abuse,hello", &["gs-abuse", "gs-abuse-peer", "hello"]);
     run.expect(
         Exit::Success,
         &[
             "gs-abuse: the kernel kept its GS base",
+            // A process switch gives each process its own FS and GS
+            // selectors back (`arch::context::switch`).
+            "gs-abuse-peer: FS and GS stayed null beside a process that changed its own",
+            "gs-abuse: FS and GS kept per process across switches",
             "example gs-abuse: ok",
             "example hello: ok",
             "init: 2/2 examples passed",

@@ -5,13 +5,16 @@
 //! base with the CPU's per-CPU area after every syscall and at every
 //! tick. And the process must get its own GS back each time: a GS-relative
 //! read of one of its words still reads that word (base 0), never the
-//! kernel's area.
+//! kernel's area. Then, beside a peer (`gs-abuse-peer`) that yields the
+//! CPU back and forth with it, it holds non-null FS and GS selectors: each
+//! process must find its own after every switch.
 #![no_std]
 #![no_main]
 
 use core::arch::asm;
 use libos::kind::Timer;
-use libos::{Start, println};
+use libos::process::Spawn;
+use libos::{ExitStatus, Start, println};
 
 libos::main!(main);
 
@@ -24,6 +27,19 @@ fn load_gs(selector: u16) {
     // SAFETY: a segment load of a selector ring 3 may use; it changes only
     // this process's GS, which nothing in this program relies on.
     unsafe { asm!("mov gs, {0:x}", in(reg) selector, options(nostack, preserves_flags)) };
+}
+
+/// Loads `selector` into FS (as `load_gs`).
+fn load_fs(selector: u16) {
+    // SAFETY: as in `load_gs`, for FS.
+    unsafe { asm!("mov fs, {0:x}", in(reg) selector, options(nostack, preserves_flags)) };
+}
+
+fn fs_selector() -> u16 {
+    let sel: u16;
+    // SAFETY: reads a segment register.
+    unsafe { asm!("mov {0:x}, fs", out(reg) sel, options(nomem, nostack, preserves_flags)) };
+    sel
 }
 
 fn gs_selector() -> u16 {
@@ -87,5 +103,45 @@ fn main(start: &Start) -> i32 {
         );
     }
     println!("gs-abuse: the kernel kept its GS base");
+    beside_a_peer(start)
+}
+
+/// Holds non-null FS and GS selectors while a peer yields with it; both
+/// must keep their own.
+fn beside_a_peer(start: &Start) -> i32 {
+    let Some((_, image)) = start.images().find(|&(n, _)| n == "gs-abuse-peer") else {
+        println!("gs-abuse: no gs-abuse-peer image");
+        return 1;
+    };
+    let user = ss_selector();
+    load_fs(user);
+    load_gs(user);
+    let peer = match Spawn::new(image).quota_pages(256).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            println!("gs-abuse: spawn the peer: {e:?}");
+            return 1;
+        }
+    };
+    loop {
+        libos::process::yield_now();
+        if (fs_selector(), gs_selector()) != (user, user) {
+            println!(
+                "gs-abuse: FS {:#x} and GS {:#x} after a switch, set {user:#x}",
+                fs_selector(),
+                gs_selector()
+            );
+            return 1;
+        }
+        match peer.try_wait() {
+            Err(libos::Error::WouldBlock) => continue,
+            Ok(ExitStatus::Exited(0)) => break,
+            other => {
+                println!("gs-abuse: the peer ended with {other:?}");
+                return 1;
+            }
+        }
+    }
+    println!("gs-abuse: FS and GS kept per process across switches");
     0
 }
