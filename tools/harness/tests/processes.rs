@@ -51,7 +51,7 @@ fn bad_input_sweep_gets_its_error_for_every_case() {
 }
 
 /// Each fault kind with the vector the kernel must report.
-const FAULTS: [(&str, &str); 20] = [
+const FAULTS: [(&str, &str); 25] = [
     ("page-fault", "#PF page fault"),
     ("write-code", "#PF page fault"),
     ("kernel-read", "#PF page fault"),
@@ -72,6 +72,11 @@ const FAULTS: [(&str, &str); 20] = [
     ("int-reserved", "#GP general protection"),
     ("int-double-fault", "#GP general protection"),
     ("wrgsbase", "#UD invalid opcode"),
+    ("icebp", "#DB debug"),
+    ("int-nmi", "#GP general protection"),
+    ("int-timer", "#GP general protection"),
+    ("iret-to-kernel", "#GP general protection"),
+    ("mov-ss-syscall", "#DB debug"),
 ];
 
 #[test]
@@ -118,6 +123,24 @@ fn a_process_changing_its_gs_does_not_change_the_kernels() {
     .expect_absent("AUTHORITY CHECK FAILED")
     .expect_absent("KERNEL");
     assert_eq!(run.console.matches("GS intact").count(), 2, "{}", run.tail(40));
+}
+
+#[test]
+fn a_process_with_a_bad_stack_pointer_makes_syscalls_and_takes_ticks() {
+    // The stack pointer at kernel, non-canonical, zero and top-of-user
+    // addresses across a `Nop`, a `yield` and timer interrupts: the kernel
+    // must never touch it, and give it back unchanged.
+    let run = run_examples("bad-stack", "bad-stack,hello", &["bad-stack", "hello"]);
+    run.expect(
+        Exit::Success,
+        &[
+            "bad-stack: the kernel never used the user stack",
+            "example bad-stack: ok",
+            "init: 2/2 examples passed",
+        ],
+    )
+    .expect_absent("AUTHORITY CHECK FAILED")
+    .expect_absent("KERNEL");
 }
 
 #[test]

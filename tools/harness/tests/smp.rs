@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use harness::{Exit, Image, Machine, test_dir};
+use harness::qmp::Action;
+use harness::{Event, Exit, Image, Machine, test_dir};
 
 /// The example apps `make run` runs, with their helpers (as in boot.rs).
 const EXAMPLES: &str = "delegate,fs,hello,ipc";
@@ -105,4 +106,50 @@ fn a_cpu_that_never_checks_in_is_logged_and_the_others_still_start() {
         )
         .expect_absent("EXCEPTION")
         .expect_absent("PANIC");
+}
+
+/// NMIs to every CPU while a process makes syscalls back to back (and,
+/// before that, runs with a bad stack pointer): each lands somewhere on
+/// the syscall path, the parked APs' `hlt`, or user mode, and the
+/// paranoid entry must leave every GS base as it found it (the authority
+/// checks compare the kernel's after every syscall and tick).
+fn nmi_storm(cpus: u32) {
+    let dir = test_dir(&format!("smp-nmi-storm-{cpus}"));
+    let mut machine = Image::new("examples=bad-stack,gs-abuse")
+        .program("init")
+        .program("bad-stack")
+        .program("gs-abuse")
+        .build(&dir);
+    machine.cpus = cpus;
+    machine.timeout = Duration::from_secs(120);
+    machine.events = (0..25)
+        .map(|i| Event {
+            after_line: "bad-stack: storm round".into(),
+            delay: Duration::from_millis(3 * (i % 5)),
+            action: Action::InjectNmi,
+        })
+        .collect();
+    let run = machine.run();
+    run.expect(
+        Exit::Success,
+        &[
+            "bad-stack: storm over",
+            "gs-abuse: the kernel kept its GS base",
+            "init: 2/2 examples passed",
+        ],
+    )
+    .expect_absent("AUTHORITY CHECK FAILED")
+    .expect_absent("KERNEL")
+    .expect_absent("PANIC");
+    assert_eq!(run.console.matches("harness: performed InjectNmi").count(), 25, "{}", run.tail(40));
+}
+
+#[test]
+fn nmis_during_syscalls_on_one_cpu() {
+    nmi_storm(1);
+}
+
+#[test]
+fn nmis_during_syscalls_on_four_cpus() {
+    nmi_storm(4);
 }

@@ -62,6 +62,37 @@ fn main(start: &Start) -> i32 {
             // Setting the GS base straight: CR4.FSGSBASE is off, so a #UD
             // (on, it would have been harmless to the kernel anyway).
             "wrgsbase" => asm!("wrgsbase {a}", a = in(reg) KERNEL_ADDR),
+            // `int1` (ICEBP) raises #DB whatever the gate's privilege: the
+            // #DB stub must take it as a trap from ring 3 (swapgs).
+            "icebp" => asm!(".byte 0xf1"),
+            // The NMI and timer vectors by `int n`: gates of privilege 0,
+            // so a #GP of this process, never the kernel's handler.
+            "int-nmi" => asm!("int 2"),
+            "int-timer" => asm!("int 32"),
+            // `iretq` from ring 3 to the kernel's code segment (a return to
+            // an inner privilege): #GP.
+            "iret-to-kernel" => asm!(
+                "mov rax, rsp",
+                "push 0x10",
+                "push rax",
+                "pushfq",
+                "push 0x08",
+                "lea rax, [rip]",
+                "push rax",
+                "iretq",
+                out("rax") _
+            ),
+            // The trap flag with `mov ss` just before `syscall`: `mov ss`
+            // holds debug traps back over the next instruction, which must
+            // not land a #DB on the kernel's first instruction (on the
+            // user's stack, with the user's GS base).
+            "mov-ss-syscall" => asm!(
+                "pushfq", "or qword ptr [rsp], 0x100", "popfq",
+                "mov ax, ss",
+                "mov ss, ax",
+                "syscall", "nop",
+                inout("rax") 11u64 => _, out("rcx") _, out("r11") _
+            ),
             "x87" => asm!("fldz"),
             "sse" => asm!("xorps xmm0, xmm0", out("xmm0") _),
             "stack-overflow" => {
