@@ -89,7 +89,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 
     arch::init();
     let summary = mem::init(boot_info, drivers::dma::POOL_PAGES);
-    arch::percpu::install(arch::gdt::boot_tss());
+    arch::percpu::install(arch::percpu::allocate(arch::gdt::boot_tss()));
     drivers::dma::init(summary.dma.clone());
     assert!(proc::kstack::region_is_free(), "the kernel-stack region overlaps a boot mapping");
     mem::aspace::init();

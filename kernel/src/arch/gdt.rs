@@ -23,7 +23,7 @@ use alloc::vec;
 use core::cell::UnsafeCell;
 use spin::Once;
 use x86_64::VirtAddr;
-use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::segmentation::{CS, DS, ES, FS, GS, SS, Segment};
 use x86_64::instructions::tables::load_tss;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
@@ -128,18 +128,25 @@ fn build(tss: &'static TaskStateSegment) -> (GlobalDescriptorTable, Selectors) {
     (gdt, Selectors { kernel_code, kernel_data, user_data, user_code, tss })
 }
 
-/// Loads `gdt` on this CPU, the kernel segments and the TSS it names.
+/// Loads `gdt` on this CPU, the kernel segments and the TSS it names, and
+/// null FS and GS selectors: whatever the firmware left there may name a
+/// descriptor of its own GDT, and the context switch reloads the FS and GS
+/// a context was saved with (`context::switch`), so the boot context's
+/// must be valid in ours. Runs before the per-CPU area sets the GS base.
 fn load(gdt: &'static GlobalDescriptorTable, sel: &Selectors) {
     gdt.load();
     // SAFETY: the selectors index descriptors of the GDT just loaded, which
     // lives for ever; code and data are the ring-0 segments, and the TSS
     // descriptor (not yet busy: each TSS is loaded once, by its own CPU)
-    // names a TSS that lives for ever.
+    // names a TSS that lives for ever. A null FS or GS is always allowed
+    // in 64-bit mode, and nothing uses their bases yet.
     unsafe {
         CS::set_reg(sel.kernel_code);
         SS::set_reg(sel.kernel_data);
         DS::set_reg(sel.kernel_data);
         ES::set_reg(sel.kernel_data);
+        FS::set_reg(SegmentSelector(0));
+        GS::set_reg(SegmentSelector(0));
         load_tss(sel.tss);
     }
 }

@@ -83,26 +83,34 @@ fn initial_apic_id() -> u32 {
     core::arch::x86_64::__cpuid(1).ebx >> 24
 }
 
-/// Makes a per-CPU area for the calling CPU, whose TSS is `tss`, points its
-/// GS base at it and its IST stacks' slots too (`Tss::publish_percpu`);
-/// the user GS base (`IA32_KERNEL_GS_BASE`) starts at 0. Called once per
-/// CPU, in kernel mode: by the boot CPU first (index 0), then by each
-/// application processor.
-pub fn install(tss: &'static Tss) -> &'static PerCpu {
-    let index = NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
-    let area: &'static mut PerCpu = Box::leak(Box::new(PerCpu {
+/// A per-CPU area for a CPU whose TSS is `tss`, not yet anyone's: made on
+/// the boot CPU for each AP before it is started, so that an AP takes no
+/// lock (the heap's) before it checks in, and an AP the boot CPU gives up
+/// on (and resets with INIT) cannot die holding one.
+pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
+    Box::leak(Box::new(PerCpu {
         self_ptr: core::ptr::null(),
         kernel_rsp: AtomicU64::new(0),
         user_rsp: AtomicU64::new(0),
         tss,
-        index,
-        apic_id: initial_apic_id(),
-    }));
+        index: 0,
+        apic_id: 0,
+    }))
+}
+
+/// Makes `area` the calling CPU's: numbers it, points the GS base at it and
+/// its IST stacks' slots too (`Tss::publish_percpu`); the user GS base
+/// (`IA32_KERNEL_GS_BASE`) starts at 0. Called once per CPU, in kernel
+/// mode: by the boot CPU first (index 0), then by each application
+/// processor. Takes no lock and allocates nothing.
+pub fn install(area: &'static mut PerCpu) -> &'static PerCpu {
+    area.index = NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
+    area.apic_id = initial_apic_id();
     area.self_ptr = area as *const PerCpu;
     let area: &'static PerCpu = area;
     GsBase::write(VirtAddr::from_ptr(area));
     KernelGsBase::write(VirtAddr::zero());
-    tss.publish_percpu(area as *const PerCpu as u64);
+    area.tss.publish_percpu(area as *const PerCpu as u64);
     area
 }
 

@@ -119,6 +119,7 @@ fn nmi_storm(cpus: u32) {
         .program("init")
         .program("bad-stack")
         .program("gs-abuse")
+        .program("gs-abuse-peer")
         .build(&dir);
     machine.cpus = cpus;
     machine.timeout = Duration::from_secs(120);

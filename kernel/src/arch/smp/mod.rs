@@ -29,6 +29,7 @@ use x86_64::structures::paging::PhysFrame;
 
 use super::apic::{self, Ipi};
 use super::gdt::CpuTables;
+use super::percpu::PerCpu;
 use crate::mem::PAGE_SIZE;
 use crate::proc::kstack::KernelStack;
 use crate::time;
@@ -72,6 +73,10 @@ pub fn selftest_absent_cpu() {
 /// by the boot CPU, leaked (an AP keeps its tables and stack for ever).
 struct ApStart {
     tables: CpuTables,
+    /// Its per-CPU area, made here: an AP takes no lock before it checks
+    /// in (an AP given up on and reset with INIT must not die holding the
+    /// heap's).
+    percpu: core::cell::Cell<Option<&'static mut PerCpu>>,
     /// The kernel's page-table root, which the AP switches to from the
     /// trampoline's temporary one.
     root: PhysFrame,
@@ -110,10 +115,19 @@ pub fn start(boot_info: &BootInfo) -> u32 {
             }
             Some(Err(e)) => log::warn!("cpus: trampoline: {e:?}; APs not started"),
             Some(Ok(tramp)) => {
+                let mut settled = true;
                 for id in aps {
-                    start_one(&tramp, id);
+                    settled = start_one(&tramp, id);
+                    if !settled {
+                        log::warn!("cpus: an AP may still run the trampoline; no more started");
+                        break;
+                    }
                 }
-                tramp.remove();
+                // An AP that could not be sent back to wait-for-SIPI may
+                // still run the trampoline: its page tables stay then.
+                if settled {
+                    tramp.remove();
+                }
             }
         }
     }
@@ -133,15 +147,20 @@ fn trampoline_page(boot_info: &BootInfo) -> Option<u64> {
 }
 
 /// Starts the AP with local APIC id `id` and waits for it to check in.
-fn start_one(tramp: &Trampoline, id: u8) {
+/// Returns whether it is settled: checked in, never sent anything, or sent
+/// back to wait-for-SIPI (INIT); `false` if it may still run the
+/// trampoline later.
+fn start_one(tramp: &Trampoline, id: u8) -> bool {
     let Some(stack) = KernelStack::new() else {
         log::warn!("cpu: APIC id {id}: no kernel stack; not started");
-        return;
+        return true;
     };
     let (root, root_flags) = Cr3::read();
     let stack_top = stack.top();
+    let tables = CpuTables::new();
+    let percpu = core::cell::Cell::new(Some(super::percpu::allocate(tables.tss())));
     let start: &'static ApStart =
-        Box::leak(Box::new(ApStart { tables: CpuTables::new(), root, root_flags, _stack: stack }));
+        Box::leak(Box::new(ApStart { tables, percpu, root, root_flags, _stack: stack }));
     tramp.prepare(stack_top, ap_entry, start as *const ApStart as u64);
 
     let before = APS_ONLINE.load(Ordering::Acquire);
@@ -156,12 +175,13 @@ fn start_one(tramp: &Trampoline, id: u8) {
         && (wait_ns(SIPI_DELAY_NS, checked_in)
             || apic::send_ipi(id, Ipi::Startup { page: tramp.vector() }, IPI_SEND_TIMEOUT_NS));
     if sent && wait_ns(CHECK_IN_TIMEOUT_NS.saturating_sub(time::now_ns() - began), checked_in) {
-        return;
+        return true;
     }
     log::warn!("cpu: APIC id {id} did not start");
     // Back to wait-for-SIPI, so it cannot run the trampoline later, with
-    // the next AP's parameters.
-    apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS);
+    // the next AP's parameters. It holds no lock: it takes none before it
+    // checks in (its per-CPU area was made here).
+    apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
 }
 
 /// Spins for at most `ns` nanoseconds, or until `done()`; returns whether
@@ -191,7 +211,13 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     // uses any more.
     unsafe { Cr3::write(start.root, start.root_flags) };
     super::cpu::init();
-    super::percpu::install(start.tables.tss());
+    match start.percpu.take() {
+        Some(area) => {
+            super::percpu::install(area);
+        }
+        // Made by the boot CPU for this AP alone; it cannot be gone.
+        None => super::halt_forever(),
+    }
     apic::init_ap();
     APS_ONLINE.fetch_add(1, Ordering::Release);
     park()
