@@ -103,10 +103,7 @@ fn nmi_with_user_gs() {
     // between a `syscall` and its `swapgs`; interrupts are off (boot).
     unsafe { core::arch::asm!("swapgs", options(nomem, nostack, preserves_flags)) };
     let sent = apic::send_ipi(apic::id(), Ipi::Nmi, WAIT_NS);
-    let deadline = crate::time::now_ns() + WAIT_NS;
-    while nmi_counts().0 == before && crate::time::now_ns() < deadline {
-        core::hint::spin_loop();
-    }
+    crate::time::spin_until(WAIT_NS, || nmi_counts().0 != before);
     let found = GsBase::read().as_u64();
     // SAFETY: as above: back to the kernel's GS base.
     unsafe { core::arch::asm!("swapgs", options(nomem, nostack, preserves_flags)) };

@@ -35,6 +35,23 @@ pub fn now_ns() -> u64 {
     (ticks as u128 * 1_000_000_000 / TSC_HZ.load(Ordering::Relaxed) as u128) as u64
 }
 
+/// Polls `done` until it holds or `timeout_ns` have passed; returns whether
+/// it held (asked once more at the deadline). For the short, bounded waits
+/// of device and CPU bring-up, with interrupts off; `done` may take what
+/// it found out of the loop through its captures.
+pub fn spin_until(timeout_ns: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = now_ns().saturating_add(timeout_ns);
+    loop {
+        if done() {
+            return true;
+        }
+        if now_ns() > deadline {
+            return done();
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// TSC ticks per second.
 pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)

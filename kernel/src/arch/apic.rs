@@ -204,12 +204,5 @@ pub fn send_ipi(apic_id: u8, ipi: Ipi, timeout_ns: u64) -> bool {
     write(REG_ICR_HIGH, (apic_id as u32) << ICR_DEST_SHIFT);
     // Writing the low half sends the IPI.
     write(REG_ICR_LOW, low);
-    let deadline = crate::time::now_ns() + timeout_ns;
-    while read(REG_ICR_LOW) & ICR_DELIVERY_PENDING != 0 {
-        if crate::time::now_ns() > deadline {
-            return false;
-        }
-        core::hint::spin_loop();
-    }
-    true
+    crate::time::spin_until(timeout_ns, || read(REG_ICR_LOW) & ICR_DELIVERY_PENDING == 0)
 }

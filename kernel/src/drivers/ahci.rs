@@ -27,6 +27,7 @@ use virtio_drivers::transport::pci::bus::{Command, DeviceFunction, PciRoot};
 use super::Found;
 use super::block::{BlockDevice, Size};
 use super::pci::{self, PortCam};
+use crate::time::spin_until;
 
 /// PCI class of an AHCI controller: mass storage, SATA, AHCI 1.0
 /// programming interface (PCI Code and ID Assignment 1.11, 1.1).
@@ -123,20 +124,6 @@ impl Abar {
     }
 }
 
-/// Polls `done` until it holds or `timeout_ns` passed; whether it held.
-fn wait_for(timeout_ns: u64, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = crate::time::now_ns() + timeout_ns;
-    loop {
-        if done() {
-            return true;
-        }
-        if crate::time::now_ns() > deadline {
-            return done();
-        }
-        core::hint::spin_loop();
-    }
-}
-
 /// What a controller offers, from CAP.
 #[derive(Clone, Copy)]
 struct Capabilities {
@@ -186,7 +173,7 @@ fn probe_controller(
     for p in ports(implemented, abar) {
         port::PortRegs::new(abar, p).spin_up(caps.sss);
     }
-    wait_for(LINK_TIMEOUT_NS, || {
+    spin_until(LINK_TIMEOUT_NS, || {
         ports(implemented, abar).all(|p| port::PortRegs::new(abar, p).link_up())
     });
     let interrupts = if irq {
@@ -266,9 +253,9 @@ fn take_ownership(abar: Abar, df: DeviceFunction) {
         return;
     }
     abar.set(BOHC, BOHC_OOS);
-    let released = wait_for(HANDOFF_TIMEOUT_NS, || abar.read(BOHC) & BOHC_BOS == 0)
+    let released = spin_until(HANDOFF_TIMEOUT_NS, || abar.read(BOHC) & BOHC_BOS == 0)
         || (abar.read(BOHC) & BOHC_BB != 0
-            && wait_for(HANDOFF_BUSY_TIMEOUT_NS, || abar.read(BOHC) & BOHC_BOS == 0));
+            && spin_until(HANDOFF_BUSY_TIMEOUT_NS, || abar.read(BOHC) & BOHC_BOS == 0));
     if !released {
         log::warn!("AHCI at {df}: the firmware does not release the controller; taking it anyway");
     }
@@ -279,7 +266,7 @@ fn take_ownership(abar: Abar, df: DeviceFunction) {
 fn reset(abar: Abar) -> Result<Capabilities, &'static str> {
     abar.set(GHC, GHC_AE);
     abar.set(GHC, GHC_HR);
-    if !wait_for(RESET_TIMEOUT_NS, || abar.read(GHC) & GHC_HR == 0) {
+    if !spin_until(RESET_TIMEOUT_NS, || abar.read(GHC) & GHC_HR == 0) {
         return Err("the controller does not come back from reset");
     }
     abar.set(GHC, GHC_AE);

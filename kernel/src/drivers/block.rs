@@ -189,23 +189,23 @@ pub fn read_first_sector(dev: &mut dyn BlockDevice, timeout_ns: u64) -> Option<[
             SECTOR_SIZE,
         )
     };
-    let started = crate::time::now_ns();
     let segments = [&mut *page];
     // SAFETY: see `page`; the request passed the block layer's checks.
     let ok = check_request(dev, Op::Read, 0, &segments).is_ok()
         && unsafe { dev.start(id, Op::Read, 0, &segments) }.is_ok();
     let mut result = None;
-    while ok && result.is_none() {
-        dev.poll(&mut |done, r| {
-            if done == id {
-                result = Some(r);
-            }
+    let answered = ok
+        && crate::time::spin_until(timeout_ns, || {
+            dev.poll(&mut |done, r| {
+                if done == id {
+                    result = Some(r);
+                }
+            });
+            result.is_some()
         });
-        if result.is_none() && crate::time::now_ns() - started > timeout_ns {
-            log::warn!("{}: no answer to a read of sector 0", dev.name());
-            return None;
-        }
-        core::hint::spin_loop();
+    if ok && !answered {
+        log::warn!("{}: no answer to a read of sector 0", dev.name());
+        return None;
     }
     let sector = (result == Some(Ok(()))).then(|| {
         let mut copy = [0; SECTOR_SIZE];
@@ -237,9 +237,8 @@ impl BlockDevice for ReadOnly {
         sector: u64,
         segments: &[&mut [u8]],
     ) -> Result<(), Error> {
-        if op == Op::Write {
-            return Err(Error::MissingRight);
-        }
+        // A write never gets here: `check_request` refuses it
+        // (`read_only`), before any device sees it.
         // SAFETY: the caller's promise, passed on.
         unsafe { self.0.start(id, op, sector, segments) }
     }

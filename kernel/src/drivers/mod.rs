@@ -94,15 +94,11 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
             Ok(d) => {
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
-                let irq = if irq {
+                let irq = irq.then(|| {
                     pci::enable_msix(root, df, DISK_VECTOR, crate::arch::apic::id())
                         .and_then(|()| pci::virtio_queue_msix(root, df, 0, 0))
-                } else {
-                    Err("diskirq=off")
-                };
-                if let Err(e) = irq
-                    && e != "diskirq=off"
-                {
+                });
+                if let Some(Err(e)) = irq {
                     log::warn!("virtio-blk at {df}: no completion interrupt ({e}); polling");
                 }
                 let description = format!(
@@ -110,7 +106,7 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
                     d.name(),
                     Size(d.sector_count()),
                     if d.read_only() { ", read-only" } else { "" },
-                    if irq.is_ok() { "MSI-X" } else { "polled" }
+                    if matches!(irq, Some(Ok(()))) { "MSI-X" } else { "polled" }
                 );
                 found.push(Found { device: Box::new(d), description });
             }

@@ -214,22 +214,20 @@ impl Controller {
         let cid = self.admin.claim(0).ok_or("admin queue full")?;
         self.admin.write(cid, command);
         self.admin.submit();
-        let deadline = crate::time::now_ns() + self.cap.timeout_ms * 1_000_000;
-        loop {
-            if let Some(c) = self.admin.pop() {
-                self.admin.acknowledge();
-                if self.admin.release(c.cid).is_none() {
-                    return Err(format!("{what}: completion of unknown command id {}", c.cid));
-                }
-                return match c.status_code() {
-                    0 => Ok(c.result),
-                    s => Err(format!("{what} failed (status {s:#x})")),
-                };
-            }
-            if crate::time::now_ns() > deadline {
-                return Err(format!("{what}: no answer within {} ms", self.cap.timeout_ms));
-            }
-            core::hint::spin_loop();
+        let timeout_ms = self.cap.timeout_ms;
+        let mut done = None;
+        crate::time::spin_until(timeout_ms * 1_000_000, || {
+            done = self.admin.pop();
+            done.is_some()
+        });
+        let c = done.ok_or_else(|| format!("{what}: no answer within {timeout_ms} ms"))?;
+        self.admin.acknowledge();
+        if self.admin.release(c.cid).is_none() {
+            return Err(format!("{what}: completion of unknown command id {}", c.cid));
+        }
+        match c.status_code() {
+            0 => Ok(c.result),
+            s => Err(format!("{what} failed (status {s:#x})")),
         }
     }
 
@@ -411,23 +409,20 @@ impl Controller {
 /// Waits until `CSTS & mask == value`, at most CAP.TO. Errors: the
 /// controller reports a fatal status, is gone, or does not get there.
 fn wait_status(regs: &Registers, cap: &Capabilities, mask: u32, value: u32) -> Result<(), String> {
-    let deadline = crate::time::now_ns() + cap.timeout_ms * 1_000_000;
-    loop {
-        let csts = regs.read32(reg::CSTS);
-        if csts == ALL_ONES {
-            return Err("not responding (its registers read all ones)".into());
-        }
-        if csts & CSTS_CFS != 0 && value != 0 {
-            return Err("controller fatal status".into());
-        }
-        if csts & mask == value {
-            return Ok(());
-        }
-        if crate::time::now_ns() > deadline {
-            let what = if value == 0 { "reset" } else { "ready" };
-            return Err(format!("not {what} within {} ms (CAP.TO)", cap.timeout_ms));
-        }
-        core::hint::spin_loop();
+    let mut csts = 0;
+    let settled = crate::time::spin_until(cap.timeout_ms * 1_000_000, || {
+        csts = regs.read32(reg::CSTS);
+        csts == ALL_ONES || (csts & CSTS_CFS != 0 && value != 0) || csts & mask == value
+    });
+    if csts == ALL_ONES {
+        Err("not responding (its registers read all ones)".into())
+    } else if csts & CSTS_CFS != 0 && value != 0 {
+        Err("controller fatal status".into())
+    } else if settled {
+        Ok(())
+    } else {
+        let what = if value == 0 { "reset" } else { "ready" };
+        Err(format!("not {what} within {} ms (CAP.TO)", cap.timeout_ms))
     }
 }
 

@@ -167,14 +167,16 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     let checked_in = || APS_ONLINE.load(Ordering::Acquire) != before;
     let began = time::now_ns();
     let sent = apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
-        && !wait_ns(INIT_DELAY_NS, || false)
+        && !time::spin_until(INIT_DELAY_NS, || false)
         && apic::send_ipi(id, Ipi::Startup { page: tramp.vector() }, IPI_SEND_TIMEOUT_NS);
     // The second start-up IPI only if the first did not start it (SDM
     // 9.4.4.1 sends two; a started AP ignores the second anyway).
     let sent = sent
-        && (wait_ns(SIPI_DELAY_NS, checked_in)
+        && (time::spin_until(SIPI_DELAY_NS, checked_in)
             || apic::send_ipi(id, Ipi::Startup { page: tramp.vector() }, IPI_SEND_TIMEOUT_NS));
-    if sent && wait_ns(CHECK_IN_TIMEOUT_NS.saturating_sub(time::now_ns() - began), checked_in) {
+    if sent
+        && time::spin_until(CHECK_IN_TIMEOUT_NS.saturating_sub(time::now_ns() - began), checked_in)
+    {
         return true;
     }
     log::warn!("cpu: APIC id {id} did not start");
@@ -182,19 +184,6 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     // the next AP's parameters. It holds no lock: it takes none before it
     // checks in (its per-CPU area was made here).
     apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
-}
-
-/// Spins for at most `ns` nanoseconds, or until `done()`; returns whether
-/// `done()` became true.
-fn wait_ns(ns: u64, done: impl Fn() -> bool) -> bool {
-    let deadline = time::now_ns() + ns;
-    while time::now_ns() < deadline {
-        if done() {
-            return true;
-        }
-        core::hint::spin_loop();
-    }
-    done()
 }
 
 /// Where an AP enters Rust, on its own kernel stack, from the trampoline

@@ -34,10 +34,11 @@ use caps::abi::Error;
 use core::sync::atomic::{Ordering, fence};
 use kerncore::ata::{self, CommandQueue, IdentifyError, Transfer};
 
-use super::{Abar, Capabilities, IS, PORT_BASE, PORT_STRIDE, wait_for};
+use super::{Abar, Capabilities, IS, PORT_BASE, PORT_STRIDE};
 use crate::drivers::block::{BlockDevice, Op, RequestId, SECTOR_SIZE};
 use crate::drivers::dma;
 use crate::mem::{PAGE_SIZE, phys_to_virt};
+use crate::time::spin_until;
 
 /// Port registers, offsets in the port's block (section 3.3).
 const PX_CLB: u64 = 0x00;
@@ -199,9 +200,9 @@ impl PortRegs {
     /// whether both stopped in time.
     fn stop(self) -> bool {
         self.clear(PX_CMD, CMD_ST);
-        let list = wait_for(STOP_TIMEOUT_NS, || self.read(PX_CMD) & CMD_CR == 0);
+        let list = spin_until(STOP_TIMEOUT_NS, || self.read(PX_CMD) & CMD_CR == 0);
         self.clear(PX_CMD, CMD_FRE);
-        let fis = wait_for(STOP_TIMEOUT_NS, || self.read(PX_CMD) & CMD_FR == 0);
+        let fis = spin_until(STOP_TIMEOUT_NS, || self.read(PX_CMD) & CMD_FR == 0);
         list && fis
     }
 
@@ -210,13 +211,13 @@ impl PortRegs {
     fn comreset(self) -> Result<(), &'static str> {
         let sctl = self.read(PX_SCTL) & !DET_MASK;
         self.write(PX_SCTL, sctl | SCTL_DET_COMRESET);
-        wait_for(COMRESET_HOLD_NS, || false);
+        spin_until(COMRESET_HOLD_NS, || false);
         self.write(PX_SCTL, sctl);
-        if !wait_for(LINK_TIMEOUT_NS, || self.link_up()) {
+        if !spin_until(LINK_TIMEOUT_NS, || self.link_up()) {
             return Err("the link does not come back after COMRESET");
         }
         self.write(PX_SERR, !0);
-        if !wait_for(BUSY_TIMEOUT_NS, || !self.busy()) {
+        if !spin_until(BUSY_TIMEOUT_NS, || !self.busy()) {
             return Err("the device stays busy after COMRESET");
         }
         Ok(())
@@ -333,7 +334,7 @@ impl AhciPort {
         // The device's first D2H FIS (its signature) arrives once FIS
         // receive is on (section 10.3.1).
         r.set(PX_CMD, CMD_FRE);
-        if !wait_for(BUSY_TIMEOUT_NS, || !r.busy()) {
+        if !spin_until(BUSY_TIMEOUT_NS, || !r.busy()) {
             r.comreset()?;
         }
         r.write(PX_SERR, !0);
@@ -385,7 +386,7 @@ impl AhciPort {
         self.build(0, &ata::fis_identify(), false, [(buffer, 512)].into_iter());
         fence(Ordering::SeqCst);
         r.write(PX_CI, 1);
-        let finished = wait_for(IDENTIFY_TIMEOUT_NS, || {
+        let finished = spin_until(IDENTIFY_TIMEOUT_NS, || {
             r.read(PX_CI) & 1 == 0 || r.read(PX_IS) & IS_ERROR != 0
         });
         fence(Ordering::SeqCst);
@@ -572,7 +573,7 @@ impl AhciPort {
     fn restart(&mut self, reset: bool) -> Result<(), &'static str> {
         let r = self.regs;
         r.clear(PX_CMD, CMD_ST);
-        let stopped = wait_for(STOP_TIMEOUT_NS, || r.read(PX_CMD) & CMD_CR == 0);
+        let stopped = spin_until(STOP_TIMEOUT_NS, || r.read(PX_CMD) & CMD_CR == 0);
         if reset || !stopped || r.busy() || r.read(PX_SACT) != 0 || r.read(PX_CI) != 0 {
             r.comreset()?;
         }
@@ -585,7 +586,7 @@ impl AhciPort {
         if r.read(PX_SACT) | r.read(PX_CI) != 0 {
             return Err("the HBA keeps commands issued across a stop");
         }
-        if !wait_for(BUSY_TIMEOUT_NS, || !r.busy()) {
+        if !spin_until(BUSY_TIMEOUT_NS, || !r.busy()) {
             return Err("the device stays busy");
         }
         r.set(PX_CMD, CMD_ST);
