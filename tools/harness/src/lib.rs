@@ -135,6 +135,23 @@ impl Run {
     }
 }
 
+/// The example apps the boot tests run (`examples=` for init) on every
+/// firmware and CPU count: a slice of `make run`'s that needs no more
+/// than a data disk.
+pub const EXAMPLES: &str = "delegate,fs,hello,ipc";
+/// The programs [`EXAMPLES`] needs in the image: the apps and their helpers.
+pub const EXAMPLE_PROGRAMS: [&str; 9] = [
+    "delegate",
+    "delegate-reader",
+    "delegate-writer",
+    "fs",
+    "hello",
+    "ipc",
+    "ipc-client",
+    "ipc-pong",
+    "ipc-storage",
+];
+
 /// The controller a [`Machine`]'s data disk is attached to. Every test
 /// with a data disk runs on the one `EXOCAP_DISK` names (`virtio`, the
 /// default, `ahci` or `nvme`), so one suite covers every controller

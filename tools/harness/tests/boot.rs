@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use harness::qmp::Action;
-use harness::{Event, Exit, Image, Run, test_dir};
+use harness::{EXAMPLE_PROGRAMS, EXAMPLES, Event, Exit, Image, Run, test_dir};
 
 const BANNER: &str = "exocap 0.1.0 (x86_64 capability exokernel) booting";
 /// How a boot with no programs ends.
@@ -28,20 +28,6 @@ fn uefi_boot_reaches_the_banner() {
     // UEFI memory maps come in many pieces: none may be dropped.
     machine.run().expect(Exit::Success, &[BANNER, NOTHING_TO_RUN]).expect_absent("ignored");
 }
-
-/// The example apps `make run` runs, with their helpers.
-const EXAMPLES: &str = "delegate,fs,hello,ipc";
-const EXAMPLE_PROGRAMS: [&str; 9] = [
-    "delegate",
-    "delegate-reader",
-    "delegate-writer",
-    "fs",
-    "hello",
-    "ipc",
-    "ipc-client",
-    "ipc-pong",
-    "ipc-storage",
-];
 
 #[test]
 fn uefi_boot_runs_every_example_with_a_data_disk() {

@@ -5,21 +5,7 @@
 use std::time::Duration;
 
 use harness::qmp::Action;
-use harness::{Event, Exit, Image, Machine, test_dir};
-
-/// The example apps `make run` runs, with their helpers (as in boot.rs).
-const EXAMPLES: &str = "delegate,fs,hello,ipc";
-const EXAMPLE_PROGRAMS: [&str; 9] = [
-    "delegate",
-    "delegate-reader",
-    "delegate-writer",
-    "fs",
-    "hello",
-    "ipc",
-    "ipc-client",
-    "ipc-pong",
-    "ipc-storage",
-];
+use harness::{EXAMPLE_PROGRAMS, EXAMPLES, Event, Exit, Image, Machine, test_dir};
 
 /// A machine with `cpus` CPUs that runs every example with a data disk.
 fn examples_machine(name: &str, cpus: u32) -> Machine {
