@@ -332,8 +332,9 @@ fn notify_waiters(k: &Kernel) -> Result<(), String> {
     Ok(())
 }
 
-/// Every IPC waiter is tied to a live capability (see `ipc::Via`), and
-/// the endpoint queues hold exactly the waiters.
+/// Every IPC waiter is tied to a live capability (see `ipc::Via`), the
+/// endpoint queues hold exactly the senders and receivers, and a caller
+/// waiting for its answer is the one its reply object waits to answer.
 fn ipc_waiters(k: &Kernel) -> Result<(), String> {
     use crate::proc::Block;
     use caps::abi::{ObjectKind, Rights};
@@ -343,10 +344,16 @@ fn ipc_waiters(k: &Kernel) -> Result<(), String> {
         let (right, queued_on) = match block {
             Block::Send(ep) => (Rights::SEND, Some(ep)),
             Block::Recv(ep) => (Rights::RECV, Some(ep)),
-            Block::Reply(_) => (Rights::SEND, None),
+            Block::Reply(r) => {
+                let named = k.ipc.replies.get(r).map(|r| r.state);
+                if named != Some(crate::ipc::objects::ReplyState::Waiting(id)) {
+                    return Err(format!("process {:#x} waits for an answer no reply owes", id.0));
+                }
+                (Rights::SEND, None)
+            }
             _ => continue,
         };
-        blocked += 1;
+        blocked += usize::from(queued_on.is_some());
         let via =
             p.ipc.via.ok_or_else(|| format!("process {:#x} waits in IPC through nothing", id.0))?;
         if queued_on.is_some_and(|ep| ep != via.endpoint) {
@@ -362,7 +369,7 @@ fn ipc_waiters(k: &Kernel) -> Result<(), String> {
     }
     let mut queued = 0;
     for (ep, e) in k.ipc.endpoints.iter() {
-        for (queue, which) in [(&e.senders, 0), (&e.receivers, 1), (&e.callers, 2)] {
+        for (queue, which) in [(&e.senders, 0), (&e.receivers, 1)] {
             for pid in queue.iter(&k.procs) {
                 queued += 1;
                 if queued > blocked {
@@ -371,9 +378,6 @@ fn ipc_waiters(k: &Kernel) -> Result<(), String> {
                 let fits = k.procs.get(pid).is_some_and(|p| match (which, p.state) {
                     (0, State::Blocked(Block::Send(on))) | (1, State::Blocked(Block::Recv(on))) => {
                         on == ep
-                    }
-                    (2, State::Blocked(Block::Reply(_))) => {
-                        p.ipc.via.is_some_and(|v| v.endpoint == ep)
                     }
                     _ => false,
                 });

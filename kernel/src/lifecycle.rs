@@ -105,7 +105,6 @@ impl Kernel {
                 crate::ipc::endpoint::unlink_receiver(self, ep, pid);
                 true
             }
-            // `ipc::wake` takes it out of the callers' queue.
             Block::Reply(r) => {
                 crate::ipc::reply::caller_gone(self, r);
                 true

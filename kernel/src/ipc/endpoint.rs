@@ -2,9 +2,7 @@
 //!
 //! An endpoint has two queues of blocked processes (senders and
 //! receivers; at most one of them is non-empty), linked through the
-//! processes' records, a third of the callers whose call it carried and
-//! who wait for the answer (so that the death of the capability they
-//! called through finds them), and counts the capabilities naming it:
+//! processes' records, and counts the capabilities naming it:
 //! all of them, those with SEND, those with RECV. It is charged one frame
 //! to the quota it was created from, and freed (the frame credited) when
 //! no capability names it. It may be bound to a notification capability
@@ -35,7 +33,6 @@ pub fn create(k: &mut Kernel, table: caps::TableId, quota: ObjectId) -> Result<u
         recv_caps: 0,
         senders: Queue::default(),
         receivers: Queue::default(),
-        callers: Queue::default(),
         bound: None,
     };
     let id = k.ipc.endpoints.insert(ep).expect("room checked above");
@@ -86,7 +83,7 @@ pub fn cap_removed(k: &mut Kernel, id: ObjectId, rights: Rights) {
 /// Frees endpoint `id` (nobody names it; its queues are empty).
 fn free(k: &mut Kernel, id: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.remove(id) {
-        debug_assert!(ep.senders.is_empty() && ep.receivers.is_empty() && ep.callers.is_empty());
+        debug_assert!(ep.senders.is_empty() && ep.receivers.is_empty());
         k.quotas.credit(ep.quota);
         k.quotas.release(ep.quota);
     }
@@ -103,13 +100,5 @@ pub fn unlink_sender(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
 pub fn unlink_receiver(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
     if let Some(ep) = k.ipc.endpoints.get_mut(id) {
         ep.receivers.remove(&mut k.procs, pid);
-    }
-}
-
-/// Takes a caller that no longer waits for its answer (woken or dying)
-/// out of endpoint `id`'s callers.
-pub fn unlink_caller(k: &mut Kernel, id: ObjectId, pid: ObjectId) {
-    if let Some(ep) = k.ipc.endpoints.get_mut(id) {
-        ep.callers.remove(&mut k.procs, pid);
     }
 }

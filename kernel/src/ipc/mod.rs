@@ -70,16 +70,11 @@ pub fn ensure_buffer(k: &mut Kernel, pid: ObjectId) -> Result<(), Error> {
 /// front of the run queue (the direct switch of a call or an answer).
 ///
 /// A process queued on an endpoint must have been taken out of that queue
-/// by the caller; a caller waiting for its answer is taken out of its
-/// endpoint's `callers` here.
+/// by the caller.
 pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, first: bool) {
     let Some(p) = k.procs.get_mut(pid) else { return };
     let State::Blocked(block) = p.state else { return };
-    let via = p.ipc.via.take();
-    if let (Block::Reply(_), Some(via)) = (block, via) {
-        endpoint::unlink_caller(k, via.endpoint, pid);
-    }
-    let p = k.procs.get_mut(pid).expect("present above");
+    p.ipc.via = None;
     p.ipc.result = Some(result);
     p.ipc.awaiting = None;
     p.ipc.next = None;
@@ -101,16 +96,11 @@ pub fn on_terminate(k: &mut Kernel, pid: ObjectId) {
     let state = p.state;
     let buf = p.ipc.buf.take();
     let awaiting = p.ipc.awaiting.take();
-    let via = p.ipc.via.take();
+    p.ipc.via = None;
     let own = p.own_quota;
     match state {
         State::Blocked(Block::Send(ep)) => endpoint::unlink_sender(k, ep, pid),
         State::Blocked(Block::Recv(ep)) => endpoint::unlink_receiver(k, ep, pid),
-        State::Blocked(Block::Reply(_)) => {
-            if let Some(via) = via {
-                endpoint::unlink_caller(k, via.endpoint, pid);
-            }
-        }
         _ => {}
     }
     if let Some(r) = awaiting {

@@ -72,8 +72,9 @@ pub struct Endpoint {
     pub senders: Queue,
     /// Processes blocked receiving.
     pub receivers: Queue,
-    /// Processes whose call went through it, waiting for the answer.
-    pub callers: Queue,
+    // A caller waiting for its answer is not queued here: its reply
+    // object names it, and its tie to the handle it called through finds
+    // it if that capability dies (`Kernel::cap_gone`).
     /// The notification capability it signals through when a sender has
     /// to queue (no receiver waiting): `(table, handle)` as `endpoint_bind`
     /// recorded them, looked up at each signal (`notify::signal_through`).

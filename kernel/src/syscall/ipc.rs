@@ -246,8 +246,6 @@ fn send_or_call(
                 let Some(reply) = reply else { return Ok(Next::Return(0)) };
                 expect(k, c, via, true, buf);
                 k.procs.get_mut(c.pid).expect("running process").ipc.awaiting = Some(reply);
-                let e = k.ipc.endpoints.get_mut(ep).expect("checked");
-                e.callers.push_back(&mut k.procs, c.pid);
                 Ok(Next::Block(Block::Reply(reply)))
             }
             Err(e @ (Error::TableFull | Error::OutOfMemory)) => {
@@ -314,8 +312,6 @@ fn receive(k: &mut Kernel, c: Caller, via: Via, buf: Data, nonblock: bool) -> Ou
                         p.state = State::Blocked(Block::Reply(r));
                         p.ipc.awaiting = Some(r);
                         p.ipc.next = None;
-                        let e = k.ipc.endpoints.get_mut(ep).expect("present above");
-                        e.callers.push_back(&mut k.procs, s);
                     }
                     None => wake(k, s, Ok(Incoming::default()), false),
                 }

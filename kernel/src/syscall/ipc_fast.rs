@@ -76,8 +76,6 @@ pub fn call(k: &mut Kernel, c: Caller, a: &calls::IpcCall) -> Option<Outcome> {
     wake(k, r, Ok(msg), true);
     expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None);
     k.procs.get_mut(c.pid).expect("the running process exists").ipc.awaiting = Some(id);
-    let e = k.ipc.endpoints.get_mut(ep).expect("present above");
-    e.callers.push_back(&mut k.procs, c.pid);
     Some(Ok(Next::Block(Block::Reply(id))))
 }
 
