@@ -183,6 +183,7 @@ impl CapSpace {
     /// [`valid_rights`](ObjectKind::valid_rights), a badge on a kind without
     /// badges, or an empty range; `OutOfRange` for a range past `u64::MAX`;
     /// `TableFull`; `OutOfMemory`.
+    #[inline]
     pub fn mint(&mut self, table: TableId, cap: Capability) -> Result<RawHandle, Error> {
         let target = self.table_ref(table)?;
         if !cap.kind().valid_rights().contains(cap.rights) {
@@ -197,6 +198,7 @@ impl CapSpace {
     }
 
     /// Inserts a capability with a new node under `parent`, after checks.
+    #[inline]
     fn insert(&mut self, table: TableId, parent: u32, cap: Capability) -> RawHandle {
         let node = self.tree.vacant_index();
         let target = self.table_mut(table);
@@ -301,6 +303,7 @@ impl CapSpace {
     /// O(number of its direct children).
     ///
     /// Errors: `PeerGone`; `BadHandle`.
+    #[inline]
     pub fn drop_cap(&mut self, table: TableId, handle: RawHandle) -> Result<Removed, Error> {
         let (slot, _) = self.table_ref(table)?.resolve_slot(handle)?;
         let entry = self.table_mut(table).remove(slot);

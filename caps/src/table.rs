@@ -153,6 +153,7 @@ impl CapTable {
 
     /// Stores `cap` (tree node `node`) in [`vacant_slot`](Self::vacant_slot).
     /// The caller has checked [`has_room`](Self::has_room).
+    #[inline]
     pub(crate) fn insert(&mut self, cap: Capability, node: u32) -> (RawHandle, usize) {
         debug_assert!(self.has_room());
         let slot = self.entries.vacant_key();
@@ -176,6 +177,7 @@ impl CapTable {
 
     /// Empties `slot` (which must be live), advancing its generation or
     /// retiring it.
+    #[inline]
     pub(crate) fn remove(&mut self, slot: usize) -> Entry {
         let entry = self.entries[slot];
         debug_assert!(entry.is_live());

@@ -63,6 +63,7 @@ impl Tree {
 
     /// Adds a node for a capability in `(table, slot)`, as the first child
     /// of `parent` (or as a root if `parent` is [`NIL`]). O(1).
+    #[inline]
     pub(crate) fn insert(&mut self, parent: u32, table: TableId, slot: usize) -> u32 {
         debug_assert!(self.nodes.vacant_key() < MAX_NODES);
         let next = if parent == NIL { NIL } else { self.nodes[parent as usize].first_child };
@@ -98,6 +99,7 @@ impl Tree {
 
     /// Removes node `index`, giving its children to its parent in its place
     /// (they become roots if it was one). O(number of children).
+    #[inline]
     pub(crate) fn remove(&mut self, index: u32) -> Node {
         let node = self.nodes.remove(index as usize);
         // Re-parent the children; remember the last one for the splice.

@@ -361,7 +361,7 @@ fn answer(
         }
         ReplyState::Waiting(caller) => {
             let waiting =
-                k.procs.get(caller).is_some_and(|p| p.state == State::Blocked(Block::Reply(id)));
+                k.procs.get(caller).is_some_and(|p| matches!(p.state, State::Blocked(Block::Reply(r)) if r == id));
             if !waiting {
                 return Err(Error::PeerGone);
             }

@@ -100,7 +100,7 @@ pub fn reply_recv(k: &mut Kernel, c: Caller, a: &calls::IpcReplyRecv) -> Option<
     let waits = k
         .procs
         .get(caller)
-        .is_some_and(|p| p.state == State::Blocked(Block::Reply(id)) && p.table.is_some());
+        .is_some_and(|p| matches!(p.state, State::Blocked(Block::Reply(r)) if r == id) && p.table.is_some());
     if !waits {
         return None;
     }
