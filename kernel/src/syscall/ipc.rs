@@ -22,6 +22,7 @@ use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 use super::{Caller, Next, Outcome};
 use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
+use crate::arch::syscall::SyscallFrame;
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
 use crate::mem::user::{UserSlice, read_value};
 use crate::proc::{Block, State};
@@ -188,6 +189,29 @@ pub fn finish(k: &mut Kernel, c: Caller) -> Outcome {
         }
     }
     Ok(Next::Message(m))
+}
+
+/// [`finish`]'s common case, straight into the caller's registers: an
+/// outcome with no long data to copy (a register-only message, a send's
+/// bare 0). `false`, having changed nothing, for anything else (an
+/// error, a revoke, long data), which [`finish`] then handles. Kept apart
+/// because the general path moves the message through three layers of
+/// results on every IPC wake-up.
+pub(super) fn finish_in_registers(k: &mut Kernel, c: Caller, f: &mut SyscallFrame) -> bool {
+    let p = k.procs.get_mut(c.pid).expect("the running process exists");
+    if p.revoked || !matches!(p.ipc.dest, Data::None) {
+        return false;
+    }
+    let Some(Ok(m)) = &p.ipc.result else { return false };
+    if p.ipc.wants_message {
+        f.rax = m.tag.0;
+        f.args = [m.badge, m.reply, m.slots[0], m.slots[1], m.slots[2], m.slots[3]];
+    } else {
+        f.rax = 0;
+    }
+    p.ipc.result = None;
+    p.ipc.wants_message = false;
+    true
 }
 
 /// Records, in the caller's process record, what [`finish`] needs once it

@@ -341,6 +341,11 @@ fn block_then_apply(
     loop {
         switch::block_current(k, block);
         k = state::lock();
+        if let Block::Send(_) | Block::Recv(_) | Block::Reply(_) = block
+            && ipc::finish_in_registers(&mut k, c, f)
+        {
+            return;
+        }
         let outcome = match resume(&mut k, c, block) {
             Some(outcome) => outcome,
             None => restart(&mut k, c, number, f),
