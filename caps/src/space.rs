@@ -134,6 +134,7 @@ impl CapSpace {
         self.table(id).ok_or(Error::PeerGone)
     }
 
+    #[inline]
     fn table_mut(&mut self, id: TableId) -> &mut CapTable {
         &mut self.tables[id.index as usize].table
     }

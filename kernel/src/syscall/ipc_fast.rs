@@ -39,11 +39,10 @@ fn words_only(tag: Tag, slots: usize) -> bool {
     tag.0 & !TAG_WORDS_MASK == 0 && tag.words() <= slots
 }
 
-/// The first `words` of `slots`, the rest zero.
+/// The first `words` of `slots`, the rest zero. Slot by slot rather than
+/// a slice copy: a copy of variable length is a call to `memcpy`.
 fn first_words(slots: [u64; MSG_SLOTS], words: usize) -> [u64; MSG_SLOTS] {
-    let mut out = [0; MSG_SLOTS];
-    out[..words].copy_from_slice(&slots[..words]);
-    out
+    core::array::from_fn(|i| if i < words { slots[i] } else { 0 })
 }
 
 /// `ipc_call` of a register-only message through an endpoint a receiver
