@@ -20,9 +20,9 @@ use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, RawHandle, Rights};
 
 use super::{Caller, Next, Outcome};
+use crate::arch::syscall::SyscallFrame;
 use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::{Data, check_handles, deliver};
-use crate::arch::syscall::SyscallFrame;
 use crate::ipc::{Incoming, Outgoing, Via, endpoint, ensure_buffer, wake};
 use crate::mem::user::{UserSlice, read_value};
 use crate::proc::{Block, State};
@@ -384,8 +384,10 @@ fn answer(
             Err(Error::PeerGone)
         }
         ReplyState::Waiting(caller) => {
-            let waiting =
-                k.procs.get(caller).is_some_and(|p| matches!(p.state, State::Blocked(Block::Reply(r)) if r == id));
+            let waiting = k
+                .procs
+                .get(caller)
+                .is_some_and(|p| matches!(p.state, State::Blocked(Block::Reply(r)) if r == id));
             if !waiting {
                 return Err(Error::PeerGone);
             }

@@ -96,10 +96,9 @@ pub fn reply_recv(k: &mut Kernel, c: Caller, a: &calls::IpcReplyRecv) -> Option<
     let rcap = k.caps.lookup(c.table, a.reply, ObjectKind::Reply, Rights::SEND).ok()?;
     let Object::Reply(id) = rcap.object else { return None };
     let ReplyState::Waiting(caller) = k.ipc.replies.get(id)?.state else { return None };
-    let waits = k
-        .procs
-        .get(caller)
-        .is_some_and(|p| matches!(p.state, State::Blocked(Block::Reply(r)) if r == id) && p.table.is_some());
+    let waits = k.procs.get(caller).is_some_and(|p| {
+        matches!(p.state, State::Blocked(Block::Reply(r)) if r == id) && p.table.is_some()
+    });
     if !waits {
         return None;
     }
