@@ -105,11 +105,28 @@ impl CapSpace {
                 return Err(InvariantViolation::TableCount { table: id });
             }
             total_entries += live;
+            // A parked capability keeps a node: a root with no children.
+            if let Some((slot, entry)) = table.parked() {
+                let alone = tree.get(entry.node).is_some_and(|node| {
+                    node.table == id
+                        && node.slot as usize == slot
+                        && node.parent == NIL
+                        && node.first_child == NIL
+                });
+                if !entry.is_parked() || !alone {
+                    return Err(InvariantViolation::EntryWithoutNode { table: id, slot });
+                }
+                total_entries += 1;
+            }
         }
 
         let capability = |index: u32| {
             let node = tree.get(index)?;
-            let entry = self.table(node.table)?.entry(node.slot as usize)?;
+            let table = self.table(node.table)?;
+            let slot = node.slot as usize;
+            let entry = table
+                .entry(slot)
+                .or_else(|| table.parked().filter(|&(s, _)| s == slot).map(|(_, e)| e))?;
             (entry.node == index).then_some(entry.cap)
         };
         let mut seen_as_child =

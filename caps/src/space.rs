@@ -72,6 +72,8 @@ pub struct CapSpace {
     tree: Tree,
     max_capabilities: usize,
     next_table_generation: u32,
+    /// How many tables hold a parked capability (each has a tree node).
+    parked: usize,
 }
 
 impl CapSpace {
@@ -88,17 +90,19 @@ impl CapSpace {
                 MAX_NODES
             },
             next_table_generation: 0,
+            parked: 0,
         }
     }
 
-    /// How many capabilities exist, in all tables.
+    /// How many capabilities exist, in all tables (parked ones not
+    /// counted: they have no handle).
     pub fn len(&self) -> usize {
-        self.tree.len()
+        self.tree.len() - self.parked
     }
 
     /// Whether no capability exists.
     pub fn is_empty(&self) -> bool {
-        self.tree.len() == 0
+        self.len() == 0
     }
 
     /// How many tables exist.
@@ -312,6 +316,54 @@ impl CapSpace {
         Ok(Removed { table, handle, capability: entry.cap })
     }
 
+    /// Parks `handle` in `table` (see `table`'s module documentation):
+    /// the handle dies, as if dropped, but the capability keeps its slot
+    /// and tree node until [`unpark`](Self::unpark) brings it back under a
+    /// new handle, or its table is destroyed (which reports it removed
+    /// like the others). Only a capability with no relatives can be
+    /// parked: a root with no children, so no revoke reaches it and none
+    /// can derive from it while it has no handle. One per table. Needs
+    /// no right.
+    ///
+    /// For a kernel that hands out the same kind of capability again and
+    /// again (a reply per call): parking and unparking are a few stores
+    /// where a drop and a mint each free and allocate a slot and a node.
+    ///
+    /// Errors (nothing changed; drop it instead): `PeerGone`; `BadHandle`;
+    /// `InvalidArgument` (it has a parent or children); `TableFull` (the
+    /// table already holds a parked capability, or the slot's generations
+    /// are exhausted).
+    #[inline]
+    pub fn park(&mut self, table: TableId, handle: RawHandle) -> Result<(), Error> {
+        let (slot, entry) = self.table_ref(table)?.resolve_slot(handle)?;
+        let node = self.tree.get(entry.node).ok_or(Error::BadHandle)?;
+        if node.parent != NIL || node.first_child != NIL {
+            return Err(Error::InvalidArgument);
+        }
+        if !self.table_mut(table).park(slot) {
+            return Err(Error::TableFull);
+        }
+        self.parked += 1;
+        Ok(())
+    }
+
+    /// Makes `table`'s parked capability live again under a new handle
+    /// and returns both. `None` (nothing changed) if it has none or is
+    /// full.
+    #[inline]
+    pub fn unpark(&mut self, table: TableId) -> Option<(RawHandle, Capability)> {
+        self.table(table)?;
+        let (handle, entry) = self.table_mut(table).unpark()?;
+        let cap = entry.cap;
+        self.parked -= 1;
+        Some((handle, cap))
+    }
+
+    /// `table`'s parked capability, if it has one (for audits).
+    pub fn parked(&self, table: TableId) -> Option<&Capability> {
+        self.table(table)?.parked().map(|(_, entry)| &entry.cap)
+    }
+
     /// Destroys every capability derived from `handle` (transitively, in
     /// every table), leaving `handle` itself alone. Needs `REVOKE`. Calls
     /// `on_removed` once per destroyed capability, leaves first, and
@@ -359,6 +411,9 @@ impl CapSpace {
     ) -> Result<usize, Error> {
         self.table_ref(table)?;
         let slot = self.tables.remove(table.index as usize);
+        if slot.table.parked().is_some() {
+            self.parked -= 1;
+        }
         let mut count = 0;
         for (handle, entry) in slot.table.into_entries() {
             self.tree.remove(entry.node);

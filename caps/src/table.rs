@@ -5,6 +5,14 @@
 //! to a dropped capability never resolves again, even after its slot is
 //! reused. A slot whose generation is exhausted (after 2^39 reuses) is
 //! retired: it stays occupied by a tombstone that no handle matches.
+//!
+//! A table may also hold one *parked* capability ([`CapTable::park`]):
+//! its handle is dead (the generation advanced, as on removal), it is not
+//! counted, listed or resolvable, but it keeps its slot and its tree node
+//! so that [`CapTable::unpark`] can make it live again, under a new handle,
+//! without freeing and allocating both. The kernel parks a spent reply
+//! capability and unparks it as the next call's reply (the one-shot
+//! reply of every `ipc_call` would otherwise cost a mint and a drop).
 
 use alloc::vec::Vec;
 use slab::Slab;
@@ -16,6 +24,10 @@ use crate::object::{Capability, Object};
 /// The generation of a retired slot. Decoding never yields it (decoded
 /// generations are below 2^39 or all ones), so no handle matches it.
 const TOMBSTONE_GENERATION: u64 = 1 << 63;
+
+/// The generation of a parked entry (see the module's documentation): no
+/// handle matches it either; its next generation is in `next_generation`.
+const PARKED_GENERATION: u64 = 1 << 62;
 
 /// The generation given to a fresh slot (unless it encodes to 0).
 const FIRST_GENERATION: u64 = 0;
@@ -41,7 +53,11 @@ impl Entry {
     };
 
     pub(crate) const fn is_live(&self) -> bool {
-        self.generation != TOMBSTONE_GENERATION
+        self.generation < PARKED_GENERATION
+    }
+
+    pub(crate) const fn is_parked(&self) -> bool {
+        self.generation == PARKED_GENERATION
     }
 }
 
@@ -54,6 +70,8 @@ pub struct CapTable {
     codec: HandleCodec,
     quota: u32,
     live: u32,
+    /// The slot of the parked entry, if there is one.
+    parked: Option<u32>,
 }
 
 impl CapTable {
@@ -70,6 +88,7 @@ impl CapTable {
             codec: HandleCodec::new(secret),
             quota,
             live: 0,
+            parked: None,
         })
     }
 
@@ -192,6 +211,49 @@ impl CapTable {
         entry
     }
 
+    /// Parks the live entry in `slot`: its handle dies as on removal, it
+    /// is no longer counted, listed or resolvable, and it keeps its slot
+    /// and tree node for [`unpark`](Self::unpark). `false` (nothing
+    /// changed) if the table already has a parked entry or the slot's
+    /// generations are exhausted (then remove it instead).
+    #[inline]
+    pub(crate) fn park(&mut self, slot: usize) -> bool {
+        let entry = &mut self.entries[slot];
+        debug_assert!(entry.is_live());
+        if self.parked.is_some() {
+            return false;
+        }
+        let Some(next) = self.codec.issuable(slot, entry.generation + 1) else { return false };
+        entry.generation = PARKED_GENERATION;
+        self.next_generation[slot] = next;
+        self.parked = Some(slot as u32);
+        self.live -= 1;
+        true
+    }
+
+    /// Makes the parked entry live again under a new handle. `None`
+    /// (nothing changed) if there is none or the table is full.
+    #[inline]
+    pub(crate) fn unpark(&mut self) -> Option<(RawHandle, &Entry)> {
+        let slot = self.parked? as usize;
+        if self.live >= self.quota {
+            return None;
+        }
+        let entry = &mut self.entries[slot];
+        debug_assert!(entry.is_parked());
+        entry.generation = self.next_generation[slot];
+        self.parked = None;
+        self.live += 1;
+        let entry = &self.entries[slot];
+        Some((RawHandle::from_raw(self.codec.encode(slot, entry.generation)), entry))
+    }
+
+    /// The parked entry and its slot, if there is one.
+    pub(crate) fn parked(&self) -> Option<(usize, &Entry)> {
+        let slot = self.parked? as usize;
+        self.entries.get(slot).map(|entry| (slot, entry))
+    }
+
     /// The live entry in `slot`, if any.
     pub(crate) fn entry(&self, slot: usize) -> Option<&Entry> {
         self.entries.get(slot).filter(|entry| entry.is_live())
@@ -202,13 +264,17 @@ impl CapTable {
         self.entries.iter().filter(|(_, entry)| entry.is_live())
     }
 
-    /// Consumes the table, yielding every live entry with its handle.
+    /// Consumes the table, yielding every live entry with its handle, and
+    /// the parked one (with the dead handle it would have had next).
     pub(crate) fn into_entries(self) -> impl Iterator<Item = (RawHandle, Entry)> {
         let codec = self.codec;
-        self.entries.into_iter().filter(|(_, entry)| entry.is_live()).map(move |(slot, entry)| {
-            let handle = RawHandle::from_raw(codec.encode(slot, entry.generation));
-            (handle, entry)
-        })
+        let next = self.next_generation;
+        self.entries.into_iter().filter(|(_, entry)| entry.is_live() || entry.is_parked()).map(
+            move |(slot, entry)| {
+                let generation = if entry.is_parked() { next[slot] } else { entry.generation };
+                (RawHandle::from_raw(codec.encode(slot, generation)), entry)
+            },
+        )
     }
 
     /// The entry in `slot`, for tests that corrupt the table on purpose.
@@ -279,6 +345,50 @@ mod tests {
         assert_ne!(other, slot);
         assert!(table.get(fresh).is_ok());
         assert_eq!(table.into_entries().count(), 1);
+    }
+
+    #[test]
+    fn a_parked_entry_is_dead_uncounted_and_comes_back_under_a_new_handle() {
+        let mut table = CapTable::new(2, 5).unwrap();
+        let (first, slot) = table.insert(console(), 7);
+        let (other, other_slot) = table.insert(console(), 8);
+        assert!(table.park(slot));
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.get(first), Err(Error::BadHandle));
+        assert_eq!(table.entry(slot).map(|e| e.node), None);
+        assert_eq!(table.iter().count(), 1);
+        assert_eq!(table.parked().map(|(s, e)| (s, e.node)), Some((slot, 7)));
+        // One parked entry at a time.
+        assert!(!table.park(other_slot));
+        assert!(table.get(other).is_ok());
+        // Its slot is not reused while parked.
+        assert!(table.has_room());
+        let (third, third_slot) = table.insert(console(), 9);
+        assert_ne!(third_slot, slot);
+        // A full table does not take it back.
+        assert!(table.unpark().is_none());
+        table.remove(third_slot);
+        let (again, node) = table.unpark().map(|(h, e)| (h, e.node)).unwrap();
+        assert_eq!(node, 7);
+        assert_ne!(again, first);
+        assert!(table.get(again).is_ok());
+        assert_eq!(table.get(first), Err(Error::BadHandle));
+        assert_eq!(table.get(third), Err(Error::BadHandle));
+        assert_eq!(table.len(), 2);
+        assert!(table.unpark().is_none());
+        assert!(table.parked().is_none());
+    }
+
+    #[test]
+    fn a_parked_entry_is_handed_back_when_the_table_goes() {
+        let mut table = CapTable::new(2, 5).unwrap();
+        let (first, slot) = table.insert(console(), 7);
+        table.insert(console(), 8);
+        assert!(table.park(slot));
+        let entries: Vec<_> = table.into_entries().collect();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|(h, _)| *h != first));
+        assert!(entries.iter().any(|(_, e)| e.node == 7));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A state-machine property test of `CapSpace` against a reference model.
 //!
 //! Random sequences of mint / derive / grant / move / drop / revoke /
-//! lookup / table destruction over several tables are applied to the
+//! park / unpark / lookup / table destruction over several tables are applied to the
 //! implementation and to a deliberately simple model (a map of capabilities
 //! with parent links, wide integer arithmetic for ranges). After every step
 //! the two must agree on every result, including exact error codes and the
@@ -38,6 +38,8 @@ enum Op {
     Lookup { table: usize, pick: usize, kind: ObjectKind, rights: Rights },
     Garbage { table: usize, raw: u64 },
     Recreate { table: usize },
+    Park { table: usize, pick: usize },
+    Unpark { table: usize },
 }
 
 fn rights() -> impl Strategy<Value = Rights> {
@@ -121,6 +123,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(table, pick, kind, rights)| Op::Lookup { table, pick, kind, rights }),
         1 => (t(), any::<u64>()).prop_map(|(table, raw)| Op::Garbage { table, raw }),
         1 => t().prop_map(|table| Op::Recreate { table }),
+        4 => (t(), pick()).prop_map(|(table, pick)| Op::Park { table, pick }),
+        4 => t().prop_map(|table| Op::Unpark { table }),
     ]
 }
 
@@ -140,6 +144,9 @@ struct MTable {
     live: BTreeMap<RawHandle, usize>,
     /// Every handle ever issued in this table, in order.
     issued: Vec<RawHandle>,
+    /// Its parked capability: no handle, no table room, but a place in
+    /// the space's limit.
+    parked: Option<Capability>,
 }
 
 struct Harness {
@@ -219,6 +226,7 @@ impl Harness {
                 id: space.create_table(QUOTA, i as u64 * 0x1234_5678_9ABC).unwrap(),
                 live: BTreeMap::new(),
                 issued: Vec::new(),
+                parked: None,
             })
             .collect();
         Harness { space, tables, caps: BTreeMap::new(), next_id: 0, dead: Vec::new(), secret: 99 }
@@ -255,11 +263,16 @@ impl Harness {
     fn room(&self, table: usize) -> Result<(), Error> {
         if self.tables[table].live.len() >= QUOTA as usize {
             Err(Error::TableFull)
-        } else if self.caps.len() >= MAX_CAPABILITIES {
+        } else if self.caps.len() + self.parked() >= MAX_CAPABILITIES {
             Err(Error::OutOfMemory)
         } else {
             Ok(())
         }
+    }
+
+    /// How many tables hold a parked capability.
+    fn parked(&self) -> usize {
+        self.tables.iter().filter(|t| t.parked.is_some()).count()
     }
 
     /// Records a capability the implementation created.
@@ -487,11 +500,59 @@ impl Harness {
                 let expected = self.resolve(table, handle).map(|id| self.caps[&id].cap);
                 assert_eq!(self.space.get(self.tables[table].id, handle).copied(), expected);
             }
+            Op::Park { table, pick } => {
+                let handle = self.pick(table, pick);
+                let expected = self.resolve(table, handle).and_then(|id| {
+                    let has_children = self.caps.values().any(|c| c.parent == Some(id));
+                    if self.caps[&id].parent.is_some() || has_children {
+                        Err(Error::InvalidArgument)
+                    } else if self.tables[table].parked.is_some() {
+                        Err(Error::TableFull)
+                    } else {
+                        Ok(id)
+                    }
+                });
+                let got = self.space.park(self.tables[table].id, handle);
+                match (expected, got) {
+                    (Ok(id), Ok(())) => {
+                        let c = self.caps.remove(&id).unwrap();
+                        self.tables[table].live.remove(&handle);
+                        self.tables[table].parked = Some(c.cap);
+                        assert_eq!(
+                            self.space.get(self.tables[table].id, handle),
+                            Err(Error::BadHandle)
+                        );
+                    }
+                    (e, g) => assert_eq!(e.map(|_| ()), g, "{op:?}"),
+                }
+            }
+            Op::Unpark { table } => {
+                let t = &self.tables[table];
+                let expected = t.parked.filter(|_| t.live.len() < QUOTA as usize);
+                let got = self.space.unpark(t.id);
+                assert_eq!(expected, got.map(|(_, cap)| cap), "{op:?}");
+                if let Some((handle, cap)) = got {
+                    self.tables[table].parked = None;
+                    self.add(table, handle, cap, None);
+                }
+            }
             Op::Recreate { table } => {
                 let ids: BTreeSet<usize> = self.tables[table].live.values().copied().collect();
                 let mut removed = Vec::new();
                 let count =
                     self.space.destroy_table(self.tables[table].id, |r| removed.push(r)).unwrap();
+                // The parked capability is reported too, under a handle
+                // never issued.
+                let issued = &self.tables[table].issued;
+                let unissued: Vec<_> =
+                    removed.iter().filter(|r| !issued.contains(&r.handle)).copied().collect();
+                let parked = self.tables[table].parked;
+                assert_eq!(
+                    unissued.iter().map(|r| r.capability).collect::<Vec<_>>(),
+                    Vec::from_iter(parked)
+                );
+                removed.retain(|r| issued.contains(&r.handle));
+                let count = count - unissued.len();
                 let gone = self.remove(&ids);
                 assert_eq!(gone, self.removed_set(&removed));
                 assert_eq!(count, ids.len());
@@ -500,6 +561,7 @@ impl Harness {
                     id: self.space.create_table(QUOTA, self.secret).unwrap(),
                     live: BTreeMap::new(),
                     issued: Vec::new(),
+                    parked: None,
                 };
                 let old = std::mem::replace(&mut self.tables[table], fresh);
                 let any_old = old.issued.first().copied().unwrap_or(RawHandle::INVALID);
@@ -566,6 +628,7 @@ impl Harness {
         for (i, t) in self.tables.iter().enumerate() {
             let table = self.space.table(t.id).unwrap();
             assert_eq!(table.len(), t.live.len(), "table {i}");
+            assert_eq!(self.space.parked(t.id).copied(), t.parked, "table {i}");
             // Every live capability resolves to what the model says.
             for (&handle, id) in &t.live {
                 let c = &self.caps[id];

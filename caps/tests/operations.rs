@@ -397,3 +397,72 @@ fn audit_lists_every_capability_with_its_parent() {
     assert_eq!(audited.len(), 1);
     assert!(audited[0].parent.is_none());
 }
+
+#[test]
+fn park_kills_the_handle_and_unpark_brings_the_capability_back_under_a_new_one() {
+    let (mut space, t) = space_with_tables(2);
+    let h = space.mint(t[0], endpoint(3)).unwrap();
+    assert_eq!(space.len(), 1);
+    space.park(t[0], h).unwrap();
+    assert_eq!(space.len(), 0);
+    assert_eq!(space.get(t[0], h), Err(Error::BadHandle));
+    assert_eq!(space.drop_cap(t[0], h).map(|_| ()), Err(Error::BadHandle));
+    assert_eq!(space.parked(t[0]), Some(&endpoint(3)));
+    assert_eq!(space.table(t[0]).unwrap().iter().count(), 0);
+    space.check_invariants().unwrap();
+    // One parked capability per table.
+    let other = space.mint(t[0], endpoint(4)).unwrap();
+    assert_eq!(space.park(t[0], other), Err(Error::TableFull));
+    assert!(space.get(t[0], other).is_ok());
+    // Nothing parked elsewhere.
+    assert_eq!(space.unpark(t[1]), None);
+    let (again, cap) = space.unpark(t[0]).unwrap();
+    assert_eq!(cap, endpoint(3));
+    assert_ne!(again, h);
+    assert_eq!(space.lookup(t[0], again, ObjectKind::Endpoint, Rights::SEND), Ok(&endpoint(3)));
+    assert_eq!(space.get(t[0], h), Err(Error::BadHandle));
+    assert_eq!(space.len(), 2);
+    assert_eq!(space.unpark(t[0]), None);
+    space.check_invariants().unwrap();
+}
+
+#[test]
+fn only_a_capability_with_no_relatives_is_parked() {
+    let (mut space, t) = space_with_tables(2);
+    let root = space.mint(t[0], endpoint(1)).unwrap();
+    let child = space.derive(t[0], root, Rights::SEND | Rights::GRANT, Narrow::Same).unwrap();
+    assert_eq!(space.park(t[0], root), Err(Error::InvalidArgument));
+    assert_eq!(space.park(t[0], child), Err(Error::InvalidArgument));
+    assert_eq!(space.park(t[1], root), Err(Error::BadHandle));
+    assert!(space.get(t[0], root).is_ok() && space.get(t[0], child).is_ok());
+    // Its child gone, the root is alone: it parks, and a revoke of
+    // anything else does not reach it.
+    space.drop_cap(t[0], child).unwrap();
+    space.park(t[0], root).unwrap();
+    let other = space.mint(t[0], endpoint(2)).unwrap();
+    assert_eq!(collect(&mut space, t[0], other).unwrap(), vec![]);
+    assert_eq!(space.parked(t[0]), Some(&endpoint(1)));
+}
+
+#[test]
+fn a_parked_capability_is_reported_when_its_table_goes_and_leaves_no_room_taken() {
+    let mut space = CapSpace::new(2);
+    let t = space.create_table(1, 7).unwrap();
+    let h = space.mint(t, endpoint(1)).unwrap();
+    space.park(t, h).unwrap();
+    // It takes no room in its table (quota 1), but a place in the space.
+    let other = space.mint(t, endpoint(2)).unwrap();
+    let u = space.create_table(4, 8).unwrap();
+    assert_eq!(space.mint(u, endpoint(3)).map(|_| ()), Err(Error::OutOfMemory));
+    // A full table does not take it back.
+    assert_eq!(space.unpark(t), None);
+    let mut removed = Vec::new();
+    assert_eq!(space.destroy_table(t, |r| removed.push(r)).unwrap(), 2);
+    let caps: Vec<_> = removed.iter().map(|r| r.capability).collect();
+    assert!(caps.contains(&endpoint(1)) && caps.contains(&endpoint(2)));
+    assert!(removed.iter().all(|r| r.handle != h));
+    assert!(removed.iter().any(|r| r.handle == other));
+    assert_eq!(space.len(), 0);
+    space.check_invariants().unwrap();
+    assert!(space.mint(u, endpoint(3)).is_ok());
+}

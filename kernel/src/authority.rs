@@ -68,6 +68,19 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
             (_, None) => return Err(format!("live process {:#x} has no table", id.0)),
             _ => {}
         }
+        // A parked capability is a spent reply whose only capability it is
+        // (`ipc::reply`).
+        if let Some(cap) = p.table.and_then(|t| k.caps.parked(t)) {
+            let spent = match cap.object {
+                Object::Reply(r) => k.ipc.replies.get(r).is_some_and(|r| {
+                    r.state == crate::ipc::objects::ReplyState::Spent && r.caps == 1
+                }),
+                _ => false,
+            };
+            if !spent {
+                return Err(format!("process {:#x} has {cap:?} parked", id.0));
+            }
+        }
     }
     for (id, q) in k.quotas.0.iter() {
         if q.used > q.limit {

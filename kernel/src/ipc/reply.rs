@@ -8,6 +8,18 @@
 //! while the caller still waits, the caller wakes with `PeerGone`. The
 //! object lives while a capability names it, so every capability names a
 //! live object.
+//!
+//! **Recycled, not remade.** A reply spent through its only capability
+//! does not die: its capability is *parked* in the answerer's table
+//! (`CapSpace::park`: the handle is dead, the slot and tree node stay,
+//! hidden and uncounted), and the next call delivered to that table takes
+//! it back under a new handle with the object re-armed for the new caller.
+//! A server answering one call after another so costs a few stores per
+//! call where it cost a mint, a drop, and an object made and freed (about
+//! a sixth of an IPC round trip's instructions). What user space sees is
+//! unchanged: every call brings a new handle, and the one used dies. A
+//! parked reply is an object in state `Spent` counting that one hidden
+//! capability; its table's destruction removes both.
 
 use caps::abi::{Error, RawHandle};
 use caps::{Capability, NO_BADGE, Object, ObjectId, TableId};
@@ -21,6 +33,9 @@ use crate::state::Kernel;
 /// and the raw handle. The object is born counting that one capability;
 /// if the delivery fails, [`discard`] takes both back.
 pub fn create(k: &mut Kernel, caller: ObjectId, table: TableId) -> Result<(ObjectId, u64), Error> {
+    if let Some(made) = unpark(k, caller, table) {
+        return Ok(made);
+    }
     let id = k
         .ipc
         .replies
@@ -33,6 +48,18 @@ pub fn create(k: &mut Kernel, caller: ObjectId, table: TableId) -> Result<(Objec
             Err(e)
         }
     }
+}
+
+/// The reply parked in `table` (if any, and if the table has room),
+/// live again under a new handle and armed for `caller`.
+#[inline]
+fn unpark(k: &mut Kernel, caller: ObjectId, table: TableId) -> Option<(ObjectId, u64)> {
+    let (handle, cap) = k.caps.unpark(table)?;
+    let Object::Reply(id) = cap.object else { unreachable!("only replies are parked (`spend`)") };
+    let r = k.ipc.replies.get_mut(id).expect("a parked reply's object lives");
+    debug_assert!(r.state == ReplyState::Spent && r.caps == 1);
+    r.state = ReplyState::Waiting(caller);
+    Some((id, handle.as_raw()))
 }
 
 /// The capability a new reply `id` is minted as.
@@ -53,6 +80,15 @@ pub fn discard(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) 
 /// here: nothing blocks through a reply's handle (no tie to wake), and a
 /// reply maps nothing.
 pub fn spend(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) {
+    // Its only capability (no copy granted onwards): parked for the next
+    // call, if the table has no parked reply yet.
+    if let Some(r) = k.ipc.replies.get_mut(id)
+        && r.caps == 1
+        && k.caps.park(table, handle).is_ok()
+    {
+        r.state = ReplyState::Spent;
+        return;
+    }
     let Ok(removed) = k.caps.drop_cap(table, handle) else { return };
     debug_assert_eq!(removed.capability.object, Object::Reply(id));
     let Some(r) = k.ipc.replies.get_mut(id) else { return };

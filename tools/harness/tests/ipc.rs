@@ -143,6 +143,13 @@ fn ipc_fast_path_keeps_badges_replies_and_errors_and_falls_back() {
     suite_case("fast");
 }
 
+/// A server answering call after call: new reply handles each time, the
+/// answered ones dead, no room taken (`ipc-suite`'s `recycled`).
+#[test]
+fn replies_recycled_by_the_kernel_look_new_to_the_server() {
+    suite_case("recycled");
+}
+
 /// Issue 14: processes yielding to each other with `proc_yield_to` share
 /// one quantum, so a third, spinning, still gets the CPU.
 #[test]

@@ -183,6 +183,7 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
         }
         "long" => long(start, ep),
         "fast-server" => fast_server(start, ep),
+        "recycled-server" => recycled_server(console, ep),
         "yield-pair" => yield_pair(start, ep),
         "echo-server" => {
             let r = libos::ipc::serve(ep, |m| libos::ipc::Step::Reply(Msg::word(m.word(0) + 1)));
@@ -258,6 +259,72 @@ fn free_pages(memory: libos::Handle<Memory>) -> Result<u64, String> {
 }
 
 /// The server of `ipc-suite`'s `fast` case (calls numbered alike).
+/// Derives copies of `console` until the table is full; returns them.
+fn fill(console: libos::Handle<Console>) -> Result<Vec<libos::Handle<Console>>, String> {
+    let mut held = Vec::new();
+    loop {
+        match console.derive(libos::Rights::WRITE) {
+            Ok(h) => held.push(h),
+            Err(Error::TableFull) => return Ok(held),
+            Err(e) => return Err(format!("derive: {e:?}")),
+        }
+    }
+}
+
+/// How many more capabilities the table takes (filled, then emptied).
+fn room(console: libos::Handle<Console>) -> Result<usize, String> {
+    let held = fill(console)?;
+    let n = held.len();
+    for h in held {
+        ok("close", h.close())?;
+    }
+    Ok(n)
+}
+
+/// `ipc-suite`'s `recycled` case, the server's side.
+fn recycled_server(
+    console: libos::Handle<Console>,
+    ep: libos::Handle<Endpoint>,
+) -> Result<(), String> {
+    let free = room(console)?;
+    let mut answered = Vec::new();
+    let mut m = ok("receive call 0", ep.recv())?;
+    for i in 0..4 {
+        want("call", m.word(0), i)?;
+        let r = m.reply().ok_or("a call with no reply")?;
+        if answered.contains(&r.raw()) {
+            return Err(format!("call {i} brought an answered reply's handle"));
+        }
+        for &old in &answered {
+            want("an answered reply", kind(old), Err(Error::BadHandle))?;
+        }
+        answered.push(r.raw());
+        // Both ways of answering: alone, and with the next receive.
+        if i == 1 || i == 2 {
+            m = ok("answer and receive", r.reply_recv(&Msg::word(i + 1), ep))?;
+            continue;
+        }
+        ok("answer", r.reply(&Msg::word(i + 1)))?;
+        want("the reply once answered", kind(r.raw()), Err(Error::BadHandle))?;
+        want("room once the reply is answered", room(console)?, free)?;
+        if i == 0 {
+            m = ok("receive", ep.recv())?;
+        }
+    }
+    // Call 3 was answered alone. A full table has no room for the next
+    // call's reply.
+    let held = fill(console)?;
+    want("a call into a full table", ep.recv().map(drop), Err(Error::TableFull))?;
+    for h in held {
+        ok("close", h.close())?;
+    }
+    let m = ok("receive once there is room", ep.recv())?;
+    want("call", m.word(0), 10)?;
+    let r = m.reply().ok_or("a call with no reply")?;
+    let last = r.reply_recv(&Msg::word(11), ep).map(drop);
+    want("receive once the client is gone", last, Err(Error::PeerGone))
+}
+
 fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String> {
     let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
     let m = ok("receive call 1", ep.recv())?;

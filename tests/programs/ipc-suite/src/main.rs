@@ -42,6 +42,11 @@
 //!   bad tag refused while the server waits; and `proc_yield_to` on the
 //!   server: runs it when it is ready, `WouldBlock` once it waits,
 //!   `PeerGone` once it has ended.
+//! - `recycled`: replies as a server answering call after call sees them
+//!   (the kernel parks a spent reply's capability and brings it back for
+//!   the next call): each call brings a new handle, every answered one is
+//!   dead, an answered reply takes no room in the server's table, and a
+//!   call into the full table is refused (`TableFull`) until it has room.
 //! - `yield-fair`: two peers yield to each other (`proc_yield_to`) for a
 //!   second while this process spins without yielding: their directed
 //!   yields share one quantum, so the timer still gives it the CPU (no gap
@@ -86,6 +91,7 @@ fn main(start: &Start) -> i32 {
         "move-own" => move_own(start),
         "long" => long(start),
         "fast" => fast(start),
+        "recycled" => recycled(start),
         "yield-fair" => yield_fair(start),
         "call-fair" => call_fair(start),
         _ => Err(format!("unknown case {case:?}")),
@@ -526,6 +532,25 @@ fn fast(start: &Start) -> Outcome {
     ok("close", recv_only.close())?;
     want("the server", server.wait(), Ok(ExitStatus::Exited(0)))?;
     want("yield to an ended server", libos::process::yield_to(bare), Err(Error::PeerGone))
+}
+
+/// The `recycled` case; the server is `ipc-suite-peer`'s
+/// `recycled-server`, which checks the replies it gets.
+fn recycled(start: &Start) -> Outcome {
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = peer(start, "recycled-server", ep, Rights::RECV)?;
+    let client = ok("derive", ep.client(1))?;
+    ok("close", ep.close())?;
+    for i in 0..4 {
+        let a = ok("call", client.call(&Msg::word(i)))?;
+        want("answer", a.word(0), i + 1)?;
+    }
+    let r = client.call(&Msg::word(9)).map(drop);
+    want("a call into the server's full table", r, Err(Error::TableFull))?;
+    let a = ok("a call once it has room", client.call(&Msg::word(10)))?;
+    want("answer", a.word(0), 11)?;
+    ok("close", client.close())?;
+    exited_ok("server", server)
 }
 
 /// The `yield-fair` case; both peers run `ipc-suite-peer`'s `yield-pair`.
