@@ -112,11 +112,14 @@ impl Scheduler {
     }
 
     /// Drops process `pid`'s tie, if it has one. A process has at most one
-    /// ([`Scheduler::tie`] replaces it), so the first found is the one; the
-    /// order of `through` means nothing. On every IPC round trip (twice a
-    /// side), so a plain search rather than `retain`'s general compaction.
+    /// ([`Scheduler::tie`] replaces it), so the first found is the one. On
+    /// every IPC round trip (twice a side), so a plain search rather than
+    /// `retain`'s general compaction, from the newest tie: the process an
+    /// IPC wake-up unties is the one that tied last (a call's receiver, an
+    /// answered caller), while long waits (servers idle on other
+    /// endpoints, a parent in `proc_wait`) sit at the front.
     pub fn untie_process(&mut self, pid: ObjectId) {
-        if let Some(i) = self.through.iter().position(|t| t.pid == pid) {
+        if let Some(i) = self.through.iter().rposition(|t| t.pid == pid) {
             self.through.swap_remove(i);
         }
     }
