@@ -215,9 +215,18 @@ pub(super) fn finish_in_registers(k: &mut Kernel, c: Caller, f: &mut SyscallFram
 }
 
 /// Records, in the caller's process record, what [`finish`] needs once it
-/// is woken: whether it waits for a message, and where long data goes.
-pub(super) fn expect(k: &mut Kernel, c: Caller, via: Via, wants_message: bool, dest: Data) {
+/// is woken: whether it waits for a message, and where long data goes;
+/// for a call waiting for its answer, the reply object (`awaiting`).
+pub(super) fn expect(
+    k: &mut Kernel,
+    c: Caller,
+    via: Via,
+    wants_message: bool,
+    dest: Data,
+    awaiting: Option<ObjectId>,
+) {
     let p = k.procs.get_mut(c.pid).expect("the running process exists");
+    p.ipc.awaiting = awaiting;
     p.ipc.dest = dest;
     p.ipc.wants_message = wants_message;
     p.ipc.result = None;
@@ -268,8 +277,7 @@ fn send_or_call(
             Ok((msg, reply)) => {
                 wake(k, r, Ok(msg), call);
                 let Some(reply) = reply else { return Ok(Next::Return(0)) };
-                expect(k, c, via, true, buf);
-                k.procs.get_mut(c.pid).expect("running process").ipc.awaiting = Some(reply);
+                expect(k, c, via, true, buf, Some(reply));
                 Ok(Next::Block(Block::Reply(reply)))
             }
             Err(e @ (Error::TableFull | Error::OutOfMemory)) => {
@@ -292,7 +300,7 @@ fn send_or_call(
     if tag.has(TAG_LONG) {
         crate::ipc::transfer::copy_data(k, data, Data::Kernel(c.pid), out.len)?;
     }
-    expect(k, c, via, call, buf);
+    expect(k, c, via, call, buf, None);
     let p = k.procs.get_mut(c.pid).expect("running process");
     p.ipc.outgoing = out;
     p.ipc.calling = call;
@@ -359,7 +367,7 @@ fn receive(k: &mut Kernel, c: Caller, via: Via, buf: Data, nonblock: bool) -> Ou
     if nonblock {
         return Err(Error::WouldBlock);
     }
-    expect(k, c, via, true, buf);
+    expect(k, c, via, true, buf, None);
     k.ipc.endpoints.get_mut(ep).expect("checked").receivers.push_back(&mut k.procs, c.pid);
     Ok(Next::Block(Block::Recv(ep)))
 }

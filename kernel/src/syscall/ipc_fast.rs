@@ -54,8 +54,8 @@ pub fn call(k: &mut Kernel, c: Caller, a: &calls::IpcCall) -> Option<Outcome> {
     if !words_only(tag, MSG_SLOTS) || k.ipc.replies.is_full() {
         return None;
     }
-    let cap = *k.caps.lookup(c.table, a.endpoint, ObjectKind::Endpoint, Rights::SEND).ok()?;
-    let Object::Endpoint(ep) = cap.object else { return None };
+    let cap = k.caps.lookup(c.table, a.endpoint, ObjectKind::Endpoint, Rights::SEND).ok()?;
+    let (Object::Endpoint(ep), badge) = (cap.object, cap.badge) else { return None };
     let e = k.ipc.endpoints.get_mut(ep)?;
     let r = e.receivers.pop(&mut k.procs)?;
     // The mint checks the room for the reply capability.
@@ -68,13 +68,12 @@ pub fn call(k: &mut Kernel, c: Caller, a: &calls::IpcCall) -> Option<Outcome> {
     let words = tag.words();
     let msg = Incoming {
         tag: Tag::received(words, 0, TAG_CALL, 0),
-        badge: cap.badge,
+        badge,
         reply: handle,
         slots: first_words([a.slot0, a.slot1, a.slot2, a.slot3], words),
     };
     wake(k, r, Ok(msg), true);
-    expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None);
-    k.procs.get_mut(c.pid).expect("the running process exists").ipc.awaiting = Some(id);
+    expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None, Some(id));
     Some(Ok(Next::Block(Block::Reply(id))))
 }
 
@@ -111,7 +110,7 @@ pub fn reply_recv(k: &mut Kernel, c: Caller, a: &calls::IpcReplyRecv) -> Option<
     };
     spend(k, c, id, a.reply);
     wake(k, caller, Ok(msg), true);
-    expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None);
+    expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None, None);
     let e = k.ipc.endpoints.get_mut(ep).expect("present above");
     e.receivers.push_back(&mut k.procs, c.pid);
     Some(Ok(Next::Block(Block::Recv(ep))))
