@@ -159,6 +159,14 @@ bench: kernel user imager runner
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
 	    --manifest bench/exocap.toml --cmdline "log=warn"
 	target/debug/exocap-bench $(BUILD)/bench.img --data-disk $(BUILD)/bench-data.img --controller virtio
+	@# Linux's pipe round trip in the same machine and sitting: the
+	@# yardstick of the IPC figures (tools/linux-pipe; adds
+	@# ipc_call_over_linux_pipe). Debian's kernel, fetched once.
+	@tools/setup.sh bench
+	@mkdir -p target/linux/root
+	gcc -O2 -static -o target/linux/root/init tools/linux-pipe/pipebench.c
+	cd target/linux/root && echo init | cpio -o -H newc --quiet | gzip > ../initrd.gz
+	target/debug/exocap-bench --linux target/linux/vmlinuz target/linux/initrd.gz --append
 	@# The disk benchmark again on AHCI and NVMe, in the same sitting, its
 	@# figures renamed (disk_read4k_p50_us -> ahci_read4k_p50_us, ...).
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench-disk.img \

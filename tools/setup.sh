@@ -75,4 +75,25 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || apt_install qemu-system-x86
 command -v dot >/dev/null 2>&1 || apt_install graphviz
 # nm and readelf: a test checks the kernel's hot-path section (kernel/hot.ld).
 command -v readelf >/dev/null 2>&1 || apt_install binutils
+
+# `tools/setup.sh bench` (from `make bench`): also what the Linux pipe
+# benchmark needs (tools/linux-pipe): a C compiler and static libc, cpio,
+# and Debian's current 6.1 kernel (the `linux-image-amd64` package's
+# dependency), unpacked into target/linux/ without being installed.
+if [ "${1:-}" = bench ]; then
+  { command -v gcc >/dev/null 2>&1 && [ -f /usr/lib/x86_64-linux-gnu/libc.a ]; } ||
+    apt_install gcc libc6-dev
+  command -v cpio >/dev/null 2>&1 || apt_install cpio
+  if [ ! -f target/linux/vmlinuz ]; then
+    [ -n "$apt_updated" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; apt_updated=1; }
+    pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\)$/\1/p' | head -1)
+    say "fetching $pkg for the Linux pipe benchmark"
+    rm -rf target/linux/pkg && mkdir -p target/linux/pkg
+    (cd target/linux/pkg && apt-get download -qq "$pkg" 2>/dev/null)
+    dpkg -x target/linux/pkg/*.deb target/linux/pkg/root
+    cp target/linux/pkg/root/boot/vmlinuz-* target/linux/vmlinuz
+    echo "$pkg" > target/linux/version
+    rm -rf target/linux/pkg
+  fi
+fi
 exit 0

@@ -249,6 +249,9 @@ pub struct Machine {
     pub cpus: u32,
     /// Boot through UEFI (OVMF) instead of BIOS.
     pub uefi: bool,
+    /// Boot this Linux kernel and initramfs instead of `image` (the
+    /// yardstick benchmarks compare exocap with, in the same machine).
+    pub linux: Option<(PathBuf, PathBuf)>,
     /// Use KVM (not available on our build machines: TCG is the default).
     pub kvm: bool,
     /// Wait for GDB on :1234 before starting (`-s -S`).
@@ -304,6 +307,7 @@ impl Machine {
             blkdebug: None,
             cpus: cpus_from_env(),
             uefi: false,
+            linux: None,
             kvm: false,
             gdb: false,
             timeout: Duration::from_secs(60),
@@ -332,7 +336,15 @@ impl Machine {
         if self.uefi {
             cmd.args(["-bios", OVMF]);
         }
-        cmd.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
+        match &self.linux {
+            Some((kernel, initrd)) => {
+                cmd.arg("-kernel").arg(kernel).arg("-initrd").arg(initrd);
+                cmd.args(["-append", "console=ttyS0 quiet panic=-1"]);
+            }
+            None => {
+                cmd.arg("-drive").arg(format!("format=raw,file={}", self.image.display()));
+            }
+        }
         if let Some(disk) = &self.data_disk {
             let file = match &self.blkdebug {
                 Some(rules) => format!("blkdebug:{}:{}", rules.display(), disk.display()),

@@ -6,6 +6,7 @@
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
 //!              [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]
 //!              [--instructions <prefix>] [--icount]
+//! exocap-bench --linux <kernel> <initramfs> [--out <json>] [--append]
 //! ```
 //!
 //! `--controller` attaches the data disk to that controller; `--rename`
@@ -28,6 +29,12 @@
 //! syscall and IPC benchmarks' `syscall_null_ns`, `ipc_call_roundtrip_ns`
 //! become instructions per call), deterministic from one sitting to the
 //! next. Cycle figures are meaningless under it.
+//!
+//! `--linux` boots a Linux kernel and initramfs in the same machine
+//! instead (`tools/linux-pipe`: Linux's pipe round trip, the yardstick of
+//! issue 14) and keeps what it prints; with `--append`, when the file
+//! holds `ipc_call_roundtrip_ns` from the same sitting, it adds
+//! `ipc_call_over_linux_pipe`, the ratio of the two.
 
 use harness::{DATA_DISK_BYTES, DiskController, Exit, Machine};
 use std::fmt::Write as _;
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
     let mut append = false;
     let mut instructions: Option<String> = None;
     let mut icount = false;
+    let mut linux = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data-disk" => data_disk = args.next().map(PathBuf::from),
@@ -133,6 +141,13 @@ fn main() -> ExitCode {
                 }
             },
             "--append" => append = true,
+            "--linux" => match (args.next(), args.next()) {
+                (Some(kernel), Some(initrd)) => linux = Some((kernel.into(), initrd.into())),
+                _ => {
+                    eprintln!("exocap-bench: --linux takes a kernel and an initramfs");
+                    return ExitCode::from(64);
+                }
+            },
             "--icount" => icount = true,
             "--instructions" => match args.next() {
                 Some(prefix) => instructions = Some(prefix),
@@ -152,11 +167,16 @@ fn main() -> ExitCode {
             }
         }
     }
-    let Some(image) = image else {
-        eprintln!("exocap-bench: no image given");
-        return ExitCode::from(64);
+    let image = match (image, &linux) {
+        (Some(image), None) => image,
+        (None, Some(_)) => String::new(),
+        _ => {
+            eprintln!("exocap-bench: give an image, or --linux and no image");
+            return ExitCode::from(64);
+        }
     };
     let mut machine = Machine::new(image);
+    machine.linux = linux.clone();
     // A disk with real data in every block: reading a sparse image's holes
     // would flatter the figures.
     if let Some(disk) = &data_disk
@@ -187,6 +207,10 @@ fn main() -> ExitCode {
             }
         }
     }
+    if append && linux.is_some() {
+        let ratio = over_linux_pipe(&read_json(&out), &figures);
+        figures.extend(ratio);
+    }
     let shown = figures.len();
     if append {
         let mut all = read_json(&out);
@@ -207,6 +231,22 @@ fn main() -> ExitCode {
     }
     println!("(written to {})", out.display());
     ExitCode::SUCCESS
+}
+
+/// `ipc_call_over_linux_pipe`: exocap's IPC round trip (in `earlier`, the
+/// figures of the same sitting) over Linux's pipe round trip (in
+/// `linux`), if both are there.
+fn over_linux_pipe(earlier: &[Figure], linux: &[Figure]) -> Option<Figure> {
+    let value = |figures: &[Figure], name: &str| {
+        figures.iter().find(|f| f.name == name).map(|f| f.value).filter(|&v| v > 0.0)
+    };
+    let call = value(earlier, "ipc_call_roundtrip_ns")?;
+    let pipe = value(linux, "linux_pipe_roundtrip_ns")?;
+    Some(Figure {
+        name: "ipc_call_over_linux_pipe".into(),
+        value: (call / pipe * 1000.0).round() / 1000.0,
+        unit: "ratio".into(),
+    })
 }
 
 /// The kernel-time figures of the disk benchmark of a run under
@@ -244,6 +284,17 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(json(&back), text);
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn the_ipc_round_trip_is_compared_with_linux_when_both_are_there() {
+        let f = |name: &str, value| Figure { name: name.into(), value, unit: "ns".into() };
+        let earlier = vec![f("ipc_call_roundtrip_ns", 11_000.0), f("syscall_null_ns", 130.0)];
+        let linux = vec![f("linux_pipe_roundtrip_ns", 94_000.0)];
+        let r = over_linux_pipe(&earlier, &linux).unwrap();
+        assert_eq!((r.name.as_str(), r.value), ("ipc_call_over_linux_pipe", 0.117));
+        assert!(over_linux_pipe(&[], &linux).is_none());
+        assert!(over_linux_pipe(&earlier, &[]).is_none());
     }
 
     #[test]
