@@ -204,8 +204,7 @@ pub(super) fn finish_in_registers(k: &mut Kernel, c: Caller, f: &mut SyscallFram
     }
     let Some(Ok(m)) = &p.ipc.result else { return false };
     if p.ipc.wants_message {
-        f.rax = m.tag.0;
-        f.args = [m.badge, m.reply, m.slots[0], m.slots[1], m.slots[2], m.slots[3]];
+        super::set_message(f, m);
     } else {
         f.rax = 0;
     }

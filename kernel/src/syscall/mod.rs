@@ -310,10 +310,7 @@ fn apply(k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, outcome: 
     match outcome {
         Ok(Next::Return(value)) => f.rax = value,
         Err(e) => f.rax = encode_error(e),
-        Ok(Next::Message(m)) => {
-            f.rax = m.tag.0;
-            f.args = [m.badge, m.reply, m.slots[0], m.slots[1], m.slots[2], m.slots[3]];
-        }
+        Ok(Next::Message(m)) => set_message(f, &m),
         Ok(Next::Yield) => {
             switch::yield_now(k);
             f.rax = 0;
@@ -325,6 +322,15 @@ fn apply(k: KernelGuard, c: Caller, number: u64, f: &mut SyscallFrame, outcome: 
         Ok(Next::Exit) => switch::exit_current(k),
         Ok(Next::Block(block)) => block_then_apply(k, c, number, f, block),
     }
+}
+
+/// Writes a received message into the caller's result registers: the tag
+/// in `rax`, the badge, reply handle and slots in the argument registers
+/// (`caps::abi::ipc`'s register layout).
+#[inline(always)]
+fn set_message(f: &mut SyscallFrame, m: &Incoming) {
+    f.rax = m.tag.0;
+    f.args = [m.badge, m.reply, m.slots[0], m.slots[1], m.slots[2], m.slots[3]];
 }
 
 /// Blocks the caller for `block`; when it is woken, finishes the call
