@@ -115,6 +115,10 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     arch::smp::start(boot_info);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
+    #[cfg(feature = "selftest")]
+    if let Some(name) = cfg.selftest {
+        selftest::after_state(name);
+    }
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
     proc::switch::idle_loop()

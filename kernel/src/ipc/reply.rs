@@ -50,6 +50,14 @@ pub fn create(k: &mut Kernel, caller: ObjectId, table: TableId) -> Result<(Objec
     }
 }
 
+/// Whether [`create`] can make a reply for `table` as far as reply objects
+/// go: one is parked there, or the table of replies has room. (A reply
+/// table full of calls awaiting answers does not stop a server whose
+/// spent reply waits parked.)
+pub fn can_create(k: &Kernel, table: TableId) -> bool {
+    k.caps.parked(table).is_some() || !k.ipc.replies.is_full()
+}
+
 /// The reply parked in `table` (if any, and if the table has room),
 /// live again under a new handle and armed for `caller`.
 #[inline]

@@ -103,7 +103,7 @@ pub fn deliver(
         return Err(Error::TableFull);
     }
     check_handles(k, from_table, out)?;
-    if call && k.ipc.replies.is_full() {
+    if call && !reply::can_create(k, to_table) {
         return Err(Error::OutOfMemory);
     }
     let long = out.tag.has(TAG_LONG);

