@@ -89,7 +89,9 @@ if [ "${1:-}" = bench ]; then
     pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[^ ]*\)$/\1/p' | head -1)
     say "fetching $pkg for the Linux pipe benchmark"
     rm -rf target/linux/pkg && mkdir -p target/linux/pkg
-    (cd target/linux/pkg && apt-get download -qq "$pkg" 2>/dev/null)
+    # (apt warns, harmlessly, that root downloads unsandboxed: kept quiet.)
+    (cd target/linux/pkg && apt-get download -qq "$pkg" 2>/dev/null) ||
+      { say "cannot fetch $pkg (apt-get download failed)"; exit 1; }
     dpkg -x target/linux/pkg/*.deb target/linux/pkg/root
     cp target/linux/pkg/root/boot/vmlinuz-* target/linux/vmlinuz
     echo "$pkg" > target/linux/version
