@@ -87,6 +87,7 @@ pub fn discard(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) 
 /// was the last, the object. The general `Kernel::cap_gone` is not needed
 /// here: nothing blocks through a reply's handle (no tie to wake), and a
 /// reply maps nothing.
+#[inline(never)] // one copy, named in `kernel/hot.ld`
 pub fn spend(k: &mut Kernel, id: ObjectId, table: TableId, handle: RawHandle) {
     // Its only capability (no copy granted onwards): parked for the next
     // call, if the table has no parked reply yet.

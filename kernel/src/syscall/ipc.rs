@@ -387,7 +387,7 @@ fn answer(
     match state {
         ReplyState::Spent => Err(Error::BadHandle),
         ReplyState::CallerGone => {
-            spend(k, c, id, h);
+            crate::ipc::reply::spend(k, id, c.table, h);
             Err(Error::PeerGone)
         }
         ReplyState::Waiting(caller) => {
@@ -399,14 +399,9 @@ fn answer(
                 return Err(Error::PeerGone);
             }
             let (msg, _) = deliver(k, c.pid, caller, out, (data, Data::Kernel(caller)), false)?;
-            spend(k, c, id, h);
+            crate::ipc::reply::spend(k, id, c.table, h);
             wake(k, caller, Ok(msg), first);
             Ok(())
         }
     }
-}
-
-/// Marks reply `id` spent and closes the handle used.
-pub(super) fn spend(k: &mut Kernel, c: Caller, id: ObjectId, h: RawHandle) {
-    crate::ipc::reply::spend(k, id, c.table, h);
 }

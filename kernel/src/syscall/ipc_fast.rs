@@ -25,7 +25,7 @@ use caps::abi::ipc::{MSG_SLOTS, REPLY_RECV_SLOTS, TAG_CALL, TAG_WORDS_MASK, Tag}
 use caps::abi::syscall::calls;
 use caps::abi::{ObjectKind, Rights};
 
-use super::ipc::{expect, spend};
+use super::ipc::expect;
 use super::{Caller, Next, Outcome};
 use crate::ipc::objects::ReplyState;
 use crate::ipc::transfer::Data;
@@ -111,7 +111,7 @@ pub fn reply_recv(k: &mut Kernel, c: Caller, a: &calls::IpcReplyRecv) -> Option<
         reply: 0,
         slots: first_words([a.slot0, a.slot1, a.slot2, 0], words),
     };
-    spend(k, c, id, a.reply);
+    reply::spend(k, id, c.table, a.reply);
     wake(k, caller, Ok(msg), true);
     expect(k, c, Via { endpoint: ep, handle: a.endpoint }, true, Data::None, None);
     let e = k.ipc.endpoints.get_mut(ep).expect("present above");
