@@ -167,6 +167,15 @@ bench: kernel user imager runner
 	gcc -O2 -static -o target/linux/root/init tools/linux-pipe/pipebench.c
 	cd target/linux/root && echo init | cpio -o -H newc --quiet | gzip > ../initrd.gz
 	target/debug/exocap-bench --linux target/linux/vmlinuz target/linux/initrd.gz --append
+	@# SMP (issue 16): null syscalls from one process on one CPU (in the
+	@# run above) and from two on two CPUs (smp_scaling_2 is the ratio);
+	@# the IPC round trip and the disk figures again on two CPUs, renamed
+	@# (ipc_smp2_*, disk_smp2_*); tlb_shootdown_ns, measured by the kernel.
+	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench-smp.img \
+	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
+	    --manifest bench/exocap.toml --cmdline "log=info examples=bench-smp:workers=2,bench-ipc,bench-disk"
+	target/debug/exocap-bench $(BUILD)/bench-smp.img --data-disk $(BUILD)/bench-data.img \
+	    --cpus 2 --rename ipc_=ipc_smp2_ --rename disk_=disk_smp2_ --append
 	@# The disk benchmark again on AHCI and NVMe, in the same sitting, its
 	@# figures renamed (disk_read4k_p50_us -> ahci_read4k_p50_us, ...).
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench-disk.img \

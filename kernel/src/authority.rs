@@ -153,7 +153,7 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
     }
     // A process's tie to the handle it blocked through ends when its wait
     // does (the scheduler relies on it: `Scheduler::tie`).
-    if let Some(pid) = k.sched.current
+    if let Some(pid) = k.sched.here().current
         && k.sched.through.iter().any(|t| t.pid == pid)
     {
         return Err(format!("the running process {:#x} is still tied to a handle", pid.0));
@@ -162,7 +162,42 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
     notify_waiters(k)?;
     console_reader(k)?;
     memory_objects(k)?;
-    direct_transfers(k)
+    direct_transfers(k)?;
+    cpus(k)
+}
+
+/// A process runs on one CPU at a time: every running process is the
+/// current process of exactly one CPU, every CPU's current process is
+/// running (or, on this CPU, just ended), and none is in the ready queue.
+fn cpus(k: &Kernel) -> Result<(), String> {
+    let here = crate::arch::percpu::index() as usize;
+    for (cpu, s) in k.sched.cpus().iter().enumerate() {
+        let Some(pid) = s.current else { continue };
+        if k.sched.cpus().iter().enumerate().any(|(c, o)| c != cpu && o.current == Some(pid)) {
+            return Err(format!("process {:#x} is current on two CPUs", pid.0));
+        }
+        match k.procs.get(pid).map(|p| p.state) {
+            Some(crate::proc::State::Running) => {}
+            Some(crate::proc::State::Dead) if cpu == here => {}
+            state => {
+                return Err(format!(
+                    "CPU {cpu}'s current process {:#x} is {state:?}, not running",
+                    pid.0
+                ));
+            }
+        }
+        if k.sched.ready.contains(&pid) {
+            return Err(format!("the running process {:#x} is also ready", pid.0));
+        }
+    }
+    for (pid, p) in k.procs.iter() {
+        if p.state == crate::proc::State::Running
+            && !k.sched.cpus().iter().any(|s| s.current == Some(pid))
+        {
+            return Err(format!("process {:#x} is running on no CPU", pid.0));
+        }
+    }
+    Ok(())
 }
 
 /// Every synchronous transfer straight into user frames still has its
@@ -415,7 +450,7 @@ pub fn after_syscall(call: Option<Syscall>) {
     #[cfg(feature = "selftest")]
     sabotage::apply(&mut k);
     if let Err(violation) = check(&mut k) {
-        let pid = k.sched.current.map_or(0, |p| p.0);
+        let pid = k.sched.here().current.map_or(0, |p| p.0);
         crate::console::emergency_println(format_args!(
             "AUTHORITY CHECK FAILED after {} by process {pid:#x}: {violation}",
             call.map_or("an unknown syscall", Syscall::name)
@@ -473,7 +508,7 @@ pub mod sabotage {
     /// Breaks the armed invariant once, in the running process's table.
     pub fn apply(k: &mut Kernel) {
         let armed = ARMED.load(Ordering::Relaxed);
-        let Some(pid) = k.sched.current else { return };
+        let Some(pid) = k.sched.here().current else { return };
         if armed == 0 || k.init == Some(pid) {
             return;
         }

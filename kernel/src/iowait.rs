@@ -128,7 +128,7 @@ fn signal_bound(k: &mut Kernel) -> usize {
 pub fn interrupt(from_user: bool) {
     let mut k = state::lock();
     let woke = on_completion(&mut k);
-    if woke > 0 && from_user && k.sched.current.is_some() {
+    if woke > 0 && from_user && k.sched.here().current.is_some() {
         crate::proc::switch::yield_now(k);
     }
 }

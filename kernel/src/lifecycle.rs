@@ -244,8 +244,8 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     p.exit = Some(status);
     let waiters = core::mem::take(&mut p.waiters);
     let table = p.table.take();
-    if k.sched.current == Some(pid) {
-        k.sched.current_table = None;
+    if k.sched.here().current == Some(pid) {
+        k.sched.here_mut().current_table = None;
     }
     if let Some(table) = table {
         let mut removed = Vec::new();
@@ -280,6 +280,19 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
 fn init_ended(status: ExitStatus) -> ! {
     let code = if status.success() { ExitCode::Success } else { ExitCode::Failure };
     log::info!("init ended: {status:?}; powering off");
+    let mut counts = alloc::string::String::new();
+    for cpu in (0..crate::arch::percpu::count()).filter_map(crate::arch::percpu::by_index) {
+        use core::fmt::Write;
+        let _ = write!(counts, " {}", cpu.switches());
+    }
+    log::info!("sched: processes switched to, per CPU:{counts}");
+    let (shootdowns, mean_ns) = crate::arch::smp::tlb::stats();
+    log::info!("tlb: {shootdowns} shootdowns sent");
+    if shootdowns > 0 {
+        // In the benchmarks' format (`make bench` boots with log=info for
+        // the SMP figures): first IPI sent to last answer in.
+        log::info!("BENCH tlb_shootdown_ns {mean_ns} ns");
+    }
     crate::qemu::exit(code)
 }
 

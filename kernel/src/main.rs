@@ -112,6 +112,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         selftest::after_timer(name);
     }
     proc::switch::set_idle_poll(cfg.io_poll_us);
+    arch::percpu::set_kernel_root();
     arch::smp::start(boot_info);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
@@ -121,6 +122,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     boot::start_init(cfg.init, &cfg.init_args());
     log::info!("boot complete");
+    arch::smp::release_aps();
     proc::switch::idle_loop()
 }
 

@@ -1,11 +1,18 @@
-//! The kernel's state: every table of objects, in one cell.
+//! The kernel's state: every table of objects, behind one lock.
 //!
-//! One CPU, and the kernel runs with interrupts off (syscalls enter with IF
-//! cleared, interrupt gates clear it), so nothing ever contends for the
-//! state: `lock` hands out one `KernelGuard` at a time, so that Rust's
-//! aliasing rules hold, and turns a re-entry (a bug) into a panic. Code
-//! that blocks drops the guard before it switches away (see
-//! `proc::switch`). With SMP this becomes a real lock (or per-CPU state).
+//! The kernel runs with interrupts off (syscalls enter with IF cleared,
+//! interrupt gates clear it), and every CPU that runs kernel code on the
+//! objects takes [`lock`] first: a big kernel lock, the measured first
+//! step of SMP (issue 16; `docs/architecture.md`, "Locks"). It is a spin
+//! lock; a CPU waiting for it answers TLB shootdown requests while it
+//! spins (`arch::smp::tlb`), since the holder may be waiting for it to.
+//! Taking it twice on one CPU (a path that blocked or re-entered while
+//! holding it) is a bug and panics rather than deadlocking.
+//!
+//! A context switch hands the lock over: the CPU keeps it across the
+//! switch, and the context it switches to releases it
+//! (`proc::switch::after_switch`), so no other CPU can resume a process
+//! whose registers are still being saved.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,6 +20,7 @@ use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
@@ -70,15 +78,16 @@ pub struct Kernel {
     pub console_in: crate::conin::ConsoleInput,
 }
 
-/// The kernel state's home. One CPU, and the kernel only runs with
-/// interrupts off, so no two contexts ever touch it at once: a plain flag
-/// (not an atomic lock) catches the one mistake possible, a path re-taking
-/// it, and turns it into a panic rather than a silent corruption. The same
-/// flag says whether the state exists yet, so taking it is one load, one
-/// compare and one store (it is on every syscall's path).
+/// The kernel state's home: a spin lock's flag, the CPU holding it, and
+/// the state. The same flag says whether the state exists yet, so taking
+/// an uncontended lock is one compare-and-swap (it is on every syscall's
+/// path).
 struct KernelCell {
     /// [`UNINIT`], [`FREE`] or [`TAKEN`].
-    flag: UnsafeCell<u8>,
+    flag: AtomicU8,
+    /// The index of the CPU holding the lock (meaningful while TAKEN):
+    /// only to tell a re-entry on the same CPU (a bug) from contention.
+    owner: AtomicU32,
     /// Initialised once `flag` has left [`UNINIT`].
     kernel: UnsafeCell<MaybeUninit<Kernel>>,
 }
@@ -90,12 +99,16 @@ const FREE: u8 = 0;
 /// A `KernelGuard` (or `init`) holds it.
 const TAKEN: u8 = 1;
 
-// SAFETY: see above: one CPU, interrupts off whenever the kernel runs;
-// `lock` hands out at most one `KernelGuard` at a time.
+// SAFETY: the state is reached only through a `KernelGuard`, and `lock`
+// hands out one at a time across all CPUs (the flag's compare-and-swap
+// acquires, the guard's drop releases).
 unsafe impl Sync for KernelCell {}
 
-static KERNEL: KernelCell =
-    KernelCell { flag: UnsafeCell::new(UNINIT), kernel: UnsafeCell::new(MaybeUninit::uninit()) };
+static KERNEL: KernelCell = KernelCell {
+    flag: AtomicU8::new(UNINIT),
+    owner: AtomicU32::new(u32::MAX),
+    kernel: UnsafeCell::new(MaybeUninit::uninit()),
+};
 
 /// Exclusive access to the kernel state, until dropped.
 pub struct KernelGuard {
@@ -117,16 +130,44 @@ impl DerefMut for KernelGuard {
 
 impl Drop for KernelGuard {
     fn drop(&mut self) {
-        // SAFETY: one CPU, interrupts off: nothing else reads the flag now.
-        unsafe { *KERNEL.flag.get() = FREE };
+        if !self.kernel.sched.ready.is_empty() {
+            // Someone is ready: an idle CPU may take it as soon as the
+            // lock is free.
+            crate::arch::smp::wake_idle();
+        }
+        // No CPU's index: a CPU that finds the lock taken and its own
+        // index here must be the holder.
+        KERNEL.owner.store(u32::MAX, Ordering::Relaxed);
+        KERNEL.flag.store(FREE, Ordering::Release);
     }
+}
+
+impl KernelGuard {
+    /// Keeps the lock held past this guard, for a context switch: the
+    /// context switched to takes it over with [`resume_held`].
+    pub fn hand_over(self) {
+        core::mem::forget(self);
+    }
+}
+
+/// The guard of a lock this CPU holds across a context switch
+/// ([`KernelGuard::hand_over`] in the context it left).
+///
+/// # Safety
+/// The calling CPU holds the lock and no guard for it exists: it was
+/// handed over by the context this one was switched to from.
+pub unsafe fn resume_held() -> KernelGuard {
+    debug_assert_eq!(KERNEL.flag.load(Ordering::Relaxed), TAKEN);
+    // SAFETY: the lock is held by this CPU with no guard (the caller's
+    // contract), so no other reference to the state exists.
+    let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
+    KernelGuard { kernel }
 }
 
 /// Sets up the (empty) kernel state. Call once at boot.
 pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
-    // SAFETY: one CPU, interrupts off, boot is single-threaded: nothing
-    // else reads or writes the flag or the state now.
-    let was = unsafe { core::ptr::replace(KERNEL.flag.get(), TAKEN) };
+    // Boot: the other CPUs take no lock before the scheduler starts.
+    let was = KERNEL.flag.swap(TAKEN, Ordering::Acquire);
     assert_eq!(was, UNINIT, "state::init runs once");
     let kernel = Kernel {
         caps: CapSpace::new(MAX_CAPABILITIES),
@@ -144,36 +185,50 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         memobjs: crate::memobj::MemoryObjects::new(),
         console_in: crate::conin::ConsoleInput::new(),
     };
-    // SAFETY: as above; the flag is TAKEN, so no reference to the state
-    // exists while it is written.
-    unsafe {
-        (*KERNEL.kernel.get()).write(kernel);
-        *KERNEL.flag.get() = FREE;
-    }
+    // SAFETY: the flag is TAKEN by us, so no reference to the state exists
+    // while it is written.
+    unsafe { (*KERNEL.kernel.get()).write(kernel) };
+    KERNEL.flag.store(FREE, Ordering::Release);
 }
 
-/// Takes the kernel state; panics if it is already taken (a path blocked
-/// or re-entered while holding it) or not yet set up.
+/// Takes the kernel state, spinning while another CPU holds it; panics if
+/// this CPU already holds it (a path blocked or re-entered while holding
+/// it) or it is not yet set up.
 #[inline]
 pub fn lock() -> KernelGuard {
-    // SAFETY: one CPU, interrupts off: no other context reads or writes the
-    // flag during this read-modify-write.
-    let was = unsafe { core::ptr::replace(KERNEL.flag.get(), TAKEN) };
-    if was != FREE {
-        refused(was);
+    if KERNEL.flag.compare_exchange(FREE, TAKEN, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        contended();
     }
-    // SAFETY: the flag was FREE, so the state was initialised and no other
-    // reference to it exists; it stays ours until the guard is dropped
-    // (which frees the flag).
+    KERNEL.owner.store(crate::arch::percpu::index(), Ordering::Relaxed);
+    // SAFETY: we moved the flag from FREE to TAKEN, so the state was
+    // initialised and no other reference to it exists; it stays ours until
+    // the guard is dropped (which frees the flag).
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
     KernelGuard { kernel }
 }
 
+/// The lock was not free: a bug if this CPU holds it or it does not exist
+/// yet, otherwise spin until it is ours, answering TLB shootdowns (the
+/// holder may be waiting for this CPU's answer).
 #[cold]
 #[inline(never)]
-fn refused(was: u8) -> ! {
-    if was == UNINIT {
-        panic!("kernel state used before state::init");
+fn contended() {
+    loop {
+        match KERNEL.flag.load(Ordering::Relaxed) {
+            UNINIT => panic!("kernel state used before state::init"),
+            TAKEN if KERNEL.owner.load(Ordering::Relaxed) == crate::arch::percpu::index() => {
+                panic!("kernel state taken twice: a path blocked or re-entered while holding it")
+            }
+            FREE if KERNEL
+                .flag
+                .compare_exchange(FREE, TAKEN, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok() =>
+            {
+                return;
+            }
+            _ => {}
+        }
+        crate::arch::smp::tlb::answer();
+        core::hint::spin_loop();
     }
-    panic!("kernel state taken twice: a path blocked or re-entered while holding it")
 }

@@ -64,7 +64,10 @@ pub fn ticks() -> u64 {
 
 /// The timer interrupt.
 pub fn tick(from_user: bool) {
-    if TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFERENCE_EVERY) {
+    // Every CPU's timer ticks; the boot CPU's counts time.
+    if crate::arch::percpu::index() == 0
+        && TICKS.fetch_add(1, Ordering::Relaxed).is_multiple_of(REFERENCE_EVERY)
+    {
         crate::arch::pit::sample();
     }
     crate::proc::switch::tick(now_ns(), from_user);

@@ -50,6 +50,9 @@ const CALIBRATION_PIT_TICKS: u64 = PIT_HZ / 100;
 const CALIBRATION_NS: u64 = CALIBRATION_PIT_TICKS * 1_000_000_000 / PIT_HZ;
 
 static APIC_VIRT: AtomicU64 = AtomicU64::new(0);
+/// The timer's initial count for one tick (set by `init` on the boot CPU;
+/// every CPU's timer runs at the same rate).
+static TIMER_INITIAL: AtomicU64 = AtomicU64::new(0);
 
 fn reg(offset: usize) -> *mut u32 {
     (APIC_VIRT.load(Ordering::Relaxed) as usize + offset) as *mut u32
@@ -148,9 +151,16 @@ pub fn init(tick_hz: u64) -> Calibration {
         apic_hz: apic_ticks as u64 * 1_000_000_000 / CALIBRATION_NS,
     };
 
-    write(REG_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
-    write(REG_TIMER_INITIAL, (cal.apic_hz / tick_hz).max(1) as u32);
+    TIMER_INITIAL.store((cal.apic_hz / tick_hz).max(1), Ordering::Relaxed);
+    start_timer();
     cal
+}
+
+/// Starts this CPU's periodic timer at the rate the boot CPU's `init`
+/// calibrated (an AP's, when it starts scheduling).
+pub fn start_timer() {
+    write(REG_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
+    write(REG_TIMER_INITIAL, TIMER_INITIAL.load(Ordering::Relaxed) as u32);
 }
 
 /// Signals the end of the interrupt being handled.
@@ -186,6 +196,11 @@ pub enum Ipi {
         /// The page number of the start-up code (below 1 MiB).
         page: u8,
     },
+    /// A fixed interrupt on `vector` (wake-up and TLB shootdown IPIs).
+    Fixed {
+        /// The vector the target takes it on.
+        vector: u8,
+    },
     /// A non-maskable interrupt (the self tests send one to this CPU).
     #[cfg(feature = "selftest")]
     Nmi,
@@ -198,6 +213,7 @@ pub fn send_ipi(apic_id: u8, ipi: Ipi, timeout_ns: u64) -> bool {
     let low = match ipi {
         Ipi::Init => ICR_INIT | ICR_LEVEL_ASSERT,
         Ipi::Startup { page } => ICR_STARTUP | ICR_LEVEL_ASSERT | page as u32,
+        Ipi::Fixed { vector } => ICR_LEVEL_ASSERT | vector as u32,
         #[cfg(feature = "selftest")]
         Ipi::Nmi => ICR_NMI | ICR_LEVEL_ASSERT,
     };

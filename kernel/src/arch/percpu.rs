@@ -23,7 +23,7 @@
 
 use alloc::boxed::Box;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 
@@ -48,6 +48,37 @@ pub struct PerCpu {
     pub index: u32,
     /// The CPU's local APIC id.
     pub apic_id: u32,
+    /// The idle loop's saved stack pointer while a process runs here.
+    idle_rsp: AtomicU64,
+    /// The page-table root this CPU has loaded (physical address), for
+    /// TLB shootdowns: written only by this CPU, read by any.
+    pub root: AtomicU64,
+    /// The last TLB shootdown this CPU answered (`arch::smp::tlb`).
+    pub tlb_answered: AtomicU64,
+    /// Switches to a process on this CPU since boot (the boot log's
+    /// last line gives them per CPU).
+    switches: AtomicU64,
+}
+
+/// Most CPUs the kernel runs on (more are left parked in wait-for-SIPI).
+pub const MAX_CPUS: usize = 16;
+
+/// Every CPU's area by index, once installed: how one CPU finds another's
+/// APIC id, loaded root and shootdown answer.
+static AREAS: [AtomicPtr<PerCpu>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+/// CPUs installed so far (their areas are `AREAS[..count]`).
+pub fn count() -> usize {
+    (NEXT_INDEX.load(Ordering::Acquire) as usize).min(MAX_CPUS)
+}
+
+/// CPU `index`'s area, if it is installed.
+pub fn by_index(index: usize) -> Option<&'static PerCpu> {
+    let ptr = AREAS.get(index)?.load(Ordering::Acquire);
+    // SAFETY: a non-null entry is an area `install` leaked (lives for
+    // ever), whose plain fields are never written after it was published.
+    (!ptr.is_null()).then(|| unsafe { &*ptr })
 }
 
 /// Offset of the area's own address: 0, so `gs:[0]` is the area.
@@ -72,6 +103,23 @@ impl PerCpu {
         self.kernel_rsp.store(top, Ordering::Relaxed);
         self.tss.set_interrupt_stack(top);
     }
+
+    /// Counts a switch to a process on this CPU (the CPU this area is).
+    pub fn count_switch(&self) {
+        // Only this CPU writes it: no locked read-modify-write needed.
+        self.switches.store(self.switches.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Switches to a process on this CPU since boot.
+    pub fn switches(&self) -> u64 {
+        self.switches.load(Ordering::Relaxed)
+    }
+
+    /// Where this CPU's idle loop keeps its stack pointer while a process
+    /// runs here (a `context::switch` save slot).
+    pub fn idle_slot(&self) -> *mut u64 {
+        self.idle_rsp.as_ptr()
+    }
 }
 
 /// How many per-CPU areas were handed out (the next CPU index).
@@ -95,6 +143,10 @@ pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
         tss,
         index: 0,
         apic_id: 0,
+        idle_rsp: AtomicU64::new(0),
+        root: AtomicU64::new(0),
+        tlb_answered: AtomicU64::new(0),
+        switches: AtomicU64::new(0),
     }))
 }
 
@@ -104,10 +156,19 @@ pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
 /// mode: by the boot CPU first (index 0), then by each application
 /// processor. Takes no lock and allocates nothing.
 pub fn install(area: &'static mut PerCpu) -> &'static PerCpu {
-    area.index = NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
+    area.index = NEXT_INDEX.load(Ordering::Relaxed);
     area.apic_id = initial_apic_id();
     area.self_ptr = area as *const PerCpu;
+    area.root.store(
+        x86_64::registers::control::Cr3::read().0.start_address().as_u64(),
+        Ordering::Relaxed,
+    );
     let area: &'static PerCpu = area;
+    if let Some(slot) = AREAS.get(area.index as usize) {
+        slot.store(area as *const PerCpu as *mut PerCpu, Ordering::Release);
+    }
+    // Published after the area: `count` covers only installed areas.
+    NEXT_INDEX.fetch_add(1, Ordering::Release);
     GsBase::write(VirtAddr::from_ptr(area));
     KernelGsBase::write(VirtAddr::zero());
     area.tss.publish_percpu(area as *const PerCpu as u64);
@@ -132,6 +193,71 @@ pub fn current() -> &'static PerCpu {
     // fields are never written after `install`.
     unsafe { &*ptr }
 }
+
+/// The kernel's own page table (the bootloader's, whose lower half holds
+/// nothing a process owns): where a CPU goes when the address space it is
+/// in is about to be freed. Set by the boot CPU before any process exists.
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Records the page table loaded now as the kernel's own (boot CPU, once).
+pub fn set_kernel_root() {
+    let root = x86_64::registers::control::Cr3::read().0.start_address().as_u64();
+    KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// Loads page-table root `root` on this CPU (a full flush of the TLB's
+/// entries, none being global) and records it for TLB shootdowns.
+///
+/// # Safety
+/// `root` is the root of a live address space or the kernel's own table,
+/// whose kernel half is the same as every other's (so the code and stack
+/// running stay mapped), and the caller holds the kernel lock or is this
+/// CPU's shootdown answer (nothing else changes a CPU's root).
+pub unsafe fn load_root(root: x86_64::structures::paging::PhysFrame) {
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    // SAFETY: the caller's contract.
+    unsafe { Cr3::write(root, Cr3Flags::empty()) };
+    current().root.store(root.start_address().as_u64(), Ordering::Release);
+}
+
+/// Leaves the address space whose root is `root` for the kernel's own
+/// table, if this CPU is in it (its page tables are about to be freed).
+pub fn leave_root(root: x86_64::structures::paging::PhysFrame) {
+    use x86_64::registers::control::Cr3;
+    if Cr3::read().0 == root {
+        let kernel = x86_64::structures::paging::PhysFrame::containing_address(
+            x86_64::PhysAddr::new(KERNEL_ROOT.load(Ordering::Relaxed)),
+        );
+        // SAFETY: the kernel's table maps the kernel half like every
+        // address space; we are leaving `root`, not entering one.
+        unsafe { load_root(kernel) };
+    }
+}
+
+/// The kernel's own page-table root.
+pub fn kernel_root() -> x86_64::structures::paging::PhysFrame {
+    x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(
+        KERNEL_ROOT.load(Ordering::Relaxed),
+    ))
+}
+
+/// The calling CPU's index (0 for the boot CPU): one GS-relative load.
+/// Kernel code only, after `install` on this CPU.
+#[inline]
+pub fn index() -> u32 {
+    let index: u32;
+    // SAFETY: in kernel code the GS base is this CPU's area (see
+    // `current`); the load reads its `index` field, never written after
+    // `install`.
+    unsafe {
+        core::arch::asm!("mov {:e}, gs:[{off}]", out(reg) index, off = const INDEX_OFFSET,
+            options(nostack, readonly, preserves_flags))
+    };
+    index
+}
+
+/// Offset of the CPU's index (`gs:[INDEX_OFFSET]`).
+const INDEX_OFFSET: usize = offset_of!(PerCpu, index);
 
 /// Whether `IA32_GS_BASE` names a per-CPU area (a non-zero base whose
 /// first word is its own address). Kernel code only: a base that names no

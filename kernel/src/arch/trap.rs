@@ -283,6 +283,9 @@ stub!(stub_vc, 29, error_code);
 stub!(stub_sx, 30, error_code);
 stub!(stub_timer, 32);
 stub!(stub_disk, 33);
+const _: () = assert!(super::smp::WAKE_VECTOR == 0xf0 && super::smp::tlb::TLB_VECTOR == 0xf1);
+stub!(stub_wake, 0xf0);
+stub!(stub_tlb, 0xf1);
 stub!(stub_spurious, 255);
 
 /// The local APIC timer's vector.
@@ -336,6 +339,8 @@ pub fn init() {
             idt.security_exception.set_handler_addr(addr(stub_sx));
             idt[TIMER_VECTOR].set_handler_addr(addr(stub_timer));
             idt[crate::drivers::DISK_VECTOR].set_handler_addr(addr(stub_disk));
+            idt[super::smp::WAKE_VECTOR].set_handler_addr(addr(stub_wake));
+            idt[super::smp::tlb::TLB_VECTOR].set_handler_addr(addr(stub_tlb));
             idt[SPURIOUS_VECTOR].set_handler_addr(addr(stub_spurious));
         }
         idt
@@ -436,6 +441,13 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
         v if v == crate::drivers::DISK_VECTOR as u64 => {
             super::apic::end_of_interrupt();
             crate::iowait::interrupt(frame.is_user_mode());
+        }
+        // Another CPU made a process ready: the `hlt` it interrupted is
+        // over, and the idle loop looks at the ready queue.
+        v if v == super::smp::WAKE_VECTOR as u64 => super::apic::end_of_interrupt(),
+        v if v == super::smp::tlb::TLB_VECTOR as u64 => {
+            super::smp::tlb::answer();
+            super::apic::end_of_interrupt();
         }
         v if v == SPURIOUS_VECTOR as u64 => {}
         v => log::warn!("unexpected interrupt vector {v}"),

@@ -24,8 +24,9 @@ fn address(df: DeviceFunction, offset: u8) -> u32 {
 
 impl ConfigurationAccess for PortCam {
     fn read_word(&self, df: DeviceFunction, offset: u8) -> u32 {
-        // SAFETY: the PCI configuration ports; one CPU and interrupts off,
-        // so the address/data pair is not interleaved with another access.
+        // SAFETY: the PCI configuration ports, used only while the boot CPU
+        // probes the devices (the others do not schedule yet), so the
+        // address/data pair is not interleaved with another access.
         unsafe {
             Port::<u32>::new(CONFIG_ADDRESS).write(address(df, offset));
             Port::<u32>::new(CONFIG_DATA).read()

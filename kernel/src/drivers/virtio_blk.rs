@@ -98,7 +98,8 @@ pub struct VirtioBlk {
     lists: Lists,
 }
 
-// SAFETY: the device is only used under the kernel lock, on one CPU.
+// SAFETY: the device is only used under the kernel lock (one CPU at a
+// time), so moving it between CPUs never lets two use it at once.
 unsafe impl Send for VirtioBlk {}
 
 impl VirtioBlk {

@@ -82,7 +82,7 @@ pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, firs
     k.sched.forget_blocked(pid, block);
     if first {
         k.sched.ready.push_front(pid);
-        k.sched.donee = Some(pid);
+        k.sched.here_mut().donee = Some(pid);
     } else {
         k.sched.ready.push_back(pid);
     }

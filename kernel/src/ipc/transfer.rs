@@ -62,7 +62,7 @@ pub fn copy_data(k: &mut Kernel, src: Data, dst: Data, n: usize) -> Result<(), E
     if n == 0 {
         return Ok(());
     }
-    let running = k.sched.current.ok_or(Error::PeerGone)?;
+    let running = k.sched.here().current.ok_or(Error::PeerGone)?;
     let (user, kernel_pid, to_user) = match (src, dst) {
         (Data::User(s, _), Data::Kernel(pid)) => (s, pid, false),
         (Data::Kernel(pid), Data::User(s, _)) => (s, pid, true),

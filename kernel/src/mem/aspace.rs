@@ -404,7 +404,18 @@ impl AddressSpace {
         if !vaddr.is_multiple_of(PAGE_SIZE) || pages == 0 || !is_user_range(vaddr, len) {
             return Err(Error::InvalidArgument);
         }
-        Ok((0..pages).filter(|i| self.unmap_one(vaddr + i * PAGE_SIZE, charge)).count() as u64)
+        let unmapped =
+            (0..pages).filter(|i| self.unmap_one(vaddr + i * PAGE_SIZE, charge)).count() as u64;
+        if unmapped > 0 {
+            // Before the caller can free what the pages held (a memory
+            // object's frames) or return: another CPU may have this space
+            // loaded (its process, if the unmap is a revoke's, or an idle
+            // loop that stayed in it). A private frame `unmap_one` freed
+            // above was this process's, and only the CPU running it can
+            // use a translation to it: this one, or nobody.
+            crate::arch::smp::tlb::shootdown(self.pml4, crate::arch::smp::tlb::Action::Flush);
+        }
+        Ok(unmapped)
     }
 
     /// The physical address behind user address `vaddr`, if its page is

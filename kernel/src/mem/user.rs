@@ -4,9 +4,9 @@
 //! overflow. Copying through it first checks, page by page in the caller's
 //! page tables, that every page is mapped user-accessible (and writable,
 //! for output), then copies with user access opened (`stac`) only for the
-//! copy itself. On our single CPU, with interrupts off in the kernel,
-//! nothing can unmap a page between the check and the copy, so the copy
-//! cannot fault. Handlers copy arguments in once and use the kernel copy
+//! copy itself. The copy runs under the kernel lock, which every unmap
+//! takes (on any CPU), so nothing can unmap a page between the check and
+//! the copy, and the copy cannot fault. Handlers copy arguments in once and use the kernel copy
 //! (no double fetch).
 
 use caps::abi::Error;

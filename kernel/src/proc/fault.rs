@@ -13,7 +13,7 @@ const PAGE_FAULT: u64 = 14;
 /// `vector`, and runs another.
 pub fn kill_current(reason: &str, vector: u8) -> ! {
     let mut k = state::lock();
-    let pid = k.sched.current.expect("a syscall has a current process");
+    let pid = k.sched.here().current.expect("a syscall has a current process");
     let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
     log::warn!("process {} ({pname}) killed: {reason}", pid.0);
     crate::lifecycle::terminate(&mut k, pid, ExitStatus::Faulted(vector));
@@ -23,7 +23,7 @@ pub fn kill_current(reason: &str, vector: u8) -> ! {
 /// Kills the current process for the exception in `frame` and runs another.
 pub fn user_fault(frame: &TrapFrame) -> ! {
     let mut k = state::lock();
-    let pid = k.sched.current.expect("a user-mode trap has a current process");
+    let pid = k.sched.here().current.expect("a user-mode trap has a current process");
     let (mnemonic, name) = exception_name(frame.vector);
     let pname = k.procs.get(pid).map_or("?", |p| p.name.as_str());
     if frame.vector == PAGE_FAULT {

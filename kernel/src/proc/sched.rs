@@ -10,18 +10,42 @@ use alloc::vec::Vec;
 use caps::ObjectId;
 
 use super::{Block, Process, State};
+use crate::arch::percpu::MAX_CPUS;
 use crate::objtable::ObjectTable;
 
 /// Timer ticks a process runs before another ready one gets the CPU.
 pub const QUANTUM_TICKS: u32 = 10;
 
-/// Who is on the CPU, who is waiting for it, and for what.
-pub struct Scheduler {
-    /// The process on the CPU (`None`: the idle loop).
+/// One CPU's share of the scheduler: who runs on it, and for how long.
+#[derive(Clone, Copy)]
+pub struct CpuSched {
+    /// The process on this CPU (`None`: its idle loop).
     pub current: Option<ObjectId>,
     /// Its capability table, kept here so the syscall path need not look
     /// the process up (cleared when the process ends).
     pub current_table: Option<caps::TableId>,
+    /// Ticks left in the current process's quantum.
+    pub quantum: u32,
+    /// The process a direct switch on this CPU put first in the ready
+    /// queue (an IPC wake-up of a call's receiver or an answered caller,
+    /// or `proc_yield_to`): when the current process blocks and it runs
+    /// next, it gets the rest of this quantum rather than a new one
+    /// (`switch::switch_away`), so a call/reply pair cannot keep the rest
+    /// of the queue off the CPU by renewing its quantum at every switch.
+    pub donee: Option<ObjectId>,
+}
+
+impl CpuSched {
+    const IDLE: CpuSched =
+        CpuSched { current: None, current_table: None, quantum: QUANTUM_TICKS, donee: None };
+}
+
+/// Who is on each CPU, who is waiting for one, and for what. One ready
+/// queue for every CPU (a process runs wherever a CPU is free); the rest
+/// is per CPU ([`CpuSched`], reached with [`Scheduler::here`]).
+pub struct Scheduler {
+    /// Each CPU's share, by CPU index (`arch::percpu::index`).
+    cpus: [CpuSched; MAX_CPUS],
     /// Ready processes, in order.
     pub ready: VecDeque<ObjectId>,
     /// Sleeping processes and when they wake (ns since boot).
@@ -31,32 +55,39 @@ pub struct Scheduler {
     /// wakes with `Revoked` (see [`Scheduler::tie`], `Kernel::cap_gone`).
     /// One mechanism for every kind of wait.
     pub through: Vec<Through>,
-    /// Ended processes whose memory is freed after the next switch.
+    /// Ended processes whose memory is freed after the next switch (on
+    /// any CPU: the lock is held across a switch, so by the time another
+    /// CPU can reap, the one a process ended on is off its stack).
     pub dead: Vec<ObjectId>,
-    /// Ticks left in the current process's quantum.
-    pub quantum: u32,
-    /// The process a direct switch put first in the ready queue (an IPC
-    /// wake-up of a call's receiver or an answered caller, or
-    /// `proc_yield_to`): when the current process blocks and it runs
-    /// next, it gets the rest of this quantum rather than a new one
-    /// (`switch::switch_away`), so a call/reply pair cannot keep the rest
-    /// of the queue off the CPU by renewing its quantum at every switch.
-    pub donee: Option<ObjectId>,
 }
 
 impl Scheduler {
     /// Nothing to run yet.
     pub fn new() -> Self {
         Scheduler {
-            current: None,
-            current_table: None,
+            cpus: [CpuSched::IDLE; MAX_CPUS],
             ready: VecDeque::with_capacity(super::kstack::MAX_STACKS),
             sleepers: Vec::new(),
             through: Vec::new(),
             dead: Vec::new(),
-            quantum: QUANTUM_TICKS,
-            donee: None,
         }
+    }
+
+    /// The calling CPU's share.
+    #[inline]
+    pub fn here(&self) -> &CpuSched {
+        &self.cpus[crate::arch::percpu::index() as usize]
+    }
+
+    /// The calling CPU's share, to change.
+    #[inline]
+    pub fn here_mut(&mut self) -> &mut CpuSched {
+        &mut self.cpus[crate::arch::percpu::index() as usize]
+    }
+
+    /// Every CPU's share, by index (for the authority checks).
+    pub fn cpus(&self) -> &[CpuSched] {
+        &self.cpus
     }
 
     /// Ties process `pid` (of table `table`), about to block, to its

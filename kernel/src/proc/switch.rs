@@ -2,27 +2,27 @@
 //! the timer, and the idle loop on the boot stack when nobody is ready.
 //!
 //! Switching: the code that gives up the CPU (yield, block, exit,
-//! preemption) picks the next context under the kernel lock, drops the
-//! lock, then switches kernel stacks (and CR3, and the stack the CPU and
-//! the syscall entry use next). Whatever runs after the switch first frees
-//! the processes that ended (`lifecycle::reap`): only then is the CPU off their
-//! stacks and address spaces.
+//! preemption) picks the next context under the kernel lock, then switches
+//! kernel stacks (and CR3, and the stack the CPU and the syscall entry use
+//! next) still holding it, and the context it switches to releases it
+//! ([`after_switch`]): until the switch is done, no other CPU may resume
+//! the context being saved. Whatever runs after the switch first frees the
+//! processes that ended (`lifecycle::reap`): only then is the CPU off
+//! their stacks and address spaces.
+//!
+//! Each CPU has its own idle loop, on its own stack (the boot stack on the
+//! boot CPU, the stack `arch::smp` gave an AP), and its own share of the
+//! scheduler (`Scheduler::here`); the ready queue is shared.
 
 use caps::ObjectId;
 use core::sync::atomic::{AtomicU64, Ordering};
-use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::PhysFrame;
 
 use super::sched::QUANTUM_TICKS;
 use super::{Block, State};
-use crate::arch::{context, syscall};
+use crate::arch::{context, percpu, smp, syscall};
 use crate::state::{self, Kernel, KernelGuard};
-
-/// The idle loop's saved stack pointer while a process runs.
-static IDLE_RSP: AtomicU64 = AtomicU64::new(0);
-/// The boot page table: the idle loop runs in it when the process it
-/// switched away from has ended.
-static BOOT_CR3: AtomicU64 = AtomicU64::new(0);
 /// How long the idle loop polls busy devices before it halts, in TSC
 /// cycles (`iopoll=`).
 static IDLE_POLL_CYCLES: AtomicU64 = AtomicU64::new(0);
@@ -49,17 +49,19 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
             let stack = p.kstack.as_ref().expect("a runnable process has a kernel stack");
             Target {
                 // SAFETY: the slot's saved stack pointer, written by `switch`
-                // or by spawn; read with interrupts off on our one CPU.
+                // or by spawn; read under the kernel lock, which the CPU
+                // that saved it held until it was off that stack.
                 rsp: unsafe { *stack.saved_rsp() },
                 cr3: p.aspace.as_ref().expect("a runnable process has an address space").root(),
                 kernel_stack_top: Some(stack.top()),
             }
         }
         None => Target {
-            rsp: IDLE_RSP.load(Ordering::Relaxed),
-            cr3: PhysFrame::containing_address(x86_64::PhysAddr::new(
-                BOOT_CR3.load(Ordering::Relaxed),
-            )),
+            // SAFETY: this CPU's idle slot, written by `switch` when its
+            // idle loop switched away; read under the kernel lock on the
+            // CPU it belongs to.
+            rsp: unsafe { *percpu::current().idle_slot() },
+            cr3: percpu::kernel_root(),
             kernel_stack_top: None,
         },
     }
@@ -75,9 +77,9 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 /// the timer still reaches the rest of the ready queue.
 fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
     let next = k.sched.ready.pop_front();
-    let donee = k.sched.donee.take();
+    let donee = k.sched.here_mut().donee.take();
     let quantum = if direct && next.is_some() && next == donee {
-        k.sched.quantum.max(1)
+        k.sched.here().quantum.max(1)
     } else {
         QUANTUM_TICKS
     };
@@ -87,20 +89,28 @@ fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
     // is woken while the CPU idles comes back to a warm one), unless its
     // process has ended and its page tables are about to be freed.
     let keep_cr3 = next.is_none()
-        && k.sched.current.and_then(|pid| k.procs.get(pid)).is_some_and(|p| p.state != State::Dead);
+        && k.sched
+            .here()
+            .current
+            .and_then(|pid| k.procs.get(pid))
+            .is_some_and(|p| p.state != State::Dead);
     if let Some(pid) = next {
         k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
+        percpu::current().count_switch();
     }
-    k.sched.current = next;
-    k.sched.current_table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
-    k.sched.quantum = quantum;
+    let table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
+    let here = k.sched.here_mut();
+    here.current = next;
+    here.current_table = table;
+    here.quantum = quantum;
     let t = target(&k, next);
-    drop(k);
+    // Held across the switch; `after_switch` releases it.
+    k.hand_over();
     if !keep_cr3 && Cr3::read().0 != t.cr3 {
-        // SAFETY: `t.cr3` is the root of a live address space (or the boot
-        // table), whose kernel half is the same as every other's, so the
-        // code and stack we run on stay mapped.
-        unsafe { Cr3::write(t.cr3, Cr3Flags::empty()) };
+        // SAFETY: `t.cr3` is the root of a live address space (or the
+        // kernel's table), whose kernel half is the same as every other's,
+        // so the code and stack we run on stay mapped; we hold the lock.
+        unsafe { percpu::load_root(t.cr3) };
     }
     if let Some(top) = t.kernel_stack_top {
         syscall::set_kernel_stack(top);
@@ -113,25 +123,29 @@ fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
     after_switch();
 }
 
-/// Runs first in every context the CPU switches to.
+/// Runs first in every context the CPU switches to (a new process's first
+/// entry too), holding the lock the context it came from handed over, and
+/// releases it.
 pub extern "C" fn after_switch() {
-    let mut k = state::lock();
+    // SAFETY: every switch is made by `switch_away`, which hands the lock
+    // over to the context it switches to, and this is that context.
+    let mut k = unsafe { state::resume_held() };
     crate::lifecycle::reap(&mut k);
 }
 
 fn current_save_slot(k: &Kernel) -> *mut u64 {
-    match k.sched.current.and_then(|pid| k.procs.get(pid)) {
+    match k.sched.here().current.and_then(|pid| k.procs.get(pid)) {
         Some(p) => p.kstack.as_ref().expect("running process has a stack").saved_rsp(),
-        None => IDLE_RSP.as_ptr(),
+        None => percpu::current().idle_slot(),
     }
 }
 
 /// Puts the current process at the back of the ready queue and runs the
 /// next one; returns when it is this process's turn again.
 pub fn yield_now(mut k: KernelGuard) {
-    let Some(pid) = k.sched.current else { return };
+    let Some(pid) = k.sched.here().current else { return };
     if k.sched.ready.is_empty() {
-        k.sched.quantum = QUANTUM_TICKS;
+        k.sched.here_mut().quantum = QUANTUM_TICKS;
         return;
     }
     k.procs.get_mut(pid).expect("current exists").state = State::Ready;
@@ -147,13 +161,13 @@ pub fn yield_now(mut k: KernelGuard) {
 /// when it is this process's turn again. `target` must be ready (checked
 /// by `proc_yield_to` under the same guard).
 pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
-    let Some(pid) = k.sched.current else { return };
+    let Some(pid) = k.sched.here().current else { return };
     let Some(at) = k.sched.ready.iter().position(|&p| p == target) else { return };
     k.sched.ready.remove(at);
     k.sched.ready.push_front(target);
     k.procs.get_mut(pid).expect("current exists").state = State::Ready;
     k.sched.ready.push_back(pid);
-    k.sched.donee = Some(target);
+    k.sched.here_mut().donee = Some(target);
     let save = current_save_slot(&k);
     switch_away(k, save, true);
 }
@@ -161,7 +175,7 @@ pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
 /// Blocks the current process for `block` and runs another; returns when
 /// it has been woken.
 pub fn block_current(mut k: KernelGuard, block: Block) {
-    let pid = k.sched.current.expect("only a process blocks");
+    let pid = k.sched.here().current.expect("only a process blocks");
     k.procs.get_mut(pid).expect("current exists").state = State::Blocked(block);
     if let Block::Sleep(deadline) = block {
         k.sched.sleepers.push((deadline, pid));
@@ -194,35 +208,34 @@ pub fn tick(now_ns: u64, from_user: bool) {
     // Typed bytes: polled here, as the UART's interrupt is not routed
     // (`conin`); the reader runs at once, as a disk waiter would.
     let woke = woke + crate::conin::poll(kernel);
-    if !from_user || kernel.sched.current.is_none() {
+    let here = kernel.sched.here_mut();
+    if !from_user || here.current.is_none() {
         return;
     }
-    kernel.sched.quantum = kernel.sched.quantum.saturating_sub(1);
-    if kernel.sched.quantum == 0 || woke > 0 {
+    here.quantum = here.quantum.saturating_sub(1);
+    if here.quantum == 0 || woke > 0 {
         yield_now(k);
     }
 }
 
-/// Makes sure the CPU is not in the address space whose root is `root`
-/// (about to be freed): the idle loop may have stayed in it.
+/// Makes sure no CPU is in the address space whose root is `root`, about
+/// to be freed: an idle loop may have stayed in it (this CPU's, or another
+/// CPU's, which a TLB shootdown sends to the kernel's table). Under the
+/// kernel lock.
 pub fn leave_address_space(root: PhysFrame) {
-    if Cr3::read().0 == root {
-        let boot =
-            PhysFrame::containing_address(x86_64::PhysAddr::new(BOOT_CR3.load(Ordering::Relaxed)));
-        // SAFETY: the boot page table maps the kernel half like every
-        // address space, so the code and stack we run on stay mapped.
-        unsafe { Cr3::write(boot, Cr3Flags::empty()) };
-    }
+    percpu::leave_root(root);
+    smp::tlb::shootdown(root, smp::tlb::Action::Leave);
 }
 
-/// The idle loop: runs whatever is ready; when nothing is, polls the
-/// devices that have requests in flight for up to the polling window
-/// (`iopoll=`), letting interrupts in between polls, then halts until an
-/// interrupt. Runs on the boot stack, in whichever address space the CPU
-/// was in (see `switch_away`), and never returns.
+/// The idle loop of the calling CPU: runs whatever is ready; when nothing
+/// is, polls the devices that have requests in flight for up to the
+/// polling window (`iopoll=`), letting interrupts in between polls, then
+/// halts until an interrupt (a tick, a device, or another CPU's wake-up
+/// IPI: `arch::smp::wake_idle`). Runs on the CPU's own stack, in whichever
+/// address space the CPU was in (see `switch_away`), and never returns.
 pub fn idle_loop() -> ! {
     use x86_64::instructions::interrupts;
-    BOOT_CR3.store(Cr3::read().0.start_address().as_u64(), Ordering::Relaxed);
+    let cpu = percpu::current();
     let mut polling_since = None;
     loop {
         let mut k = state::lock();
@@ -232,9 +245,12 @@ pub fn idle_loop() -> ! {
         }
         if !k.sched.ready.is_empty() {
             polling_since = None;
-            switch_away(k, IDLE_RSP.as_ptr(), false);
+            switch_away(k, cpu.idle_slot(), false);
             continue;
         }
+        // Said under the lock: whoever makes a process ready after it is
+        // released sees it and wakes this CPU.
+        smp::set_idle(true);
         drop(k);
         let now = crate::arch::cpu::rdtsc();
         let since = *polling_since.get_or_insert(now);
@@ -253,5 +269,6 @@ pub fn idle_loop() -> ! {
             interrupts::enable_and_hlt();
             interrupts::disable();
         }
+        smp::set_idle(false);
     }
 }

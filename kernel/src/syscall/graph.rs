@@ -28,7 +28,7 @@ static KEY: AtomicU64 = AtomicU64::new(0);
 fn key() -> u64 {
     match KEY.load(Ordering::Relaxed) {
         0 => {
-            // Never 0, so it is drawn once (one CPU, interrupts off).
+            // Never 0, so it is drawn once (under the kernel lock).
             let fresh = cpu::random_u64() | 1;
             KEY.store(fresh, Ordering::Relaxed);
             fresh

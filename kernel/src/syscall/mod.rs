@@ -59,8 +59,8 @@ pub struct Caller {
 impl Caller {
     /// The current process, as seen under the kernel lock.
     pub fn current(k: &Kernel) -> Caller {
-        let pid = k.sched.current.expect("syscalls come from a process");
-        let table = k.sched.current_table.expect("a running process has a table");
+        let pid = k.sched.here().current.expect("syscalls come from a process");
+        let table = k.sched.here().current_table.expect("a running process has a table");
         Caller { pid, table }
     }
 

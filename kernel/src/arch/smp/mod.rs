@@ -1,4 +1,4 @@
-//! Bringing up the application processors (APs) and parking them.
+//! Bringing up the application processors (APs), then scheduling on them.
 //!
 //! This is the first step of SMP (issue 16): the boot CPU (BSP) finds the
 //! processors in ACPI's MADT ([`madt`]), starts each other one with
@@ -8,22 +8,28 @@
 //! GDT, TSS and IST stacks (`gdt::CpuTables`), the shared IDT, the
 //! kernel's page table, the boot CPU's control-register settings, a
 //! per-CPU area (`percpu`), its local APIC enabled with the timer masked,
-//! and a kernel stack; then it counts itself online and parks: interrupts
-//! off, `hlt` in a loop. An NMI wakes it only to count the NMI (as on the
-//! BSP) and halt again.
+//! and a kernel stack; then it counts itself online and waits, halted,
+//! until the boot CPU has started the first process ([`release_aps`]).
+//! Then it starts its timer and runs its idle loop (`proc::switch`):
+//! every CPU takes processes from the one ready queue, under the kernel
+//! lock (`state`). Device interrupts stay routed to the boot CPU.
 //!
-//! Nothing is scheduled on the APs yet: processes, syscalls, IPC and
-//! device interrupts run on the boot CPU alone. An AP that does not check
-//! in is logged and sent an INIT (back to wait-for-SIPI), never a panic.
+//! An idle CPU halts; whoever makes a process ready wakes one with an IPI
+//! ([`wake_idle`]). A mapping removed from an address space another CPU
+//! has loaded is shot down there before the call returns ([`tlb`]).
+//!
+//! An AP that does not check in is logged and sent an INIT (back to
+//! wait-for-SIPI), never a panic.
 
 mod madt;
+pub mod tlb;
 mod trampoline;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bootloader_api::BootInfo;
 use bootloader_api::info::MemoryRegionKind;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
@@ -53,6 +59,68 @@ const MAX_XAPIC_ID: u32 = 254;
 
 /// APs that checked in (the boot CPU is not counted).
 static APS_ONLINE: AtomicU32 = AtomicU32::new(0);
+/// Set when the boot CPU has started the first process: the APs may
+/// schedule.
+static SCHEDULING: AtomicBool = AtomicBool::new(false);
+/// CPUs halted in their idle loop with nothing to run, one bit per CPU
+/// index. A CPU sets its bit under the kernel lock before releasing it
+/// and halting, so whoever makes a process ready under the lock later
+/// finds it ([`wake_idle`]).
+static IDLE: AtomicU64 = AtomicU64::new(0);
+
+/// The vector of the IPI that wakes an idle CPU (it only ends the `hlt`).
+pub const WAKE_VECTOR: u8 = 0xf0;
+
+/// Says whether the calling CPU is idle (see [`IDLE`]).
+pub fn set_idle(idle: bool) {
+    let bit = 1u64 << super::percpu::index();
+    if idle {
+        IDLE.fetch_or(bit, Ordering::AcqRel);
+    } else {
+        IDLE.fetch_and(!bit, Ordering::AcqRel);
+    }
+}
+
+/// A process is ready: wakes one idle CPU (not the caller), if any, to
+/// take it once the kernel lock is free. Cheap when none is idle (one
+/// load), as on every syscall of a busy machine.
+#[inline]
+pub fn wake_idle() {
+    if IDLE.load(Ordering::Relaxed) != 0 {
+        wake_one_idle();
+    }
+}
+
+#[cold]
+fn wake_one_idle() {
+    let others = IDLE.load(Ordering::Acquire) & !(1u64 << super::percpu::index());
+    if others == 0 {
+        return;
+    }
+    let cpu = others.trailing_zeros();
+    // Whoever clears the bit sends the one IPI.
+    if IDLE.fetch_and(!(1u64 << cpu), Ordering::AcqRel) & (1u64 << cpu) == 0 {
+        return;
+    }
+    if let Some(area) = super::percpu::by_index(cpu as usize) {
+        apic::send_ipi(area.apic_id as u8, Ipi::Fixed { vector: WAKE_VECTOR }, IPI_SEND_TIMEOUT_NS);
+    }
+}
+
+/// Lets the APs schedule: called by the boot CPU once the first process
+/// is ready, right before its own idle loop.
+pub fn release_aps() {
+    SCHEDULING.store(true, Ordering::Release);
+    for i in 1..super::percpu::count() {
+        if let Some(area) = super::percpu::by_index(i) {
+            apic::send_ipi(
+                area.apic_id as u8,
+                Ipi::Fixed { vector: WAKE_VECTOR },
+                IPI_SEND_TIMEOUT_NS,
+            );
+        }
+    }
+}
 
 /// The self test `absent-cpu` (test builds): a processor the MADT does not
 /// list, with this local APIC id (which QEMU's machines never use for up
@@ -100,6 +168,12 @@ pub fn start(boot_info: &BootInfo) -> u32 {
     let mut aps = Vec::new();
     for id in ids.into_iter().filter(|&id| id != bsp) {
         match u8::try_from(id) {
+            Ok(_) if aps.len() + 1 >= super::percpu::MAX_CPUS => {
+                log::warn!(
+                    "cpu: APIC id {id}: more than {} CPUs; not started",
+                    super::percpu::MAX_CPUS
+                )
+            }
             Ok(id) if u32::from(id) <= MAX_XAPIC_ID => aps.push(id),
             _ => log::warn!("cpu: APIC id {id} needs x2APIC mode; not started"),
         }
@@ -200,6 +274,9 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     // uses any more.
     unsafe { Cr3::write(start.root, start.root_flags) };
     super::cpu::init();
+    // Every CPU's own MSRs: the `syscall` entry and its machine-check banks.
+    super::syscall::init();
+    super::mca::init();
     match start.percpu.take() {
         Some(area) => {
             super::percpu::install(area);
@@ -209,12 +286,12 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     }
     apic::init_ap();
     APS_ONLINE.fetch_add(1, Ordering::Release);
-    park()
-}
-
-/// Stops this AP until there is work for it (there is none yet): every
-/// interrupt stays masked, so only an NMI or an INIT can wake it, and the
-/// NMI handler returns here.
-fn park() -> ! {
-    super::halt_forever()
+    // Halted until the boot CPU has a process running: only its wake-up
+    // IPI (or an NMI, counted) ends a `hlt` here.
+    while !SCHEDULING.load(Ordering::Acquire) {
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+    apic::start_timer();
+    crate::proc::switch::idle_loop()
 }

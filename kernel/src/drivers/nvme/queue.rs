@@ -209,7 +209,7 @@ pub struct QueuePair {
 }
 
 // SAFETY: the pair's memory and registers are used only through it, under
-// the kernel lock, on one CPU.
+// the kernel lock (one CPU at a time).
 unsafe impl Send for QueuePair {}
 
 /// Pages for `bytes` bytes.

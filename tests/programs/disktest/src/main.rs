@@ -401,8 +401,13 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
             .grant(r, Rights::READ, "disk")
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawn: {e:?}"))?;
-        // The child runs until its first read blocks, then we do.
+        // On one CPU the child runs until its first read blocks, then we
+        // do. On several it runs beside us from the start, so wait a little
+        // (a different time each round) for a read to be in flight.
         libos::process::yield_now();
+        if let Some(timer) = start.handle::<Timer>("timer") {
+            let _ = timer.sleep_ns(500_000 * (1 + seen.len() as u64 % 3));
+        }
         let revoked = r.revoke();
         ensure!(revoked == Ok(1), "revoke the child's range: {revoked:?}");
         let status = child.wait().map_err(|e| println!("disktest: wait: {e:?}"))?;

@@ -25,6 +25,7 @@ fn main(start: &Start) -> i32 {
         "read" => read(start),
         "write" => write(start),
         "hold" => hold(start),
+        "race" => race(start),
         "quota" => quota(start),
         "wait" => wait(start),
         "disk" => disk(start),
@@ -124,6 +125,30 @@ fn hold(start: &Start) -> Outcome {
         }
     }
     Err(String::from("never revoked"))
+}
+
+/// `revoke-race`'s peer: maps the object writable and the flag read-only,
+/// says it is ready, then stores to the object in a loop with no syscall,
+/// reading the flag before each store. The revoke must end it with a page
+/// fault; a store made after it saw this round's flag is an error.
+fn race(start: &Start) -> Outcome {
+    let round: u64 = start.arg("round").and_then(|r| r.parse().ok()).ok_or("no round")?;
+    let target = ok("map", SharedMapping::map(object(start)?, 0, 1, MAP_WRITE))?;
+    let flag_object = start.handle::<MemoryObject>("flag").ok_or("no flag")?;
+    let flag = ok("map the flag", SharedMapping::map(flag_object, 0, 1, 0))?;
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    ok("signal", ready.signal())?;
+    let mut seen = [0u8; 8];
+    let mut n = 0u64;
+    loop {
+        ok("read the flag", flag.read(0, &mut seen))?;
+        let raised = u64::from_le_bytes(seen) == round;
+        ok("store", target.write(8, &n.to_le_bytes()))?;
+        if raised {
+            return Err(format!("round {round}: a store succeeded after the revoke returned"));
+        }
+        n += 1;
+    }
 }
 
 /// Maps the suite's object and writes "peer", makes and maps an object of

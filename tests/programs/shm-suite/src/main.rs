@@ -84,6 +84,7 @@ fn main(start: &Start) -> i32 {
         "map-huge" => map_huge(start),
         "hog" => hog(start),
         "recv-revoke" => recv_revoke(start),
+        "revoke-race" => revoke_race(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -133,12 +134,23 @@ struct PeerGrants {
 
 /// Starts `shm-suite-peer` in `mode` with `args` and a quota of `pages`.
 fn peer(start: &Start, mode: &str, pages: u64, g: PeerGrants) -> Result<Child, String> {
+    peer_with(start, mode, "", pages, g)
+}
+
+/// [`peer`], with more arguments (`key=value ...`) after the mode.
+fn peer_with(
+    start: &Start,
+    mode: &str,
+    more: &str,
+    pages: u64,
+    g: PeerGrants,
+) -> Result<Child, String> {
     let image = start
         .images()
         .find(|&(n, _)| n == "shm-suite-peer")
         .map(|(_, h)| h)
         .ok_or("no shm-suite-peer image")?;
-    let args = format!("mode={mode}");
+    let args = if more.is_empty() { format!("mode={mode}") } else { format!("mode={mode} {more}") };
     let mut s = Spawn::new(image).quota_pages(pages).args(&args);
     let console = start.handle::<Console>("console").ok_or("no console")?;
     s = ok("grant console", s.grant(console, Rights::WRITE, "console"))?;
@@ -679,4 +691,56 @@ fn recv_revoke(start: &Start) -> Outcome {
     let got = got.map(|r| (r.handle_count(), r.len(), r.truncated(), r.tag().has(TAG_LONG)));
     // Its handle, its length, and word that none of its data was written.
     want("the message after the revoke", got, Ok((1, 16, true, false)))
+}
+
+/// Rounds of `revoke-race`.
+const RACE_ROUNDS: u64 = 24;
+
+/// Revocation under concurrency (issue 16): a peer stores to a page of a
+/// memory object in a tight loop, with no syscall, while this process
+/// revokes the peer's capability after a varying delay and then raises a
+/// flag in a second shared page. Before each store the peer reads the
+/// flag: a store that succeeds after it saw the flag was made after
+/// `revoke` returned, through a translation some CPU kept (a missing TLB
+/// shootdown). The peer must instead die of a page fault, every round.
+/// With several CPUs the two run at once; with one, by turns.
+fn revoke_race(start: &Start) -> Outcome {
+    let flag_object = ok("mo_create the flag", Handle::<MemoryObject>::create(memory(start), 1))?;
+    let flag =
+        ok("map the flag", SharedMapping::map(flag_object, 0, 1, libos::abi::args::MAP_WRITE))?;
+    let object = ok("mo_create", Handle::<MemoryObject>::create(memory(start), 1))?;
+    let ready = notification(start)?;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 1..=RACE_ROUNDS {
+        let lent = ok(
+            "derive",
+            object.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GENERIC),
+        )?;
+        let reader =
+            ok("derive the flag", flag_object.derive(Rights::MAP | Rights::READ | Rights::GRANT))?;
+        let mut g = PeerGrants {
+            object: Some((lent, Rights::MAP | Rights::READ | Rights::WRITE)),
+            ready: Some(ready),
+            ..Default::default()
+        };
+        g.extra[0] = Some((reader.raw(), Rights::MAP | Rights::READ, "flag"));
+        let child = peer_with(start, "race", &format!("round={round}"), PEER_PAGES, g)?;
+        want("the peer is storing", ready.wait(), Ok(1))?;
+        // A varying delay (xorshift), so the revoke lands at a different
+        // point of the peer's loop each round.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        for _ in 0..seed % 20_000 {
+            core::hint::spin_loop();
+        }
+        want("revoke", lent.revoke(), Ok(1))?;
+        ok("raise the flag", flag.write(0, &round.to_le_bytes()))?;
+        let status = ok("wait for the peer", child.wait())?;
+        want(&format!("round {round}: the peer's end"), status, ExitStatus::Faulted(14))?;
+        ok("close lent", lent.close())?;
+        ok("close the flag's copy", reader.close())?;
+    }
+    drop(flag);
+    ok("close", object.close())
 }

@@ -5,15 +5,19 @@
 //! ```text
 //! exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>]
 //!              [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append]
-//!              [--instructions <prefix>] [--icount]
+//!              [--instructions <prefix>] [--icount] [--cpus <n>]
 //! exocap-bench --linux <kernel> <initramfs> [--out <json>] [--append]
 //! ```
 //!
 //! `--controller` attaches the data disk to that controller; `--rename`
-//! replaces the prefix `from` of every figure's name with `to` (the disk
-//! benchmark's `disk_read4k_p50_us` run on AHCI becomes
+//! (repeatable) replaces the prefix `from` of every figure's name with `to`
+//! (the disk benchmark's `disk_read4k_p50_us` run on AHCI becomes
 //! `ahci_read4k_p50_us`); `--append` keeps the figures already in the
-//! output file (those of the same name are replaced).
+//! output file (those of the same name are replaced). `--cpus` sets the
+//! machine's CPU count (1 by default, whatever `SMP` says: the figures'
+//! names say when they are not on one CPU). When the file then holds both
+//! `smp_syscalls_per_sec_1` and `smp_syscalls_per_sec_2`, `smp_scaling_2`
+//! is their ratio.
 //!
 //! `--instructions <prefix>` runs the guest under `-icount shift=0`, where
 //! its clock advances one nanosecond per guest instruction, and keeps only
@@ -116,7 +120,8 @@ fn main() -> ExitCode {
     let mut out = PathBuf::from("target/bench/results.json");
     let mut timeout = 600;
     let mut controller = DiskController::from_env();
-    let mut rename: Option<(String, String)> = None;
+    let mut renames: Vec<(String, String)> = Vec::new();
+    let mut cpus = 1;
     let mut append = false;
     let mut instructions: Option<String> = None;
     let mut icount = false;
@@ -133,8 +138,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(64);
                 }
             },
+            "--cpus" => match args.next().and_then(|n| n.parse().ok()).filter(|&n| n >= 1) {
+                Some(n) => cpus = n,
+                None => {
+                    eprintln!("exocap-bench: --cpus takes a CPU count");
+                    return ExitCode::from(64);
+                }
+            },
             "--rename" => match args.next().as_deref().and_then(|r| r.split_once('=')) {
-                Some((from, to)) => rename = Some((from.into(), to.into())),
+                Some((from, to)) => renames.push((from.into(), to.into())),
                 None => {
                     eprintln!("exocap-bench: --rename takes <from>=<to>");
                     return ExitCode::from(64);
@@ -161,7 +173,7 @@ fn main() -> ExitCode {
                 eprintln!(
                     "usage: exocap-bench <image> [--data-disk <raw>] [--out <json>] [--timeout <secs>] \
                      [--controller virtio|ahci|nvme] [--rename <from>=<to>] [--append] \
-                     [--instructions <prefix>] [--icount]"
+                     [--instructions <prefix>] [--icount] [--cpus <n>]"
                 );
                 return ExitCode::from(64);
             }
@@ -187,6 +199,7 @@ fn main() -> ExitCode {
     }
     machine.data_disk = data_disk;
     machine.controller = controller;
+    machine.cpus = cpus;
     if instructions.is_some() || icount {
         machine.extra.extend(["-icount", "shift=0,sleep=on"].map(String::from));
     }
@@ -200,23 +213,27 @@ fn main() -> ExitCode {
     if let Some(prefix) = &instructions {
         figures = kernel_instructions(figures, prefix);
     }
-    if let Some((from, to)) = &rename {
-        for f in &mut figures {
-            if let Some(rest) = f.name.strip_prefix(from.as_str()) {
-                f.name = format!("{to}{rest}");
-            }
+    for f in &mut figures {
+        if let Some((from, to)) = renames.iter().find(|(from, _)| f.name.starts_with(from.as_str()))
+        {
+            f.name = format!("{to}{}", &f.name[from.len()..]);
         }
     }
     if append && linux.is_some() {
         let ratio = over_linux_pipe(&read_json(&out), &figures);
         figures.extend(ratio);
     }
-    let shown = figures.len();
+    let mut shown = figures.len();
     if append {
         let mut all = read_json(&out);
         all.retain(|old| !figures.iter().any(|f| f.name == old.name));
         all.append(&mut figures);
         figures = all;
+        if let Some(scaling) = smp_scaling(&figures) {
+            figures.retain(|f| f.name != scaling.name);
+            figures.push(scaling);
+            shown += 1;
+        }
     }
     if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -245,6 +262,19 @@ fn over_linux_pipe(earlier: &[Figure], linux: &[Figure]) -> Option<Figure> {
     Some(Figure {
         name: "ipc_call_over_linux_pipe".into(),
         value: (call / pipe * 1000.0).round() / 1000.0,
+        unit: "ratio".into(),
+    })
+}
+
+/// `smp_scaling_2`: null syscalls per second on two CPUs (two processes)
+/// over one CPU (one process), if `figures` has both.
+fn smp_scaling(figures: &[Figure]) -> Option<Figure> {
+    let value = |name: &str| figures.iter().find(|f| f.name == name).map(|f| f.value);
+    let one = value("smp_syscalls_per_sec_1").filter(|&v| v > 0.0)?;
+    let two = value("smp_syscalls_per_sec_2")?;
+    Some(Figure {
+        name: "smp_scaling_2".into(),
+        value: (two / one * 1000.0).round() / 1000.0,
         unit: "ratio".into(),
     })
 }

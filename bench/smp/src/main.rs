@@ -1,0 +1,99 @@
+//! Benchmark: null capability-checked syscalls from several processes at
+//! once, the scaling figure of SMP (issue 16). Prints `BENCH <name> <value>
+//! <unit>`.
+//!
+//! - `smp_syscalls_per_sec_<n>`: `workers=<n>` processes (`bench-smp-worker`)
+//!   each make `CALLS` null capability-checked calls (`cap_kind` on a handle
+//!   of their own table, as `bench-syscall`'s `syscall_null_ns`), started
+//!   together; the figure is the calls of all of them over the time from
+//!   the start to the last one's end. `make bench` runs it with one worker
+//!   on one CPU and two workers on two.
+//!
+//! The median of `RUNS` runs.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use libos::kind::{Console, Image, Memory, Notification, Timer};
+use libos::process::Spawn;
+use libos::{ExitStatus, Handle, Rights, Start, println};
+
+libos::main!(main);
+
+/// Calls per worker and run.
+const CALLS: u64 = 400_000;
+const RUNS: usize = 3;
+
+fn main(start: &Start) -> i32 {
+    let workers: u64 = start.arg("workers").and_then(|w| w.parse().ok()).unwrap_or(1);
+    let timer = start.handle::<Timer>("timer").expect("timer");
+    let memory = start.handle::<Memory>("memory").expect("memory");
+    let console = start.handle::<Console>("console").expect("console");
+    let Some((_, image)) = start.images().find(|&(n, _)| n == "bench-smp-worker") else {
+        println!("bench-smp: no bench-smp-worker image");
+        return 1;
+    };
+    let mut rates = [0u64; RUNS];
+    for rate in rates.iter_mut() {
+        match run(image, memory, console, timer, workers) {
+            Some(r) => *rate = r,
+            None => return 1,
+        }
+    }
+    rates.sort_unstable();
+    println!("BENCH smp_syscalls_per_sec_{workers} {} calls/s", rates[RUNS / 2]);
+    0
+}
+
+/// One run: spawns the workers, lets them wait, starts them together and
+/// waits for the last; returns the calls per second of all together.
+fn run(
+    image: Handle<Image>,
+    memory: Handle<Memory>,
+    console: Handle<Console>,
+    timer: Handle<Timer>,
+    workers: u64,
+) -> Option<u64> {
+    let done = Handle::<Notification>::create(memory).ok()?;
+    let mut started = Vec::new();
+    for _ in 0..workers {
+        let go = Handle::<Notification>::create(memory).ok()?;
+        let args = alloc::format!("calls={CALLS}");
+        let child = Spawn::new(image)
+            .quota_pages(256)
+            .args(&args)
+            .grant(console, Rights::WRITE, "console")
+            .and_then(|s| s.grant(go, Rights::WAIT, "go"))
+            .and_then(|s| s.grant(done, Rights::SEND, "done"))
+            .and_then(Spawn::spawn);
+        match child {
+            Ok(c) => started.push((c, go)),
+            Err(e) => {
+                println!("bench-smp: spawn: {e:?}");
+                return None;
+            }
+        }
+    }
+    // Let each reach its wait.
+    timer.sleep_ns(20_000_000).ok()?;
+    let t0 = timer.now_ns().ok()?;
+    for (_, go) in &started {
+        go.signal().ok()?;
+    }
+    let mut finished = 0;
+    while finished < workers {
+        finished += done.wait().ok()?;
+    }
+    let t1 = timer.now_ns().ok()?;
+    for (child, go) in started {
+        if child.wait() != Ok(ExitStatus::Exited(0)) {
+            println!("bench-smp: a worker failed");
+            return None;
+        }
+        go.close().ok()?;
+    }
+    done.close().ok()?;
+    Some(workers * CALLS * 1_000_000_000 / (t1 - t0).max(1))
+}
