@@ -20,7 +20,7 @@ use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
@@ -78,37 +78,138 @@ pub struct Kernel {
     pub console_in: crate::conin::ConsoleInput,
 }
 
-/// The kernel state's home: a spin lock's flag, the CPU holding it, and
-/// the state. The same flag says whether the state exists yet, so taking
-/// an uncontended lock is one compare-and-swap (it is on every syscall's
-/// path).
+/// The kernel state's home: a reader-writer spin lock whose readers each
+/// raise a flag in their own CPU's area (a "big reader" lock, as Linux's
+/// old brlock: readers on different CPUs share no cache line, so they do
+/// not slow each other down), the writer's word, the CPU holding it for
+/// writing, and the state. The same word says whether the state exists
+/// yet, so taking an uncontended lock is one atomic operation (it is on
+/// every syscall's path).
+///
+/// A reader raises its flag, then looks at the word; a writer sets the
+/// word, then looks at every other CPU's flag (both sequentially
+/// consistent, as in Dekker's algorithm): at least one of the two sees the
+/// other, so a reader never runs beside a writer. A reader that sees the
+/// word taken lowers its flag and waits; readers never hold the word, so
+/// they cannot starve a writer.
 struct KernelCell {
-    /// [`UNINIT`], [`FREE`] or [`TAKEN`].
-    flag: AtomicU8,
-    /// The index of the CPU holding the lock (meaningful while TAKEN):
-    /// only to tell a re-entry on the same CPU (a bug) from contention.
+    /// [`WRITER`] and [`UNINIT`] bits: 0 when free.
+    word: AtomicU32,
+    /// The index of the CPU holding the lock for writing (meaningful while
+    /// [`WRITER`] is set): only to tell a re-entry on the same CPU (a bug)
+    /// from contention.
     owner: AtomicU32,
-    /// Initialised once `flag` has left [`UNINIT`].
+    /// Initialised once `word` has lost [`UNINIT`].
     kernel: UnsafeCell<MaybeUninit<Kernel>>,
 }
 
+/// A writer holds the lock.
+const WRITER: u32 = 1 << 31;
 /// `state::init` has not run.
-const UNINIT: u8 = 2;
-/// The state exists and nobody holds it.
-const FREE: u8 = 0;
-/// A `KernelGuard` (or `init`) holds it.
-const TAKEN: u8 = 1;
+const UNINIT: u32 = 1 << 29;
 
-// SAFETY: the state is reached only through a `KernelGuard`, and `lock`
-// hands out one at a time across all CPUs (the flag's compare-and-swap
-// acquires, the guard's drop releases).
+// SAFETY: the state is reached only through the guards: a `KernelGuard`
+// (`&mut`) exists only while `WRITER` is held and no CPU's reader flag is
+// up, which excludes every other guard; `ReadGuard`s (`&`) only while their
+// CPU's flag is up and no writer holds the word (see above). `Kernel` is
+// `Sync` (checked below), so `&Kernel` on several CPUs at once is sound.
 unsafe impl Sync for KernelCell {}
 
+const _: () = {
+    const fn sync<T: Sync>() {}
+    sync::<Kernel>()
+};
+
 static KERNEL: KernelCell = KernelCell {
-    flag: AtomicU8::new(UNINIT),
+    word: AtomicU32::new(UNINIT),
     owner: AtomicU32::new(u32::MAX),
     kernel: UnsafeCell::new(MaybeUninit::uninit()),
 };
+
+/// Shared, read-only access to the kernel state, until dropped: for the
+/// syscalls that only look (`cap_info`), which then run on several CPUs at
+/// once. A CPU holding one must not take [`lock`] or another `read` (a
+/// panic), nor switch away.
+pub struct ReadGuard {
+    kernel: &'static Kernel,
+    cpu: &'static crate::arch::percpu::PerCpu,
+}
+
+impl Deref for ReadGuard {
+    type Target = Kernel;
+    fn deref(&self) -> &Kernel {
+        self.kernel
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        self.cpu.reader_flag().store(false, Ordering::Release);
+    }
+}
+
+/// Takes the kernel state for reading, spinning while a writer holds it.
+#[inline]
+pub fn read() -> ReadGuard {
+    let cpu = crate::arch::percpu::current();
+    if cpu.reader_flag().swap(true, Ordering::SeqCst) {
+        panic!("kernel state read twice on one CPU");
+    }
+    if KERNEL.word.load(Ordering::SeqCst) != 0 {
+        contended_read(cpu);
+    }
+    // SAFETY: our flag is up and no writer held the word after it went up,
+    // so none can take the state until the flag is down (see `KernelCell`);
+    // the state was initialised (no UNINIT bit).
+    let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_ref() };
+    ReadGuard { kernel, cpu }
+}
+
+#[cold]
+#[inline(never)]
+fn contended_read(cpu: &crate::arch::percpu::PerCpu) {
+    loop {
+        cpu.reader_flag().store(false, Ordering::Release);
+        loop {
+            let word = KERNEL.word.load(Ordering::Relaxed);
+            if word & UNINIT != 0 {
+                panic!("kernel state used before state::init");
+            }
+            if word & WRITER == 0 {
+                break;
+            }
+            if KERNEL.owner.load(Ordering::Relaxed) == cpu.index {
+                panic!("kernel state read while this CPU holds it for writing");
+            }
+            crate::arch::smp::tlb::answer();
+            core::hint::spin_loop();
+        }
+        cpu.reader_flag().store(true, Ordering::SeqCst);
+        if KERNEL.word.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+    }
+}
+
+/// Waits until no other CPU reads the state (the caller holds `WRITER`).
+#[inline]
+fn wait_for_readers() {
+    let me = crate::arch::percpu::index() as usize;
+    for i in 0..crate::arch::percpu::count() {
+        let Some(cpu) = crate::arch::percpu::by_index(i) else { continue };
+        if i == me {
+            if cpu.reader_flag().load(Ordering::Relaxed) {
+                panic!("kernel state locked for writing while this CPU reads it");
+            }
+            continue;
+        }
+        {
+            while cpu.reader_flag().load(Ordering::SeqCst) {
+                core::hint::spin_loop();
+            }
+        }
+    }
+}
 
 /// Exclusive access to the kernel state, until dropped.
 pub struct KernelGuard {
@@ -138,7 +239,7 @@ impl Drop for KernelGuard {
         // No CPU's index: a CPU that finds the lock taken and its own
         // index here must be the holder.
         KERNEL.owner.store(u32::MAX, Ordering::Relaxed);
-        KERNEL.flag.store(FREE, Ordering::Release);
+        KERNEL.word.store(0, Ordering::Release);
     }
 }
 
@@ -157,7 +258,7 @@ impl KernelGuard {
 /// The calling CPU holds the lock and no guard for it exists: it was
 /// handed over by the context this one was switched to from.
 pub unsafe fn resume_held() -> KernelGuard {
-    debug_assert_eq!(KERNEL.flag.load(Ordering::Relaxed), TAKEN);
+    debug_assert_ne!(KERNEL.word.load(Ordering::Relaxed) & WRITER, 0);
     // SAFETY: the lock is held by this CPU with no guard (the caller's
     // contract), so no other reference to the state exists.
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
@@ -167,7 +268,7 @@ pub unsafe fn resume_held() -> KernelGuard {
 /// Sets up the (empty) kernel state. Call once at boot.
 pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
     // Boot: the other CPUs take no lock before the scheduler starts.
-    let was = KERNEL.flag.swap(TAKEN, Ordering::Acquire);
+    let was = KERNEL.word.swap(WRITER, Ordering::Acquire);
     assert_eq!(was, UNINIT, "state::init runs once");
     let kernel = Kernel {
         caps: CapSpace::new(MAX_CAPABILITIES),
@@ -185,24 +286,26 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         memobjs: crate::memobj::MemoryObjects::new(),
         console_in: crate::conin::ConsoleInput::new(),
     };
-    // SAFETY: the flag is TAKEN by us, so no reference to the state exists
-    // while it is written.
+    // SAFETY: we hold WRITER, so no reference to the state exists while it
+    // is written.
     unsafe { (*KERNEL.kernel.get()).write(kernel) };
-    KERNEL.flag.store(FREE, Ordering::Release);
+    KERNEL.word.store(0, Ordering::Release);
 }
 
-/// Takes the kernel state, spinning while another CPU holds it; panics if
-/// this CPU already holds it (a path blocked or re-entered while holding
-/// it) or it is not yet set up.
+/// Takes the kernel state, spinning while another CPU holds it or reads
+/// it; panics if this CPU already holds or reads it (a path blocked or
+/// re-entered while holding it) or it is not yet set up.
 #[inline]
 pub fn lock() -> KernelGuard {
-    if KERNEL.flag.compare_exchange(FREE, TAKEN, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    if KERNEL.word.compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed).is_err() {
         contended();
     }
     KERNEL.owner.store(crate::arch::percpu::index(), Ordering::Relaxed);
-    // SAFETY: we moved the flag from FREE to TAKEN, so the state was
-    // initialised and no other reference to it exists; it stays ours until
-    // the guard is dropped (which frees the flag).
+    wait_for_readers();
+    // SAFETY: we set WRITER and no CPU reads (others: waited above; ours:
+    // checked there too), so the state was
+    // initialised and no other reference to it exists; it stays ours
+    // until the guard is dropped (which clears WRITER).
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
     KernelGuard { kernel }
 }
@@ -214,19 +317,19 @@ pub fn lock() -> KernelGuard {
 #[inline(never)]
 fn contended() {
     loop {
-        match KERNEL.flag.load(Ordering::Relaxed) {
-            UNINIT => panic!("kernel state used before state::init"),
-            TAKEN if KERNEL.owner.load(Ordering::Relaxed) == crate::arch::percpu::index() => {
-                panic!("kernel state taken twice: a path blocked or re-entered while holding it")
-            }
-            FREE if KERNEL
-                .flag
-                .compare_exchange(FREE, TAKEN, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok() =>
-            {
-                return;
-            }
-            _ => {}
+        let word = KERNEL.word.load(Ordering::Relaxed);
+        if word & UNINIT != 0 {
+            panic!("kernel state used before state::init");
+        }
+        if word & WRITER != 0
+            && KERNEL.owner.load(Ordering::Relaxed) == crate::arch::percpu::index()
+        {
+            panic!("kernel state taken twice: a path blocked or re-entered while holding it");
+        }
+        if word == 0
+            && KERNEL.word.compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+        {
+            return;
         }
         crate::arch::smp::tlb::answer();
         core::hint::spin_loop();

@@ -69,8 +69,11 @@ pub struct RequestId {
     generation: u32,
 }
 
-/// A disk.
-pub trait BlockDevice: Send {
+/// A disk. `Sync` because the kernel state is shared by the CPUs that
+/// hold it for reading (`state::read`); a driver's `&self` methods read
+/// plain fields only, and everything that touches the device takes
+/// `&mut self`, which only the holder of the kernel lock for writing has.
+pub trait BlockDevice: Send + Sync {
     /// A short name for logs.
     fn name(&self) -> &'static str;
     /// Size in sectors.

@@ -102,6 +102,12 @@ pub struct VirtioBlk {
 // time), so moving it between CPUs never lets two use it at once.
 unsafe impl Send for VirtioBlk {}
 
+// SAFETY: its fields are private, and the `BlockDevice` methods taking
+// `&self` (name, size, read-only, segments, requests in flight) read plain
+// fields only; every queue and register access takes `&mut self`, which
+// only the holder of the kernel lock for writing has (`state`).
+unsafe impl Sync for VirtioBlk {}
+
 impl VirtioBlk {
     /// Sets the device up: feature negotiation, one request queue.
     pub fn new(mut transport: PciTransport) -> Result<Self, &'static str> {

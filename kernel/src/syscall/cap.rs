@@ -19,7 +19,7 @@ use crate::state::Kernel;
 /// The packed form is the cheapest capability-checked call there is (the
 /// `syscall_null_ns` benchmark): the record's copy-out is kept out of its
 /// path.
-pub fn info(k: &mut Kernel, c: Caller, a: calls::CapInfo) -> Result<u64, Error> {
+pub fn info(k: &Kernel, c: Caller, a: calls::CapInfo) -> Result<u64, Error> {
     let cap = k.caps.get(c.table, a.handle)?;
     if a.out != 0 {
         write_info(k, c, a.out, cap.info())?;

@@ -5,6 +5,11 @@ use harness::{DATA_DISK_BYTES, Exit, Image, Run, fresh_disk, test_dir};
 /// Boots `cmdline` with init and `programs` in the ramdisk and a fresh
 /// data disk, in the test directory `test`.
 fn boot(test: &str, cmdline: &str, programs: &[&str]) -> Run {
+    boot_on(test, cmdline, programs, harness::cpus_from_env())
+}
+
+/// [`boot`] on `cpus` CPUs.
+fn boot_on(test: &str, cmdline: &str, programs: &[&str], cpus: u32) -> Run {
     let dir = test_dir(test);
     let disk = dir.join("data.img");
     fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
@@ -14,25 +19,44 @@ fn boot(test: &str, cmdline: &str, programs: &[&str]) -> Run {
     }
     let mut machine = image.build(&dir);
     machine.data_disk = Some(disk);
+    machine.cpus = cpus;
     machine.run()
 }
 
 const HOSTILE: [&str; 3] = ["hostile", "hostile-crasher", "hostile-deep"];
 
+/// On one CPU, where the woken-waiter case can force its order; and on the
+/// CPUs `SMP` says, where that case accepts either order.
 #[test]
 fn hostile_programs_fail_cleanly_and_others_carry_on() {
-    boot("hostile", "examples=hostile,hello", &[&HOSTILE[..], &["hello"]].concat())
+    hostile_on(1);
+    let cpus = harness::cpus_from_env();
+    if cpus > 1 {
+        hostile_on(cpus);
+    }
+}
+
+fn hostile_on(cpus: u32) {
+    let (cmdline, woken) = if cpus == 1 {
+        (
+            "examples=hostile,hello",
+            "hostile: a waiter woken but not yet run when its capability dies hears Revoked",
+        )
+    } else {
+        ("examples=hostile:smp=1,hello", "hostile: a waiter woken ")
+    };
+    boot_on(&format!("hostile-{cpus}cpu"), cmdline, &[&HOSTILE[..], &["hello"]].concat(), cpus)
         .expect(
             Exit::Success,
             &[
                 "hostile: a child spawned through a MAP|READ handle holds exactly MAP|READ",
                 "hostile: waiters in proc_wait and sleep wake with Revoked when their capability dies",
-                "hostile: a waiter woken but not yet run when its capability dies hears Revoked",
+                woken,
                 "hostile: overlapping buffers refused or handled",
                 "levels deep until the kernel refused; all unwound",
                 "(hostile-crasher) killed: #PF page fault",
                 "hostile: a child crashed holding a delegated range; it was released, ours works",
-                "example hostile: ok",
+                if cpus == 1 { "example hostile: ok" } else { "example hostile:smp=1: ok" },
                 "example hello: ok",
             ],
         )

@@ -166,6 +166,13 @@ impl Namespace {
     }
 }
 
+// SAFETY: its fields are private to this module, and what a shared
+// reference reaches (`depth` and the `BlockDevice` methods taking `&self`:
+// name, size, read-only, requests in flight) reads plain fields only;
+// every register and queue access takes `&mut self`, which only the
+// holder of the kernel lock for writing has (`state`).
+unsafe impl Sync for Namespace {}
+
 impl BlockDevice for Namespace {
     fn name(&self) -> &'static str {
         "NVMe"

@@ -230,9 +230,10 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
 /// before it runs again must not learn the status through it: the revoke
 /// returned first. Its call says `Revoked`, as for a waiter still blocked.
 ///
-/// The order is forced: we poll the child's end with a yield between
-/// polls, so we are in the run queue when the child exits and wakes the
-/// waiter behind us; we run first, see the end, and revoke.
+/// The order is forced on one CPU: we poll the child's end with a yield
+/// between polls, so we are in the run queue when the child exits and
+/// wakes the waiter behind us; we run first, see the end, and revoke.
+/// `make test` runs it on one CPU whatever `SMP` says (`tests/hostile.rs`).
 fn woken_waiter_hears_revoked(start: &Start) -> Result<(), &'static str> {
     let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
     let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
@@ -247,11 +248,23 @@ fn woken_waiter_hears_revoked(start: &Start) -> Result<(), &'static str> {
             Err(_) => return Err("poll the child"),
         }
     }
-    if lent.revoke() != Ok(1) {
-        return Err("revoking the woken waiter's process handle");
+    // With several CPUs the waiter may already have run and ended, its
+    // copy gone with its table: nothing left to revoke.
+    let smp = start.arg("smp").is_some();
+    match lent.revoke() {
+        Ok(1) => {}
+        Ok(0) if smp => {}
+        _ => return Err("revoking the woken waiter's process handle"),
     }
     match waiter.wait() {
         Ok(ExitStatus::Exited(0)) => {}
+        // With several CPUs (`smp=1`) the order cannot be forced: the
+        // waiter may run on another CPU as soon as it is woken, and then
+        // rightly learns the status before the revoke.
+        Ok(ExitStatus::Exited(7)) if smp => {
+            println!("hostile: a waiter woken ran at once on another CPU, before the revoke");
+            return Ok(());
+        }
         Ok(ExitStatus::Exited(7)) => {
             return Err("a waiter woken before a revoke learnt the status (or BadHandle)");
         }
