@@ -72,8 +72,9 @@ static AREAS: [AtomicPtr<PerCpu>; MAX_CPUS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
 
 /// CPUs installed so far (their areas are `AREAS[..count]`).
+#[inline]
 pub fn count() -> usize {
-    (NEXT_INDEX.load(Ordering::Acquire) as usize).min(MAX_CPUS)
+    NEXT_INDEX.load(Ordering::Acquire) as usize
 }
 
 /// CPU `index`'s area, if it is installed.
@@ -105,6 +106,18 @@ impl PerCpu {
     pub fn set_kernel_stack(&self, top: u64) {
         self.kernel_rsp.store(top, Ordering::Relaxed);
         self.tss.set_interrupt_stack(top);
+    }
+
+    /// [`load_root`], given the calling CPU's area (which this must be).
+    ///
+    /// # Safety
+    /// As [`load_root`]'s.
+    #[inline]
+    pub unsafe fn load_root(&self, root: x86_64::structures::paging::PhysFrame) {
+        use x86_64::registers::control::{Cr3, Cr3Flags};
+        // SAFETY: the caller's contract.
+        unsafe { Cr3::write(root, Cr3Flags::empty()) };
+        self.root.store(root.start_address().as_u64(), Ordering::Release);
     }
 
     /// Counts a switch to a process on this CPU (the CPU this area is).
@@ -166,7 +179,8 @@ pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
 /// mode: by the boot CPU first (index 0), then by each application
 /// processor. Takes no lock and allocates nothing.
 pub fn install(area: &'static mut PerCpu) -> &'static PerCpu {
-    area.index = NEXT_INDEX.load(Ordering::Relaxed);
+    // `arch::smp` starts no more than `MAX_CPUS`, so every index fits.
+    area.index = NEXT_INDEX.load(Ordering::Relaxed).min(MAX_CPUS as u32 - 1);
     area.apic_id = initial_apic_id();
     area.self_ptr = area as *const PerCpu;
     area.root.store(
@@ -178,7 +192,7 @@ pub fn install(area: &'static mut PerCpu) -> &'static PerCpu {
         slot.store(area as *const PerCpu as *mut PerCpu, Ordering::Release);
     }
     // Published after the area: `count` covers only installed areas.
-    NEXT_INDEX.fetch_add(1, Ordering::Release);
+    NEXT_INDEX.store(area.index + 1, Ordering::Release);
     GsBase::write(VirtAddr::from_ptr(area));
     KernelGsBase::write(VirtAddr::zero());
     area.tss.publish_percpu(area as *const PerCpu as u64);
@@ -224,10 +238,8 @@ pub fn set_kernel_root() {
 /// running stay mapped), and the caller holds the kernel lock or is this
 /// CPU's shootdown answer (nothing else changes a CPU's root).
 pub unsafe fn load_root(root: x86_64::structures::paging::PhysFrame) {
-    use x86_64::registers::control::{Cr3, Cr3Flags};
     // SAFETY: the caller's contract.
-    unsafe { Cr3::write(root, Cr3Flags::empty()) };
-    current().root.store(root.start_address().as_u64(), Ordering::Release);
+    unsafe { current().load_root(root) }
 }
 
 /// Leaves the address space whose root is `root` for the kernel's own

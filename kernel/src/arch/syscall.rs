@@ -116,9 +116,3 @@ pub fn init() {
             | RFlags::IOPL_LOW,
     );
 }
-
-/// Makes `top` the calling CPU's kernel stack for its next entry from
-/// user mode, by `syscall` (the entry above) or by interrupt (its TSS).
-pub fn set_kernel_stack(top: u64) {
-    percpu::current().set_kernel_stack(top);
-}

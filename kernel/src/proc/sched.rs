@@ -76,16 +76,32 @@ impl Scheduler {
     /// The calling CPU's share.
     #[inline]
     pub fn here(&self) -> &CpuSched {
-        &self.cpus[crate::arch::percpu::index() as usize]
+        &self.cpus[Self::slot(crate::arch::percpu::index())]
     }
 
     /// The calling CPU's share, to change.
     #[inline]
     pub fn here_mut(&mut self) -> &mut CpuSched {
-        &mut self.cpus[crate::arch::percpu::index() as usize]
+        &mut self.cpus[Self::slot(crate::arch::percpu::index())]
+    }
+
+    /// CPU `index`'s share, to change (`index` is the caller's, read once).
+    #[inline]
+    pub fn cpu_mut(&mut self, index: u32) -> &mut CpuSched {
+        &mut self.cpus[Self::slot(index)]
+    }
+
+    /// A CPU index's slot: every index is below `MAX_CPUS` (`arch::smp`
+    /// starts no more), and the mask lets the compiler drop the bounds
+    /// check on these hot paths.
+    #[inline]
+    fn slot(index: u32) -> usize {
+        const { assert!(MAX_CPUS.is_power_of_two()) };
+        index as usize & (MAX_CPUS - 1)
     }
 
     /// Every CPU's share, by index (for the authority checks).
+    #[cfg(feature = "authority-checks")]
     pub fn cpus(&self) -> &[CpuSched] {
         &self.cpus
     }

@@ -21,7 +21,7 @@ use x86_64::structures::paging::PhysFrame;
 
 use super::sched::QUANTUM_TICKS;
 use super::{Block, State};
-use crate::arch::{context, percpu, smp, syscall};
+use crate::arch::{context, percpu, smp};
 use crate::state::{self, Kernel, KernelGuard};
 /// How long the idle loop polls busy devices before it halts, in TSC
 /// cycles (`iopoll=`).
@@ -43,7 +43,7 @@ struct Target {
     kernel_stack_top: Option<u64>,
 }
 
-fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
+fn target(k: &Kernel, cpu: &percpu::PerCpu, next: Option<ObjectId>) -> Target {
     match next.and_then(|pid| k.procs.get(pid)) {
         Some(p) => {
             let stack = p.kstack.as_ref().expect("a runnable process has a kernel stack");
@@ -60,7 +60,7 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
             // SAFETY: this CPU's idle slot, written by `switch` when its
             // idle loop switched away; read under the kernel lock on the
             // CPU it belongs to.
-            rsp: unsafe { *percpu::current().idle_slot() },
+            rsp: unsafe { *cpu.idle_slot() },
             cr3: percpu::kernel_root(),
             kernel_stack_top: None,
         },
@@ -76,44 +76,40 @@ fn target(k: &Kernel, next: Option<ObjectId>) -> Target {
 /// So processes that hand the CPU to each other share one quantum, and
 /// the timer still reaches the rest of the ready queue.
 fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
+    let cpu = percpu::current();
     let next = k.sched.ready.pop_front();
-    let donee = k.sched.here_mut().donee.take();
-    let quantum = if direct && next.is_some() && next == donee {
-        k.sched.here().quantum.max(1)
-    } else {
-        QUANTUM_TICKS
-    };
+    let here = k.sched.cpu_mut(cpu.index);
+    let donee = here.donee.take();
+    let quantum =
+        if direct && next.is_some() && next == donee { here.quantum.max(1) } else { QUANTUM_TICKS };
+    let previous = here.current;
     // The idle loop touches only the kernel half, the same in every
     // address space: it stays in the one it finds (under emulation a CR3
     // write empties the whole TLB, so a process that blocks on a disk and
     // is woken while the CPU idles comes back to a warm one), unless its
     // process has ended and its page tables are about to be freed.
     let keep_cr3 = next.is_none()
-        && k.sched
-            .here()
-            .current
-            .and_then(|pid| k.procs.get(pid))
-            .is_some_and(|p| p.state != State::Dead);
+        && previous.and_then(|pid| k.procs.get(pid)).is_some_and(|p| p.state != State::Dead);
     if let Some(pid) = next {
         k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
-        percpu::current().count_switch();
+        cpu.count_switch();
     }
     let table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
-    let here = k.sched.here_mut();
+    let here = k.sched.cpu_mut(cpu.index);
     here.current = next;
     here.current_table = table;
     here.quantum = quantum;
-    let t = target(&k, next);
+    let t = target(&k, cpu, next);
     // Held across the switch; `after_switch` releases it.
     k.hand_over();
     if !keep_cr3 && Cr3::read().0 != t.cr3 {
         // SAFETY: `t.cr3` is the root of a live address space (or the
         // kernel's table), whose kernel half is the same as every other's,
         // so the code and stack we run on stay mapped; we hold the lock.
-        unsafe { percpu::load_root(t.cr3) };
+        unsafe { cpu.load_root(t.cr3) };
     }
     if let Some(top) = t.kernel_stack_top {
-        syscall::set_kernel_stack(top);
+        cpu.set_kernel_stack(top);
     }
     // SAFETY: `save` is this context's slot (a kernel-stack slot or the idle
     // slot), valid for as long as this context exists; `t.rsp` was saved by

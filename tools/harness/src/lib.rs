@@ -214,15 +214,16 @@ impl DiskController {
     }
 }
 
-/// The CPU count `EXOCAP_SMP` names (`make SMP=n` sets it), 1 when unset.
+/// The CPU count `EXOCAP_SMP` names (`make SMP=n` sets it), 2 when unset
+/// (as `make`'s default).
 ///
 /// # Panics
 /// On a value that is not a number from 1 to 255: a typo must not quietly
 /// test one CPU.
 pub fn cpus_from_env() -> u32 {
     match std::env::var("EXOCAP_SMP") {
-        Err(_) => 1,
-        Ok(v) if v.is_empty() => 1,
+        Err(_) => 2,
+        Ok(v) if v.is_empty() => 2,
         Ok(v) => v
             .parse()
             .ok()

@@ -81,18 +81,16 @@ pub fn set_idle(idle: bool) {
     }
 }
 
-/// A process is ready: wakes one idle CPU (not the caller), if any, to
-/// take it once the kernel lock is free. Cheap when none is idle (one
-/// load), as on every syscall of a busy machine.
+/// Whether some CPU idles (one load).
 #[inline]
-pub fn wake_idle() {
-    if IDLE.load(Ordering::Relaxed) != 0 {
-        wake_one_idle();
-    }
+pub fn any_idle() -> bool {
+    IDLE.load(Ordering::Relaxed) != 0
 }
 
+/// A process is ready: wakes one idle CPU (not the caller), if any, to
+/// take it once the kernel lock is free.
 #[cold]
-fn wake_one_idle() {
+pub fn wake_idle() {
     let others = IDLE.load(Ordering::Acquire) & !(1u64 << super::percpu::index());
     if others == 0 {
         return;
