@@ -29,6 +29,8 @@
 //! - [`mapping`]: where memory objects are mapped, by which capability.
 //! - [`elf`]: the checks a program image passes before it is loaded.
 //! - [`bootcfg`]: boot settings parsed from the command line.
+//! - [`brlock`]: the kernel lock's protocol (readers with a flag each),
+//!   model-checked with `loom`.
 //! - [`ring`]: an I/O ring's indices: the program's checked, the
 //!   completion queue kept from overflowing.
 //! - [`bytering`]: bytes received and not yet read (console input),
@@ -43,6 +45,7 @@ extern crate alloc;
 
 pub mod ata;
 pub mod bootcfg;
+pub mod brlock;
 pub mod bytering;
 pub mod elf;
 pub mod framemap;

@@ -2,12 +2,16 @@
 //!
 //! The kernel runs with interrupts off (syscalls enter with IF cleared,
 //! interrupt gates clear it), and every CPU that runs kernel code on the
-//! objects takes [`lock`] first: a big kernel lock, the measured first
-//! step of SMP (issue 16; `docs/architecture.md`, "Locks"). It is a spin
-//! lock; a CPU waiting for it answers TLB shootdown requests while it
-//! spins (`arch::smp::tlb`), since the holder may be waiting for it to.
-//! Taking it twice on one CPU (a path that blocked or re-entered while
-//! holding it) is a bug and panics rather than deadlocking.
+//! objects takes the kernel lock first: a reader-writer spin lock whose
+//! readers each raise a flag of their own (`kerncore::brlock`, whose
+//! protocol is model-checked with `loom` on the host). Everything that
+//! changes the state takes it for writing ([`lock`]); `cap_info` only
+//! looks, and takes it for reading ([`read`]), so such calls on several
+//! CPUs do not contend (`docs/architecture.md`, "Locks"). A CPU waiting
+//! for it answers TLB shootdown requests while it spins
+//! (`arch::smp::tlb`), since the holder may be waiting for it to. Taking
+//! it twice on one CPU (a path that blocked or re-entered while holding
+//! it) is a bug and panics rather than deadlocking.
 //!
 //! A context switch hands the lock over: the CPU keeps it across the
 //! switch, and the context it switches to releases it
@@ -20,7 +24,9 @@ use caps::{CapSpace, ObjectId};
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU32, Ordering};
+use kerncore::brlock::{BrLock, LockError};
+
+use crate::arch::percpu::MAX_CPUS;
 
 use crate::diskio::AsyncIo;
 use crate::drivers::block::Devices;
@@ -78,41 +84,19 @@ pub struct Kernel {
     pub console_in: crate::conin::ConsoleInput,
 }
 
-/// The kernel state's home: a reader-writer spin lock whose readers each
-/// raise a flag in their own CPU's area (a "big reader" lock, as Linux's
-/// old brlock: readers on different CPUs share no cache line, so they do
-/// not slow each other down), the writer's word, the CPU holding it for
-/// writing, and the state. The same word says whether the state exists
-/// yet, so taking an uncontended lock is one atomic operation (it is on
-/// every syscall's path).
-///
-/// A reader raises its flag, then looks at the word; a writer sets the
-/// word, then looks at every other CPU's flag (both sequentially
-/// consistent, as in Dekker's algorithm): at least one of the two sees the
-/// other, so a reader never runs beside a writer. A reader that sees the
-/// word taken lowers its flag and waits; readers never hold the word, so
-/// they cannot starve a writer.
+/// The kernel state's home: its lock and the state.
 struct KernelCell {
-    /// [`WRITER`] and [`UNINIT`] bits: 0 when free.
-    word: AtomicU32,
-    /// The index of the CPU holding the lock for writing (meaningful while
-    /// [`WRITER`] is set): only to tell a re-entry on the same CPU (a bug)
-    /// from contention.
-    owner: AtomicU32,
-    /// Initialised once `word` has lost [`UNINIT`].
+    lock: BrLock<MAX_CPUS>,
+    /// Initialised once the lock's `init_done` ran.
     kernel: UnsafeCell<MaybeUninit<Kernel>>,
 }
 
-/// A writer holds the lock.
-const WRITER: u32 = 1 << 31;
-/// `state::init` has not run.
-const UNINIT: u32 = 1 << 29;
-
 // SAFETY: the state is reached only through the guards: a `KernelGuard`
-// (`&mut`) exists only while `WRITER` is held and no CPU's reader flag is
-// up, which excludes every other guard; `ReadGuard`s (`&`) only while their
-// CPU's flag is up and no writer holds the word (see above). `Kernel` is
-// `Sync` (checked below), so `&Kernel` on several CPUs at once is sound.
+// (`&mut`) exists only while this CPU holds the lock for writing, which
+// excludes every other guard; `ReadGuard`s (`&`) only while their CPU
+// holds it for reading, which excludes writers (`kerncore::brlock`).
+// `Kernel` is `Sync` (checked below), so `&Kernel` on several CPUs at
+// once is sound.
 unsafe impl Sync for KernelCell {}
 
 const _: () = {
@@ -120,11 +104,8 @@ const _: () = {
     sync::<Kernel>()
 };
 
-static KERNEL: KernelCell = KernelCell {
-    word: AtomicU32::new(UNINIT),
-    owner: AtomicU32::new(u32::MAX),
-    kernel: UnsafeCell::new(MaybeUninit::uninit()),
-};
+static KERNEL: KernelCell =
+    KernelCell { lock: BrLock::new_uninit(), kernel: UnsafeCell::new(MaybeUninit::uninit()) };
 
 /// Shared, read-only access to the kernel state, until dropped: for the
 /// syscalls that only look (`cap_info`), which then run on several CPUs at
@@ -132,7 +113,7 @@ static KERNEL: KernelCell = KernelCell {
 /// panic), nor switch away.
 pub struct ReadGuard {
     kernel: &'static Kernel,
-    cpu: &'static crate::arch::percpu::PerCpu,
+    cpu: u32,
 }
 
 impl Deref for ReadGuard {
@@ -144,91 +125,34 @@ impl Deref for ReadGuard {
 
 impl Drop for ReadGuard {
     fn drop(&mut self) {
-        self.cpu.reader_flag().store(false, Ordering::Release);
+        KERNEL.lock.read_unlock(self.cpu);
     }
 }
 
 /// Takes the kernel state for reading, spinning while a writer holds it.
 #[inline]
 pub fn read() -> ReadGuard {
-    let cpu = crate::arch::percpu::current();
-    if cpu.reader_flag().swap(true, Ordering::SeqCst) {
-        panic!("kernel state read twice on one CPU");
+    let cpu = crate::arch::percpu::index();
+    if let Err(e) = KERNEL.lock.read(cpu, crate::arch::smp::tlb::answer) {
+        refused(e);
     }
-    if KERNEL.word.load(Ordering::SeqCst) != 0 {
-        contended_read(cpu);
-    }
-    // SAFETY: our flag is up and no writer held the word after it went up,
-    // so none can take the state until the flag is down (see `KernelCell`);
-    // the state was initialised (no UNINIT bit).
+    // SAFETY: this CPU holds the lock for reading, which excludes writers
+    // until `read_unlock`; it was initialised (`read` refuses otherwise).
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_ref() };
     ReadGuard { kernel, cpu }
 }
 
+/// A use of the lock `kerncore::brlock` refused: a kernel bug.
 #[cold]
 #[inline(never)]
-fn contended_read(cpu: &crate::arch::percpu::PerCpu) {
-    loop {
-        cpu.reader_flag().store(false, Ordering::Release);
-        loop {
-            let word = KERNEL.word.load(Ordering::Relaxed);
-            if word & UNINIT != 0 {
-                panic!("kernel state used before state::init");
-            }
-            if word & WRITER == 0 {
-                break;
-            }
-            if KERNEL.owner.load(Ordering::Relaxed) == cpu.index {
-                panic!("kernel state read while this CPU holds it for writing");
-            }
-            crate::arch::smp::tlb::answer();
-            core::hint::spin_loop();
+fn refused(e: LockError) -> ! {
+    match e {
+        LockError::Uninit => panic!("kernel state used before state::init"),
+        LockError::Reentered => {
+            panic!("kernel state taken twice: a path blocked or re-entered while holding it")
         }
-        cpu.reader_flag().store(true, Ordering::SeqCst);
-        if KERNEL.word.load(Ordering::SeqCst) == 0 {
-            return;
-        }
+        other => panic!("kernel lock misused: {other:?}"),
     }
-}
-
-/// Waits until no other CPU reads the state (the caller, CPU `me`, holds
-/// `WRITER`); panics if `me` itself reads it.
-///
-/// The only reader (`syscall::cap_info_shared`) takes no other lock, so
-/// this CPU reading here is a bug that cannot happen; the test kernels
-/// check it all the same, the others only when several CPUs are up.
-#[inline]
-fn wait_for_readers(me: u32) {
-    let cpus = crate::arch::percpu::count();
-    if cpus > 1 {
-        wait_for_other_readers(me, cpus);
-    } else if cfg!(feature = "authority-checks")
-        && crate::arch::percpu::current().reader_flag().load(Ordering::Relaxed)
-    {
-        reading_here();
-    }
-}
-
-#[inline(never)]
-fn wait_for_other_readers(me: u32, cpus: usize) {
-    for i in 0..cpus {
-        let Some(cpu) = crate::arch::percpu::by_index(i) else { continue };
-        if i == me as usize {
-            if cpu.reader_flag().load(Ordering::Relaxed) {
-                reading_here();
-            }
-            continue;
-        }
-        while cpu.reader_flag().load(Ordering::SeqCst) {
-            core::hint::spin_loop();
-        }
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn reading_here() -> ! {
-    panic!("kernel state locked for writing while this CPU reads it")
 }
 
 /// Exclusive access to the kernel state, until dropped.
@@ -256,10 +180,7 @@ impl Drop for KernelGuard {
         if crate::arch::smp::any_idle() && !self.kernel.sched.ready.is_empty() {
             crate::arch::smp::wake_idle();
         }
-        // No CPU's index: a CPU that finds the lock taken and its own
-        // index here must be the holder.
-        KERNEL.owner.store(u32::MAX, Ordering::Relaxed);
-        KERNEL.word.store(0, Ordering::Release);
+        KERNEL.lock.write_unlock();
     }
 }
 
@@ -278,7 +199,7 @@ impl KernelGuard {
 /// The calling CPU holds the lock and no guard for it exists: it was
 /// handed over by the context this one was switched to from.
 pub unsafe fn resume_held() -> KernelGuard {
-    debug_assert_ne!(KERNEL.word.load(Ordering::Relaxed) & WRITER, 0);
+    debug_assert!(KERNEL.lock.is_write_locked());
     // SAFETY: the lock is held by this CPU with no guard (the caller's
     // contract), so no other reference to the state exists.
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
@@ -288,8 +209,7 @@ pub unsafe fn resume_held() -> KernelGuard {
 /// Sets up the (empty) kernel state. Call once at boot.
 pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
     // Boot: the other CPUs take no lock before the scheduler starts.
-    let was = KERNEL.word.swap(WRITER, Ordering::Acquire);
-    assert_eq!(was, UNINIT, "state::init runs once");
+    assert!(KERNEL.lock.begin_init(), "state::init runs once");
     let kernel = Kernel {
         caps: CapSpace::new(MAX_CAPABILITIES),
         procs: ObjectTable::new(max_procs.min(MAX_PROCESSES)),
@@ -306,10 +226,10 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
         memobjs: crate::memobj::MemoryObjects::new(),
         console_in: crate::conin::ConsoleInput::new(),
     };
-    // SAFETY: we hold WRITER, so no reference to the state exists while it
-    // is written.
+    // SAFETY: `begin_init` took the lock for writing, so no reference to
+    // the state exists while it is written.
     unsafe { (*KERNEL.kernel.get()).write(kernel) };
-    KERNEL.word.store(0, Ordering::Release);
+    KERNEL.lock.init_done();
 }
 
 /// Takes the kernel state, spinning while another CPU holds it or reads
@@ -317,42 +237,20 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
 /// re-entered while holding it) or it is not yet set up.
 #[inline]
 pub fn lock() -> KernelGuard {
-    if KERNEL.word.compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed).is_err() {
-        contended();
-    }
     let me = crate::arch::percpu::index();
-    KERNEL.owner.store(me, Ordering::Relaxed);
-    wait_for_readers(me);
-    // SAFETY: we set WRITER and no CPU reads (others: waited above; ours:
-    // checked there too), so the state was
-    // initialised and no other reference to it exists; it stays ours
-    // until the guard is dropped (which clears WRITER).
+    let cpus = crate::arch::percpu::count();
+    if let Err(e) = KERNEL.lock.write(me, cpus, crate::arch::smp::tlb::answer) {
+        refused(e);
+    }
+    // On one CPU `write` does not look at the reader flags: the only
+    // reader (`syscall::cap_info_shared`) takes no other lock, so this
+    // cannot happen; the test kernels check it all the same.
+    if cfg!(feature = "authority-checks") && cpus == 1 && KERNEL.lock.reading(me) {
+        refused(LockError::WriteWhileReading);
+    }
+    // SAFETY: this CPU holds the lock for writing and no CPU reads, so the
+    // state was initialised and no other reference to it exists; it stays
+    // ours until the guard is dropped (or handed over and dropped).
     let kernel = unsafe { (*KERNEL.kernel.get()).assume_init_mut() };
     KernelGuard { kernel }
-}
-
-/// The lock was not free: a bug if this CPU holds it or it does not exist
-/// yet, otherwise spin until it is ours, answering TLB shootdowns (the
-/// holder may be waiting for this CPU's answer).
-#[cold]
-#[inline(never)]
-fn contended() {
-    loop {
-        let word = KERNEL.word.load(Ordering::Relaxed);
-        if word & UNINIT != 0 {
-            panic!("kernel state used before state::init");
-        }
-        if word & WRITER != 0
-            && KERNEL.owner.load(Ordering::Relaxed) == crate::arch::percpu::index()
-        {
-            panic!("kernel state taken twice: a path blocked or re-entered while holding it");
-        }
-        if word == 0
-            && KERNEL.word.compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-        {
-            return;
-        }
-        crate::arch::smp::tlb::answer();
-        core::hint::spin_loop();
-    }
 }

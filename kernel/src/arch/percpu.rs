@@ -23,7 +23,7 @@
 
 use alloc::boxed::Box;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 
@@ -58,9 +58,6 @@ pub struct PerCpu {
     /// Switches to a process on this CPU since boot (the boot log's
     /// last line gives them per CPU).
     switches: AtomicU64,
-    /// Whether this CPU reads the kernel state (`state::read`): the
-    /// kernel lock's reader flag for this CPU.
-    reading: AtomicBool,
 }
 
 /// Most CPUs the kernel runs on (more are left parked in wait-for-SIPI).
@@ -126,12 +123,6 @@ impl PerCpu {
         self.switches.store(self.switches.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// This CPU's reader flag of the kernel lock (`state`): up while it
-    /// reads the kernel state.
-    pub fn reader_flag(&self) -> &AtomicBool {
-        &self.reading
-    }
-
     /// Switches to a process on this CPU since boot.
     pub fn switches(&self) -> u64 {
         self.switches.load(Ordering::Relaxed)
@@ -169,7 +160,6 @@ pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
         root: AtomicU64::new(0),
         tlb_answered: AtomicU64::new(0),
         switches: AtomicU64::new(0),
-        reading: AtomicBool::new(false),
     }))
 }
 

@@ -434,7 +434,7 @@ mod tests {
         assert!(apps[0].console && apps[0].timer && apps[0].slice.is_some());
         let benches = programs_in("bench", "bench-");
         let apps = check_file("bench/exocap.toml", &benches, Mode::Strict);
-        assert_eq!(apps.len(), 6);
+        assert_eq!(apps.len(), 7);
         // The test programs, plus the files the tests add as helpers.
         let mut tests = programs_in("tests/programs", "");
         tests.push("fuzz-child".into());
