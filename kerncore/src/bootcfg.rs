@@ -9,6 +9,7 @@
 //! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
 //! | `diskirq` | `on` `off` | whether disks complete by interrupt (default `on`; `off` leaves completions to the idle loop and the timer tick, for tests of that path) |
 //! | `bootdisk` | 8 hex digits | the MBR disk signature (bytes 440..444, little-endian) of the disk the system booted from, written there by the imager: the kernel lists that disk last and read-only (as Linux's `root=PARTUUID=` names a disk by its signature) |
+//! | `irqcpu` | 0 to [`MAX_IRQ_CPU`] | the CPU (by index: 0 is the boot CPU, then the others in the order they came up) disk interrupts go to (default 0; a CPU that is not online: the boot CPU, with a warning) |
 //! | `iopoll` | 0 to [`MAX_IO_POLL_US`] µs | how long the idle loop polls busy devices before it halts until their interrupt (default [`DEFAULT_IO_POLL_US`]; 0: halt at once) |
 //!
 //! Every other word is passed on to init as its arguments (for example
@@ -34,10 +35,13 @@ pub const MAX_RAM_DISK_MIB: u64 = 1024;
 pub const DEFAULT_IO_POLL_US: u64 = 0;
 /// The longest polling window, in µs (a tick is 1000).
 pub const MAX_IO_POLL_US: u64 = 100_000;
+/// The highest CPU index `irqcpu=` takes (the kernel runs on 16 CPUs at
+/// most).
+pub const MAX_IRQ_CPU: u32 = 15;
 
 /// Keys the kernel itself uses (not passed to init).
-const KERNEL_KEYS: [&str; 8] =
-    ["log", "selftest", "init", "ramdisk", "procs", "iopoll", "diskirq", "bootdisk"];
+const KERNEL_KEYS: [&str; 9] =
+    ["log", "selftest", "init", "ramdisk", "procs", "iopoll", "diskirq", "bootdisk", "irqcpu"];
 
 /// The parsed boot settings; strings borrow from the settings text.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub struct BootConfig<'a> {
     pub io_poll_us: u64,
     /// Whether disks complete by interrupt (`diskirq=`).
     pub disk_irq: bool,
+    /// The index of the CPU disk interrupts go to (`irqcpu=`).
+    pub irq_cpu: u32,
     /// The boot disk's MBR disk signature (`bootdisk=`), if named.
     pub boot_disk: Option<u32>,
     /// The whole settings text.
@@ -78,6 +84,7 @@ impl<'a> BootConfig<'a> {
             max_procs,
             io_poll_us: DEFAULT_IO_POLL_US,
             disk_irq: true,
+            irq_cpu: 0,
             boot_disk: None,
             text: "",
             error: None,
@@ -137,6 +144,13 @@ impl<'a> BootConfig<'a> {
                     }
                     _ => Some("bad bootdisk signature ignored"),
                 },
+                "irqcpu" => match value.parse() {
+                    Ok(cpu) if cpu <= MAX_IRQ_CPU => {
+                        cfg.irq_cpu = cpu;
+                        None
+                    }
+                    _ => Some("bad irqcpu ignored"),
+                },
                 "iopoll" => match value.parse() {
                     Ok(us) if us <= MAX_IO_POLL_US => {
                         cfg.io_poll_us = us;
@@ -189,6 +203,15 @@ mod tests {
         let c = BootConfig::parse("diskirq=off x=1", MAX);
         assert_eq!((c.disk_irq, c.error, c.init_args().as_str()), (false, None, "x=1"));
         assert!(BootConfig::parse("diskirq=on", MAX).disk_irq);
+        assert_eq!(BootConfig::parse("", MAX).irq_cpu, 0);
+        let c = BootConfig::parse("irqcpu=3 example=x", MAX);
+        assert_eq!((c.irq_cpu, c.error, c.init_args().as_str()), (3, None, "example=x"));
+        let most = format!("irqcpu={MAX_IRQ_CPU}");
+        assert_eq!(BootConfig::parse(&most, MAX).irq_cpu, MAX_IRQ_CPU);
+        for bad in ["irqcpu=16", "irqcpu=-1", "irqcpu=one", "irqcpu="] {
+            let c = BootConfig::parse(bad, MAX);
+            assert_eq!((c.irq_cpu, c.error), (0, Some("bad irqcpu ignored")), "{bad}");
+        }
         let c = BootConfig::parse("diskirq=no", MAX);
         assert_eq!((c.disk_irq, c.error), (true, Some("bad diskirq ignored")));
     }

@@ -280,12 +280,15 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
 fn init_ended(status: ExitStatus) -> ! {
     let code = if status.success() { ExitCode::Success } else { ExitCode::Failure };
     log::info!("init ended: {status:?}; powering off");
-    let mut counts = alloc::string::String::new();
+    let (mut switches, mut interrupts) =
+        (alloc::string::String::new(), alloc::string::String::new());
     for cpu in (0..crate::arch::percpu::count()).filter_map(crate::arch::percpu::by_index) {
         use core::fmt::Write;
-        let _ = write!(counts, " {}", cpu.switches());
+        let _ = write!(switches, " {}", cpu.switches());
+        let _ = write!(interrupts, " {}", cpu.disk_interrupts());
     }
-    log::info!("sched: processes switched to, per CPU:{counts}");
+    log::info!("sched: processes switched to, per CPU:{switches}");
+    log::info!("irq: disk interrupts, per CPU:{interrupts}");
     let (shootdowns, mean_ns) = crate::arch::smp::tlb::stats();
     log::info!("tlb: {shootdowns} shootdowns sent");
     if shootdowns > 0 {

@@ -114,6 +114,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     proc::switch::set_idle_poll(cfg.io_poll_us);
     arch::percpu::set_kernel_root();
     arch::smp::start(boot_info);
+    route_disk_interrupts(cfg.irq_cpu);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     #[cfg(feature = "selftest")]
@@ -124,6 +125,22 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     log::info!("boot complete");
     arch::smp::release_aps();
     proc::switch::idle_loop()
+}
+
+/// Sends the disks' interrupts to CPU `index` (`irqcpu=`), if it is up;
+/// else to the boot CPU, with a warning.
+fn route_disk_interrupts(index: u32) {
+    let cpu = match arch::percpu::by_index(index as usize) {
+        Some(cpu) => cpu,
+        None => {
+            log::warn!("irqcpu={index}: no such CPU online; disk interrupts go to CPU 0");
+            arch::percpu::current()
+        }
+    };
+    drivers::route_interrupts_to(cpu.apic_id as u8);
+    if cpu.index != 0 {
+        log::info!("disk interrupts go to CPU {} (APIC id {})", cpu.index, cpu.apic_id);
+    }
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -58,6 +58,8 @@ pub struct PerCpu {
     /// Switches to a process on this CPU since boot (the boot log's
     /// last line gives them per CPU).
     switches: AtomicU64,
+    /// Disk interrupts taken on this CPU since boot (likewise).
+    disk_interrupts: AtomicU64,
 }
 
 /// Most CPUs the kernel runs on (more are left parked in wait-for-SIPI).
@@ -128,6 +130,17 @@ impl PerCpu {
         self.switches.load(Ordering::Relaxed)
     }
 
+    /// Counts a disk interrupt taken on this CPU (the CPU this area is).
+    pub fn count_disk_interrupt(&self) {
+        let n = self.disk_interrupts.load(Ordering::Relaxed);
+        self.disk_interrupts.store(n + 1, Ordering::Relaxed);
+    }
+
+    /// Disk interrupts taken on this CPU since boot.
+    pub fn disk_interrupts(&self) -> u64 {
+        self.disk_interrupts.load(Ordering::Relaxed)
+    }
+
     /// Where this CPU's idle loop keeps its stack pointer while a process
     /// runs here (a `context::switch` save slot).
     pub fn idle_slot(&self) -> *mut u64 {
@@ -160,6 +173,7 @@ pub fn allocate(tss: &'static Tss) -> &'static mut PerCpu {
         root: AtomicU64::new(0),
         tlb_answered: AtomicU64::new(0),
         switches: AtomicU64::new(0),
+        disk_interrupts: AtomicU64::new(0),
     }))
 }
 

@@ -439,8 +439,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             crate::time::tick(frame.is_user_mode());
         }
         v if v == crate::drivers::DISK_VECTOR as u64 => {
+            super::percpu::current().count_disk_interrupt();
             super::apic::end_of_interrupt();
-            crate::iowait::interrupt(frame.is_user_mode());
+            if super::smp::scheduling() {
+                crate::iowait::interrupt(frame.is_user_mode());
+            }
         }
         // Another CPU made a process ready: the `hlt` it interrupted is
         // over, and the idle loop looks at the ready queue.

@@ -177,7 +177,7 @@ fn probe_controller(
         ports(implemented, abar).all(|p| port::PortRegs::new(abar, p).link_up())
     });
     let interrupts = if irq {
-        pci::enable_msi(root, df, super::DISK_VECTOR, crate::arch::apic::id())
+        pci::enable_msi(root, df, super::DISK_VECTOR, super::irq_destination())
     } else {
         Err("diskirq=off")
     };

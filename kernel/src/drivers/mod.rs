@@ -24,6 +24,21 @@ use dma::KernelHal;
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
+/// The local APIC id disk interrupts (MSI, MSI-X) are sent to: the boot
+/// CPU's unless `irqcpu=` chose another ([`route_interrupts_to`]).
+static IRQ_DESTINATION: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// Sends the disks' interrupts to the CPU whose local APIC id is `apic_id`
+/// (call before `probe`, which programs the devices).
+pub fn route_interrupts_to(apic_id: u8) {
+    IRQ_DESTINATION.store(apic_id, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Where the disks' interrupts go (a local APIC id).
+pub fn irq_destination() -> u8 {
+    IRQ_DESTINATION.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// A disk a controller's probe found, before it gets its number.
 pub struct Found {
     /// The disk.
@@ -95,7 +110,7 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
                 let irq = irq.then(|| {
-                    pci::enable_msix(root, df, DISK_VECTOR, crate::arch::apic::id())
+                    pci::enable_msix(root, df, DISK_VECTOR, irq_destination())
                         .and_then(|()| pci::virtio_queue_msix(root, df, 0, 0))
                 });
                 if let Some(Err(e)) = irq {

@@ -288,7 +288,7 @@ impl Controller {
             ));
         }
         let interrupts = if irq {
-            pci::enable_msix(root, df, super::DISK_VECTOR, crate::arch::apic::id())
+            pci::enable_msix(root, df, super::DISK_VECTOR, super::irq_destination())
         } else {
             Err("diskirq=off")
         };

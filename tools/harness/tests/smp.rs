@@ -9,10 +9,15 @@ use harness::{EXAMPLE_PROGRAMS, EXAMPLES, Event, Exit, Image, Machine, test_dir}
 
 /// A machine with `cpus` CPUs that runs every example with a data disk.
 fn examples_machine(name: &str, cpus: u32) -> Machine {
+    examples_machine_with(name, cpus, "")
+}
+
+/// [`examples_machine`] with more boot settings (`settings`).
+fn examples_machine_with(name: &str, cpus: u32, settings: &str) -> Machine {
     let dir = test_dir(name);
     let disk = dir.join("data.img");
     harness::fresh_disk(&disk, harness::DATA_DISK_BYTES).unwrap();
-    let mut image = Image::new(&format!("examples={EXAMPLES}")).program("init");
+    let mut image = Image::new(&format!("{settings} examples={EXAMPLES}")).program("init");
     for p in EXAMPLE_PROGRAMS {
         image = image.program(p);
     }
@@ -34,11 +39,17 @@ fn boots_with(cpus: u32) {
     .expect_absent("EXCEPTION")
     .expect_absent("PANIC");
     // Every CPU ran processes, not only the boot CPU.
+    let counts = per_cpu(&run, "sched: processes switched to, per CPU:", cpus);
+    assert!(counts.iter().all(|&n| n > 0), "a CPU ran nothing: {counts:?}");
+}
+
+/// The counts of the power-off line that starts with `what` (one per CPU).
+fn per_cpu(run: &harness::Run, what: &str, cpus: u32) -> Vec<u64> {
     let line = run
         .console
         .lines()
-        .find(|l| l.contains("sched: processes switched to, per CPU:"))
-        .unwrap_or_else(|| panic!("no per-CPU count\n{}", run.tail(30)));
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what:?} line\n{}", run.tail(30)));
     let counts: Vec<u64> = line
         .rsplit(':')
         .next()
@@ -47,7 +58,37 @@ fn boots_with(cpus: u32) {
         .map(|n| n.parse().unwrap_or_else(|_| panic!("not a count in {line:?}")))
         .collect();
     assert_eq!(counts.len(), cpus as usize, "{line}");
-    assert!(counts.iter().all(|&n| n > 0), "a CPU ran nothing: {line}");
+    counts
+}
+
+/// `irqcpu=1`: the disks' interrupts (MSI-X, MSI) go to the second CPU,
+/// and every one of them is taken there while the examples' disk I/O
+/// completes.
+#[test]
+fn disk_interrupts_go_to_the_cpu_irqcpu_names() {
+    let run = examples_machine_with("smp-irqcpu", 2, "irqcpu=1").run();
+    run.expect(
+        Exit::Success,
+        &["disk interrupts go to CPU 1", "cpus: 2 online", "init: 4/4 examples passed"],
+    )
+    .expect_absent("EXCEPTION")
+    .expect_absent("PANIC");
+    let irqs = per_cpu(&run, "irq: disk interrupts, per CPU:", 2);
+    assert!(irqs[0] == 0 && irqs[1] > 0, "disk interrupts per CPU: {irqs:?}");
+}
+
+/// `irqcpu=` naming a CPU that is not there: the boot CPU takes them, and
+/// the log says why.
+#[test]
+fn an_irqcpu_that_is_not_online_leaves_interrupts_on_the_boot_cpu() {
+    let run = examples_machine_with("smp-irqcpu-absent", 2, "irqcpu=5").run();
+    run.expect(
+        Exit::Success,
+        &["irqcpu=5: no such CPU online; disk interrupts go to CPU 0", "init: 4/4 examples passed"],
+    )
+    .expect_absent("PANIC");
+    let irqs = per_cpu(&run, "irq: disk interrupts, per CPU:", 2);
+    assert!(irqs[0] > 0 && irqs[1] == 0, "disk interrupts per CPU: {irqs:?}");
 }
 
 /// `shm-suite`'s `revoke-race` on `cpus` CPUs: a peer stores to a page in a

@@ -105,6 +105,14 @@ pub fn wake_idle() {
     }
 }
 
+/// Whether the scheduler runs (the boot CPU has released the APs): before,
+/// the kernel state may not exist yet, and an AP halted waiting for it
+/// may take a device interrupt routed to it (`irqcpu=`) that must then
+/// do nothing (the devices are polled at every tick anyway).
+pub fn scheduling() -> bool {
+    SCHEDULING.load(Ordering::Acquire)
+}
+
 /// Lets the APs schedule: called by the boot CPU once the first process
 /// is ready, right before its own idle loop.
 pub fn release_aps() {
