@@ -26,6 +26,7 @@ fn main(start: &Start) -> i32 {
         "write" => write(start),
         "hold" => hold(start),
         "race" => race(start),
+        "race-disk" => race_disk(start),
         "quota" => quota(start),
         "wait" => wait(start),
         "disk" => disk(start),
@@ -148,6 +149,32 @@ fn race(start: &Start) -> Outcome {
             return Err(format!("round {round}: a store succeeded after the revoke returned"));
         }
         n += 1;
+    }
+}
+
+/// `revoke-race`'s disk peer: reads its range in a loop, reading the flag
+/// before each read, until a read is refused (`BadHandle` or `Revoked`);
+/// a read that succeeds after it saw this round's flag is an error.
+fn race_disk(start: &Start) -> Outcome {
+    let round: u64 = start.arg("round").and_then(|r| r.parse().ok()).ok_or("no round")?;
+    let disk = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    let flag_object = start.handle::<MemoryObject>("flag").ok_or("no flag")?;
+    let flag = ok("map the flag", SharedMapping::map(flag_object, 0, 1, 0))?;
+    let ready = start.handle::<Notification>("ready").ok_or("no ready")?;
+    ok("signal", ready.signal())?;
+    let mut seen = [0u8; 8];
+    let mut sector = [0u8; 512];
+    loop {
+        ok("read the flag", flag.read(0, &mut seen))?;
+        let raised = u64::from_le_bytes(seen) == round;
+        match disk.read(0, &mut sector) {
+            Ok(()) if raised => {
+                return Err(format!("round {round}: a read succeeded after the revoke returned"));
+            }
+            Ok(()) => {}
+            Err(Error::BadHandle | Error::Revoked) => return Ok(()),
+            Err(e) => return Err(format!("round {round}: read: {e:?}")),
+        }
     }
 }
 

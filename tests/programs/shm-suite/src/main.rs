@@ -703,7 +703,9 @@ const RACE_ROUNDS: u64 = 24;
 /// flag: a store that succeeds after it saw the flag was made after
 /// `revoke` returned, through a translation some CPU kept (a missing TLB
 /// shootdown). The peer must instead die of a page fault, every round.
-/// With several CPUs the two run at once; with one, by turns.
+/// With several CPUs the two run at once; with one, by turns. Then the
+/// same with a disk range read in a loop (`RACE_DISK_ROUNDS`): no read
+/// begun after the revoke returned succeeds.
 fn revoke_race(start: &Start) -> Outcome {
     let flag_object = ok("mo_create the flag", Handle::<MemoryObject>::create(memory(start), 1))?;
     let flag =
@@ -741,6 +743,43 @@ fn revoke_race(start: &Start) -> Outcome {
         ok("close lent", lent.close())?;
         ok("close the flag's copy", reader.close())?;
     }
+    // The same through syscalls: the peer reads a disk range in a loop,
+    // looking at the flag before each read; a read begun after it saw
+    // this round's flag must be refused.
+    let disk = start.handle::<DiskRange>("disk").ok_or("no disk")?;
+    for round in RACE_ROUNDS + 1..=RACE_ROUNDS + RACE_DISK_ROUNDS {
+        let lent = ok(
+            "derive the range",
+            disk.derive_range(0, 64, Rights::READ | Rights::GRANT | Rights::REVOKE),
+        )?;
+        let reader =
+            ok("derive the flag", flag_object.derive(Rights::MAP | Rights::READ | Rights::GRANT))?;
+        let g = PeerGrants {
+            ready: Some(ready),
+            extra: [
+                Some((reader.raw(), Rights::MAP | Rights::READ, "flag")),
+                Some((lent.raw(), Rights::READ, "disk")),
+                None,
+            ],
+            ..Default::default()
+        };
+        let child = peer_with(start, "race-disk", &format!("round={round}"), PEER_PAGES, g)?;
+        want("the peer is reading", ready.wait(), Ok(1))?;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        for _ in 0..seed % 20_000 {
+            core::hint::spin_loop();
+        }
+        want("revoke the range", lent.revoke(), Ok(1))?;
+        ok("raise the flag", flag.write(0, &round.to_le_bytes()))?;
+        want(&format!("round {round}: the peer's end"), child.wait(), Ok(ExitStatus::Exited(0)))?;
+        ok("close the range", lent.close())?;
+        ok("close the flag's copy", reader.close())?;
+    }
     drop(flag);
     ok("close", object.close())
 }
+
+/// Rounds of `revoke-race` through a disk range.
+const RACE_DISK_ROUNDS: u64 = 8;
