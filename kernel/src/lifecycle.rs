@@ -287,7 +287,7 @@ fn init_ended(status: ExitStatus) -> ! {
         let _ = write!(switches, " {}", cpu.switches());
         let _ = write!(interrupts, " {}", cpu.disk_interrupts());
     }
-    log::info!("sched: processes switched to, per CPU:{switches}");
+    log::info!("sched: processes taken from the idle loop, per CPU:{switches}");
     log::info!("irq: disk interrupts, per CPU:{interrupts}");
     let (shootdowns, mean_ns) = crate::arch::smp::tlb::stats();
     log::info!("tlb: {shootdowns} shootdowns sent");

@@ -55,8 +55,8 @@ pub struct PerCpu {
     pub root: AtomicU64,
     /// The last TLB shootdown this CPU answered (`arch::smp::tlb`).
     pub tlb_answered: AtomicU64,
-    /// Switches to a process on this CPU since boot (the boot log's
-    /// last line gives them per CPU).
+    /// Switches from this CPU's idle loop to a process since boot (the
+    /// power-off log gives them per CPU).
     switches: AtomicU64,
     /// Disk interrupts taken on this CPU since boot (likewise).
     disk_interrupts: AtomicU64,

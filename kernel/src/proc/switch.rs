@@ -92,7 +92,11 @@ fn switch_away(mut k: KernelGuard, save: *mut u64, direct: bool) {
         && previous.and_then(|pid| k.procs.get(pid)).is_some_and(|p| p.state != State::Dead);
     if let Some(pid) = next {
         k.procs.get_mut(pid).expect("ready processes exist").state = State::Running;
-        cpu.count_switch();
+        if previous.is_none() {
+            // From the idle loop: enough to show every CPU runs processes,
+            // and off the direct switches' path.
+            cpu.count_switch();
+        }
     }
     let table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);
     let here = k.sched.cpu_mut(cpu.index);
@@ -144,10 +148,17 @@ pub fn yield_now(mut k: KernelGuard) {
         k.sched.here_mut().quantum = QUANTUM_TICKS;
         return;
     }
-    k.procs.get_mut(pid).expect("current exists").state = State::Ready;
+    let save = park(&mut k, pid, State::Ready);
     k.sched.ready.push_back(pid);
-    let save = current_save_slot(&k);
     switch_away(k, save, false);
+}
+
+/// Sets the current process `pid`'s state (it is giving up the CPU) and
+/// returns its kernel stack's save slot: one lookup for both.
+fn park(k: &mut Kernel, pid: ObjectId, state: State) -> *mut u64 {
+    let p = k.procs.get_mut(pid).expect("current exists");
+    p.state = state;
+    p.kstack.as_ref().expect("running process has a stack").saved_rsp()
 }
 
 /// Runs ready process `target` now, for the rest of the current process's
@@ -161,10 +172,9 @@ pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
     let Some(at) = k.sched.ready.iter().position(|&p| p == target) else { return };
     k.sched.ready.remove(at);
     k.sched.ready.push_front(target);
-    k.procs.get_mut(pid).expect("current exists").state = State::Ready;
+    let save = park(&mut k, pid, State::Ready);
     k.sched.ready.push_back(pid);
     k.sched.here_mut().donee = Some(target);
-    let save = current_save_slot(&k);
     switch_away(k, save, true);
 }
 
@@ -172,11 +182,10 @@ pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
 /// it has been woken.
 pub fn block_current(mut k: KernelGuard, block: Block) {
     let pid = k.sched.here().current.expect("only a process blocks");
-    k.procs.get_mut(pid).expect("current exists").state = State::Blocked(block);
+    let save = park(&mut k, pid, State::Blocked(block));
     if let Block::Sleep(deadline) = block {
         k.sched.sleepers.push((deadline, pid));
     }
-    let save = current_save_slot(&k);
     switch_away(k, save, true);
 }
 

@@ -39,7 +39,7 @@ fn boots_with(cpus: u32) {
     .expect_absent("EXCEPTION")
     .expect_absent("PANIC");
     // Every CPU ran processes, not only the boot CPU.
-    let counts = per_cpu(&run, "sched: processes switched to, per CPU:", cpus);
+    let counts = per_cpu(&run, "sched: processes taken from the idle loop, per CPU:", cpus);
     assert!(counts.iter().all(|&n| n > 0), "a CPU ran nothing: {counts:?}");
 }
 

@@ -229,7 +229,10 @@ fn main() -> ExitCode {
         all.retain(|old| !figures.iter().any(|f| f.name == old.name));
         all.append(&mut figures);
         figures = all;
-        if let Some(scaling) = smp_scaling(&figures) {
+        let smp_run = figures[figures.len() - shown..]
+            .iter()
+            .any(|f| f.name.starts_with("smp_syscalls_per_sec_"));
+        if let Some(scaling) = smp_scaling(&figures).filter(|_| smp_run) {
             figures.retain(|f| f.name != scaling.name);
             figures.push(scaling);
             shown += 1;
