@@ -24,6 +24,10 @@
 //!   median of the pairs' ratios.
 //!
 //! Each other figure is the median of `RUNS` runs of `CALLS` round trips.
+//!
+//! One CPU only (`make bench` boots it so): the floor and the yield pair
+//! are processes handing one CPU to each other, and on several CPUs the
+//! peer is found running (`WouldBlock`) and the floor's pair livelocks.
 #![no_std]
 #![no_main]
 
