@@ -15,9 +15,9 @@
 //! [`cap_gone`] unmaps every page mapped through it before the call that
 //! killed it returns. So after `cap_revoke` returns, no process reaches the
 //! object through a descendant: its next touch of the old address is a
-//! page fault that ends it alone, reported as any fault is. (One CPU: the
-//! holder's stale TLB entries go with its next CR3 load; SMP needs a
-//! shootdown here.)
+//! page fault that ends it alone, reported as any fault is. (A CPU that
+//! has the holder's address space loaded gets a TLB shootdown before the
+//! unmap returns: `arch::smp::tlb`.)
 //!
 //! **The frames go back to the quota when nothing refers to them**: the
 //! last capability gone (mappings cannot outlive theirs). A device never

@@ -29,6 +29,12 @@ pub fn run(name: &str) {
         "frames" => frames(),
         "paging" => paging(),
         "block-checks" => block_checks(),
+        "tlb-targets" => {
+            if let Err(what) = crate::arch::smp::tlb::selftest_targets() {
+                log::error!("selftest tlb-targets: wrong for {what}");
+                qemu::exit(qemu::ExitCode::Failure)
+            }
+        }
         // Armed now, done when the APs are started.
         "absent-cpu" => crate::arch::smp::selftest_absent_cpu(),
         // Needs the local APIC: done by `after_timer`.

@@ -31,7 +31,9 @@ pub fn init() {
 
 /// Nanoseconds since boot.
 pub fn now_ns() -> u64 {
-    let ticks = cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed));
+    // Saturating: an AP's TSC a little behind the boot CPU's must read as
+    // boot time, not as a time near the end of the counter.
+    let ticks = cpu::rdtsc().saturating_sub(BOOT_TSC.load(Ordering::Relaxed));
     (ticks as u128 * 1_000_000_000 / TSC_HZ.load(Ordering::Relaxed) as u128) as u64
 }
 

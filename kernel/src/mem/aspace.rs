@@ -410,9 +410,12 @@ impl AddressSpace {
             // Before the caller can free what the pages held (a memory
             // object's frames) or return: another CPU may have this space
             // loaded (its process, if the unmap is a revoke's, or an idle
-            // loop that stayed in it). A private frame `unmap_one` freed
-            // above was this process's, and only the CPU running it can
-            // use a translation to it: this one, or nobody.
+            // loop that stayed in it). The private frames `unmap_one`
+            // freed above may still be reachable there until it answers
+            // (a ring's pages unmapped by another process's revoke while
+            // their owner runs elsewhere), but nothing can reuse them
+            // before: every allocation takes the kernel lock, which we
+            // hold until every target has answered.
             crate::arch::smp::tlb::shootdown(self.pml4, crate::arch::smp::tlb::Action::Flush);
         }
         Ok(unmapped)

@@ -314,6 +314,15 @@ fn the_boot_disk_is_listed_last_and_read_only() {
         .expect_absent("disk 3:");
 }
 
+/// A TLB shootdown request is acted on only by its targets (kernel self
+/// test `tlb-targets`): a CPU that was not one, catching up on it later,
+/// once tore a reused root out from under a running process.
+#[test]
+fn a_shootdown_is_acted_on_by_its_targets_alone() {
+    boot("tlb-targets", "selftest=tlb-targets")
+        .expect(Exit::Success, &["selftest tlb-targets: ok"]);
+}
+
 /// A full table of reply objects does not stop a call to a server whose
 /// spent reply waits parked (kernel self test `reply-parked`).
 #[test]
