@@ -107,10 +107,16 @@ impl PerCpu {
         self.tss.set_interrupt_stack(top);
     }
 
-    /// [`load_root`], given the calling CPU's area (which this must be).
+    /// Loads page-table root `root` on this CPU, whose area this must be
+    /// (a full flush of the TLB's entries, none being global), and records
+    /// it for TLB shootdowns.
     ///
     /// # Safety
-    /// As [`load_root`]'s.
+    /// `root` is the root of a live address space or the kernel's own
+    /// table, whose kernel half is the same as every other's (so the code
+    /// and stack running stay mapped), and the caller holds the kernel lock
+    /// or is this CPU's shootdown answer (nothing else changes a CPU's
+    /// root).
     #[inline]
     pub unsafe fn load_root(&self, root: x86_64::structures::paging::PhysFrame) {
         use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -233,30 +239,14 @@ pub fn set_kernel_root() {
     KERNEL_ROOT.store(root, Ordering::Relaxed);
 }
 
-/// Loads page-table root `root` on this CPU (a full flush of the TLB's
-/// entries, none being global) and records it for TLB shootdowns.
-///
-/// # Safety
-/// `root` is the root of a live address space or the kernel's own table,
-/// whose kernel half is the same as every other's (so the code and stack
-/// running stay mapped), and the caller holds the kernel lock or is this
-/// CPU's shootdown answer (nothing else changes a CPU's root).
-pub unsafe fn load_root(root: x86_64::structures::paging::PhysFrame) {
-    // SAFETY: the caller's contract.
-    unsafe { current().load_root(root) }
-}
-
 /// Leaves the address space whose root is `root` for the kernel's own
 /// table, if this CPU is in it (its page tables are about to be freed).
 pub fn leave_root(root: x86_64::structures::paging::PhysFrame) {
     use x86_64::registers::control::Cr3;
     if Cr3::read().0 == root {
-        let kernel = x86_64::structures::paging::PhysFrame::containing_address(
-            x86_64::PhysAddr::new(KERNEL_ROOT.load(Ordering::Relaxed)),
-        );
         // SAFETY: the kernel's table maps the kernel half like every
         // address space; we are leaving `root`, not entering one.
-        unsafe { load_root(kernel) };
+        unsafe { current().load_root(kernel_root()) };
     }
 }
 

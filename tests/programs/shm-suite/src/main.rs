@@ -728,14 +728,7 @@ fn revoke_race(start: &Start) -> Outcome {
         g.extra[0] = Some((reader.raw(), Rights::MAP | Rights::READ, "flag"));
         let child = peer_with(start, "race", &format!("round={round}"), PEER_PAGES, g)?;
         want("the peer is storing", ready.wait(), Ok(1))?;
-        // A varying delay (xorshift), so the revoke lands at a different
-        // point of the peer's loop each round.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        for _ in 0..seed % 20_000 {
-            core::hint::spin_loop();
-        }
+        jitter(&mut seed);
         want("revoke", lent.revoke(), Ok(1))?;
         ok("raise the flag", flag.write(0, &round.to_le_bytes()))?;
         let status = ok("wait for the peer", child.wait())?;
@@ -765,12 +758,7 @@ fn revoke_race(start: &Start) -> Outcome {
         };
         let child = peer_with(start, "race-disk", &format!("round={round}"), PEER_PAGES, g)?;
         want("the peer is reading", ready.wait(), Ok(1))?;
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        for _ in 0..seed % 20_000 {
-            core::hint::spin_loop();
-        }
+        jitter(&mut seed);
         want("revoke the range", lent.revoke(), Ok(1))?;
         ok("raise the flag", flag.write(0, &round.to_le_bytes()))?;
         want(&format!("round {round}: the peer's end"), child.wait(), Ok(ExitStatus::Exited(0)))?;
@@ -779,6 +767,17 @@ fn revoke_race(start: &Start) -> Outcome {
     }
     drop(flag);
     ok("close", object.close())
+}
+
+/// A varying delay (xorshift on `seed`), so that a revoke lands at a
+/// different point of the peer's loop each round.
+fn jitter(seed: &mut u64) {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    for _ in 0..*seed % 20_000 {
+        core::hint::spin_loop();
+    }
 }
 
 /// Rounds of `revoke-race` through a disk range.
