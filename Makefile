@@ -188,7 +188,7 @@ bench: kernel user imager runner
 	@# CPU: its floor is two processes handing one CPU to each other.)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench-smp.img \
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
-	    --manifest bench/exocap.toml --cmdline "log=info examples=bench-smp:workers=2,bench-disk"
+	    --manifest bench/exocap.toml --cmdline "log=info examples=bench-smp:workers=2+ipc=pinned,bench-disk"
 	target/debug/exocap-bench $(BUILD)/bench-smp.img --data-disk $(BUILD)/bench-data.img \
 	    --cpus 2 --rename disk_=disk_smp2_ --append
 	@# The disk benchmark again on AHCI and NVMe, in the same sitting, its

@@ -33,6 +33,9 @@
 //!   model-checked with `loom`.
 //! - [`ring`]: an I/O ring's indices: the program's checked, the
 //!   completion queue kept from overflowing.
+//! - [`haltpoll`]: how long an idle CPU polls for work before it halts.
+//! - [`runq`]: the ready processes of each CPU: affinity, and idle CPUs
+//!   stealing from busy ones.
 //! - [`bytering`]: bytes received and not yet read (console input),
 //!   dropped and counted when full.
 //! - [`nvme`]: an NVMe controller's capabilities and IDENTIFY data read,
@@ -49,6 +52,7 @@ pub mod brlock;
 pub mod bytering;
 pub mod elf;
 pub mod framemap;
+pub mod haltpoll;
 pub mod mapping;
 pub mod nvme;
 pub mod objtable;
@@ -56,3 +60,4 @@ pub mod pagepool;
 pub mod queue;
 pub mod quota;
 pub mod ring;
+pub mod runq;

@@ -186,8 +186,40 @@ fn cpus(k: &Kernel) -> Result<(), String> {
                 ));
             }
         }
-        if k.sched.ready.contains(&pid) {
+        if k.sched.runq.contains(pid) {
             return Err(format!("the running process {:#x} is also ready", pid.0));
+        }
+        let p = k.procs.get(pid).expect("looked up above");
+        if p.cpus & (1 << cpu) == 0 || p.cpu != cpu as u32 {
+            return Err(format!(
+                "process {:#x} runs on CPU {cpu}, outside its CPUs {:#x} (or says CPU {})",
+                pid.0, p.cpus, p.cpu
+            ));
+        }
+    }
+    for (cpu, pid, allowed) in k.sched.runq.iter() {
+        match k.procs.get(pid) {
+            Some(p) if p.state == crate::proc::State::Ready => {
+                if p.cpu != cpu || p.cpus != allowed || allowed & (1 << cpu) == 0 {
+                    return Err(format!(
+                        "process {:#x} waits on CPU {cpu} with mask {allowed:#x}; \
+                         it says CPU {} and mask {:#x}",
+                        pid.0, p.cpu, p.cpus
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "process {:#x} is queued on CPU {cpu} but is {:?}",
+                    pid.0,
+                    other.map(|p| p.state)
+                ));
+            }
+        }
+    }
+    for (pid, p) in k.procs.iter() {
+        if p.state == crate::proc::State::Ready && !k.sched.runq.contains(pid) {
+            return Err(format!("ready process {:#x} is in no run queue", pid.0));
         }
     }
     for (pid, p) in k.procs.iter() {

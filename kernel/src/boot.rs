@@ -89,6 +89,7 @@ pub fn start_init(init_name: &str, args: &str) {
         quota_pages: free,
         grants: &grants,
         args: args.as_bytes(),
+        cpus: caps::abi::process::ANY_CPU,
     };
     match spawn(&mut k, &req) {
         Ok(pid) => {

@@ -269,7 +269,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     // Rings whose capabilities live on elsewhere: their pages go with the
     // address space.
     k.rings_unmapping(pid, 0, u64::MAX);
-    k.sched.ready.retain(|&r| r != pid);
+    k.sched.runq.remove(pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {
         init_ended(status);

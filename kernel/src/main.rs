@@ -112,6 +112,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
         selftest::after_timer(name);
     }
     proc::switch::set_idle_poll(cfg.io_poll_us);
+    proc::switch::set_halt_poll(cfg.halt_poll_us);
     arch::percpu::set_kernel_root();
     arch::smp::start(boot_info);
     route_disk_interrupts(cfg.irq_cpu);

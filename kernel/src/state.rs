@@ -177,8 +177,8 @@ impl Drop for KernelGuard {
     fn drop(&mut self) {
         // Someone is ready and a CPU idles: it may take it as soon as the
         // lock is free (one load when no CPU idles, as on a busy machine).
-        if crate::arch::smp::any_idle() && !self.kernel.sched.ready.is_empty() {
-            crate::arch::smp::wake_idle();
+        if crate::arch::smp::any_idle() && self.kernel.sched.runq.any() {
+            crate::arch::smp::wake_idle(&self.kernel.sched);
         }
         KERNEL.lock.write_unlock();
     }

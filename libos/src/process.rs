@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
 use caps::abi::kind::{Console, Image, Kind, Memory, Process};
-use caps::abi::process::{ExitStatus, Grant, Role, SpawnArgs};
+use caps::abi::process::{ANY_CPU, ExitStatus, Grant, Role, SpawnArgs};
 use caps::abi::{Error, RawHandle, Rights};
 
 use crate::handle::Handle;
@@ -29,6 +29,7 @@ pub struct Spawn<'a> {
     grants: Vec<Grant>,
     args: &'a str,
     console: bool,
+    cpus: u64,
 }
 
 /// The role of the console, in every start page.
@@ -71,6 +72,7 @@ impl<'a> Spawn<'a> {
             grants: Vec::new(),
             args: "",
             console: true,
+            cpus: ANY_CPU,
         }
     }
 
@@ -125,6 +127,14 @@ impl<'a> Spawn<'a> {
         Ok(self)
     }
 
+    /// The CPUs the child may run on, for its whole life: bit `i` is CPU
+    /// `i` (default: any). Bits of CPUs that are not online are ignored;
+    /// the spawn fails with `InvalidArgument` if none is online.
+    pub fn on_cpus(mut self, cpus: u64) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
     /// The child's arguments (`Start::args`).
     pub fn args(mut self, args: &'a str) -> Self {
         self.args = args;
@@ -162,6 +172,7 @@ impl<'a> Spawn<'a> {
             grants_len: self.grants.len() as u64,
             args: self.args.as_ptr() as u64,
             args_len: self.args.len() as u64,
+            cpus: self.cpus,
         };
         sys::proc_spawn(&args).map(|h| Child(Handle::from_raw(h)))
     }

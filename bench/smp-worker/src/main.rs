@@ -1,16 +1,36 @@
-//! `bench-smp`'s worker: waits for `go`, makes `calls=<n>` null
-//! capability-checked syscalls (`cap_kind` on its console handle), signals
-//! `done`, exits 0 (1 if a call failed).
+//! `bench-smp`'s worker, in one of these modes (`mode=`):
+//!
+//! - (none) waits for `go`, makes `calls=<n>` null capability-checked
+//!   syscalls (`cap_kind` on its console handle), signals `done`;
+//! - `echo`: answers each call on its `service` endpoint with its first
+//!   word plus one, until no client can send any more;
+//! - `caller`: makes `runs=<r>` runs of `calls=<n>` calls on `service`,
+//!   each checked, and prints `BENCH <name> <ns> ns` (`name=`): the median
+//!   run's time per round trip.
+//!
+//! Each exits 0, or 1 if a call failed.
 #![no_std]
 #![no_main]
 
-use libos::kind::{Console, Notification};
-use libos::{Start, sys};
+use libos::ipc::{Msg, Step, serve};
+use libos::kind::{Console, Endpoint, Notification, Timer};
+use libos::{Error, Start, println, sys};
 
 libos::main!(main);
 
+/// Most runs a `caller` makes.
+const MAX_RUNS: usize = 15;
+
 fn main(start: &Start) -> i32 {
     let calls: u64 = start.arg("calls").and_then(|c| c.parse().ok()).unwrap_or(0);
+    match start.arg("mode") {
+        Some("echo") => echo(start),
+        Some("caller") => caller(start, calls),
+        _ => syscalls(start, calls),
+    }
+}
+
+fn syscalls(start: &Start, calls: u64) -> i32 {
     let (Some(console), Some(go), Some(done)) = (
         start.handle::<Console>("console"),
         start.handle::<Notification>("go"),
@@ -28,5 +48,42 @@ fn main(start: &Start) -> i32 {
     if done.signal().is_err() || failed {
         return 1;
     }
+    0
+}
+
+fn echo(start: &Start) -> i32 {
+    let Some(ep) = start.handle::<Endpoint>("service") else { return 1 };
+    let r = serve(ep, |req| Step::Reply(Msg::word(req.word(0).wrapping_add(1))));
+    if r == Err(Error::PeerGone) { 0 } else { 1 }
+}
+
+fn caller(start: &Start, calls: u64) -> i32 {
+    let runs: usize = start.arg("runs").and_then(|r| r.parse().ok()).unwrap_or(3);
+    let name = start.arg("name").unwrap_or("ipc_call_roundtrip_pinned_ns");
+    let (Some(ep), Some(timer)) =
+        (start.handle::<Endpoint>("service"), start.handle::<Timer>("timer"))
+    else {
+        return 1;
+    };
+    if calls == 0 || runs == 0 || runs > MAX_RUNS {
+        return 1;
+    }
+    let mut ps = [u64::MAX; MAX_RUNS];
+    let mut i = 0u64;
+    for run in ps.iter_mut().take(runs) {
+        let Ok(t0) = timer.now_ns() else { return 1 };
+        for _ in 0..calls {
+            i += 1;
+            if !ep.call(&Msg::word(i)).is_ok_and(|a| a.word(0) == i + 1) {
+                return 1;
+            }
+        }
+        let Ok(t1) = timer.now_ns() else { return 1 };
+        *run = (t1 - t0) * 1000 / calls;
+    }
+    let ps = &mut ps[..runs];
+    ps.sort_unstable();
+    let median = ps[runs / 2];
+    println!("BENCH {name} {}.{:03} ns", median / 1000, median % 1000);
     0
 }

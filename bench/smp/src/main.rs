@@ -8,6 +8,16 @@
 //!   together; the figure is the calls of all of them over the time from
 //!   the start to the last one's end. `make bench` runs it with one worker
 //!   on one CPU and two workers on two.
+//! - with `ipc=pinned`, IPC round trips between processes placed on chosen
+//!   CPUs (`Spawn::on_cpus`): a `bench-smp-worker` caller on CPU 0 calls
+//!   an echo server, one word each way, `IPC_CALLS` calls a run:
+//!   - `ipc_call_roundtrip_same_cpu_ns`: the server on CPU 0 too (direct
+//!     switches, as on one CPU);
+//!   - `ipc_call_roundtrip_cross_cpu_ns`: the server on CPU 1. Each call
+//!     and each answer wakes the other CPU with an IPI, and each side's
+//!     CPU halts in its idle loop while the other works.
+//!
+//!   Skipped (said so) on one CPU.
 //!
 //! The median of `RUNS` runs.
 #![no_std]
@@ -16,6 +26,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use libos::ipc::create_endpoint;
 use libos::kind::{Console, Image, Memory, Notification, Timer};
 use libos::process::Spawn;
 use libos::{ExitStatus, Handle, Rights, Start, println};
@@ -25,6 +36,10 @@ libos::main!(main);
 /// Calls per worker and run.
 const CALLS: u64 = 400_000;
 const RUNS: usize = 3;
+/// IPC round trips per run of the pinned pairs.
+const IPC_CALLS: u64 = 20_000;
+/// Runs of each pinned pair (the caller prints the median).
+const IPC_RUNS: usize = 5;
 
 fn main(start: &Start) -> i32 {
     let workers: u64 = start.arg("workers").and_then(|w| w.parse().ok()).unwrap_or(1);
@@ -42,9 +57,69 @@ fn main(start: &Start) -> i32 {
             None => return 1,
         }
     }
+    println!("bench-smp: runs {rates:?}");
     rates.sort_unstable();
     println!("BENCH smp_syscalls_per_sec_{workers} {} calls/s", rates[RUNS / 2]);
+    if start.arg("ipc") == Some("pinned") {
+        let same = pinned_pair(image, memory, console, timer, 1 << 0, "same_cpu");
+        let cross = pinned_pair(image, memory, console, timer, 1 << 1, "cross_cpu");
+        match (same, cross) {
+            (Ok(()), Ok(())) => {}
+            (Ok(()), Err(libos::Error::InvalidArgument)) => {
+                println!("bench-smp: one CPU online: no cross-CPU IPC figure")
+            }
+            (a, b) => {
+                println!("bench-smp: pinned IPC pairs: {a:?} {b:?}");
+                return 1;
+            }
+        }
+    }
     0
+}
+
+/// Spawns an echo server on the CPUs `server_cpus`, and a caller on CPU 0
+/// that times calls to it and prints `ipc_call_roundtrip_<label>_ns`; waits
+/// for both. `InvalidArgument` if no CPU of `server_cpus` is online.
+fn pinned_pair(
+    image: Handle<Image>,
+    memory: Handle<Memory>,
+    console: Handle<Console>,
+    timer: Handle<Timer>,
+    server_cpus: u64,
+    label: &str,
+) -> Result<(), libos::Error> {
+    let ep = create_endpoint(memory)?;
+    let server = Spawn::new(image)
+        .quota_pages(256)
+        .args("mode=echo")
+        .on_cpus(server_cpus)
+        .grant(ep, Rights::RECV, "service")
+        .and_then(|s| s.grant(console, Rights::WRITE, "console"))
+        .and_then(Spawn::spawn);
+    let args = alloc::format!(
+        "mode=caller calls={IPC_CALLS} runs={IPC_RUNS} name=ipc_call_roundtrip_{label}_ns"
+    );
+    let caller = server.and_then(|_| {
+        Spawn::new(image)
+            .quota_pages(256)
+            .args(&args)
+            .on_cpus(1 << 0)
+            .grant(ep, Rights::SEND, "service")?
+            .grant(timer, Rights::READ, "timer")?
+            .grant(console, Rights::WRITE, "console")?
+            .spawn()
+    });
+    // From here the children hold the only copies: the server ends when
+    // the caller does (or at once, if the caller did not start).
+    ep.close()?;
+    let (server, caller) = (server?, caller);
+    let caller_ok = caller.map(|c| c.wait() == Ok(ExitStatus::Exited(0)));
+    let server_ok = server.wait() == Ok(ExitStatus::Exited(0));
+    match caller_ok {
+        Ok(true) if server_ok => Ok(()),
+        Ok(_) => Err(libos::Error::IoError),
+        Err(e) => Err(e),
+    }
 }
 
 /// One run: spawns the workers, lets them wait, starts them together and

@@ -9,7 +9,9 @@
 //! child's copy has the rights asked for, which must be a subset, and is a
 //! child of the parent's capability in the derivation tree, so revoking the
 //! parent's takes it away); `args` are up to [`ARGS_LEN`] bytes of
-//! arguments the child finds in its start page. Returns a `Process` handle
+//! arguments the child finds in its start page; `cpus` the CPUs it may
+//! run on (hard affinity; within them the scheduler prefers the CPU it
+//! last ran on). Returns a `Process` handle
 //! with the rights [`PROCESS_HANDLE_RIGHTS`].
 
 use super::Rights;
@@ -96,7 +98,15 @@ pub struct SpawnArgs {
     pub args: u64,
     /// How many (at most [`ARGS_LEN`]).
     pub args_len: u64,
+    /// The CPUs the child may run on, for its whole life: bit `i` is CPU
+    /// `i` (the order the kernel brought them up in; 0 is the boot CPU).
+    /// 0 means every CPU ([`ANY_CPU`]). Bits of CPUs that are not online
+    /// are ignored; a mask with no online CPU is `InvalidArgument`.
+    pub cpus: u64,
 }
+
+/// `SpawnArgs::cpus`: no restriction.
+pub const ANY_CPU: u64 = 0;
 
 /// One handle in the start page.
 #[repr(C)]

@@ -49,6 +49,7 @@ use caps::abi::Error;
 use caps::abi::ipc::MAX_MSG_BYTES;
 
 use crate::mem::aspace::Charge;
+use crate::proc::sched::Place;
 use crate::proc::{Block, State};
 use crate::state::Kernel;
 
@@ -80,12 +81,8 @@ pub fn wake(k: &mut Kernel, pid: ObjectId, result: Result<Incoming, Error>, firs
     p.ipc.next = None;
     p.state = State::Ready;
     k.sched.forget_blocked(pid, block);
-    if first {
-        k.sched.ready.push_front(pid);
-        k.sched.here_mut().donee = Some(pid);
-    } else {
-        k.sched.ready.push_back(pid);
-    }
+    let place = if first { Place::Here } else { Place::Back };
+    k.sched.enqueue(p, pid, place);
 }
 
 /// Cleans a dying process out of IPC: out of the endpoint queue it waits

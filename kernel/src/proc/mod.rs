@@ -105,6 +105,11 @@ pub struct Process {
     /// from it by the death of their capability (a revoke), newest last:
     /// a page fault there is reported as such (`proc::fault`).
     pub revoked_maps: [(u64, u64); 4],
+    /// The CPU it runs on, last ran on, or waits on when ready (its run
+    /// queue's: see `sched::Scheduler::enqueue`).
+    pub cpu: u32,
+    /// The CPUs it may run on (online ones only; fixed at spawn).
+    pub cpus: kerncore::runq::CpuSet,
 }
 
 impl Process {

@@ -82,12 +82,21 @@ pub struct SpawnRequest<'a> {
     pub grants: &'a [StartGrant],
     /// Its arguments (at most `ARGS_LEN` bytes).
     pub args: &'a [u8],
+    /// The CPUs it may run on (`SpawnArgs::cpus`: 0 is any).
+    pub cpus: kerncore::runq::CpuSet,
 }
 
 /// Creates a process and makes it ready. Returns its id.
 pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
     // One start handle is the child's own `memory`.
     if req.grants.len() >= MAX_START_HANDLES || req.args.len() > ARGS_LEN {
+        return Err(Error::InvalidArgument);
+    }
+    let cpus = match req.cpus {
+        caps::abi::process::ANY_CPU => super::sched::online(),
+        mask => mask & super::sched::online(),
+    };
+    if cpus == 0 {
         return Err(Error::InvalidArgument);
     }
     if k.procs.is_full() {
@@ -106,7 +115,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
 
     let own = k.quotas.carve(req.parent_quota, req.quota_pages, req.parent_quota_rights)?;
     let mut built = Partial { own, aspace: None, table: None, kstack: None };
-    match build(k, req, &program, &mut built) {
+    match build(k, req, &program, cpus, &mut built) {
         Ok(pid) => Ok(pid),
         Err(e) => {
             built.undo(k);
@@ -147,6 +156,7 @@ fn build(
     k: &mut Kernel,
     req: &SpawnRequest,
     program: &elf::Program,
+    cpus: kerncore::runq::CpuSet,
     built: &mut Partial,
 ) -> Result<ObjectId, Error> {
     let own = built.own;
@@ -248,6 +258,10 @@ fn build(
         revoked: false,
         notified: 0,
         revoked_maps: [(0, 0); 4],
+        // Its parent's CPU, as it last ran nowhere: an idle CPU steals it
+        // from there if the parent keeps running.
+        cpu: crate::arch::percpu::index(),
+        cpus,
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");
@@ -258,7 +272,8 @@ fn build(
     aspace.write_phys(START_INFO_ADDR, bytes).expect("the start page is mapped");
     let entry = program.entry;
     prepare_first_entry(p.kstack.as_ref().expect("set above"), entry);
-    k.sched.ready.push_back(pid);
+    let p = k.procs.get_mut(pid).expect("just inserted");
+    k.sched.enqueue(p, pid, super::sched::Place::Back);
     Ok(pid)
 }
 

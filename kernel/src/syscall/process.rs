@@ -60,6 +60,7 @@ pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Erro
         quota_pages: args.quota_pages,
         grants: &grants,
         args: arg_bytes,
+        cpus: args.cpus,
     };
     let child = proc::spawn::spawn(k, &req)?;
     let cap = Capability {
@@ -106,14 +107,17 @@ pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
 /// `proc_yield_to(process)`: runs the process a `Process` handle names
 /// now, if it is ready, for the rest of the caller's quantum. Needs no
 /// right: it hands over only the caller's own time. `WouldBlock` when it
-/// is not ready (blocked, or the caller itself: running), `PeerGone` when
-/// it has ended.
+/// is not ready (blocked, running on another CPU, or the caller itself)
+/// or may not run on the caller's CPU (`SpawnArgs::cpus`), `PeerGone`
+/// when it has ended.
 pub fn yield_to(k: &mut Kernel, c: Caller, a: calls::ProcYieldTo) -> Outcome {
     let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::empty())?;
     let Object::Process(target) = cap.object else { return Err(Error::WrongKind) };
-    match k.procs.get(target).map(|p| p.state) {
-        Some(State::Ready) => Ok(Next::YieldTo(target)),
-        Some(State::Running | State::Blocked(_)) => Err(Error::WouldBlock),
-        Some(State::Dead) | None => Err(Error::PeerGone),
+    let here = crate::arch::percpu::index();
+    match k.procs.get(target).map(|p| (p.state, p.cpus & (1 << here) != 0)) {
+        Some((State::Ready, true)) => Ok(Next::YieldTo(target)),
+        Some((State::Ready, false)) => Err(Error::WouldBlock),
+        Some((State::Running | State::Blocked(_), _)) => Err(Error::WouldBlock),
+        Some((State::Dead, _)) | None => Err(Error::PeerGone),
     }
 }

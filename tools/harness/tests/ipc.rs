@@ -162,6 +162,15 @@ fn replies_recycled_by_the_kernel_look_new_to_the_server() {
     suite_case("recycled");
 }
 
+/// Issue 16: a client pinned to CPU 0 calls a server pinned to CPU 1 for
+/// a second (`SpawnArgs::cpus`); the authority checks verify after every
+/// syscall that each runs only where its mask allows. On one CPU the
+/// server's spawn on CPU 1 must be refused, and the pair runs on CPU 0.
+#[test]
+fn ipc_a_pinned_pair_calls_across_cpus() {
+    suite_case("pinned");
+}
+
 /// Issue 14: processes yielding to each other with `proc_yield_to` share
 /// one quantum, so a third, spinning, still gets the CPU. On one CPU
 /// whatever `SMP` says: the property is about three processes sharing

@@ -68,6 +68,11 @@ static SCHEDULING: AtomicBool = AtomicBool::new(false);
 /// finds it ([`wake_idle`]).
 static IDLE: AtomicU64 = AtomicU64::new(0);
 
+/// Idle CPUs watching their [`IDLE`] bit before they halt
+/// ([`halt_poll`]): whoever clears such a CPU's bit sends no IPI, as it
+/// sees the bit go (Linux's `TIF_POLLING_NRFLAG`).
+static POLLING: AtomicU64 = AtomicU64::new(0);
+
 /// The vector of the IPI that wakes an idle CPU (it only ends the `hlt`).
 pub const WAKE_VECTOR: u8 = 0xf0;
 
@@ -87,31 +92,87 @@ pub fn any_idle() -> bool {
     IDLE.load(Ordering::Relaxed) != 0
 }
 
-/// A process is ready: wakes one idle CPU (not the caller), if any, to
-/// take it once the kernel lock is free. Not when the caller idles itself
-/// (an interrupt that came in on its idle loop): it takes the process as
-/// soon as it is back in that loop, with whatever its TLB holds, and
-/// wakes another CPU then if more are ready (this runs again when its
-/// switch releases the lock). Waking a second CPU for the same process
-/// measured slower: the disk benchmark's 4 KiB read on two CPUs went from
-/// 143 to 205 µs when the woken CPU won the race and ran the reader cold.
+/// Processes are queued: wakes the idle CPUs (not the caller) that should
+/// run them once the kernel lock is free (`RunQueues::to_wake`): each
+/// idle CPU with a queue of its own, and one idle CPU to steal from a
+/// busy CPU's queue. The caller, if it idles itself (an interrupt that
+/// came in on its idle loop), runs its own queue when back in that loop.
+/// A process woken on an idle CPU's queue waits for that CPU, not for the
+/// first one free: it comes back to a warm TLB (under emulation, a
+/// migration refills QEMU's software TLB; the disk benchmark's 4 KiB read
+/// on two CPUs went from 143 to 205 µs when another CPU won the race).
+///
+/// A CPU's bit cleared means "look at your queue": the caller clears its
+/// own when it queued work on itself from its idle loop (an interrupt
+/// taken while it polls in [`halt_poll`]).
 #[cold]
-pub fn wake_idle() {
-    let me = 1u64 << super::percpu::index();
-    let idle = IDLE.load(Ordering::Acquire);
-    let others = idle & !me;
-    if others == 0 || idle & me != 0 {
+pub fn wake_idle(sched: &crate::proc::sched::Scheduler) {
+    let index = super::percpu::index();
+    let me = 1u64 << index;
+    let all = IDLE.load(Ordering::SeqCst);
+    if all & me != 0 && sched.runq.len(index) > 0 {
+        IDLE.fetch_and(!me, Ordering::SeqCst);
+    }
+    let idle = all & !me;
+    if idle == 0 {
         return;
     }
-    let cpu = others.trailing_zeros();
-    // Whoever clears the bit sends the one IPI.
-    if IDLE.fetch_and(!(1u64 << cpu), Ordering::AcqRel) & (1u64 << cpu) == 0 {
-        return;
-    }
-    if let Some(area) = super::percpu::by_index(cpu as usize) {
-        apic::send_ipi(area.apic_id as u8, Ipi::Fixed { vector: WAKE_VECTOR }, IPI_SEND_TIMEOUT_NS);
+    let mut wake = sched.runq.to_wake(idle, sched.busy());
+    while wake != 0 {
+        let cpu = wake.trailing_zeros();
+        wake &= wake - 1;
+        // Whoever clears the bit sends the one IPI, unless the CPU polls
+        // (then it sees the bit go). SeqCst, against `halt_poll`: this
+        // clears IDLE, then reads POLLING; the poller clears POLLING, then
+        // reads IDLE. One of the two reads sees the other's write, so the
+        // CPU is either sent the IPI or sees its bit cleared.
+        if IDLE.fetch_and(!(1u64 << cpu), Ordering::SeqCst) & (1u64 << cpu) == 0 {
+            continue;
+        }
+        if POLLING.load(Ordering::SeqCst) & (1u64 << cpu) != 0 {
+            continue;
+        }
+        if let Some(area) = super::percpu::by_index(cpu as usize) {
+            apic::send_ipi(
+                area.apic_id as u8,
+                Ipi::Fixed { vector: WAKE_VECTOR },
+                IPI_SEND_TIMEOUT_NS,
+            );
+        }
     }
 }
+
+/// Watches the calling CPU's [`IDLE`] bit for up to `window` TSC cycles,
+/// with interrupts let in between looks; whether it was cleared (work was
+/// queued for this CPU: [`wake_idle`]). The caller set the bit under the
+/// kernel lock, released it, and halts if this returns `false`.
+pub fn halt_poll(window: u64) -> bool {
+    use x86_64::instructions::interrupts;
+    let me = 1u64 << super::percpu::index();
+    POLLING.fetch_or(me, Ordering::SeqCst);
+    let start = super::cpu::rdtsc();
+    let woken = loop {
+        if IDLE.load(Ordering::SeqCst) & me == 0 {
+            break true;
+        }
+        if super::cpu::rdtsc().wrapping_sub(start) >= window {
+            break false;
+        }
+        // Not a single instruction between `sti` and `cli`: see the idle
+        // loop's device polling.
+        interrupts::enable();
+        for _ in 0..HALT_POLL_SPINS {
+            core::hint::spin_loop();
+        }
+        interrupts::disable();
+    };
+    POLLING.fetch_and(!me, Ordering::SeqCst);
+    // A waker that found the POLLING bit sent no IPI: look once more.
+    woken || IDLE.load(Ordering::SeqCst) & me == 0
+}
+
+/// `pause`s between two looks of [`halt_poll`].
+const HALT_POLL_SPINS: u32 = 16;
 
 /// Whether the scheduler runs (the boot CPU has released the APs): before,
 /// the kernel state may not exist yet, and an AP halted waiting for it

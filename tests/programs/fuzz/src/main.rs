@@ -493,6 +493,10 @@ impl Fuzzer {
                 self.ok += 1;
                 if call == Syscall::ProcSpawn {
                     self.mo_granted += spawn.objects;
+                    // No test boots more than 16 CPUs.
+                    if spawn.args.cpus != 0 && spawn.args.cpus & 0xffff == 0 {
+                        self.violation(call, "a child was started on no online CPU");
+                    }
                 }
                 if ptr == PtrClass::Bad && len > 0 {
                     self.violation(call, "a bad pointer was accepted");
@@ -796,6 +800,10 @@ impl Fuzzer {
             grants_len: grants.len() as u64,
             args: text.as_ptr() as u64,
             args_len: text_len,
+            // Peers pinned to one CPU or another, or free: on several
+            // CPUs they run beside each other and beside us, and the
+            // authority checks verify each runs only where it may.
+            cpus: self.rng.pick(&[0, 0, 1, 2, 3, 1 << 1]),
         };
         if let Ok(h) = sys::proc_spawn(&args) {
             self.peer.process = h.as_raw();
@@ -947,6 +955,8 @@ impl SpawnScratch {
             grants_len: n as u64,
             args: self.text.as_ptr() as u64,
             args_len: text_len,
+            // Any CPU, one, several, or CPUs that do not exist (refused).
+            cpus: f.rng.pick(&[0, 0, 0, 1, 2, 3, 1 << 15, 1 << 63, u64::MAX]),
         };
         &self.args as *const SpawnArgs as u64
     }

@@ -42,6 +42,7 @@ fn overlapping(start: &Start) -> Result<(), &'static str> {
         grants_len: 1,
         args: args_at,
         args_len: 16,
+        cpus: 0,
     };
     // SAFETY: writes our own page, which no Rust object uses.
     unsafe { core::ptr::write_volatile(args_at as *mut SpawnArgs, spawn) };

@@ -54,6 +54,12 @@
 //! - `call-fair`: a client calls a server for a second (the direct
 //!   switch both ways) while this process spins: the pair shares one
 //!   quantum as well, so this one still gets the CPU.
+//! - `pinned`: a client pinned to CPU 0 calls a server pinned to CPU 1
+//!   (`Spawn::on_cpus`) for a second: every call and answer crosses CPUs,
+//!   and the test kernel's authority checks verify after every syscall
+//!   that each runs only on its CPU. On one CPU, the server's spawn must
+//!   be refused (`InvalidArgument`: no CPU of its mask is online), and
+//!   the pair then runs on CPU 0.
 #![no_std]
 #![no_main]
 
@@ -94,6 +100,7 @@ fn main(start: &Start) -> i32 {
         "recycled" => recycled(start),
         "yield-fair" => yield_fair(start),
         "call-fair" => call_fair(start),
+        "pinned" => pinned(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -128,6 +135,47 @@ fn console(start: &Start) -> Handle<Console> {
 /// Starts `ipc-suite-peer` in `mode` with `ep` (given `rights`) as "ep".
 fn peer(start: &Start, mode: &str, ep: Handle<Endpoint>, rights: Rights) -> Result<Child, String> {
     peer_with(start, mode, ep, rights, None)
+}
+
+/// [`peer`] on the CPUs `cpus` (the spawn's error as is).
+fn peer_on(
+    start: &Start,
+    mode: &str,
+    ep: Handle<Endpoint>,
+    rights: Rights,
+    cpus: u64,
+) -> Result<Child, Error> {
+    let image = start
+        .images()
+        .find(|&(n, _)| n == "ipc-suite-peer")
+        .map(|(_, h)| h)
+        .ok_or(Error::BadHandle)?;
+    let args = format!("mode={mode}");
+    let mut s = Spawn::new(image).quota_pages(256).args(&args).on_cpus(cpus);
+    s = s.grant(ep, rights, "ep")?;
+    s = s.grant(console(start), Rights::WRITE | Rights::GRANT | Rights::DERIVE, "console")?;
+    if let Some(t) = start.handle::<Timer>("timer") {
+        s = s.grant(t, Rights::READ | Rights::WAIT, "timer")?;
+    }
+    s.spawn()
+}
+
+/// The `pinned` case.
+fn pinned(start: &Start) -> Outcome {
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let server = match peer_on(start, "echo-server", ep, Rights::RECV, 1 << 1) {
+        Ok(server) => server,
+        Err(Error::InvalidArgument) => {
+            println!("ipc-suite: pinned: CPU 1 is not online; both on CPU 0");
+            ok("spawn the server", peer_on(start, "echo-server", ep, Rights::RECV, 1 << 0))?
+        }
+        Err(e) => return Err(format!("spawn the server: {e:?}")),
+    };
+    let client = peer_on(start, "caller-1s", ep, Rights::SEND, 1 << 0);
+    ok("close", ep.close())?;
+    let client = ok("spawn the client", client)?;
+    want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("the server's exit", server.wait(), Ok(ExitStatus::Exited(0)))
 }
 
 /// [`peer`], also granting `extra` (handle, rights) as "lent".

@@ -584,6 +584,22 @@ fn main(start: &Start) -> i32 {
         [&args as *const _ as u64, 0, 0, 0, 0, 0],
         Error::WrongKind,
     );
+    // A CPU mask naming no online CPU (no test boots 16 or 64 CPUs).
+    for cpus in [1 << 15, 1 << 63, 0xffff_0000] {
+        let args = SpawnArgs {
+            image: peer.raw().as_raw(),
+            memory: memory.raw().as_raw(),
+            quota_pages: 64,
+            cpus,
+            ..Default::default()
+        };
+        s.call(
+            "proc_spawn on no online CPU",
+            Syscall::ProcSpawn,
+            [&args as *const _ as u64, 0, 0, 0, 0, 0],
+            Error::InvalidArgument,
+        );
+    }
 
     // Missing rights.
     let read_only_console = console.derive(Rights::DERIVE).expect("derive").raw().as_raw();

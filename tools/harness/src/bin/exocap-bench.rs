@@ -17,7 +17,9 @@
 //! machine's CPU count (1 by default, whatever `SMP` says: the figures'
 //! names say when they are not on one CPU). When the file then holds both
 //! `smp_syscalls_per_sec_1` and `smp_syscalls_per_sec_2`, `smp_scaling_2`
-//! is their ratio.
+//! is their ratio. With `EXOCAP_BENCH_CONSOLE=<file>` set, the machine's
+//! whole console is written there (the kernel's log, the programs' other
+//! lines).
 //!
 //! `--instructions <prefix>` runs the guest under `-icount shift=0`, where
 //! its clock advances one nanosecond per guest instruction, and keeps only
@@ -205,6 +207,10 @@ fn main() -> ExitCode {
     }
     machine.timeout = Duration::from_secs(timeout);
     let run = machine.run();
+    // The whole console, for a look at what the figures do not say.
+    if let Ok(path) = std::env::var("EXOCAP_BENCH_CONSOLE") {
+        let _ = std::fs::write(path, &run.console);
+    }
     let mut figures = parse(&run.console);
     if run.exit != Exit::Success || figures.is_empty() {
         eprintln!("exocap-bench: {}; console tail:\n{}", run.exit.describe(), run.tail(40));
