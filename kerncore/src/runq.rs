@@ -23,7 +23,8 @@
 //! `N` CPUs at most, `N <= 64`.
 //!
 //! Costs: push and pop from the own queue O(1); a steal O(N + length of
-//! the queue stolen from); [`RunQueues::remove`] O(length of one queue).
+//! the queue stolen from); [`RunQueues::remove`] O(processes queued), and
+//! O(1) for [`RunQueues::remove_near`] given the right queue's front.
 
 use alloc::collections::VecDeque;
 use caps::ObjectId;
@@ -64,6 +65,10 @@ pub struct RunQueues<const N: usize> {
     queues: [VecDeque<Entry>; N],
     /// Bit `c` is set exactly when CPU `c`'s queue is not empty.
     nonempty: CpuSet,
+    /// Set by a push or [`RunQueues::mark_changed`], taken by
+    /// [`RunQueues::take_changed`]: whether an idle CPU may have been
+    /// given something to do since it was last looked at.
+    changed: bool,
 }
 
 impl<const N: usize> RunQueues<N> {
@@ -76,7 +81,7 @@ impl<const N: usize> RunQueues<N> {
         for q in queues.iter_mut().take(cpus) {
             q.reserve(capacity);
         }
-        RunQueues { queues, nonempty: 0 }
+        RunQueues { queues, nonempty: 0, changed: false }
     }
 
     /// Queues `pid` on CPU `cpu`, last (or first, `front`: it runs next
@@ -104,7 +109,22 @@ impl<const N: usize> RunQueues<N> {
             self.queues[c].push_back(entry);
         }
         self.nonempty |= 1 << c;
+        self.changed = true;
         Ok(())
+    }
+
+    /// Says an idle CPU may have something to do without a push (a CPU
+    /// with a queue became busy: its queue may now be stolen from).
+    #[inline]
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// Whether a push or [`RunQueues::mark_changed`] came since the last
+    /// call (which [`RunQueues::to_wake`] should then be asked).
+    #[inline]
+    pub fn take_changed(&mut self) -> bool {
+        core::mem::take(&mut self.changed)
     }
 
     /// The next process for CPU `cpu`: the first of its own queue, else
@@ -331,6 +351,19 @@ mod tests {
         let mut q = RunQueues::<N>::new(N, 8);
         q.push(0, pid(1), 0b0001, false).unwrap();
         assert_eq!(q.to_wake(0b1110, 0b0001), 0);
+    }
+
+    #[test]
+    fn pushes_and_marks_say_something_changed() {
+        let mut q = RunQueues::<N>::new(N, 8);
+        assert!(!q.take_changed());
+        q.push(1, pid(1), ALL, false).unwrap();
+        assert!(q.take_changed());
+        assert!(!q.take_changed(), "taken");
+        q.pop(1, 0);
+        assert!(!q.take_changed(), "a pop gives nobody anything to do");
+        q.mark_changed();
+        assert!(q.take_changed());
     }
 
     #[test]

@@ -22,7 +22,9 @@ use crate::proc::{Block, State};
 use crate::state::{self, Kernel};
 
 /// Reaps every device, moves each waiting transfer on, and wakes the
-/// processes whose wait is over (first in line). Returns how many woke.
+/// processes whose wait is over (first in line). Returns how many it
+/// queued on this CPU, plus the notifications it signalled (the callers
+/// preempt this CPU's process when it is not 0).
 /// O(blocked processes) when a device has anything in flight, O(1) when
 /// none has.
 pub fn on_completion(k: &mut Kernel) -> usize {
@@ -51,30 +53,26 @@ pub fn on_completion(k: &mut Kernel) -> usize {
             t.advance(devices, aspace, &mut disk_waits.segments);
         }
         if t.is_done() {
-            sched.wake_first(procs, t.pid);
-            woke += 1;
+            woke += usize::from(sched.wake_first(procs, t.pid));
         }
     }
     for s in &disk_waits.settles {
         if s.requests.iter().all(|&r| devices.is_settled(r))
             && procs.get(s.pid).is_some_and(|p| p.state == State::Blocked(Block::Settle))
         {
-            sched.wake_first(procs, s.pid);
-            woke += 1;
+            woke += usize::from(sched.wake_first(procs, s.pid));
         }
     }
     for w in &rings.waiters {
         if procs.get(w.pid).is_some_and(|p| p.state == State::Blocked(Block::Ring(w.ring)))
             && rings.has_news(w.ring, devices)
         {
-            sched.wake_first(procs, w.pid);
-            woke += 1;
+            woke += usize::from(sched.wake_first(procs, w.pid));
         }
     }
     disk_waits.complete.retain(|&(pid, request)| {
         if devices.is_settled(request) {
-            sched.wake_first(procs, pid);
-            woke += 1;
+            woke += usize::from(sched.wake_first(procs, pid));
             false
         } else {
             true

@@ -176,8 +176,13 @@ impl DerefMut for KernelGuard {
 impl Drop for KernelGuard {
     fn drop(&mut self) {
         // Someone is ready and a CPU idles: it may take it as soon as the
-        // lock is free (one load when no CPU idles, as on a busy machine).
-        if crate::arch::smp::any_idle() && self.kernel.sched.runq.any() {
+        // lock is free (one load when no CPU idles, as on a busy machine;
+        // looked at only when the queues or who is busy changed, not on
+        // every syscall of a process beside an idle CPU it cannot use).
+        if crate::arch::smp::any_idle()
+            && self.kernel.sched.runq.any()
+            && self.kernel.sched.runq.take_changed()
+        {
             crate::arch::smp::wake_idle(&self.kernel.sched);
         }
         KERNEL.lock.write_unlock();

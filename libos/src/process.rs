@@ -12,7 +12,7 @@
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
 use caps::abi::kind::{Console, Image, Kind, Memory, Process};
-use caps::abi::process::{ANY_CPU, ExitStatus, Grant, Role, SpawnArgs};
+use caps::abi::process::{ExitStatus, Grant, PARENT_CPUS, Role, SpawnArgs};
 use caps::abi::{Error, RawHandle, Rights};
 
 use crate::handle::Handle;
@@ -72,7 +72,7 @@ impl<'a> Spawn<'a> {
             grants: Vec::new(),
             args: "",
             console: true,
-            cpus: ANY_CPU,
+            cpus: PARENT_CPUS,
         }
     }
 
@@ -128,7 +128,7 @@ impl<'a> Spawn<'a> {
     }
 
     /// The CPUs the child may run on, for its whole life: bit `i` is CPU
-    /// `i` (default: any). Bits of CPUs that are not online are ignored;
+    /// `i` (default: ours). Bits of CPUs that are not online are ignored;
     /// the spawn fails with `InvalidArgument` if none is online.
     pub fn on_cpus(mut self, cpus: u64) -> Self {
         self.cpus = cpus;

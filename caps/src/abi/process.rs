@@ -10,8 +10,8 @@
 //! child of the parent's capability in the derivation tree, so revoking the
 //! parent's takes it away); `args` are up to [`ARGS_LEN`] bytes of
 //! arguments the child finds in its start page; `cpus` the CPUs it may
-//! run on (hard affinity; within them the scheduler prefers the CPU it
-//! last ran on). Returns a `Process` handle
+//! run on (hard affinity, inherited by default; within them the scheduler
+//! prefers the CPU it last ran on). Returns a `Process` handle
 //! with the rights [`PROCESS_HANDLE_RIGHTS`].
 
 use super::Rights;
@@ -100,13 +100,16 @@ pub struct SpawnArgs {
     pub args_len: u64,
     /// The CPUs the child may run on, for its whole life: bit `i` is CPU
     /// `i` (the order the kernel brought them up in; 0 is the boot CPU).
-    /// 0 means every CPU ([`ANY_CPU`]). Bits of CPUs that are not online
-    /// are ignored; a mask with no online CPU is `InvalidArgument`.
+    /// 0 means the spawner's own ([`PARENT_CPUS`]: a child inherits its
+    /// parent's, as on Linux; init may run on every CPU). Any other mask
+    /// is taken as given, whatever the spawner's. Bits of CPUs that are
+    /// not online are ignored; a mask with no online CPU is
+    /// `InvalidArgument`.
     pub cpus: u64,
 }
 
-/// `SpawnArgs::cpus`: no restriction.
-pub const ANY_CPU: u64 = 0;
+/// `SpawnArgs::cpus`: the spawner's own CPUs.
+pub const PARENT_CPUS: u64 = 0;
 
 /// One handle in the start page.
 #[repr(C)]

@@ -78,7 +78,6 @@ pub enum Place {
 
 /// Where process `p` waits when it is not queued here (`here`): the CPU it
 /// last ran on if its mask allows, else the lowest online one it does.
-#[inline(never)]
 fn home_of(p: &Process, here: u32) -> u32 {
     if p.cpus & (1 << p.cpu) != 0 {
         return p.cpu;
@@ -112,7 +111,14 @@ impl Scheduler {
         }
     }
 
-    /// Queues ready process `pid` (record `p`), where `place` says.
+    /// Queues ready process `pid` (record `p`), where `place` says;
+    /// returns the CPU it was queued on.
+    ///
+    /// A process to run first (`Place::Front`, or `Place::Here` when its
+    /// mask keeps it off this CPU) whose CPU is busy queues here if it may
+    /// (this CPU's caller preempts for it), else first on its CPU, whose
+    /// quantum is cut to end at the next tick: it waits at most a tick,
+    /// not a quantum.
     ///
     /// A process woken from this CPU's idle loop (by an interrupt it took)
     /// queues here, if its mask allows, rather than on the CPU it last ran
@@ -126,7 +132,7 @@ impl Scheduler {
     /// are decided first, without the general rule's look at which CPUs
     /// are online.
     #[inline]
-    pub fn enqueue(&mut self, p: &mut Process, pid: ObjectId, place: Place) {
+    pub fn enqueue(&mut self, p: &mut Process, pid: ObjectId, place: Place) -> u32 {
         let here = crate::arch::percpu::index();
         let front = place != Place::Back;
         let allowed_here = p.cpus & (1 << here) != 0;
@@ -138,12 +144,28 @@ impl Scheduler {
             }
             here
         } else {
-            home_of(p, here)
+            self.elsewhere(p, here, front)
         };
         p.cpu = cpu;
         if let Err(e) = self.runq.push(cpu, pid, p.cpus, front) {
             queueing_failed(pid, cpu, e);
         }
+        cpu
+    }
+
+    /// [`Scheduler::enqueue`]'s CPU for a process not simply queued here.
+    #[inline(never)]
+    fn elsewhere(&mut self, p: &Process, here: u32, front: bool) -> u32 {
+        let home = home_of(p, here);
+        if !front || self.cpu_mut(home).current.is_none() {
+            return home;
+        }
+        if p.cpus & (1 << here) != 0 {
+            return here;
+        }
+        let busy = self.cpu_mut(home);
+        busy.quantum = busy.quantum.min(1);
+        home
     }
 
     /// The next process for the calling CPU (index `cpu`): the first of
@@ -233,15 +255,18 @@ impl Scheduler {
     /// Makes a blocked process ready, first in line: it waited for a
     /// device, and an I/O-bound process that runs as soon as its request
     /// completes keeps the device busy while costing the others little
-    /// (the interactivity rule of most schedulers since 4.3BSD).
-    pub fn wake_first(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) {
+    /// (the interactivity rule of most schedulers since 4.3BSD). Whether
+    /// it was queued on the calling CPU (whose caller then preempts its
+    /// own process for it: `iowait::interrupt`, the tick).
+    pub fn wake_first(&mut self, procs: &mut ObjectTable<Process>, pid: ObjectId) -> bool {
         if let Some(p) = procs.get_mut(pid)
             && let State::Blocked(block) = p.state
         {
             p.state = State::Ready;
             self.forget_blocked(pid, block);
-            self.enqueue(p, pid, Place::Front);
+            return self.enqueue(p, pid, Place::Front) == crate::arch::percpu::index();
         }
+        false
     }
 
     /// Drops the bookkeeping of a process's block (it woke or died).

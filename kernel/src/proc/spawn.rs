@@ -82,7 +82,8 @@ pub struct SpawnRequest<'a> {
     pub grants: &'a [StartGrant],
     /// Its arguments (at most `ARGS_LEN` bytes).
     pub args: &'a [u8],
-    /// The CPUs it may run on (`SpawnArgs::cpus`: 0 is any).
+    /// The CPUs it may run on (`SpawnArgs::cpus`, the parent's already put
+    /// in for 0; 0 here, from the kernel: every CPU).
     pub cpus: kerncore::runq::CpuSet,
 }
 
@@ -93,7 +94,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
         return Err(Error::InvalidArgument);
     }
     let cpus = match req.cpus {
-        caps::abi::process::ANY_CPU => super::sched::online(),
+        caps::abi::process::PARENT_CPUS => super::sched::online(),
         mask => mask & super::sched::online(),
     };
     if cpus == 0 {

@@ -110,6 +110,8 @@ fn switch_away(mut k: KernelGuard, save: *mut u64, next: Option<ObjectId>, direc
             // From the idle loop: enough to show every CPU runs processes,
             // and off the direct switches' path.
             cpu.count_switch();
+            // This CPU is busy now: an idle one may steal from its queue.
+            k.sched.runq.mark_changed();
         }
     }
     let table = next.and_then(|pid| k.procs.get(pid)).and_then(|p| p.table);

@@ -60,7 +60,10 @@ pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Erro
         quota_pages: args.quota_pages,
         grants: &grants,
         args: arg_bytes,
-        cpus: args.cpus,
+        cpus: match args.cpus {
+            caps::abi::process::PARENT_CPUS => k.procs.get(c.pid).map_or(0, |p| p.cpus),
+            mask => mask,
+        },
     };
     let child = proc::spawn::spawn(k, &req)?;
     let cap = Capability {

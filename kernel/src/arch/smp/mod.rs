@@ -11,11 +11,13 @@
 //! and a kernel stack; then it counts itself online and waits, halted,
 //! until the boot CPU has started the first process ([`release_aps`]).
 //! Then it starts its timer and runs its idle loop (`proc::switch`):
-//! every CPU takes processes from the one ready queue, under the kernel
-//! lock (`state`). Device interrupts stay routed to the boot CPU.
+//! every CPU runs the processes of its own run queue, and steals from a
+//! busy CPU's when it has none (`kerncore::runq`), under the kernel lock
+//! (`state`). Device interrupts go to the CPU `irqcpu=` names.
 //!
-//! An idle CPU halts; whoever makes a process ready wakes one with an IPI
-//! ([`wake_idle`]). A mapping removed from an address space another CPU
+//! An idle CPU watches for work for a while ([`halt_poll`]), then halts;
+//! whoever queues work for it wakes it with an IPI, unless it is still
+//! watching ([`wake_idle`]). A mapping removed from an address space another CPU
 //! has loaded is shot down there before the call returns ([`tlb`]).
 //!
 //! An AP that does not check in is logged and sent an INIT (back to

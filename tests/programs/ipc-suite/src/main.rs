@@ -68,6 +68,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use libos::abi::ipc::{TAG_MOVE, TAG_NONBLOCK, Tag};
+use libos::abi::process::PARENT_CPUS;
 use libos::ipc::{Msg, create_endpoint};
 use libos::kind::{Console, Endpoint, Memory, Reply, Timer};
 use libos::process::{Child, Spawn};
@@ -137,41 +138,19 @@ fn peer(start: &Start, mode: &str, ep: Handle<Endpoint>, rights: Rights) -> Resu
     peer_with(start, mode, ep, rights, None)
 }
 
-/// [`peer`] on the CPUs `cpus` (the spawn's error as is).
-fn peer_on(
-    start: &Start,
-    mode: &str,
-    ep: Handle<Endpoint>,
-    rights: Rights,
-    cpus: u64,
-) -> Result<Child, Error> {
-    let image = start
-        .images()
-        .find(|&(n, _)| n == "ipc-suite-peer")
-        .map(|(_, h)| h)
-        .ok_or(Error::BadHandle)?;
-    let args = format!("mode={mode}");
-    let mut s = Spawn::new(image).quota_pages(256).args(&args).on_cpus(cpus);
-    s = s.grant(ep, rights, "ep")?;
-    s = s.grant(console(start), Rights::WRITE | Rights::GRANT | Rights::DERIVE, "console")?;
-    if let Some(t) = start.handle::<Timer>("timer") {
-        s = s.grant(t, Rights::READ | Rights::WAIT, "timer")?;
-    }
-    s.spawn()
-}
-
 /// The `pinned` case.
 fn pinned(start: &Start) -> Outcome {
     let ep = ok("endpoint", create_endpoint(memory(start)))?;
-    let server = match peer_on(start, "echo-server", ep, Rights::RECV, 1 << 1) {
+    let server = match spawn_peer(start, "echo-server", (ep, Rights::RECV), None, 1 << 1) {
         Ok(server) => server,
         Err(Error::InvalidArgument) => {
             println!("ipc-suite: pinned: CPU 1 is not online; both on CPU 0");
-            ok("spawn the server", peer_on(start, "echo-server", ep, Rights::RECV, 1 << 0))?
+            let s = spawn_peer(start, "echo-server", (ep, Rights::RECV), None, 1 << 0);
+            ok("spawn the server", s)?
         }
         Err(e) => return Err(format!("spawn the server: {e:?}")),
     };
-    let client = peer_on(start, "caller-1s", ep, Rights::SEND, 1 << 0);
+    let client = spawn_peer(start, "caller-1s", (ep, Rights::SEND), None, 1 << 0);
     ok("close", ep.close())?;
     let client = ok("spawn the client", client)?;
     want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
@@ -186,25 +165,35 @@ fn peer_with(
     rights: Rights,
     extra: Option<(Handle<Endpoint>, Rights)>,
 ) -> Result<Child, String> {
+    spawn_peer(start, mode, (ep, rights), extra, PARENT_CPUS)
+        .map_err(|e| format!("spawn the peer: {e:?}"))
+}
+
+/// Starts `ipc-suite-peer` in `mode` on the CPUs `cpus`, with `ep` as "ep"
+/// and `extra` as "lent" (each with its rights), our console and timer.
+fn spawn_peer(
+    start: &Start,
+    mode: &str,
+    (ep, rights): (Handle<Endpoint>, Rights),
+    extra: Option<(Handle<Endpoint>, Rights)>,
+    cpus: u64,
+) -> Result<Child, Error> {
     let image = start
         .images()
         .find(|&(n, _)| n == "ipc-suite-peer")
         .map(|(_, h)| h)
-        .ok_or("no ipc-suite-peer image")?;
+        .ok_or(Error::BadHandle)?;
     let args = format!("mode={mode}");
-    let mut s = Spawn::new(image).quota_pages(256).args(&args);
-    s = ok("grant", s.grant(ep, rights, "ep"))?;
-    s = ok(
-        "grant",
-        s.grant(console(start), Rights::WRITE | Rights::GRANT | Rights::DERIVE, "console"),
-    )?;
+    let mut s = Spawn::new(image).quota_pages(256).args(&args).on_cpus(cpus);
+    s = s.grant(ep, rights, "ep")?;
+    s = s.grant(console(start), Rights::WRITE | Rights::GRANT | Rights::DERIVE, "console")?;
     if let Some(t) = start.handle::<Timer>("timer") {
-        s = ok("grant", s.grant(t, Rights::READ | Rights::WAIT, "timer"))?;
+        s = s.grant(t, Rights::READ | Rights::WAIT, "timer")?;
     }
     if let Some((h, rights)) = extra {
-        s = ok("grant", s.grant(h, rights, "lent"))?;
+        s = s.grant(h, rights, "lent")?;
     }
-    ok("spawn the peer", s.spawn())
+    s.spawn()
 }
 
 /// Lets a peer reach the point where it blocks.

@@ -258,10 +258,13 @@ fn hog(start: &Start) -> Outcome {
     Ok(())
 }
 
+/// How long `recv-revoke` lets the suite reach its receive.
+const RECV_REVOKE_PAUSE_NS: u64 = 50_000_000;
+
 /// Moves a writable copy of an object of its own to the suite (which maps
-/// it and receives into it), waits for `go`, revokes the copy (the suite
-/// is blocked in its receive by then), then sends a long message carrying
-/// a notification.
+/// it and receives into it), waits for `go`, then `RECV_REVOKE_PAUSE_NS`
+/// (the suite is blocked in its receive by then, even on several CPUs),
+/// revokes the copy, then sends a long message carrying a notification.
 fn recv_revoke(start: &Start) -> Outcome {
     let memory = start.handle::<Memory>("memory").ok_or("no memory")?;
     let ep = start.handle::<Endpoint>("ep").ok_or("no ep")?;
@@ -270,6 +273,10 @@ fn recv_revoke(start: &Start) -> Outcome {
     let copy = ok("derive", o.derive(Rights::MAP | Rights::READ | Rights::WRITE | Rights::GRANT))?;
     ok("send the copy", ep.send(&ok("message", Msg::word(0).with(copy))?.moving()))?;
     ok("wait", go.wait())?;
+    // On several CPUs this runs as soon as the suite signals, beside it:
+    // give it time to block in its receive (the premise of the case).
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    ok("sleep", timer.sleep_ns(RECV_REVOKE_PAUSE_NS))?;
     want("revoke", o.revoke(), Ok(1))?;
     let n = ok("notification", Handle::<Notification>::create(memory))?;
     ok("send", ep.send_bytes(b"after the revoke", &[n.raw()]))
