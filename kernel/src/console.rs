@@ -5,15 +5,15 @@
 //! The panic and exception paths use [`emergency_println`], which does not
 //! take the lock (the lock may be held by the code that faulted).
 
+use crate::sync::{LeafLock, bits};
 use core::fmt::{self, Write};
 use log::{LevelFilter, Log, Metadata, Record};
-use spin::Mutex;
 use uart_16550::SerialPort;
 
 /// I/O base of the first serial port.
 const COM1: u16 = 0x3f8;
 
-static SERIAL: Mutex<Option<SerialPort>> = Mutex::new(None);
+static SERIAL: LeafLock<Option<SerialPort>> = LeafLock::new("console", bits::CONSOLE, None);
 
 /// Sets COM1 up. Call once, first thing at boot.
 pub fn init() {

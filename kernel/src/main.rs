@@ -47,6 +47,7 @@ mod ring;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod state;
+mod sync;
 mod syscall;
 mod time;
 
@@ -115,6 +116,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     proc::switch::set_halt_poll(cfg.halt_poll_us);
     arch::percpu::set_kernel_root();
     arch::smp::start(boot_info);
+    // Every CPU that takes a lock has its per-CPU area from here on.
+    sync::arm();
     route_disk_interrupts(cfg.irq_cpu);
     let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);

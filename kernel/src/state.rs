@@ -132,6 +132,7 @@ impl Drop for ReadGuard {
 /// Takes the kernel state for reading, spinning while a writer holds it.
 #[inline]
 pub fn read() -> ReadGuard {
+    crate::sync::taking_kernel_lock();
     let cpu = crate::arch::percpu::index();
     if let Err(e) = KERNEL.lock.read(cpu, crate::arch::smp::tlb::answer) {
         refused(e);
@@ -242,6 +243,7 @@ pub fn init(images: Vec<ProgramImage>, devices: Devices, max_procs: usize) {
 /// re-entered while holding it) or it is not yet set up.
 #[inline]
 pub fn lock() -> KernelGuard {
+    crate::sync::taking_kernel_lock();
     let me = crate::arch::percpu::index();
     let cpus = crate::arch::percpu::count();
     if let Err(e) = KERNEL.lock.write(me, cpus, crate::arch::smp::tlb::answer) {

@@ -12,10 +12,10 @@
 //! Drivers are trusted code. Without an IOMMU nothing confines a device's
 //! DMA: a buggy driver could let the device write anywhere.
 
+use crate::sync::{LeafLock, bits};
 use core::ops::Range;
 use core::ptr::NonNull;
 use kerncore::pagepool::PagePool;
-use spin::Mutex;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr as DevAddr};
 use x86_64::PhysAddr;
 
@@ -30,7 +30,7 @@ type Pool = PagePool<{ POOL_PAGES / 64 }>;
 
 const _: () = assert!(Pool::PAGES == POOL_PAGES);
 
-static POOL: Mutex<Pool> = Mutex::new(Pool::new());
+static POOL: LeafLock<Pool> = LeafLock::new("dma pool", bits::DMA, Pool::new());
 
 /// Hands the pool its physical block (`POOL_PAGES` pages, page-aligned).
 pub fn init(block: Range<u64>) {
@@ -64,7 +64,10 @@ pub fn alloc(pages: usize) -> Option<u64> {
 /// are a kernel bug: logged and left alone, rather than marking free pages
 /// a device may still be using for another buffer.
 pub fn free(phys: u64, pages: usize) {
-    if let Err(e) = POOL.lock().free(phys, pages) {
+    // The guard goes before the log takes the console's lock (one leaf
+    // lock at a time: `sync`).
+    let freed = POOL.lock().free(phys, pages);
+    if let Err(e) = freed {
         log::error!("DMA pool: freeing {pages} pages at {phys:#x} refused: {e:?}");
     }
 }

@@ -14,9 +14,9 @@
 //! A free the bitmap refuses (a double free, a frame that is not usable
 //! RAM) is a kernel bug: it is logged and changes nothing.
 
+use crate::sync::{LeafLock, bits};
 use core::ops::Range;
 use kerncore::framemap::{FrameMap, FreeError, LOW_MEMORY_END};
-use spin::Mutex;
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 
@@ -28,7 +28,7 @@ use super::{PAGE_SIZE, heap, phys_to_virt};
 const MAX_REGIONS: usize = 64;
 
 /// The free frames; `None` until [`init`].
-static FRAMES: Mutex<Option<FrameMap<'static>>> = Mutex::new(None);
+static FRAMES: LeafLock<Option<FrameMap<'static>>> = LeafLock::new("frames", bits::FRAMES, None);
 
 /// Hands the allocator the usable physical ranges (without the kernel heap
 /// and the DMA pool). Runs once, at boot.
