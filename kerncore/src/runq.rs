@@ -128,30 +128,27 @@ impl<const N: usize> RunQueues<N> {
     }
 
     /// The next process for CPU `cpu`: the first of its own queue, else
-    /// one stolen from a CPU in `busy` (see the module doc). `None` when
-    /// there is nothing `cpu` may run.
-    pub fn pop(&mut self, cpu: u32, busy: CpuSet) -> Option<ObjectId> {
-        self.pop_own(cpu).or_else(|| self.steal(cpu, busy))
-    }
-
-    /// The first process of CPU `cpu`'s own queue (the common case of
-    /// [`RunQueues::pop`], kept small to be inlined).
+    /// one stolen from a CPU in `busy()` (see the module doc), which is
+    /// asked only then (the direct switches' path, where the queue holds
+    /// the peer, never computes it). `None` when there is nothing `cpu`
+    /// may run.
     #[inline]
-    pub fn pop_own(&mut self, cpu: u32) -> Option<ObjectId> {
+    pub fn pop(&mut self, cpu: u32, busy: impl FnOnce() -> CpuSet) -> Option<ObjectId> {
         let q = self.queues.get_mut(cpu as usize)?;
-        let e = q.pop_front()?;
-        if q.is_empty() {
-            self.nonempty &= !(1 << cpu);
+        match q.pop_front() {
+            Some(e) => {
+                if q.is_empty() {
+                    self.nonempty &= !(1 << cpu);
+                }
+                Some(e.pid)
+            }
+            None => self.steal(cpu, busy()),
         }
-        Some(e.pid)
     }
 
-    /// A process stolen for CPU `cpu` from a CPU in `busy` (see the
-    /// module doc).
-    pub fn steal(&mut self, cpu: u32, busy: CpuSet) -> Option<ObjectId> {
-        if cpu as usize >= N {
-            return None;
-        }
+    /// A process stolen for CPU `cpu` (below `N`) from a CPU in `busy`.
+    #[inline(never)]
+    fn steal(&mut self, cpu: u32, busy: CpuSet) -> Option<ObjectId> {
         let (from, at) = self.stealable(cpu, busy)?;
         let e = self.queues[from].remove(at)?;
         if self.queues[from].is_empty() {
@@ -180,13 +177,6 @@ impl<const N: usize> RunQueues<N> {
             }
         }
         best
-    }
-
-    /// Whether CPU `cpu` has something to run: its own queue, or a
-    /// process it may steal from a CPU in `busy`.
-    pub fn has_work(&self, cpu: u32, busy: CpuSet) -> bool {
-        let c = cpu as usize;
-        c < N && (self.nonempty & (1 << c) != 0 || self.stealable(cpu, busy).is_some())
     }
 
     /// Whether any queue holds a process (one load).
@@ -308,10 +298,10 @@ mod tests {
         q.push(1, pid(1), ALL, false).unwrap();
         q.push(1, pid(2), ALL, false).unwrap();
         q.push(1, pid(3), ALL, true).unwrap();
-        assert_eq!(q.pop(1, ALL), Some(pid(3)));
-        assert_eq!(q.pop(1, ALL), Some(pid(1)));
-        assert_eq!(q.pop(1, ALL), Some(pid(2)));
-        assert_eq!(q.pop(1, ALL), None);
+        assert_eq!(q.pop(1, || ALL), Some(pid(3)));
+        assert_eq!(q.pop(1, || ALL), Some(pid(1)));
+        assert_eq!(q.pop(1, || ALL), Some(pid(2)));
+        assert_eq!(q.pop(1, || ALL), None);
         assert!(!q.any());
     }
 
@@ -321,12 +311,10 @@ mod tests {
         q.push(0, pid(1), 0b0001, false).unwrap(); // pinned to CPU 0
         q.push(0, pid(2), ALL, false).unwrap();
         // CPU 0 idles (it was woken to run them): nothing is stolen.
-        assert_eq!(q.pop(1, 0), None);
-        assert!(!q.has_work(1, 0));
+        assert_eq!(q.pop(1, || 0), None);
         // CPU 0 is busy: CPU 1 takes the first process it may run.
-        assert!(q.has_work(1, 0b0001));
-        assert_eq!(q.pop(1, 0b0001), Some(pid(2)));
-        assert_eq!(q.pop(1, 0b0001), None, "the pinned one stays");
+        assert_eq!(q.pop(1, || 0b0001), Some(pid(2)));
+        assert_eq!(q.pop(1, || 0b0001), None, "the pinned one stays");
         assert_eq!(q.len(0), 1);
     }
 
@@ -336,7 +324,7 @@ mod tests {
         q.push(0, pid(1), ALL, false).unwrap();
         q.push(2, pid(2), ALL, false).unwrap();
         q.push(2, pid(3), ALL, false).unwrap();
-        assert_eq!(q.pop(3, ALL), Some(pid(2)));
+        assert_eq!(q.pop(3, || ALL), Some(pid(2)));
     }
 
     #[test]
@@ -360,7 +348,7 @@ mod tests {
         q.push(1, pid(1), ALL, false).unwrap();
         assert!(q.take_changed());
         assert!(!q.take_changed(), "taken");
-        q.pop(1, 0);
+        q.pop(1, || 0);
         assert!(!q.take_changed(), "a pop gives nobody anything to do");
         q.mark_changed();
         assert!(q.take_changed());
@@ -376,7 +364,7 @@ mod tests {
             // Checked in debug builds only (a search on every push).
             assert_eq!(q.push(0, pid(1), 0b0001, false), Err(RunqError::AlreadyQueued));
         }
-        assert_eq!(q.pop(N as u32, ALL), None);
+        assert_eq!(q.pop(N as u32, || ALL), None);
         assert_eq!(q.iter().collect::<Vec<_>>(), [(0, pid(1), 0b0001)]);
     }
 
@@ -469,9 +457,7 @@ mod tests {
                         }
                     }
                     Step::Pop { cpu, busy } => {
-                        let had = q.has_work(cpu, busy);
-                        let got = q.pop(cpu, busy);
-                        prop_assert_eq!(had, got.is_some());
+                        let got = q.pop(cpu, || busy);
                         prop_assert_eq!(got.map(|p| p.0), m.pop(cpu, busy));
                     }
                     Step::Remove { pid: p, hint: None } => {

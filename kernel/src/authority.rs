@@ -221,8 +221,6 @@ fn cpus(k: &Kernel) -> Result<(), String> {
         if p.state == crate::proc::State::Ready && !k.sched.runq.contains(pid) {
             return Err(format!("ready process {:#x} is in no run queue", pid.0));
         }
-    }
-    for (pid, p) in k.procs.iter() {
         if p.state == crate::proc::State::Running
             && !k.sched.cpus().iter().any(|s| s.current == Some(pid))
         {

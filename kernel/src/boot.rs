@@ -89,7 +89,7 @@ pub fn start_init(init_name: &str, args: &str) {
         quota_pages: free,
         grants: &grants,
         args: args.as_bytes(),
-        cpus: caps::abi::process::PARENT_CPUS,
+        cpus: crate::proc::sched::online(),
     };
     match spawn(&mut k, &req) {
         Ok(pid) => {

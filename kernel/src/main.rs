@@ -118,8 +118,8 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     arch::smp::start(boot_info);
     // Every CPU that takes a lock has its per-CPU area from here on.
     sync::arm();
-    route_disk_interrupts(cfg.irq_cpu);
-    let devices = drivers::probe(cfg.ram_disk_mib * 2048, cfg.disk_irq, cfg.boot_disk);
+    let irq = cfg.disk_irq.then(|| disk_interrupt_cpu(cfg.irq_cpu));
+    let devices = drivers::probe(cfg.ram_disk_mib * 2048, irq, cfg.boot_disk);
     state::init(boot::programs(ramdisk.as_ref()), devices, cfg.max_procs);
     #[cfg(feature = "selftest")]
     if let Some(name) = cfg.selftest {
@@ -131,9 +131,9 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     proc::switch::idle_loop()
 }
 
-/// Sends the disks' interrupts to CPU `index` (`irqcpu=`), if it is up;
-/// else to the boot CPU, with a warning.
-fn route_disk_interrupts(index: u32) {
+/// The local APIC id of CPU `index` (`irqcpu=`), where the disks'
+/// interrupts go, if it is up; else the boot CPU's, with a warning.
+fn disk_interrupt_cpu(index: u32) -> u8 {
     let cpu = match arch::percpu::by_index(index as usize) {
         Some(cpu) => cpu,
         None => {
@@ -141,10 +141,10 @@ fn route_disk_interrupts(index: u32) {
             arch::percpu::current()
         }
     };
-    drivers::route_interrupts_to(cpu.apic_id as u8);
     if cpu.index != 0 {
         log::info!("disk interrupts go to CPU {} (APIC id {})", cpu.index, cpu.apic_id);
     }
+    cpu.apic_id as u8
 }
 
 fn on_off(b: bool) -> &'static str {

@@ -81,18 +81,11 @@ pub mod bits {
     pub const CONSOLE: u8 = 1 << 3;
 }
 
-/// Says the kernel lock is about to be taken on this CPU.
-#[inline]
-pub fn taking_kernel_lock() {
-    order::taking_kernel_lock();
-}
-
-/// Starts checking, once every CPU's per-CPU area is installed (each CPU's
-/// record is found through it). Before, only the boot CPU runs kernel
-/// code that takes locks.
-pub fn arm() {
-    order::arm();
-}
+/// `arm()` starts checking, once every CPU's per-CPU area is installed
+/// (each CPU's record is found through it; before, only the boot CPU
+/// runs kernel code that takes locks). `taking_kernel_lock()` says the
+/// kernel lock is about to be taken on this CPU.
+pub use order::{arm, taking_kernel_lock};
 
 #[cfg(feature = "authority-checks")]
 mod order {

@@ -2,9 +2,8 @@
 //!
 //! - (none) waits for `go`, makes `calls=<n>` null capability-checked
 //!   syscalls (`cap_kind` on its console handle), signals `done`;
-//! - `echo`: answers each call on its `service` endpoint with its first
-//!   word plus one, until no client can send any more;
-//! - `caller`: makes `runs=<r>` runs of `calls=<n>` calls on `service`,
+//! - `caller`: makes `runs=<r>` runs of `calls=<n>` calls on `service`
+//!   (served by `bench-ipc-echo`, which answers the first word plus one),
 //!   each checked, and prints `BENCH <name> <ns> ns` (`name=`): the median
 //!   run's time per round trip.
 //!
@@ -12,9 +11,9 @@
 #![no_std]
 #![no_main]
 
-use libos::ipc::{Msg, Step, serve};
+use libos::ipc::Msg;
 use libos::kind::{Console, Endpoint, Notification, Timer};
-use libos::{Error, Start, println, sys};
+use libos::{Start, println, sys};
 
 libos::main!(main);
 
@@ -24,7 +23,6 @@ const MAX_RUNS: usize = 15;
 fn main(start: &Start) -> i32 {
     let calls: u64 = start.arg("calls").and_then(|c| c.parse().ok()).unwrap_or(0);
     match start.arg("mode") {
-        Some("echo") => echo(start),
         Some("caller") => caller(start, calls),
         _ => syscalls(start, calls),
     }
@@ -49,12 +47,6 @@ fn syscalls(start: &Start, calls: u64) -> i32 {
         return 1;
     }
     0
-}
-
-fn echo(start: &Start) -> i32 {
-    let Some(ep) = start.handle::<Endpoint>("service") else { return 1 };
-    let r = serve(ep, |req| Step::Reply(Msg::word(req.word(0).wrapping_add(1))));
-    if r == Err(Error::PeerGone) { 0 } else { 1 }
 }
 
 fn caller(start: &Start, calls: u64) -> i32 {

@@ -10,7 +10,8 @@
 //!   on one CPU and two workers on two.
 //! - with `ipc=pinned`, IPC round trips between processes placed on chosen
 //!   CPUs (`Spawn::on_cpus`): a `bench-smp-worker` caller on CPU 0 calls
-//!   an echo server, one word each way, `IPC_CALLS` calls a run:
+//!   `bench-ipc-echo` (the echo server of `bench-ipc`), one word each
+//!   way, `IPC_CALLS` calls a run:
 //!   - `ipc_call_roundtrip_same_cpu_ns`: the server on CPU 0 too (direct
 //!     switches, as on one CPU);
 //!   - `ipc_call_roundtrip_cross_cpu_ns`: the server on CPU 1. Each call
@@ -61,8 +62,13 @@ fn main(start: &Start) -> i32 {
     rates.sort_unstable();
     println!("BENCH smp_syscalls_per_sec_{workers} {} calls/s", rates[RUNS / 2]);
     if start.arg("ipc") == Some("pinned") {
-        let same = pinned_pair(image, memory, console, timer, 1 << 0, "same_cpu");
-        let cross = pinned_pair(image, memory, console, timer, 1 << 1, "cross_cpu");
+        let Some((_, echo)) = start.images().find(|&(n, _)| n == "bench-ipc-echo") else {
+            println!("bench-smp: no bench-ipc-echo image");
+            return 1;
+        };
+        let images = (image, echo);
+        let same = pinned_pair(images, memory, console, timer, 1 << 0, "same_cpu");
+        let cross = pinned_pair(images, memory, console, timer, 1 << 1, "cross_cpu");
         match (same, cross) {
             (Ok(()), Ok(())) => {}
             (Ok(()), Err(libos::Error::InvalidArgument)) => {
@@ -77,11 +83,12 @@ fn main(start: &Start) -> i32 {
     0
 }
 
-/// Spawns an echo server on the CPUs `server_cpus`, and a caller on CPU 0
-/// that times calls to it and prints `ipc_call_roundtrip_<label>_ns`; waits
-/// for both. `InvalidArgument` if no CPU of `server_cpus` is online.
+/// Spawns the echo server (`bench-ipc-echo`) on the CPUs `server_cpus`,
+/// and a caller (`bench-smp-worker`) on CPU 0 that times calls to it and
+/// prints `ipc_call_roundtrip_<label>_ns`; waits for both.
+/// `InvalidArgument` if no CPU of `server_cpus` is online.
 fn pinned_pair(
-    image: Handle<Image>,
+    (image, echo): (Handle<Image>, Handle<Image>),
     memory: Handle<Memory>,
     console: Handle<Console>,
     timer: Handle<Timer>,
@@ -89,9 +96,8 @@ fn pinned_pair(
     label: &str,
 ) -> Result<(), libos::Error> {
     let ep = create_endpoint(memory)?;
-    let server = Spawn::new(image)
+    let server = Spawn::new(echo)
         .quota_pages(256)
-        .args("mode=echo")
         .on_cpus(server_cpus)
         .grant(ep, Rights::RECV, "service")
         .and_then(|s| s.grant(console, Rights::WRITE, "console"))

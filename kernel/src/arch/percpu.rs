@@ -127,8 +127,7 @@ impl PerCpu {
 
     /// Counts a switch to a process on this CPU (the CPU this area is).
     pub fn count_switch(&self) {
-        // Only this CPU writes it: no locked read-modify-write needed.
-        self.switches.store(self.switches.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        bump(&self.switches);
     }
 
     /// Switches to a process on this CPU since boot.
@@ -138,8 +137,7 @@ impl PerCpu {
 
     /// Counts a disk interrupt taken on this CPU (the CPU this area is).
     pub fn count_disk_interrupt(&self) {
-        let n = self.disk_interrupts.load(Ordering::Relaxed);
-        self.disk_interrupts.store(n + 1, Ordering::Relaxed);
+        bump(&self.disk_interrupts);
     }
 
     /// Disk interrupts taken on this CPU since boot.
@@ -152,6 +150,12 @@ impl PerCpu {
     pub fn idle_slot(&self) -> *mut u64 {
         self.idle_rsp.as_ptr()
     }
+}
+
+/// Adds one to a counter only its own CPU writes: no locked
+/// read-modify-write needed.
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// How many per-CPU areas were handed out (the next CPU index).

@@ -142,9 +142,9 @@ struct Capabilities {
 /// each ATA disk on it (the boot disk too: `drivers::probe` tells it by
 /// its MBR), in controller then port order, each with a description for
 /// the boot log (`AHCI port 1 at 00:1f.2, 256 MiB, NCQ
-/// depth 32, MSI`). Completions by MSI if `irq`, else polled. Writes to
+/// depth 32, MSI`). Completions by MSI to `irq`, else polled. Writes to
 /// no disk.
-pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
+pub fn probe(root: &mut PciRoot<PortCam>, irq: super::IrqTarget) -> Vec<Found> {
     let found = pci::functions_of_class(root, CLASS_MASS_STORAGE, SUBCLASS_SATA, PROG_IF_AHCI);
     let mut disks = Vec::new();
     for df in found {
@@ -159,7 +159,7 @@ pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
 fn probe_controller(
     root: &mut PciRoot<PortCam>,
     df: DeviceFunction,
-    irq: bool,
+    irq: super::IrqTarget,
     disks: &mut Vec<Found>,
 ) -> Result<(), &'static str> {
     let (_, command) = root.get_status_command(df);
@@ -176,10 +176,9 @@ fn probe_controller(
     spin_until(LINK_TIMEOUT_NS, || {
         ports(implemented, abar).all(|p| port::PortRegs::new(abar, p).link_up())
     });
-    let interrupts = if irq {
-        pci::enable_msi(root, df, super::DISK_VECTOR, super::irq_destination())
-    } else {
-        Err("diskirq=off")
+    let interrupts = match irq {
+        Some(apic_id) => pci::enable_msi(root, df, super::DISK_VECTOR, apic_id),
+        None => Err("diskirq=off"),
     };
     if let Err(e) = interrupts
         && e != "diskirq=off"

@@ -24,20 +24,9 @@ use dma::KernelHal;
 /// handler polls every device).
 pub const DISK_VECTOR: u8 = 33;
 
-/// The local APIC id disk interrupts (MSI, MSI-X) are sent to: the boot
-/// CPU's unless `irqcpu=` chose another ([`route_interrupts_to`]).
-static IRQ_DESTINATION: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
-/// Sends the disks' interrupts to the CPU whose local APIC id is `apic_id`
-/// (call before `probe`, which programs the devices).
-pub fn route_interrupts_to(apic_id: u8) {
-    IRQ_DESTINATION.store(apic_id, core::sync::atomic::Ordering::Relaxed);
-}
-
-/// Where the disks' interrupts go (a local APIC id).
-pub fn irq_destination() -> u8 {
-    IRQ_DESTINATION.load(core::sync::atomic::Ordering::Relaxed)
-}
+/// Where the disks' completion interrupts (MSI, MSI-X) go: the local APIC
+/// id of a CPU (`irqcpu=`), or `None` to poll (`diskirq=off`).
+pub type IrqTarget = Option<u8>;
 
 /// A disk a controller's probe found, before it gets its number.
 pub struct Found {
@@ -54,18 +43,19 @@ const BOOT_SECTOR_TIMEOUT_NS: u64 = 2_000_000_000;
 const MBR_SIGNATURE: core::ops::Range<usize> = 440..444;
 
 /// Finds the disks and numbers them: every controller's (virtio-blk, then
-/// NVMe, then AHCI, each in PCI order), completing by interrupt if `irq`;
+/// NVMe, then AHCI, each in PCI order), completing by interrupts sent to
+/// `irq` (else polled);
 /// then a RAM disk of `ram_disk_sectors` if asked for; last every disk
 /// that carries the boot disk's MBR signature `boot_disk` (the disk the
 /// system booted from, and any copy of it), read-only. So the first data
 /// disk is disk 0 wherever the boot disk sits.
-pub fn probe(ram_disk_sectors: u64, irq: bool, boot_disk: Option<u32>) -> Devices {
+pub fn probe(ram_disk_sectors: u64, irq: IrqTarget, boot_disk: Option<u32>) -> Devices {
     let mut found = Vec::new();
     let mut root = PciRoot::new(pci::PortCam);
     found.extend(virtio_disks(&mut root, irq));
     found.extend(nvme::probe(&mut root, irq));
     found.extend(ahci::probe(&mut root, irq));
-    if !irq {
+    if irq.is_none() {
         log::warn!("disks: no completion interrupt (diskirq=off); polling");
     }
     let (mut data, mut boot) = (Vec::new(), Vec::new());
@@ -99,7 +89,7 @@ pub fn probe(ram_disk_sectors: u64, irq: bool, boot_disk: Option<u32>) -> Device
 }
 
 /// Every virtio block device on the PCI bus.
-fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
+fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: IrqTarget) -> Vec<Found> {
     let mut found = Vec::new();
     for df in pci::virtio_block_devices(root) {
         let disk = PciTransport::new::<KernelHal, _>(root, df)
@@ -109,8 +99,8 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: bool) -> Vec<Found> {
             Ok(d) => {
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
-                let irq = irq.then(|| {
-                    pci::enable_msix(root, df, DISK_VECTOR, irq_destination())
+                let irq = irq.map(|apic_id| {
+                    pci::enable_msix(root, df, DISK_VECTOR, apic_id)
                         .and_then(|()| pci::virtio_queue_msix(root, df, 0, 0))
                 });
                 if let Some(Err(e)) = irq {

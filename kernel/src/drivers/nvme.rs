@@ -109,9 +109,9 @@ const MAX_COMMAND_BYTES: u64 = caps::abi::disk::MAX_SECTORS * SECTOR_SIZE as u64
 /// The disks of every NVMe controller on PCI bus 0, in controller then
 /// namespace order, each with its description for the boot log
 /// (`NVMe namespace 1 at 00:04.0, 256 MiB, 64-deep queue, MSI-X`).
-/// Completions are signalled by MSI-X if `irq`. A controller or namespace
+/// Completions are signalled by MSI-X to `irq`, if it names a CPU. A controller or namespace
 /// that cannot be used is reported in the log and left out.
-pub fn probe(root: &mut PciRoot<PortCam>, irq: bool) -> Vec<Found> {
+pub fn probe(root: &mut PciRoot<PortCam>, irq: super::IrqTarget) -> Vec<Found> {
     let found = pci::functions_of_class(root, CLASS_MASS_STORAGE, SUBCLASS_NVM, PROG_IF_NVME);
     let mut disks = Vec::new();
     for df in found {
@@ -149,11 +149,11 @@ impl Controller {
     fn set_up(
         root: &mut PciRoot<PortCam>,
         df: DeviceFunction,
-        irq: bool,
+        irq: super::IrqTarget,
     ) -> Result<Vec<Found>, String> {
         let (_, command) = root.get_status_command(df);
         let mut command = command | PciCommand::MEMORY_SPACE | PciCommand::BUS_MASTER;
-        if !irq {
+        if irq.is_none() {
             // No pin interrupt either: the queues are polled.
             command |= PciCommand::INTERRUPT_DISABLE;
         }
@@ -252,7 +252,7 @@ impl Controller {
     fn identify_and_create(
         &mut self,
         root: &mut PciRoot<PortCam>,
-        irq: bool,
+        irq: super::IrqTarget,
     ) -> Result<Vec<Found>, String> {
         let df = self.df;
         let min_page = self.cap.min_page;
@@ -287,13 +287,12 @@ impl Controller {
                 max_command_bytes / 1024
             ));
         }
-        let interrupts = if irq {
-            pci::enable_msix(root, df, super::DISK_VECTOR, super::irq_destination())
-        } else {
-            Err("diskirq=off")
+        let interrupts = match irq {
+            Some(apic_id) => pci::enable_msix(root, df, super::DISK_VECTOR, apic_id),
+            None => Err("diskirq=off"),
         };
         if let Err(e) = interrupts
-            && irq
+            && irq.is_some()
         {
             log::warn!("nvme {df}: no completion interrupt ({e}); polling");
         }

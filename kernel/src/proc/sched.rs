@@ -76,21 +76,22 @@ pub enum Place {
     Here,
 }
 
-/// Where process `p` waits when it is not queued here (`here`): the CPU it
-/// last ran on if its mask allows, else the lowest online one it does.
-fn home_of(p: &Process, here: u32) -> u32 {
-    if p.cpus & (1 << p.cpu) != 0 {
-        return p.cpu;
-    }
-    // `p.cpus` holds an online CPU (spawn checked), so there is one.
-    kerncore::runq::home(p.cpu, p.cpus, online()).unwrap_or(here)
-}
-
 /// A process queued where its mask forbids, or twice: a kernel bug.
 #[cold]
 #[inline(never)]
-fn queueing_failed(pid: ObjectId, cpu: u32, e: kerncore::runq::RunqError) -> ! {
+pub(super) fn queueing_failed(pid: ObjectId, cpu: u32, e: kerncore::runq::RunqError) -> ! {
     panic!("process {:#x} queued on CPU {cpu}: {e:?}", pid.0);
+}
+
+/// The CPUs of `cpus` (each CPU's share, by index) running a process.
+fn busy(cpus: &[CpuSched]) -> CpuSet {
+    let mut busy = 0;
+    for (i, s) in cpus.iter().enumerate().take(crate::arch::percpu::count()) {
+        if s.current.is_some() {
+            busy |= 1 << i;
+        }
+    }
+    busy
 }
 
 /// The CPUs online, as a set (their indices are `0..count`).
@@ -112,7 +113,7 @@ impl Scheduler {
     }
 
     /// Queues ready process `pid` (record `p`), where `place` says;
-    /// returns the CPU it was queued on.
+    /// returns whether it was queued on the calling CPU.
     ///
     /// A process to run first (`Place::Front`, or `Place::Here` when its
     /// mask keeps it off this CPU) whose CPU is busy queues here if it may
@@ -124,15 +125,16 @@ impl Scheduler {
     /// queues here, if its mask allows, rather than on the CPU it last ran
     /// on: this CPU is awake and will run it at once, while waking a
     /// halted one costs an IPI and the time its emulator thread takes to
-    /// resume (under TCG, more than a cold TLB costs: the disk
-    /// benchmark's 4 KiB read on two CPUs took 210 µs against 185).
+    /// resume (under TCG that wake-up is what makes a round trip between
+    /// two CPUs cost 82–91 µs without halt polling, against 12–13 µs on
+    /// one CPU).
     ///
     /// On every switch of a yield and every IPC wake-up: the common cases
     /// (the process last ran here, or is allowed here and this CPU idles)
     /// are decided first, without the general rule's look at which CPUs
     /// are online.
     #[inline]
-    pub fn enqueue(&mut self, p: &mut Process, pid: ObjectId, place: Place) -> u32 {
+    pub fn enqueue(&mut self, p: &mut Process, pid: ObjectId, place: Place) -> bool {
         let here = crate::arch::percpu::index();
         let front = place != Place::Back;
         let allowed_here = p.cpus & (1 << here) != 0;
@@ -150,13 +152,14 @@ impl Scheduler {
         if let Err(e) = self.runq.push(cpu, pid, p.cpus, front) {
             queueing_failed(pid, cpu, e);
         }
-        cpu
+        cpu == here
     }
 
     /// [`Scheduler::enqueue`]'s CPU for a process not simply queued here.
     #[inline(never)]
     fn elsewhere(&mut self, p: &Process, here: u32, front: bool) -> u32 {
-        let home = home_of(p, here);
+        // `p.cpus` holds an online CPU (spawn checked), so there is one.
+        let home = kerncore::runq::home(p.cpu, p.cpus, online()).unwrap_or(here);
         if !front || self.cpu_mut(home).current.is_none() {
             return home;
         }
@@ -172,29 +175,13 @@ impl Scheduler {
     /// its queue, else one stolen from a busy CPU.
     #[inline]
     pub fn pick(&mut self, cpu: u32) -> Option<ObjectId> {
-        match self.runq.pop_own(cpu) {
-            Some(pid) => Some(pid),
-            None => self.steal(cpu),
-        }
-    }
-
-    /// [`Scheduler::pick`] when this CPU's queue is empty: off the direct
-    /// switches' path, where the queue holds the peer.
-    #[inline(never)]
-    fn steal(&mut self, cpu: u32) -> Option<ObjectId> {
-        let busy = self.busy();
-        self.runq.steal(cpu, busy)
+        let cpus = &self.cpus;
+        self.runq.pop(cpu, || busy(cpus))
     }
 
     /// The CPUs running a process.
     pub fn busy(&self) -> CpuSet {
-        let mut busy = 0;
-        for (i, s) in self.cpus.iter().enumerate().take(crate::arch::percpu::count()) {
-            if s.current.is_some() {
-                busy |= 1 << i;
-            }
-        }
-        busy
+        busy(&self.cpus)
     }
 
     /// The calling CPU's share.
@@ -264,7 +251,7 @@ impl Scheduler {
         {
             p.state = State::Ready;
             self.forget_blocked(pid, block);
-            return self.enqueue(p, pid, Place::Front) == crate::arch::percpu::index();
+            return self.enqueue(p, pid, Place::Front);
         }
         false
     }

@@ -82,8 +82,9 @@ pub struct SpawnRequest<'a> {
     pub grants: &'a [StartGrant],
     /// Its arguments (at most `ARGS_LEN` bytes).
     pub args: &'a [u8],
-    /// The CPUs it may run on (`SpawnArgs::cpus`, the parent's already put
-    /// in for 0; 0 here, from the kernel: every CPU).
+    /// The CPUs it may run on (`SpawnArgs::cpus`, the parent's put in for
+    /// 0); those not online are dropped, and none left is
+    /// `InvalidArgument`.
     pub cpus: kerncore::runq::CpuSet,
 }
 
@@ -93,10 +94,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
     if req.grants.len() >= MAX_START_HANDLES || req.args.len() > ARGS_LEN {
         return Err(Error::InvalidArgument);
     }
-    let cpus = match req.cpus {
-        caps::abi::process::PARENT_CPUS => super::sched::online(),
-        mask => mask & super::sched::online(),
-    };
+    let cpus = req.cpus & super::sched::online();
     if cpus == 0 {
         return Err(Error::InvalidArgument);
     }
@@ -273,7 +271,6 @@ fn build(
     aspace.write_phys(START_INFO_ADDR, bytes).expect("the start page is mapped");
     let entry = program.entry;
     prepare_first_entry(p.kstack.as_ref().expect("set above"), entry);
-    let p = k.procs.get_mut(pid).expect("just inserted");
     k.sched.enqueue(p, pid, super::sched::Place::Back);
     Ok(pid)
 }

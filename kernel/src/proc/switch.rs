@@ -37,15 +37,18 @@ const IDLE_POLL_SPINS: u32 = 32;
 
 /// Sets the idle loop's polling window (`iopoll=`, in µs).
 pub fn set_idle_poll(us: u64) {
-    let cycles = crate::time::tsc_hz() / 1_000_000 * us;
-    IDLE_POLL_CYCLES.store(cycles, Ordering::Relaxed);
+    IDLE_POLL_CYCLES.store(tsc_cycles(us), Ordering::Relaxed);
+}
+
+/// `us` microseconds in TSC cycles.
+fn tsc_cycles(us: u64) -> u64 {
+    crate::time::tsc_hz() / 1_000_000 * us
 }
 
 /// Sets how long an idle CPU watches for work before it halts
 /// (`haltpoll=`, in µs).
 pub fn set_halt_poll(us: u64) {
-    let cycles = crate::time::tsc_hz() / 1_000_000 * us;
-    HALT_POLL_CYCLES.store(cycles, Ordering::Relaxed);
+    HALT_POLL_CYCLES.store(tsc_cycles(us), Ordering::Relaxed);
 }
 
 /// Where to switch to.
@@ -181,7 +184,7 @@ fn park_ready(k: &mut Kernel, pid: ObjectId, here: u32) -> *mut u64 {
     let p = kernel.procs.get_mut(pid).expect("current exists");
     p.state = State::Ready;
     if let Err(e) = kernel.sched.runq.push(here, pid, p.cpus, false) {
-        requeue_failed(pid, here, e);
+        super::sched::queueing_failed(pid, here, e);
     }
     p.kstack.as_ref().expect("running process has a stack").saved_rsp()
 }
@@ -192,13 +195,6 @@ fn park(k: &mut Kernel, pid: ObjectId, state: State) -> *mut u64 {
     let p = k.procs.get_mut(pid).expect("current exists");
     p.state = state;
     p.kstack.as_ref().expect("running process has a stack").saved_rsp()
-}
-
-/// The current process could not be queued on its own CPU: a kernel bug.
-#[cold]
-#[inline(never)]
-fn requeue_failed(pid: ObjectId, here: u32, e: kerncore::runq::RunqError) -> ! {
-    panic!("the current process {:#x} requeued on CPU {here}: {e:?}", pid.0);
 }
 
 /// Runs ready process `target` now, for the rest of the current process's
@@ -222,12 +218,13 @@ pub fn yield_to(mut k: KernelGuard, target: ObjectId) {
 /// Blocks the current process for `block` and runs another; returns when
 /// it has been woken.
 pub fn block_current(mut k: KernelGuard, block: Block) {
-    let pid = k.sched.here().current.expect("only a process blocks");
+    let here = percpu::index();
+    let pid = k.sched.cpu_mut(here).current.expect("only a process blocks");
     let save = park(&mut k, pid, State::Blocked(block));
     if let Block::Sleep(deadline) = block {
         k.sched.sleepers.push((deadline, pid));
     }
-    let next = k.sched.pick(percpu::index());
+    let next = k.sched.pick(here);
     switch_away(k, save, next, true);
 }
 

@@ -117,10 +117,11 @@ pub fn yield_to(k: &mut Kernel, c: Caller, a: calls::ProcYieldTo) -> Outcome {
     let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::empty())?;
     let Object::Process(target) = cap.object else { return Err(Error::WrongKind) };
     let here = crate::arch::percpu::index();
-    match k.procs.get(target).map(|p| (p.state, p.cpus & (1 << here) != 0)) {
-        Some((State::Ready, true)) => Ok(Next::YieldTo(target)),
-        Some((State::Ready, false)) => Err(Error::WouldBlock),
-        Some((State::Running | State::Blocked(_), _)) => Err(Error::WouldBlock),
-        Some((State::Dead, _)) | None => Err(Error::PeerGone),
+    match k.procs.get(target) {
+        Some(p) if p.state == State::Ready && p.cpus & (1 << here) != 0 => {
+            Ok(Next::YieldTo(target))
+        }
+        Some(p) if p.state != State::Dead => Err(Error::WouldBlock),
+        _ => Err(Error::PeerGone),
     }
 }

@@ -57,6 +57,11 @@ impl Sweep {
         self.check(name, got.map(|_| ()), want);
     }
 
+    /// `proc_spawn(args)`, expecting `want`.
+    fn spawn(&mut self, name: &str, args: &SpawnArgs, want: Error) {
+        self.call(name, Syscall::ProcSpawn, [args as *const SpawnArgs as u64, 0, 0, 0, 0, 0], want);
+    }
+
     /// Counts a case that is a plain condition, not an error code.
     fn expect(&mut self, name: &str, ok: bool) {
         self.cases += 1;
@@ -532,24 +537,14 @@ fn main(start: &Start) -> i32 {
             quota_pages: 64,
             ..Default::default()
         };
-        s.call(
-            "proc_spawn bad image",
-            Syscall::ProcSpawn,
-            [&args as *const _ as u64, 0, 0, 0, 0, 0],
-            Error::BadHandle,
-        );
+        s.spawn("proc_spawn bad image", &args, Error::BadHandle);
         let args = SpawnArgs {
             image: peer.raw().as_raw(),
             memory: h,
             quota_pages: 64,
             ..Default::default()
         };
-        s.call(
-            "proc_spawn bad memory",
-            Syscall::ProcSpawn,
-            [&args as *const _ as u64, 0, 0, 0, 0, 0],
-            Error::BadHandle,
-        );
+        s.spawn("proc_spawn bad memory", &args, Error::BadHandle);
     }
 
     // The wrong kind.
@@ -578,12 +573,7 @@ fn main(start: &Start) -> i32 {
         quota_pages: 64,
         ..Default::default()
     };
-    s.call(
-        "proc_spawn a console",
-        Syscall::ProcSpawn,
-        [&args as *const _ as u64, 0, 0, 0, 0, 0],
-        Error::WrongKind,
-    );
+    s.spawn("proc_spawn a console", &args, Error::WrongKind);
     // A CPU mask naming no online CPU (no test boots 16 or 64 CPUs).
     for cpus in [1 << 15, 1 << 63, 0xffff_0000] {
         let args = SpawnArgs {
@@ -593,12 +583,7 @@ fn main(start: &Start) -> i32 {
             cpus,
             ..Default::default()
         };
-        s.call(
-            "proc_spawn on no online CPU",
-            Syscall::ProcSpawn,
-            [&args as *const _ as u64, 0, 0, 0, 0, 0],
-            Error::InvalidArgument,
-        );
+        s.spawn("proc_spawn on no online CPU", &args, Error::InvalidArgument);
     }
 
     // Missing rights.
@@ -669,12 +654,7 @@ fn main(start: &Start) -> i32 {
         quota_pages: 64,
         ..Default::default()
     };
-    s.call(
-        "proc_spawn without EXEC",
-        Syscall::ProcSpawn,
-        [&args as *const _ as u64, 0, 0, 0, 0, 0],
-        Error::MissingRight,
-    );
+    s.spawn("proc_spawn without EXEC", &args, Error::MissingRight);
 
     // Bad arguments.
     for nr in [999u64, Syscall::END, u64::MAX] {
