@@ -184,12 +184,11 @@ bench: kernel user imager runner
 	@# SMP (issue 16): null syscalls from one process on one CPU (in the
 	@# run above) and from two on two CPUs (smp_scaling_2 is the ratio);
 	@# the disk figures again on two CPUs, renamed (disk_smp2_*);
-	@# tlb_shootdown_ns, measured by the kernel; with halt polling on
-	@# (haltpoll=50, off by default: kerncore/src/bootcfg.rs). (bench-ipc stays on one
+	@# tlb_shootdown_ns, measured by the kernel. (bench-ipc stays on one
 	@# CPU: its floor is two processes handing one CPU to each other.)
 	$(IMAGER) --kernel $(KERNEL) --out $(BUILD)/bench-smp.img \
 	    --bin init=$(USER_DIR)/init $(foreach b,$(BENCH_PROGS),--bin $(b)=$(USER_DIR)/$(b)) \
-	    --manifest bench/exocap.toml --cmdline "log=info haltpoll=50 examples=bench-smp:workers=2+ipc=pinned,bench-disk"
+	    --manifest bench/exocap.toml --cmdline "log=info examples=bench-smp:workers=2+ipc=pinned,bench-disk"
 	target/debug/exocap-bench $(BUILD)/bench-smp.img --data-disk $(BUILD)/bench-data.img \
 	    --cpus 2 --rename disk_=disk_smp2_ --append
 	@# The disk benchmark again on AHCI and NVMe, in the same sitting, its

@@ -41,12 +41,8 @@ pub const MAX_IO_POLL_US: u64 = 100_000;
 /// same): waking a halted virtual CPU costs an IPI and the time the
 /// host takes to resume its thread (under TCG here an IPC round trip
 /// between two CPUs took 82–91 µs without polling, 11–15 µs with it),
-/// while one that polls sees the work at once and needs no IPI. Off by
-/// default for now: with it on, `disktest`'s revoke of a reader never
-/// once landed on a read waiting for the disk (10 rounds of 10, on a
-/// quiet host), which that test needs to see; not yet understood.
-/// `make bench` turns it on (`haltpoll=50`) for the two-CPU figures.
-pub const DEFAULT_HALT_POLL_US: u64 = 0;
+/// while one that polls sees the work at once and needs no IPI.
+pub const DEFAULT_HALT_POLL_US: u64 = 50;
 /// The longest halt-polling window, in µs (a tick is 1000).
 pub const MAX_HALT_POLL_US: u64 = 10_000;
 /// The highest CPU index `irqcpu=` takes (the kernel runs on 16 CPUs at

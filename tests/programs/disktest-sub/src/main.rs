@@ -47,18 +47,30 @@ fn die_in_flight(disk: Handle<DiskRange>, fault: bool) -> i32 {
 
 /// Reads the range 1 MiB at a time, round and round, until a read fails:
 /// exits 10 if it said `Revoked`, 11 if `BadHandle`, 12 otherwise.
-fn read_until_revoked(disk: Handle<DiskRange>) -> i32 {
+/// Signals `told` once its first read is done, or when it ends before
+/// that, so the revoker knows the reads are under way (the revoke should
+/// find one waiting for the disk) and never waits for nothing.
+fn read_until_revoked(disk: Handle<DiskRange>, told: Option<Handle<Notification>>) -> i32 {
+    let mut told = told;
+    let mut tell = || {
+        if let Some(n) = told.take() {
+            let _ = n.signal();
+        }
+    };
     let mut buf = vec![0u8; 1 << 20];
-    // On several CPUs the revoke may come before the first call.
     let sectors = match disk.sectors() {
         Ok(n) => n,
-        Err(Error::BadHandle) => return 11,
-        Err(_) => return 12,
+        Err(e) => {
+            tell();
+            return if e == Error::BadHandle { 11 } else { 12 };
+        }
     };
     let chunk = (buf.len() / 512) as u64;
     let mut at = 0;
     loop {
-        match disk.read(at, &mut buf) {
+        let r = disk.read(at, &mut buf);
+        tell();
+        match r {
             Ok(()) => at = (at + chunk) % (sectors - sectors % chunk).max(chunk),
             Err(Error::Revoked) => return 10,
             Err(Error::BadHandle) => return 11,
@@ -162,7 +174,9 @@ fn main(start: &Start) -> i32 {
     match start.arg("mode") {
         Some("die-exit") => return die_in_flight(disk, false),
         Some("die-fault") => return die_in_flight(disk, true),
-        Some("read-until-revoked") => return read_until_revoked(disk),
+        Some("read-until-revoked") => {
+            return read_until_revoked(disk, start.handle::<Notification>("told"));
+        }
         Some("reader") => {
             let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
             return reader(disk, start.handle::<Timer>("timer"), ms);

@@ -378,17 +378,25 @@ fn revoke_in_flight(disk: Handle<DiskRange>) -> Result<(), ()> {
     Ok(())
 }
 
-/// A process dies (by exit, then by a fault) with requests in flight: the
 /// A child reads 1 MiB at a time through a range of its own until the
-/// range is revoked under it. A read is blocked in the kernel while the
-/// disk works, so this process runs meanwhile and its revoke usually
-/// lands on a waiting read, which must report `Revoked` (a revoke between
-/// two reads gives the next one `BadHandle`). A kernel that held the CPU
-/// through each read could never produce `Revoked`: the test retries
-/// until it sees it, and fails after `ROUNDS` without.
+/// range is revoked under it. Once its first read is done (it says so
+/// through a notification), it spends nearly all its time blocked in the
+/// kernel while the disk works, so this process's revoke, a tick or so
+/// later, lands on a waiting read, which must report `Revoked` (a revoke
+/// between two reads gives the next one `BadHandle`). A kernel that held
+/// the CPU through each read could never produce `Revoked`: the test
+/// retries until it sees it, and fails after `ROUNDS` without.
+///
+/// The revoke used to come a fixed 0.5 to 1.5 ms after the spawn; with a
+/// second CPU picking the child up at once (halt polling) it always came
+/// while the child was still starting (paging in its buffer), before its
+/// first read: every round said `BadHandle`.
 fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
     const ROUNDS: usize = 10;
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let memory = start.handle::<Memory>("memory").ok_or(())?;
+    let told = Handle::<Notification>::create(memory)
+        .map_err(|e| println!("disktest: notify_create: {e:?}"))?;
     let mut seen = Vec::new();
     for _ in 0..ROUNDS {
         let r = disk
@@ -399,18 +407,18 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
             .without_console()
             .args("mode=read-until-revoked")
             .grant(r, Rights::READ, "disk")
+            .and_then(|s| s.grant(told, Rights::SEND, "told"))
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawn: {e:?}"))?;
-        // On one CPU the child runs until its first read blocks, then we
-        // do. On several it runs beside us from the start, so wait a little
-        // (a different time each round) for a read to be in flight.
-        libos::process::yield_now();
+        told.wait().map_err(|e| println!("disktest: wait for the first read: {e:?}"))?;
+        // A different moment of the next reads each round.
         if let Some(timer) = start.handle::<Timer>("timer") {
-            let _ = timer.sleep_ns(500_000 * (1 + seen.len() as u64 % 3));
+            let _ = timer.sleep_ns(300_000 * (1 + seen.len() as u64 % 3));
         }
         let revoked = r.revoke();
         ensure!(revoked == Ok(1), "revoke the child's range: {revoked:?}");
         let status = child.wait().map_err(|e| println!("disktest: wait: {e:?}"))?;
+        child.0.close().map_err(|e| println!("disktest: close: {e:?}"))?;
         r.close().map_err(|e| println!("disktest: close: {e:?}"))?;
         // 10: its read said Revoked; 11: BadHandle.
         ensure!(matches!(status, ExitStatus::Exited(10 | 11)), "the reader ended with {status:?}");
@@ -427,6 +435,7 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
     Err(())
 }
 
+/// A process dies (by exit, then by a fault) with requests in flight: the
 /// kernel keeps their bounce buffers until the device is done with them,
 /// then frees them. Each round's child takes half the DMA pool, so a leak
 /// makes a later round's submissions fail.
@@ -545,9 +554,19 @@ fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result
         pending.push(disk.submit_read(i as u64 * 8, b).map_err(err("submit"))?);
     }
     other.signal().map_err(err("signal"))?;
-    let (mut seen, mut done) = (0, 0);
-    while done < pending.len() {
+    // Waits before any poll: a request its owner collects (`disk_complete`)
+    // before the kernel reaps it signals nothing (`disk_bind`'s contract),
+    // and with two CPUs the poll can beat the interrupt taken on the other
+    // one, so polling first made the disk bit a race (CI saw only OTHER).
+    // Uncollected, the first completion is reaped by the kernel and
+    // signals: the waits end with both sources seen.
+    let mut seen = 0;
+    while seen & DISK == 0 {
         seen |= n.wait().map_err(err("wait"))?;
+    }
+    ensure!(seen == DISK | OTHER, "the waits saw both sources: {seen:#b}");
+    let mut done = 0;
+    loop {
         for p in pending.iter_mut().filter(|p| p.id().is_some()) {
             match p.poll() {
                 Ok(8) => done += 1,
@@ -558,9 +577,12 @@ fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result
                 }
             }
         }
+        if done == pending.len() {
+            break;
+        }
+        ensure!(n.wait() == Ok(DISK), "a later wait saw something else than the disk");
     }
     drop(pending);
-    ensure!(seen == DISK | OTHER, "one wait saw both sources: {seen:#b}");
     // A completion signalled after the last wait and collected by the same
     // pass of polls leaves its bit behind: at most that one bit, once.
     let left = n.poll();
