@@ -289,9 +289,7 @@ impl AddressSpace {
         let slot = self.quota_slot(quota)?;
         for i in 0..pages {
             if let Err(e) = self.map_one(vaddr + i * PAGE_SIZE, access, slot, charge) {
-                for j in 0..i {
-                    self.unmap_one(vaddr + j * PAGE_SIZE, charge);
-                }
+                self.unmap_pages(vaddr, i, charge);
                 self.release_slot_if_unused(slot);
                 return Err(e);
             }
@@ -349,9 +347,7 @@ impl AddressSpace {
                     self.table_mut(pt)[index(va, 1)].set_frame(*f, flags)
                 }
                 Err(e) => {
-                    for j in 0..i as u64 {
-                        self.unmap_one(vaddr + j * PAGE_SIZE, charge);
-                    }
+                    self.unmap_pages(vaddr, i as u64, charge);
                     return Err(e);
                 }
             }
@@ -404,6 +400,16 @@ impl AddressSpace {
         if !vaddr.is_multiple_of(PAGE_SIZE) || pages == 0 || !is_user_range(vaddr, len) {
             return Err(Error::InvalidArgument);
         }
+        Ok(self.unmap_pages(vaddr, pages, charge))
+    }
+
+    /// [`unmap`](Self::unmap) of a range already checked (also the undoing
+    /// of a failed `map_zeroed` or `map_frames`: a CPU that stayed in this
+    /// space may have cached the pages they had just mapped, for the
+    /// processor may load any present translation ahead of use; found by
+    /// review, the undoing flushed this CPU's TLB only). Returns how many
+    /// pages were mapped.
+    fn unmap_pages(&mut self, vaddr: u64, pages: u64, charge: &mut impl Charge) -> u64 {
         let unmapped =
             (0..pages).filter(|i| self.unmap_one(vaddr + i * PAGE_SIZE, charge)).count() as u64;
         if unmapped > 0 {
@@ -418,7 +424,7 @@ impl AddressSpace {
             // hold until every target has answered.
             crate::arch::smp::tlb::shootdown(self.pml4, crate::arch::smp::tlb::Action::Flush);
         }
-        Ok(unmapped)
+        unmapped
     }
 
     /// The physical address behind user address `vaddr`, if its page is
