@@ -2,6 +2,8 @@
 //!
 //! - (none) waits for `go`, makes `calls=<n>` null capability-checked
 //!   syscalls (`cap_kind` on its console handle), signals `done`;
+//! - `spin`: the same, with `calls=<n>` steps of arithmetic in user mode
+//!   instead of the syscalls (the machine's own scaling: no kernel);
 //! - `caller`: makes `runs=<r>` runs of `calls=<n>` calls on `service`
 //!   (served by `bench-ipc-echo`, which answers the first word plus one),
 //!   each checked, and prints `BENCH <name> <ns> ns` (`name=`): the median
@@ -24,11 +26,12 @@ fn main(start: &Start) -> i32 {
     let calls: u64 = start.arg("calls").and_then(|c| c.parse().ok()).unwrap_or(0);
     match start.arg("mode") {
         Some("caller") => caller(start, calls),
-        _ => syscalls(start, calls),
+        Some("spin") => syscalls(start, calls, true),
+        _ => syscalls(start, calls, false),
     }
 }
 
-fn syscalls(start: &Start, calls: u64) -> i32 {
+fn syscalls(start: &Start, calls: u64, spin: bool) -> i32 {
     let (Some(console), Some(go), Some(done)) = (
         start.handle::<Console>("console"),
         start.handle::<Notification>("go"),
@@ -40,8 +43,16 @@ fn syscalls(start: &Start, calls: u64) -> i32 {
         return 1;
     }
     let mut failed = false;
-    for _ in 0..calls {
-        failed |= sys::cap_kind(console.raw()).is_err();
+    if spin {
+        let mut x = 1u64;
+        for _ in 0..calls {
+            x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        failed = x == 0;
+    } else {
+        for _ in 0..calls {
+            failed |= sys::cap_kind(console.raw()).is_err();
+        }
     }
     if done.signal().is_err() || failed {
         return 1;

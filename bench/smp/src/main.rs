@@ -8,6 +8,11 @@
 //!   together; the figure is the calls of all of them over the time from
 //!   the start to the last one's end. `make bench` runs it with one worker
 //!   on one CPU and two workers on two.
+//! - `smp_user_steps_per_sec_<n>`: the same with `SPIN_STEPS` steps of
+//!   arithmetic in user mode (`bench-smp-worker mode=spin`) instead of
+//!   the calls: how well the machine itself scales (under TCG, one host
+//!   thread per virtual CPU, beside QEMU's own), the ceiling of the
+//!   syscall figure's scaling.
 //! - with `ipc=pinned`, IPC round trips between processes placed on chosen
 //!   CPUs (`Spawn::on_cpus`): a `bench-smp-worker` caller on CPU 0 calls
 //!   `bench-ipc-echo` (the echo server of `bench-ipc`), one word each
@@ -36,6 +41,8 @@ libos::main!(main);
 
 /// Calls per worker and run.
 const CALLS: u64 = 400_000;
+/// Steps of arithmetic per worker and run (about as long as the calls).
+const SPIN_STEPS: u64 = 40_000_000;
 const RUNS: usize = 3;
 /// IPC round trips per run of the pinned pairs.
 const IPC_CALLS: u64 = 20_000;
@@ -51,16 +58,21 @@ fn main(start: &Start) -> i32 {
         println!("bench-smp: no bench-smp-worker image");
         return 1;
     };
-    let mut rates = [0u64; RUNS];
-    for rate in rates.iter_mut() {
-        match run(image, memory, console, timer, workers) {
-            Some(r) => *rate = r,
-            None => return 1,
+    for (work, steps, name, unit) in [
+        (Work::Syscalls, CALLS, "syscalls", "calls/s"),
+        (Work::Spin, SPIN_STEPS, "user_steps", "steps/s"),
+    ] {
+        let mut rates = [0u64; RUNS];
+        for rate in rates.iter_mut() {
+            match run(image, (memory, console, timer), workers, work, steps) {
+                Some(r) => *rate = r,
+                None => return 1,
+            }
         }
+        println!("bench-smp: {name} runs {rates:?}");
+        rates.sort_unstable();
+        println!("BENCH smp_{name}_per_sec_{workers} {} {unit}", rates[RUNS / 2]);
     }
-    println!("bench-smp: runs {rates:?}");
-    rates.sort_unstable();
-    println!("BENCH smp_syscalls_per_sec_{workers} {} calls/s", rates[RUNS / 2]);
     if start.arg("ipc") == Some("pinned") {
         let Some((_, echo)) = start.images().find(|&(n, _)| n == "bench-ipc-echo") else {
             println!("bench-smp: no bench-ipc-echo image");
@@ -128,20 +140,34 @@ fn pinned_pair(
     }
 }
 
+/// What a worker of [`run`] does.
+#[derive(Clone, Copy)]
+enum Work {
+    /// Null capability-checked syscalls.
+    Syscalls,
+    /// Arithmetic in user mode.
+    Spin,
+}
+
 /// One run: spawns the workers, lets them wait, starts them together and
-/// waits for the last; returns the calls per second of all together.
+/// waits for the last; returns the `steps` (each worker's) per second of
+/// all together.
 fn run(
     image: Handle<Image>,
-    memory: Handle<Memory>,
-    console: Handle<Console>,
-    timer: Handle<Timer>,
+    (memory, console, timer): (Handle<Memory>, Handle<Console>, Handle<Timer>),
     workers: u64,
+    work: Work,
+    steps: u64,
 ) -> Option<u64> {
     let done = Handle::<Notification>::create(memory).ok()?;
     let mut started = Vec::new();
     for _ in 0..workers {
         let go = Handle::<Notification>::create(memory).ok()?;
-        let args = alloc::format!("calls={CALLS}");
+        let mode = match work {
+            Work::Syscalls => "",
+            Work::Spin => " mode=spin",
+        };
+        let args = alloc::format!("calls={steps}{mode}");
         let child = Spawn::new(image)
             .quota_pages(256)
             .args(&args)
@@ -176,5 +202,5 @@ fn run(
         go.close().ok()?;
     }
     done.close().ok()?;
-    Some(workers * CALLS * 1_000_000_000 / (t1 - t0).max(1))
+    Some(workers * steps * 1_000_000_000 / (t1 - t0).max(1))
 }

@@ -17,9 +17,10 @@
 //! machine's CPU count (1 by default, whatever `SMP` says: the figures'
 //! names say when they are not on one CPU). When the file then holds both
 //! `smp_syscalls_per_sec_1` and `smp_syscalls_per_sec_2`, `smp_scaling_2`
-//! is their ratio. With `EXOCAP_BENCH_CONSOLE=<file>` set, the machine's
-//! whole console is written there (the kernel's log, the programs' other
-//! lines).
+//! is their ratio (and `smp_user_scaling_2` that of
+//! `smp_user_steps_per_sec_1` and `_2`). With `EXOCAP_BENCH_CONSOLE=<file>`
+//! set, the machine's whole console is written there (the kernel's log,
+//! the programs' other lines).
 //!
 //! `--instructions <prefix>` runs the guest under `-icount shift=0`, where
 //! its clock advances one nanosecond per guest instruction, and keeps only
@@ -238,7 +239,7 @@ fn main() -> ExitCode {
         let smp_run = figures[figures.len() - shown..]
             .iter()
             .any(|f| f.name.starts_with("smp_syscalls_per_sec_"));
-        if let Some(scaling) = smp_scaling(&figures).filter(|_| smp_run) {
+        for scaling in smp_scaling(&figures).into_iter().filter(|_| smp_run) {
             figures.retain(|f| f.name != scaling.name);
             figures.push(scaling);
             shown += 1;
@@ -276,16 +277,24 @@ fn over_linux_pipe(earlier: &[Figure], linux: &[Figure]) -> Option<Figure> {
 }
 
 /// `smp_scaling_2`: null syscalls per second on two CPUs (two processes)
-/// over one CPU (one process), if `figures` has both.
-fn smp_scaling(figures: &[Figure]) -> Option<Figure> {
+/// over one CPU (one process), and `smp_user_scaling_2`, the same of
+/// arithmetic in user mode (the machine's own scaling, the first one's
+/// ceiling), each if `figures` has both of its figures.
+fn smp_scaling(figures: &[Figure]) -> Vec<Figure> {
     let value = |name: &str| figures.iter().find(|f| f.name == name).map(|f| f.value);
-    let one = value("smp_syscalls_per_sec_1").filter(|&v| v > 0.0)?;
-    let two = value("smp_syscalls_per_sec_2")?;
-    Some(Figure {
-        name: "smp_scaling_2".into(),
-        value: (two / one * 1000.0).round() / 1000.0,
-        unit: "ratio".into(),
-    })
+    let ratio = |what: &str, name: &str| {
+        let one = value(&format!("smp_{what}_per_sec_1")).filter(|&v| v > 0.0)?;
+        let two = value(&format!("smp_{what}_per_sec_2"))?;
+        Some(Figure {
+            name: name.into(),
+            value: (two / one * 1000.0).round() / 1000.0,
+            unit: "ratio".into(),
+        })
+    };
+    [ratio("syscalls", "smp_scaling_2"), ratio("user_steps", "smp_user_scaling_2")]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The kernel-time figures of the disk benchmark of a run under
@@ -334,6 +343,28 @@ mod tests {
         assert_eq!((r.name.as_str(), r.value), ("ipc_call_over_linux_pipe", 0.117));
         assert!(over_linux_pipe(&[], &linux).is_none());
         assert!(over_linux_pipe(&earlier, &[]).is_none());
+    }
+
+    #[test]
+    fn each_scaling_needs_both_of_its_figures() {
+        let f = |name: &str, value| Figure { name: name.into(), value, unit: "/s".into() };
+        let mut figures = vec![
+            f("smp_syscalls_per_sec_1", 1000.0),
+            f("smp_syscalls_per_sec_2", 1700.0),
+            f("smp_user_steps_per_sec_2", 5.0),
+        ];
+        let got = |figures: &[Figure]| -> Vec<(String, f64)> {
+            smp_scaling(figures).into_iter().map(|r| (r.name, r.value)).collect()
+        };
+        assert_eq!(got(&figures), [("smp_scaling_2".to_string(), 1.7)]);
+        figures.push(f("smp_user_steps_per_sec_1", 3.0));
+        assert_eq!(
+            got(&figures),
+            [("smp_scaling_2".to_string(), 1.7), ("smp_user_scaling_2".to_string(), 1.667)]
+        );
+        // A zero one-CPU figure gives no ratio rather than infinity.
+        figures[0].value = 0.0;
+        assert_eq!(got(&figures), [("smp_user_scaling_2".to_string(), 1.667)]);
     }
 
     #[test]
