@@ -55,7 +55,7 @@ QEMU_RUNNER  := target/debug/exocap-qemu
 
 GRAPH_DISK   := $(BUILD)/graph-data.img
 
-.PHONY: setup run shell graph gdb image kernel test-kernel user imager runner test host-checks host-test qemu-test \
+.PHONY: setup run shell graph gdb image kernel test-kernel user imager runner test host-test qemu-test \
         lint bench fuzz clean
 
 setup:
@@ -115,16 +115,7 @@ gdb: image runner
 	@echo "  gdb -ex 'add-symbol-file $(KERNEL) -o 0xffffffff80000000' -ex 'target remote :1234'"
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) --gdb
 
-# The image builder builds beside the lint and the host tests: its first
-# build takes minutes (the `bootloader` crate builds its own boot stages,
-# much of it one crate at a time, so a core is often free).
-test: setup
-	$(MAKE) -j2 imager host-checks
-	$(MAKE) qemu-test
-
-host-checks: setup
-	$(MAKE) lint
-	$(MAKE) host-test
+test: lint host-test qemu-test
 
 lint: setup
 	cargo fmt --all -- --check
