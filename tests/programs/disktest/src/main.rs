@@ -395,6 +395,7 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
     const ROUNDS: usize = 10;
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
     let memory = start.handle::<Memory>("memory").ok_or(())?;
+    let timer = start.handle::<Timer>("timer").ok_or(())?;
     let told = Handle::<Notification>::create(memory)
         .map_err(|e| println!("disktest: notify_create: {e:?}"))?;
     let mut seen = Vec::new();
@@ -410,11 +411,25 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
             .and_then(|s| s.grant(told, Rights::SEND, "told"))
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawn: {e:?}"))?;
-        told.wait().map_err(|e| println!("disktest: wait for the first read: {e:?}"))?;
-        // A different moment of the next reads each round.
-        if let Some(timer) = start.handle::<Timer>("timer") {
-            let _ = timer.sleep_ns(300_000 * (1 + seen.len() as u64 % 3));
+        // Its signal, or its end if it died before it could signal (a
+        // fault): a plain wait would then last until the harness's timeout.
+        loop {
+            match told.poll() {
+                Ok(_) => break,
+                Err(Error::WouldBlock) => {}
+                Err(e) => {
+                    println!("disktest: poll for the first read: {e:?}");
+                    return Err(());
+                }
+            }
+            if let Ok(status) = child.try_wait() {
+                println!("disktest: the reader ended before its first read: {status:?}");
+                return Err(());
+            }
+            timer.sleep_ns(1_000_000).map_err(|e| println!("disktest: sleep: {e:?}"))?;
         }
+        // A different moment of the next reads each round.
+        timer.sleep_ns(300_000 * (1 + seen.len() as u64 % 3)).map_err(|_| ())?;
         let revoked = r.revoke();
         ensure!(revoked == Ok(1), "revoke the child's range: {revoked:?}");
         let status = child.wait().map_err(|e| println!("disktest: wait: {e:?}"))?;
@@ -532,15 +547,15 @@ fn errors_stay_with_their_request(disk: Handle<DiskRange>, timer: Handle<Timer>)
     Ok(())
 }
 
-/// Sleeps `SLEEPS` times `SLEEP_NS` while a child reads the disk back to
-/// back, and checks each sleep against the reference clock (the PIT, not
-/// the TSC that set the deadline): never early, late by at most a few
-/// ticks in the median; and that the timer ticks kept coming.
 /// Disk completions signal the notification bound with `disk_bind` (its
 /// badge), so one `wait` covers them beside another signaller; ring
 /// entries signal too; nothing is signalled after unbinding, nor once the
 /// bound capability is gone.
-fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result<(), ()> {
+fn completions_notify(
+    disk: Handle<DiskRange>,
+    memory: Handle<Memory>,
+    timer: Handle<Timer>,
+) -> Result<(), ()> {
     const DISK: u64 = 0b10;
     const OTHER: u64 = 0b100;
     let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
@@ -564,7 +579,7 @@ fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result
     while seen & DISK == 0 {
         seen |= n.wait().map_err(err("wait"))?;
     }
-    ensure!(seen == DISK | OTHER, "the waits saw both sources: {seen:#b}");
+    ensure!(seen == DISK | OTHER, "no source but the disk and the other: {seen:#b}");
     let mut done = 0;
     loop {
         for p in pending.iter_mut().filter(|p| p.id().is_some()) {
@@ -588,6 +603,16 @@ fn completions_notify(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result
     let left = n.poll();
     ensure!(matches!(left, Ok(DISK) | Err(Error::WouldBlock)), "left after the loop: {left:?}");
     ensure!(n.poll() == Err(Error::WouldBlock), "a completion signalled twice");
+    // One wait sees both sources: a read left uncollected long enough for
+    // the kernel to reap it (a tick polls the disk at the latest; a 4 KiB
+    // read takes well under a millisecond here), then the other signal.
+    let mut page = [0u8; 4096];
+    let pending = disk.submit_read(0, &mut page).map_err(err("submit"))?;
+    timer.sleep_ns(50_000_000).map_err(err("sleep"))?;
+    other.signal().map_err(err("signal"))?;
+    let one = n.wait();
+    ensure!(one == Ok(DISK | OTHER), "one wait saw both sources: {one:?}");
+    ensure!(pending.wait() == Ok(8), "the read after the loop");
 
     // A ring's entries signal too.
     let mut page = [0u8; 4096];
@@ -653,6 +678,10 @@ fn tick_wakes(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> R
     Ok(())
 }
 
+/// Sleeps `SLEEPS` times `SLEEP_NS` while a child reads the disk back to
+/// back, and checks each sleep against the reference clock (the PIT, not
+/// the TSC that set the deadline): never early, late by at most a few
+/// ticks in the median; and that the timer ticks kept coming.
 fn timekeeping(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
     const SLEEPS: usize = 100;
     const SLEEP_NS: u64 = 3_000_000;
@@ -954,7 +983,13 @@ fn main(start: &Start) -> i32 {
         }
     } else if start.arg("mode") == Some("notify") {
         match start.handle::<Memory>("memory") {
-            Some(memory) => completions_notify(disk, memory),
+            Some(memory) => match start.handle::<Timer>("timer") {
+                Some(timer) => completions_notify(disk, memory, timer),
+                None => {
+                    println!("disktest: no timer");
+                    Err(())
+                }
+            },
             None => {
                 println!("disktest: no memory");
                 Err(())
