@@ -168,7 +168,9 @@ pub fn check(k: &mut Kernel) -> Result<(), String> {
 
 /// A process runs on one CPU at a time: every running process is the
 /// current process of exactly one CPU, every CPU's current process is
-/// running (or, on this CPU, just ended), and none is in the ready queue.
+/// running (or, on this CPU, just ended), and none is in the ready queue;
+/// each runs and waits inside its CPUs (online ones), and only a running
+/// one has a mask pending (`proc_set_cpus`), one that leaves its CPU out.
 fn cpus(k: &Kernel) -> Result<(), String> {
     let here = crate::arch::percpu::index() as usize;
     for (cpu, s) in k.sched.cpus().iter().enumerate() {
@@ -218,6 +220,20 @@ fn cpus(k: &Kernel) -> Result<(), String> {
         }
     }
     for (pid, p) in k.procs.iter() {
+        let online = crate::proc::sched::online();
+        if p.state != crate::proc::State::Dead && (p.cpus == 0 || p.cpus & !online != 0) {
+            return Err(format!("process {:#x} has the CPUs {:#x}", pid.0, p.cpus));
+        }
+        // A mask `proc_set_cpus` left pending applies where the process
+        // stops running: one still pending is a running process's.
+        if let Some(next) = p.next_cpus
+            && (p.state != crate::proc::State::Running || next & (1 << p.cpu) != 0)
+        {
+            return Err(format!(
+                "process {:#x} is {:?} on CPU {} with the CPUs {next:#x} pending",
+                pid.0, p.state, p.cpu
+            ));
+        }
         if p.state == crate::proc::State::Ready && !k.sched.runq.contains(pid) {
             return Err(format!("ready process {:#x} is in no run queue", pid.0));
         }

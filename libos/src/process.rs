@@ -192,6 +192,16 @@ impl Child {
     pub fn try_wait(self) -> Result<ExitStatus, Error> {
         sys::proc_wait(self.0.raw(), WAIT_NONBLOCK)
     }
+
+    /// Lets it run only on the online CPUs of the mask `cpus` (bit `i`:
+    /// CPU `i`; [`PARENT_CPUS`](crate::abi::process::PARENT_CPUS): ours),
+    /// as [`Spawn::on_cpus`] did at its start; returns the mask taken. A
+    /// child running on a CPU the mask leaves out moves within a timer
+    /// tick (`proc_set_cpus`). Errors: `InvalidArgument` (no online CPU),
+    /// `PeerGone` (it has ended), `MissingRight` (a handle without WRITE).
+    pub fn set_cpus(self, cpus: u64) -> Result<u64, Error> {
+        sys::proc_set_cpus(self.0.raw(), cpus)
+    }
 }
 
 /// Ends this process with `code`.

@@ -7,7 +7,7 @@ bitflags::bitflags! {
     /// | right | Console | DiskRange | Memory | Endpoint | Process | Reply | Timer | Image | Notification |
     /// |---|---|---|---|---|---|---|---|---|---|
     /// | `READ` | read input | `disk_read`, `disk_info` | map readable | | | | `clock` | read the image bytes | |
-    /// | `WRITE` | `debug_write` | `disk_write`, `disk_flush` | map writable | | | | | | |
+    /// | `WRITE` | `debug_write` | `disk_write`, `disk_flush` | map writable | | `proc_set_cpus` | | | | |
     /// | `EXEC` | | | map executable | | | | | `proc_spawn` | |
     /// | `MAP` | | | `mem_map` at all | | | | | | |
     /// | `SEND` | | | | `ipc_send`, `ipc_call` | | `ipc_reply` | | | `notify_signal`, be bound by `endpoint_bind` |

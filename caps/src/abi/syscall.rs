@@ -446,6 +446,16 @@ syscalls! {
     /// `Revoked`. Errors: `InvalidArgument` (`len == 0`, an undefined flag),
     /// `BadAddress` (`buf` not mapped writable).
     38 ConsoleRead console_read "console_read" (console: RawHandle, buf: u64, len: u64, flags: u64) -> u64, "bytes read";
+    /// Needs `WRITE` on the `Process`: from now on it runs only on the
+    /// CPUs of the mask `cpus` that are online (bit `i`: CPU `i`, as
+    /// `SpawnArgs::cpus`; [`PARENT_CPUS`](super::process::PARENT_CPUS), 0,
+    /// means the caller's own). Returns the mask it took (`cpus` and the
+    /// online CPUs). A process waiting to run moves at once; one running
+    /// on a CPU the mask leaves out moves within a timer tick (its CPU's
+    /// quantum is cut), keeping its old mask until then. Errors:
+    /// `InvalidArgument` (no online CPU in the mask), `PeerGone` (it has
+    /// ended), the capability's.
+    39 ProcSetCpus proc_set_cpus "proc_set_cpus" (process: RawHandle, cpus: u64) -> u64, "the CPUs taken";
 }
 
 impl Syscall {
@@ -639,6 +649,9 @@ mod tests {
         }
         fn console_read(&mut self, a: calls::ConsoleRead) -> Self::Out {
             Ok((Syscall::ConsoleRead, a.encode()))
+        }
+        fn proc_set_cpus(&mut self, a: calls::ProcSetCpus) -> Self::Out {
+            Ok((Syscall::ProcSetCpus, a.encode()))
         }
     }
 

@@ -108,8 +108,13 @@ pub struct Process {
     /// The CPU it runs on, last ran on, or waits on when ready (its run
     /// queue's: see `sched::Scheduler::enqueue`).
     pub cpu: u32,
-    /// The CPUs it may run on (online ones only; fixed at spawn).
+    /// The CPUs it may run on (online ones only; set at spawn and by
+    /// `proc_set_cpus`).
     pub cpus: kerncore::runq::CpuSet,
+    /// A mask `proc_set_cpus` gave it while it ran on a CPU the mask leaves
+    /// out: it takes effect where it stops running there (`switch::park`),
+    /// so it never runs, nor waits, outside [`cpus`](Self::cpus).
+    pub next_cpus: Option<kerncore::runq::CpuSet>,
 }
 
 impl Process {

@@ -261,6 +261,7 @@ fn build(
         // from there if the parent keeps running.
         cpu: crate::arch::percpu::index(),
         cpus,
+        next_cpus: None,
     };
     let pid = k.procs.insert(process).expect("room checked before building");
     let p = k.procs.get_mut(pid).expect("just inserted");

@@ -168,6 +168,14 @@ fn current_save_slot(k: &Kernel) -> *mut u64 {
 pub fn yield_now(mut k: KernelGuard) {
     let here = percpu::index();
     let Some(pid) = k.sched.cpu_mut(here).current else { return };
+    if k.procs.get(pid).is_some_and(|p| p.next_cpus.is_some()) {
+        // Told to leave this CPU (`proc_set_cpus`): it goes, even with
+        // nothing else to run here.
+        let save = park_ready(&mut k, pid, here);
+        let next = k.sched.pick(here);
+        switch_away(k, save, next, false);
+        return;
+    }
     let Some(next) = k.sched.pick(here) else {
         k.sched.cpu_mut(here).quantum = QUANTUM_TICKS;
         return;
@@ -177,23 +185,31 @@ pub fn yield_now(mut k: KernelGuard) {
 }
 
 /// Parks the current process `pid` as ready, last in the queue of this
-/// CPU (`here`: it runs here, so its mask allows it), and returns its
-/// kernel stack's save slot: one lookup for all.
+/// CPU (`here`: it runs here, so its mask allows it; or, with a mask
+/// `proc_set_cpus` left pending, by that mask), and returns its kernel
+/// stack's save slot: one lookup for all.
 fn park_ready(k: &mut Kernel, pid: ObjectId, here: u32) -> *mut u64 {
     let kernel = &mut *k;
     let p = kernel.procs.get_mut(pid).expect("current exists");
     p.state = State::Ready;
-    if let Err(e) = kernel.sched.runq.push(here, pid, p.cpus, false) {
+    if let Some(cpus) = p.next_cpus.take() {
+        p.cpus = cpus;
+        kernel.sched.enqueue(p, pid, super::sched::Place::Back);
+    } else if let Err(e) = kernel.sched.runq.push(here, pid, p.cpus, false) {
         super::sched::queueing_failed(pid, here, e);
     }
     p.kstack.as_ref().expect("running process has a stack").saved_rsp()
 }
 
-/// Sets the current process `pid`'s state (it is giving up the CPU) and
+/// Sets the current process `pid`'s state (it is giving up the CPU; a
+/// mask `proc_set_cpus` left pending takes effect, for its wake-up) and
 /// returns its kernel stack's save slot: one lookup for both.
 fn park(k: &mut Kernel, pid: ObjectId, state: State) -> *mut u64 {
     let p = k.procs.get_mut(pid).expect("current exists");
     p.state = state;
+    if let Some(cpus) = p.next_cpus.take() {
+        p.cpus = cpus;
+    }
     p.kstack.as_ref().expect("running process has a stack").saved_rsp()
 }
 

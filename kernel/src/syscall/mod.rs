@@ -271,6 +271,9 @@ impl Handlers for Ctx<'_> {
     fn console_read(&mut self, a: calls::ConsoleRead) -> Outcome {
         console::console_read(self.k, self.c, a)
     }
+    fn proc_set_cpus(&mut self, a: calls::ProcSetCpus) -> Outcome {
+        ret(process::set_cpus(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved

@@ -1,9 +1,10 @@
-//! `proc_spawn`, `proc_wait`, `exit`, `yield`, `proc_yield_to`.
+//! `proc_spawn`, `proc_wait`, `exit`, `yield`, `proc_yield_to`,
+//! `proc_set_cpus`.
 
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
 use caps::abi::process::{
-    ARGS_LEN, ExitStatus, Grant, MAX_START_HANDLES, PROCESS_HANDLE_RIGHTS, SpawnArgs,
+    ARGS_LEN, ExitStatus, Grant, MAX_START_HANDLES, PARENT_CPUS, PROCESS_HANDLE_RIGHTS, SpawnArgs,
 };
 use caps::abi::syscall::calls;
 use caps::abi::{Error, ObjectKind, Rights};
@@ -105,6 +106,50 @@ pub fn wait(k: &mut Kernel, c: Caller, a: calls::ProcWait) -> Outcome {
 pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
     crate::lifecycle::terminate(k, c.pid, ExitStatus::Exited(a.code as i32));
     Ok(Next::Exit)
+}
+
+/// `proc_set_cpus(process, cpus)`: the CPUs the process a `Process`
+/// handle names may run on, from now on: those of `cpus` that are online
+/// ([`PARENT_CPUS`]: the caller's own). Needs WRITE. Returns the mask
+/// taken. A blocked process takes it at once (its wake-up places it); a
+/// ready one moves to a queue the mask allows; a running one on a CPU
+/// the mask leaves out keeps its old mask until it stops running there,
+/// which the cut of that CPU's quantum brings about at the next tick
+/// (`next_cpus`, applied by `switch::park`): it never runs, nor waits,
+/// outside its mask. Errors: `InvalidArgument` (no online CPU), `PeerGone`
+/// (it has ended), the capability's.
+pub fn set_cpus(k: &mut Kernel, c: Caller, a: calls::ProcSetCpus) -> Result<u64, Error> {
+    let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::WRITE)?;
+    let Object::Process(pid) = cap.object else { return Err(Error::WrongKind) };
+    let wanted = match a.cpus {
+        PARENT_CPUS => k.procs.get(c.pid).map_or(0, |p| p.cpus),
+        cpus => cpus,
+    };
+    let cpus = wanted & crate::proc::sched::online();
+    if cpus == 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let Kernel { procs, sched, .. } = k;
+    let p = procs.get_mut(pid).filter(|p| p.state != State::Dead).ok_or(Error::PeerGone)?;
+    match p.state {
+        State::Running if cpus & (1 << p.cpu) == 0 => {
+            p.next_cpus = Some(cpus);
+            let busy = sched.cpu_mut(p.cpu);
+            busy.quantum = busy.quantum.min(1);
+        }
+        State::Ready => {
+            p.cpus = cpus;
+            p.next_cpus = None;
+            if sched.runq.remove_near(pid, p.cpu) {
+                sched.enqueue(p, pid, crate::proc::sched::Place::Back);
+            }
+        }
+        _ => {
+            p.cpus = cpus;
+            p.next_cpus = None;
+        }
+    }
+    Ok(cpus)
 }
 
 /// `proc_yield_to(process)`: runs the process a `Process` handle names

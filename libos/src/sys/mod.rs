@@ -166,6 +166,12 @@ pub fn proc_yield_to(process: RawHandle) -> Result<(), Error> {
     call(calls::ProcYieldTo { process }).map(drop)
 }
 
+/// `proc_set_cpus(process, cpus)`: the CPUs that process may run on from
+/// now on; returns the mask taken.
+pub fn proc_set_cpus(process: RawHandle, cpus: u64) -> Result<u64, Error> {
+    call(calls::ProcSetCpus { process, cpus })
+}
+
 /// `sleep(timer, ns)`.
 pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
     call(calls::Sleep { timer, ns }).map(drop)

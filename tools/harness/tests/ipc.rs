@@ -171,6 +171,16 @@ fn ipc_a_pinned_pair_calls_across_cpus() {
     suite_case("pinned");
 }
 
+/// Issue 16: the same pair, whose CPUs the suite changes eight times
+/// while they call (`proc_set_cpus`); the authority checks verify after
+/// every syscall that each runs and waits only where its current mask
+/// allows (a running one keeps its old mask until it stops running on a
+/// CPU the new one leaves out).
+#[test]
+fn ipc_a_pair_moved_between_cpus_while_it_calls() {
+    suite_case("migrate");
+}
+
 /// Issue 14: processes yielding to each other with `proc_yield_to` share
 /// one quantum, so a third, spinning, still gets the CPU. On one CPU
 /// whatever `SMP` says: the property is about three processes sharing

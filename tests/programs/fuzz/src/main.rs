@@ -348,6 +348,16 @@ impl Fuzzer {
                 let flags = if self.rng.chance(90) { 0 } else { self.rng.next() };
                 a = [self.handle(), flags | NOTIFY_NONBLOCK, 0, 0, 0, 0];
             }
+            Syscall::ProcSetCpus => {
+                // Often a peer (running beside us on several CPUs, or
+                // queued, or blocked), moved between masks of one or two
+                // CPUs, no online one (refused), or garbage; the
+                // authority checks verify it runs and waits only there.
+                let process = if self.rng.chance(60) { self.peer.process } else { self.handle() };
+                let garbage = self.rng.next();
+                let cpus = self.rng.pick(&[0, 1, 2, 3, 1 << 1, 1 << 5, garbage]);
+                a = [process, cpus, 0, 0, 0, 0];
+            }
             Syscall::ConsoleRead => {
                 // Never block (nothing is typed during a fuzz run):
                 // CONSOLE_NONBLOCK is always set, sometimes with undefined
@@ -873,7 +883,7 @@ fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 39] = [
+const CALLS: [Syscall; 41] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -913,6 +923,8 @@ const CALLS: [Syscall; 39] = [
     Syscall::MoMap,
     Syscall::MoMap,
     Syscall::ConsoleRead,
+    Syscall::ProcSetCpus,
+    Syscall::ProcSetCpus,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).

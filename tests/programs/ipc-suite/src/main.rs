@@ -60,6 +60,12 @@
 //!   that each runs only on its CPU. On one CPU, the server's spawn must
 //!   be refused (`InvalidArgument`: no CPU of its mask is online), and
 //!   the pair then runs on CPU 0.
+//! - `migrate`: the same pair, whose CPUs this process changes while
+//!   they call (`proc_set_cpus`), eight times, 50 ms apart: each is
+//!   moved between CPU 0, CPU 1 and both, running, queued or blocked as
+//!   it happens to be; the authority checks verify after every syscall
+//!   that each runs and waits only where its current mask allows. On one
+//!   CPU, a mask of CPU 1 alone is refused (`InvalidArgument`).
 #![no_std]
 #![no_main]
 
@@ -102,6 +108,7 @@ fn main(start: &Start) -> i32 {
         "yield-fair" => yield_fair(start),
         "call-fair" => call_fair(start),
         "pinned" => pinned(start),
+        "migrate" => migrate(start),
         _ => Err(format!("unknown case {case:?}")),
     };
     match r {
@@ -155,6 +162,37 @@ fn pinned(start: &Start) -> Outcome {
     let client = ok("spawn the client", client)?;
     want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
     want("the server's exit", server.wait(), Ok(ExitStatus::Exited(0)))
+}
+
+/// The `migrate` case.
+fn migrate(start: &Start) -> Outcome {
+    let ep = ok("endpoint", create_endpoint(memory(start)))?;
+    let (server, two) = match spawn_peer(start, "echo-server", (ep, Rights::RECV), None, 1 << 1) {
+        Ok(server) => (server, true),
+        Err(Error::InvalidArgument) => {
+            let s = spawn_peer(start, "echo-server", (ep, Rights::RECV), None, 1 << 0);
+            (ok("spawn the server", s)?, false)
+        }
+        Err(e) => return Err(format!("spawn the server: {e:?}")),
+    };
+    let client = spawn_peer(start, "caller-1s", (ep, Rights::SEND), None, 1 << 0);
+    ok("close", ep.close())?;
+    let client = ok("spawn the client", client)?;
+    let masks: &[u64] = if two { &[1 << 0, 1 << 1, 0b11, 1 << 1, 1 << 0] } else { &[1 << 0] };
+    for (i, &mask) in masks.iter().cycle().take(8).enumerate() {
+        let (who, name) = if i % 2 == 0 { (server, "server") } else { (client, "client") };
+        want(&format!("move the {name} to {mask:#b}"), who.set_cpus(mask), Ok(mask))?;
+        pause(start)?;
+    }
+    // Every online CPU, as ours are; CPUs that do not exist are dropped.
+    let all = ok("the client on every CPU", client.set_cpus(PARENT_CPUS))?;
+    want("every CPU, named", server.set_cpus(u64::MAX), Ok(all))?;
+    if !two {
+        want("CPU 1 on one CPU", server.set_cpus(1 << 1), Err(Error::InvalidArgument))?;
+    }
+    want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("the server's exit", server.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("an ended process", client.set_cpus(1), Err(Error::PeerGone))
 }
 
 /// [`peer`], also granting `extra` (handle, rights) as "lent".

@@ -926,6 +926,19 @@ fn main(start: &Start) -> i32 {
     s.call("proc_yield_to an ended process", Syscall::ProcYieldTo, [ended, 0, 0, 0, 0, 0], pg);
     let bare = child.0.derive(Rights::empty()).expect("derive").raw().as_raw();
     s.call("proc_yield_to, no rights, ended", Syscall::ProcYieldTo, [bare, 0, 0, 0, 0, 0], pg);
+    // proc_set_cpus: the same, and its own refusals: no WRITE (checked
+    // first), no online CPU in the mask (before whether it still runs).
+    for &h in &bad_handles {
+        let bh = Error::BadHandle;
+        s.call("proc_set_cpus bad handle", Syscall::ProcSetCpus, [h, 1, 0, 0, 0, 0], bh);
+    }
+    s.call("proc_set_cpus a console", Syscall::ProcSetCpus, [c, 1, 0, 0, 0, 0], wk);
+    s.call("proc_set_cpus an ended process", Syscall::ProcSetCpus, [ended, 1, 0, 0, 0, 0], pg);
+    let mr = Error::MissingRight;
+    s.call("proc_set_cpus without WRITE", Syscall::ProcSetCpus, [bare, 1, 0, 0, 0, 0], mr);
+    let ia = Error::InvalidArgument;
+    let offline = 1 << 63;
+    s.call("proc_set_cpus, no CPU online", Syscall::ProcSetCpus, [ended, offline, 0, 0, 0, 0], ia);
     let _ = libos::sys::cap_drop(RawHandle::from_raw(bare));
 
     // IPC: bad handles, wrong kinds, bad tags and flags, bad buffers.
