@@ -242,6 +242,8 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     let p = k.procs.get_mut(pid).expect("checked above");
     p.state = State::Dead;
     p.exit = Some(status);
+    // A mask `proc_set_cpus` left pending while it ran goes with it.
+    p.next_cpus = None;
     let waiters = core::mem::take(&mut p.waiters);
     let table = p.table.take();
     if k.sched.here().current == Some(pid) {

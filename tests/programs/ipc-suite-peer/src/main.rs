@@ -189,6 +189,14 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
             let r = libos::ipc::serve(ep, |m| libos::ipc::Step::Reply(Msg::word(m.word(0) + 1)));
             want("serve until the client is gone", r, Err(Error::PeerGone))
         }
+        "leave-cpu" => {
+            // Receives its own `Process` handle, moves itself off CPU 0
+            // (where it runs: it was spawned there) and exits at once,
+            // its new mask still pending.
+            let m = ok("receive our handle", ep.recv())?;
+            let me = m.handle::<Process>(0).ok_or("no handle")?;
+            want("leave CPU 0", sys::proc_set_cpus(me.raw(), 1 << 1), Ok(1 << 1))
+        }
         "caller-1s" => {
             let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
             let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;

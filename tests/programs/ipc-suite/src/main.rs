@@ -65,7 +65,8 @@
 //!   moved between CPU 0, CPU 1 and both, running, queued or blocked as
 //!   it happens to be; the authority checks verify after every syscall
 //!   that each runs and waits only where its current mask allows. On one
-//!   CPU, a mask of CPU 1 alone is refused (`InvalidArgument`).
+//!   CPU, a mask of CPU 1 alone is refused (`InvalidArgument`). Then a
+//!   peer moves itself off its CPU and exits at once, its mask pending.
 #![no_std]
 #![no_main]
 
@@ -192,7 +193,20 @@ fn migrate(start: &Start) -> Outcome {
     }
     want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
     want("the server's exit", server.wait(), Ok(ExitStatus::Exited(0)))?;
-    want("an ended process", client.set_cpus(1), Err(Error::PeerGone))
+    want("an ended process", client.set_cpus(1), Err(Error::PeerGone))?;
+    if two {
+        // A process that ends with a mask still pending (it moved itself
+        // off its CPU, then exited before it stopped running there): the
+        // mask goes with it (the authority checks once found a dead
+        // process with a pending mask).
+        let ep = ok("endpoint", create_endpoint(memory(start)))?;
+        let peer = ok("spawn", spawn_peer(start, "leave-cpu", (ep, Rights::RECV), None, 1 << 0))?;
+        let own = ok("derive", peer.0.derive(Rights::WRITE | Rights::GRANT))?;
+        ok("send the peer its handle", ep.send(&ok("msg", Msg::word(0).with(own))?.moving()))?;
+        want("the peer's exit", peer.wait(), Ok(ExitStatus::Exited(0)))?;
+        ok("close", ep.close())?;
+    }
+    Ok(())
 }
 
 /// [`peer`], also granting `extra` (handle, rights) as "lent".
