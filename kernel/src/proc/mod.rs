@@ -118,6 +118,17 @@ pub struct Process {
 }
 
 impl Process {
+    /// Takes on the mask `proc_set_cpus` left pending, if any (it stops
+    /// running where that mask leaves out: `switch::park`). Reads before
+    /// it writes: this is on every switch.
+    #[inline]
+    pub fn apply_next_cpus(&mut self) {
+        if let Some(cpus) = self.next_cpus {
+            self.cpus = cpus;
+            self.next_cpus = None;
+        }
+    }
+
     /// Whether it has ended and every resource but this record is freed.
     pub fn is_reaped(&self) -> bool {
         self.state == State::Dead && self.aspace.is_none() && self.kstack.is_none()

@@ -94,6 +94,15 @@ fn busy(cpus: &[CpuSched]) -> CpuSet {
     busy
 }
 
+/// The online CPUs of `cpus` (a `SpawnArgs::cpus` or `proc_set_cpus`
+/// mask); `InvalidArgument` if there are none.
+pub fn usable(cpus: CpuSet) -> Result<CpuSet, caps::abi::Error> {
+    match cpus & online() {
+        0 => Err(caps::abi::Error::InvalidArgument),
+        cpus => Ok(cpus),
+    }
+}
+
 /// The CPUs online, as a set (their indices are `0..count`).
 pub fn online() -> CpuSet {
     let n = crate::arch::percpu::count().clamp(1, MAX_CPUS);

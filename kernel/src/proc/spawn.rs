@@ -94,10 +94,7 @@ pub fn spawn(k: &mut Kernel, req: &SpawnRequest) -> Result<ObjectId, Error> {
     if req.grants.len() >= MAX_START_HANDLES || req.args.len() > ARGS_LEN {
         return Err(Error::InvalidArgument);
     }
-    let cpus = req.cpus & super::sched::online();
-    if cpus == 0 {
-        return Err(Error::InvalidArgument);
-    }
+    let cpus = super::sched::usable(req.cpus)?;
     if k.procs.is_full() {
         return Err(Error::ProcessTableFull);
     }

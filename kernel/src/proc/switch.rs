@@ -210,9 +210,7 @@ fn park_ready(k: &mut Kernel, pid: ObjectId, here: u32) -> *mut u64 {
 fn queue_moved(k: &mut Kernel, pid: ObjectId) {
     let Kernel { procs, sched, .. } = k;
     let p = procs.get_mut(pid).expect("current exists");
-    if let Some(cpus) = p.next_cpus.take() {
-        p.cpus = cpus;
-    }
+    p.apply_next_cpus();
     sched.enqueue(p, pid, super::sched::Place::Back);
 }
 
@@ -222,10 +220,7 @@ fn queue_moved(k: &mut Kernel, pid: ObjectId) {
 fn park(k: &mut Kernel, pid: ObjectId, state: State) -> *mut u64 {
     let p = k.procs.get_mut(pid).expect("current exists");
     p.state = state;
-    if let Some(cpus) = p.next_cpus {
-        p.cpus = cpus;
-        p.next_cpus = None;
-    }
+    p.apply_next_cpus();
     p.kstack.as_ref().expect("running process has a stack").saved_rsp()
 }
 

@@ -62,7 +62,7 @@ pub fn spawn(k: &mut Kernel, c: Caller, a: calls::ProcSpawn) -> Result<u64, Erro
         grants: &grants,
         args: arg_bytes,
         cpus: match args.cpus {
-            caps::abi::process::PARENT_CPUS => k.procs.get(c.pid).map_or(0, |p| p.cpus),
+            PARENT_CPUS => caller_cpus(k, c),
             mask => mask,
         },
     };
@@ -108,6 +108,11 @@ pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
     Ok(Next::Exit)
 }
 
+/// The caller's own CPUs ([`PARENT_CPUS`] in a mask).
+fn caller_cpus(k: &Kernel, c: Caller) -> u64 {
+    k.procs.get(c.pid).map_or(0, |p| p.cpus)
+}
+
 /// `proc_set_cpus(process, cpus)`: the CPUs the process a `Process`
 /// handle names may run on, from now on: those of `cpus` that are online
 /// ([`PARENT_CPUS`]: the caller's own). Needs WRITE. Returns the mask
@@ -121,14 +126,10 @@ pub fn exit(k: &mut Kernel, c: Caller, a: calls::Exit) -> Outcome {
 pub fn set_cpus(k: &mut Kernel, c: Caller, a: calls::ProcSetCpus) -> Result<u64, Error> {
     let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::WRITE)?;
     let Object::Process(pid) = cap.object else { return Err(Error::WrongKind) };
-    let wanted = match a.cpus {
-        PARENT_CPUS => k.procs.get(c.pid).map_or(0, |p| p.cpus),
+    let cpus = crate::proc::sched::usable(match a.cpus {
+        PARENT_CPUS => caller_cpus(k, c),
         cpus => cpus,
-    };
-    let cpus = wanted & crate::proc::sched::online();
-    if cpus == 0 {
-        return Err(Error::InvalidArgument);
-    }
+    })?;
     let Kernel { procs, sched, .. } = k;
     let p = procs.get_mut(pid).filter(|p| p.state != State::Dead).ok_or(Error::PeerGone)?;
     match p.state {
