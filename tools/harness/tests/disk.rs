@@ -165,18 +165,23 @@ fn sleepers_wake_on_time_and_no_tick_is_lost_during_io() {
 
 /// Disks without a completion interrupt (`diskirq=off`) still work, by the
 /// timer tick's polling, and a reader the tick wakes runs at once.
+///
+/// On one CPU whatever the environment says: there only the busy CPU's own
+/// tick can find the read done (with more, another CPU's tick may find it
+/// first and hand it over, which hides a fault of the tick's own path).
 #[test]
 fn a_disk_without_interrupts_is_polled_and_its_reader_runs_at_once() {
     let dir = test_dir("tickwake");
     let disk = dir.join("data.img");
     fresh_disk(&disk, DATA_DISK_BYTES).unwrap();
-    boot_with_disk(
-        &dir,
-        "disktest:mode=tickwake diskirq=off",
-        &["disktest", "disktest-sub"],
-        &disk,
-    )
-    .expect(
+    let mut machine = Image::new("examples=disktest:mode=tickwake diskirq=off")
+        .program("init")
+        .program("disktest")
+        .program("disktest-sub")
+        .build(&dir);
+    machine.data_disk = Some(disk);
+    machine.cpus = 1;
+    machine.run().expect(
         Exit::Success,
         &[
             &format!("disk 0: {}", DiskController::from_env().log_name()),

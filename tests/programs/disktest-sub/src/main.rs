@@ -96,6 +96,35 @@ fn reader(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, ms: u64) -> i32
     reads
 }
 
+/// Counts on the CPU for `ms` of the timer's clock: the busy neighbour of
+/// `disktest mode=tickwake`'s reader. It reads the TSC, after measuring its
+/// rate against the clock, and makes no other call, so that only a tick
+/// takes the CPU from it; or, if `polite`, it yields after every step, so
+/// that a ready process waits for it a step at most. Exits 0, or -1 without
+/// a timer.
+fn spin(timer: Option<Handle<Timer>>, ms: u64, polite: bool) -> i32 {
+    let Some(timer) = timer else { return -1 };
+    let (Ok(t0), r0) = (timer.now_ns(), libos::sys::rdtsc()) else { return -1 };
+    let mut x = 1u64;
+    let mut count = |until: &dyn Fn(u64) -> bool| {
+        while !until(libos::sys::rdtsc()) {
+            for _ in 0..1000 {
+                x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            if polite {
+                libos::process::yield_now();
+            }
+        }
+    };
+    count(&|r| r - r0 >= 10_000_000);
+    let (Ok(t1), r1) = (timer.now_ns(), libos::sys::rdtsc()) else { return -1 };
+    let (ns, cycles) = ((t1 - t0).max(1) as u128, (r1 - r0) as u128);
+    let left_ns = (ms * 1_000_000).saturating_sub(t1 - t0) as u128;
+    let end = r1 + (left_ns * cycles / ns) as u64;
+    count(&|r| r >= end);
+    0
+}
+
 /// Binds a notification to this process's disk completions, starts one
 /// read and sleeps `ms` while it completes: exits 0 if the notification
 /// was signalled meanwhile, 20 if it was not (a lost wake-up), other
@@ -169,6 +198,10 @@ fn drop_ring(start: &Start) -> i32 {
 fn main(start: &Start) -> i32 {
     if start.arg("mode") == Some("drop-ring") {
         return drop_ring(start);
+    }
+    if let Some(mode @ ("spin" | "spin-yield")) = start.arg("mode") {
+        let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(100);
+        return spin(start.handle::<Timer>("timer"), ms, mode == "spin-yield");
     }
     let Some(disk) = start.handle::<DiskRange>("disk") else { return 2 };
     match start.arg("mode") {
