@@ -119,7 +119,7 @@ test: lint host-test qemu-test
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --quiet -p caps -p libos -p kerncore -p harness -p fs-inspect --all-targets -- -D warnings
+	cargo clippy --quiet -p caps -p caps-bench -p libos -p kerncore -p harness -p fs-inspect --all-targets -- -D warnings
 	cargo clippy --quiet -p exocap-manifest --features host --all-targets -- -D warnings
 	cargo clippy --quiet -p kernel --target $(TARGET) --features selftest,authority-checks -- -D warnings
 	RUSTFLAGS="$(USER_FLAGS)" cargo clippy --quiet --release --target $(TARGET) --target-dir target/user \
@@ -205,7 +205,7 @@ bench: kernel user imager runner
 	@# deterministic, comparable from one sitting to the next).
 	$(foreach d,virtio $(OTHER_CONTROLLERS),target/debug/exocap-bench $(BUILD)/bench-disk.img \
 	    --data-disk $(BUILD)/bench-data.img --controller $(d) --instructions $(d)_ --append &&) true
-	cargo bench -p caps --bench caps -- --warm-up-time 1 --measurement-time 3
+	cargo bench -p caps-bench --bench caps -- --warm-up-time 1 --measurement-time 3
 
 # The syscall fuzzer under the authority-checking kernel: SEED=<n> replays
 # one seed; SEEDS=<first>..<last> and CALLS=<n> set the run.

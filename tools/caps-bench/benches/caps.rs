@@ -1,4 +1,4 @@
-//! Host micro-benchmarks of the capability space (`cargo bench -p caps`).
+//! Host micro-benchmarks of the capability space (`cargo bench -p caps-bench`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
