@@ -125,10 +125,11 @@ fn spin(timer: Option<Handle<Timer>>, ms: u64, polite: bool) -> i32 {
     0
 }
 
-/// Binds a notification to this process's disk completions, starts one
-/// read and sleeps `ms` while it completes: exits 0 if the notification
-/// was signalled meanwhile, 20 if it was not (a lost wake-up), other
-/// codes on a failed call.
+/// Binds a notification to this process's disk completions, signals
+/// `ready` (if granted), waits for `go` (if granted), starts one read and
+/// polls the notification every `ms` while it completes: exits 0 once it
+/// is signalled, 20 if it was not within 5 s (a lost wake-up), other codes
+/// on a failed call.
 fn bound_reader(start: &Start, disk: Handle<DiskRange>, ms: u64) -> i32 {
     let (Some(memory), Some(timer)) =
         (start.handle::<Memory>("memory"), start.handle::<Timer>("timer"))
@@ -139,18 +140,32 @@ fn bound_reader(start: &Start, disk: Handle<DiskRange>, ms: u64) -> i32 {
     if n.bind_disk_completions().is_err() {
         return 15;
     }
-    // Start together with the other bound readers.
+    // Start together with the other bound readers: say this one is ready,
+    // wait for `go`, and pass it on to the next waiter.
+    if let Some(ready) = start.handle::<Notification>("ready")
+        && ready.signal().is_err()
+    {
+        return 22;
+    }
     if let Some(go) = start.handle::<Notification>("go")
-        && go.wait().is_err()
+        && (go.wait().is_err() || go.signal().is_err())
     {
         return 21;
     }
     let mut page = [0u8; 4096];
     let Ok(pending) = disk.submit_read(0, &mut page) else { return 16 };
-    if timer.sleep_ns(ms * 1_000_000).is_err() {
-        return 17;
+    // Look every `ms` for 5 s: a signal the kernel lost never comes, while
+    // one that is only late (a slow host) must not count as lost.
+    let mut signalled = Err(Error::WouldBlock);
+    for _ in 0..(5000 / ms.max(1)).max(1) {
+        if timer.sleep_ns(ms * 1_000_000).is_err() {
+            return 17;
+        }
+        signalled = n.poll();
+        if signalled != Err(Error::WouldBlock) {
+            break;
+        }
     }
-    let signalled = n.poll();
     if pending.wait() != Ok(8) {
         return 18;
     }

@@ -836,26 +836,37 @@ fn many_bound(
 ) -> Result<(), ()> {
     const CHILDREN: usize = 40;
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
-    let go = Handle::<Notification>::create(memory).map_err(|e| println!("disktest: {e:?}"))?;
+    let fail = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
+    let go = Handle::<Notification>::create(memory).map_err(fail("go"))?;
+    let ready = Handle::<Notification>::create(memory).map_err(fail("ready"))?;
     let mut children = Vec::new();
     for i in 0..CHILDREN {
+        let ready_i = ready.derive_badged(Rights::SEND | Rights::GRANT, 1 << i).map_err(fail("derive"))?;
         let child = Spawn::new(image)
             .quota_pages(256)
             .without_console()
             .args("mode=bound-reader ms=50")
             .grant(disk, Rights::READ, "disk")
             .and_then(|s| s.grant(timer, Rights::READ | Rights::WAIT, "timer"))
-            .and_then(|s| s.grant(go, Rights::WAIT, "go"))
+            .and_then(|s| s.grant(go, Rights::WAIT | Rights::SEND, "go"))
+            .and_then(|s| s.grant(ready_i, Rights::SEND, "ready"))
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawning bound reader {i}: {e:?}"))?;
+        ready_i.close().map_err(fail("close"))?;
         children.push(child);
     }
-    // Let every child bind and wait for `go`, then start them all: their
-    // reads run back to back and finish before the next reap.
-    timer.sleep_ns(100_000_000).map_err(|e| println!("disktest: sleep: {e:?}"))?;
-    for _ in 0..CHILDREN {
-        go.signal().map_err(|e| println!("disktest: signal: {e:?}"))?;
+    // Start them all once every child has bound and is about to wait for
+    // `go` (each signals its own bit of `ready` first), so that their reads
+    // run back to back and finish before the next reap. `go` is signalled
+    // once: each child it wakes signals it again for the next (signals do
+    // not queue, so forty signals could wake fewer than forty waiters).
+    // Ordered by signals rather than by a sleep, which a slow host outran.
+    let all = (1u64 << CHILDREN) - 1;
+    let mut seen = 0;
+    while seen != all {
+        seen |= ready.wait().map_err(fail("ready wait"))?;
     }
+    go.signal().map_err(fail("signal"))?;
     let mut lost = 0;
     for (i, child) in children.into_iter().enumerate() {
         match child.wait() {
