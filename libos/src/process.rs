@@ -11,8 +11,8 @@
 
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
-use caps::abi::kind::{Console, Image, Kind, Memory, Process};
-use caps::abi::process::{ExitStatus, Grant, PARENT_CPUS, Role, SpawnArgs};
+use caps::abi::kind::{Console, Image, Kind, Memory, Process, Timer};
+use caps::abi::process::{ExitStatus, Grant, PARENT_CPUS, ProcState, Role, SpawnArgs};
 use caps::abi::{Error, RawHandle, Rights};
 
 use crate::handle::Handle;
@@ -201,6 +201,38 @@ impl Child {
     /// `PeerGone` (it has ended), `MissingRight` (a handle without WRITE).
     pub fn set_cpus(self, cpus: u64) -> Result<u64, Error> {
         sys::proc_set_cpus(self.0.raw(), cpus)
+    }
+
+    /// What it is doing now: running, ready, or the kind of call it is
+    /// blocked in (`proc_state`). Errors: `PeerGone` (it has ended),
+    /// `MissingRight` (a handle without WAIT).
+    pub fn state(self) -> Result<ProcState, Error> {
+        let raw = sys::proc_state(self.0.raw())?;
+        ProcState::decode(raw).ok_or(Error::InvalidArgument)
+    }
+
+    /// Waits until it is blocked in a call of the kind `state` says (for
+    /// example `Receiving`), looking every `poll_ns` on `timer` for at
+    /// most `limit_ns`: how a test orders itself after a peer's blocking
+    /// call without betting on a sleep's length. `TimedOut` if it was
+    /// never seen there; `PeerGone` if it ended first.
+    pub fn wait_until(
+        self,
+        state: ProcState,
+        timer: Handle<Timer>,
+        poll_ns: u64,
+        limit_ns: u64,
+    ) -> Result<(), Error> {
+        let start = timer.now_ns()?;
+        loop {
+            if self.state()? == state {
+                return Ok(());
+            }
+            if timer.now_ns()?.saturating_sub(start) >= limit_ns {
+                return Err(Error::TimedOut);
+            }
+            timer.sleep_ns(poll_ns)?;
+        }
     }
 }
 

@@ -224,9 +224,79 @@ impl ExitStatus {
     }
 }
 
+/// What a living process is doing, as `proc_state` reports it: whether it
+/// runs, waits to run, or what it is blocked in. Like Zircon's thread
+/// states (`ZX_INFO_THREAD`: `ZX_THREAD_STATE_BLOCKED_CHANNEL`, ...) or
+/// the state letter of Linux's `/proc/<pid>/stat`. A snapshot: the process
+/// may have moved on by the time its parent reads it; what it is good for
+/// is waiting until a peer has reached a blocking call, rather than
+/// sleeping and hoping it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ProcState {
+    /// Waiting for a CPU.
+    Ready = 0,
+    /// On a CPU.
+    Running = 1,
+    /// In `sleep`.
+    Sleeping = 2,
+    /// In `proc_wait`, for another process to end.
+    Waiting = 3,
+    /// In `ipc_send` or `ipc_call`, its message queued on an endpoint.
+    Sending = 4,
+    /// In `ipc_recv` or `ipc_reply_recv`, for a message.
+    Receiving = 5,
+    /// In `ipc_call`, its message delivered, for the answer.
+    AwaitingReply = 6,
+    /// In `notify_wait`.
+    Notified = 7,
+    /// In a disk call (`disk_read`, `disk_write`, `disk_flush`,
+    /// `disk_complete`), `ring_enter`, or a `cap_revoke` waiting for the
+    /// devices to finish with what it destroyed.
+    Io = 8,
+    /// In `console_read`, for a typed byte.
+    ConsoleRead = 9,
+}
+
+impl ProcState {
+    /// Every state, in encoding order.
+    pub const ALL: [ProcState; 10] = [
+        ProcState::Ready,
+        ProcState::Running,
+        ProcState::Sleeping,
+        ProcState::Waiting,
+        ProcState::Sending,
+        ProcState::Receiving,
+        ProcState::AwaitingReply,
+        ProcState::Notified,
+        ProcState::Io,
+        ProcState::ConsoleRead,
+    ];
+
+    /// Decodes `proc_state`'s value; `None` for anything else.
+    pub fn decode(raw: u64) -> Option<ProcState> {
+        Self::ALL.get(usize::try_from(raw).ok()?).copied()
+    }
+
+    /// Whether it is blocked in a call (neither running nor ready).
+    pub const fn is_blocked(self) -> bool {
+        !matches!(self, ProcState::Ready | ProcState::Running)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_states_decode_as_encoded() {
+        for s in ProcState::ALL {
+            assert_eq!(ProcState::decode(s as u64), Some(s));
+        }
+        assert_eq!(ProcState::decode(ProcState::ALL.len() as u64), None);
+        assert_eq!(ProcState::decode(u64::MAX), None);
+        assert!(!ProcState::Running.is_blocked() && ProcState::Receiving.is_blocked());
+    }
 
     #[test]
     fn exit_status_round_trips() {

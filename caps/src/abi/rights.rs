@@ -12,7 +12,7 @@ bitflags::bitflags! {
     /// | `MAP` | | | `mem_map` at all | | | | | | |
     /// | `SEND` | | | | `ipc_send`, `ipc_call` | | `ipc_reply` | | | `notify_signal`, be bound by `endpoint_bind` |
     /// | `RECV` | | | | `ipc_recv`, `endpoint_bind` | | | | | |
-    /// | `WAIT` | | | | | `proc_wait` | | `sleep` | | `notify_wait` |
+    /// | `WAIT` | | | | | `proc_wait`, `proc_state` | | `sleep` | | `notify_wait` |
     ///
     /// The generic rights apply to every kind (a `Reply` accepts only
     /// `GRANT`): `GRANT` lets the capability be copied or moved into another

@@ -456,6 +456,12 @@ syscalls! {
     /// `InvalidArgument` (no online CPU in the mask), `PeerGone` (it has
     /// ended), the capability's.
     39 ProcSetCpus proc_set_cpus "proc_set_cpus" (process: RawHandle, cpus: u64) -> u64, "the CPUs taken";
+    /// Needs `WAIT` on the `Process` (the right that learns how it ends
+    /// learns what it is doing): what it is doing now, a
+    /// [`ProcState`](super::process::ProcState) (running, ready, or the
+    /// kind of call it is blocked in). Errors: `PeerGone` (it has ended;
+    /// `proc_wait` says how), the capability's.
+    40 ProcState proc_state "proc_state" (process: RawHandle) -> u64, "the state";
 }
 
 impl Syscall {
@@ -652,6 +658,9 @@ mod tests {
         }
         fn proc_set_cpus(&mut self, a: calls::ProcSetCpus) -> Self::Out {
             Ok((Syscall::ProcSetCpus, a.encode()))
+        }
+        fn proc_state(&mut self, a: calls::ProcState) -> Self::Out {
+            Ok((Syscall::ProcState, a.encode()))
         }
     }
 

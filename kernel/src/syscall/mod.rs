@@ -274,6 +274,9 @@ impl Handlers for Ctx<'_> {
     fn proc_set_cpus(&mut self, a: calls::ProcSetCpus) -> Outcome {
         ret(process::set_cpus(self.k, self.c, a))
     }
+    fn proc_state(&mut self, a: calls::ProcState) -> Outcome {
+        ret(process::state(self.k, self.c, a))
+    }
 }
 
 /// The wrapper: called by the syscall entry with the caller's saved

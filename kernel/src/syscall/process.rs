@@ -1,5 +1,5 @@
 //! `proc_spawn`, `proc_wait`, `exit`, `yield`, `proc_yield_to`,
-//! `proc_set_cpus`.
+//! `proc_set_cpus`, `proc_state`.
 
 use alloc::vec::Vec;
 use caps::abi::args::WAIT_NONBLOCK;
@@ -151,6 +151,32 @@ pub fn set_cpus(k: &mut Kernel, c: Caller, a: calls::ProcSetCpus) -> Result<u64,
         }
     }
     Ok(cpus)
+}
+
+/// `proc_state(process)`: what the process a `Process` handle with WAIT
+/// names is doing (`ProcState`, encoded). Errors: `PeerGone` (it has
+/// ended), the capability's.
+pub fn state(k: &mut Kernel, c: Caller, a: calls::ProcState) -> Result<u64, Error> {
+    use caps::abi::process::ProcState as S;
+    let cap = k.caps.lookup(c.table, a.process, ObjectKind::Process, Rights::WAIT)?;
+    let Object::Process(pid) = cap.object else { return Err(Error::WrongKind) };
+    let p = k.procs.get(pid).ok_or(Error::PeerGone)?;
+    let state = match p.state {
+        State::Dead => return Err(Error::PeerGone),
+        State::Ready => S::Ready,
+        State::Running => S::Running,
+        State::Blocked(b) => match b {
+            Block::Sleep(_) => S::Sleeping,
+            Block::Wait(_) => S::Waiting,
+            Block::Send(_) => S::Sending,
+            Block::Recv(_) => S::Receiving,
+            Block::Reply(_) => S::AwaitingReply,
+            Block::Notify(_) => S::Notified,
+            Block::Disk | Block::DiskComplete(_) | Block::Ring(_) | Block::Settle => S::Io,
+            Block::ConsoleRead => S::ConsoleRead,
+        },
+    };
+    Ok(state as u64)
 }
 
 /// `proc_yield_to(process)`: runs the process a `Process` handle names

@@ -172,6 +172,12 @@ pub fn proc_set_cpus(process: RawHandle, cpus: u64) -> Result<u64, Error> {
     call(calls::ProcSetCpus { process, cpus })
 }
 
+/// `proc_state(process)`: what that process is doing, encoded
+/// (`ProcState::decode`).
+pub fn proc_state(process: RawHandle) -> Result<u64, Error> {
+    call(calls::ProcState { process })
+}
+
 /// `sleep(timer, ns)`.
 pub fn sleep(timer: RawHandle, ns: u64) -> Result<(), Error> {
     call(calls::Sleep { timer, ns }).map(drop)

@@ -358,6 +358,11 @@ impl Fuzzer {
                 let cpus = self.rng.pick(&[0, 1, 2, 3, 1 << 1, 1 << 5, garbage]);
                 a = [process, cpus, 0, 0, 0, 0];
             }
+            Syscall::ProcState => {
+                // Often a peer, whatever it is doing at that moment.
+                let process = if self.rng.chance(60) { self.peer.process } else { self.handle() };
+                a = [process, 0, 0, 0, 0, 0];
+            }
             Syscall::ConsoleRead => {
                 // Never block (nothing is typed during a fuzz run):
                 // CONSOLE_NONBLOCK is always set, sometimes with undefined
@@ -883,7 +888,7 @@ fn good_mapping(vaddr: u64, pages: u64, flags: u64) -> bool {
 }
 
 /// The calls the fuzzer makes (not `exit`: the fuzzer must finish).
-const CALLS: [Syscall; 41] = [
+const CALLS: [Syscall; 42] = [
     Syscall::EndpointCreate,
     Syscall::IpcSend,
     Syscall::IpcRecv,
@@ -925,6 +930,7 @@ const CALLS: [Syscall; 41] = [
     Syscall::ConsoleRead,
     Syscall::ProcSetCpus,
     Syscall::ProcSetCpus,
+    Syscall::ProcState,
 ];
 
 /// The spawn arguments a `proc_spawn` call points to (kept alive here).

@@ -939,6 +939,14 @@ fn main(start: &Start) -> i32 {
     let ia = Error::InvalidArgument;
     let offline = 1 << 63;
     s.call("proc_set_cpus, no CPU online", Syscall::ProcSetCpus, [ended, offline, 0, 0, 0, 0], ia);
+    // proc_state: the same refusals; WAIT is its right.
+    for &h in &bad_handles {
+        let bh = Error::BadHandle;
+        s.call("proc_state bad handle", Syscall::ProcState, [h, 0, 0, 0, 0, 0], bh);
+    }
+    s.call("proc_state a console", Syscall::ProcState, [c, 0, 0, 0, 0, 0], wk);
+    s.call("proc_state an ended process", Syscall::ProcState, [ended, 0, 0, 0, 0, 0], pg);
+    s.call("proc_state without WAIT", Syscall::ProcState, [bare, 0, 0, 0, 0, 0], mr);
     let _ = libos::sys::cap_drop(RawHandle::from_raw(bare));
 
     // IPC: bad handles, wrong kinds, bad tags and flags, bad buffers.
