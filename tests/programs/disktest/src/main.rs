@@ -841,7 +841,8 @@ fn many_bound(
     let ready = Handle::<Notification>::create(memory).map_err(fail("ready"))?;
     let mut children = Vec::new();
     for i in 0..CHILDREN {
-        let ready_i = ready.derive_badged(Rights::SEND | Rights::GRANT, 1 << i).map_err(fail("derive"))?;
+        let ready_i =
+            ready.derive_badged(Rights::SEND | Rights::GRANT, 1 << i).map_err(fail("derive"))?;
         let child = Spawn::new(image)
             .quota_pages(256)
             .without_console()

@@ -75,7 +75,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use libos::abi::ipc::{TAG_MOVE, TAG_NONBLOCK, Tag};
-use libos::abi::process::PARENT_CPUS;
+use libos::abi::process::{PARENT_CPUS, ProcState};
 use libos::ipc::{Msg, create_endpoint};
 use libos::kind::{Console, Endpoint, Memory, Reply, Timer};
 use libos::process::{Child, Spawn};
@@ -254,6 +254,17 @@ fn pause(start: &Start) -> Outcome {
     ok("sleep", timer.sleep_ns(50_000_000))
 }
 
+/// Waits until `child` is blocked in a call of the kind `state` says
+/// (`proc_state`), for up to 10 s: the cases below need a peer queued or
+/// waiting before they revoke or send, and a sleep of a fixed length
+/// (which they used to take) is outrun by a host that stalls QEMU.
+fn blocked_in(start: &Start, child: Child, state: ProcState) -> Outcome {
+    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
+    child
+        .wait_until(state, timer, 1_000_000, 10_000_000_000)
+        .map_err(|e| format!("the peer never reached {state:?}: {e:?}"))
+}
+
 /// A console handle with GRANT, as a message would carry.
 fn grantable_console(start: &Start) -> Result<Handle<Console>, String> {
     ok("derive", console(start).derive(Rights::WRITE | Rights::GRANT))
@@ -400,12 +411,13 @@ fn flood(start: &Start) -> Outcome {
     exited_ok("flooder (its quota use must not grow)", p)?;
     // Blocked senders hold one message each, and no more.
     const SENDERS: u64 = 4;
-    let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
     let mut children = alloc::vec::Vec::new();
     for _ in 0..SENDERS {
         children.push(peer(start, "send-then-try", ep, Rights::SEND)?);
     }
-    ok("sleep", timer.sleep_ns(50_000_000))?;
+    for &c in &children {
+        blocked_in(start, c, ProcState::Sending)?;
+    }
     let mut got = 0;
     while ep.try_recv().is_ok() {
         got += 1;
@@ -422,7 +434,7 @@ fn flood(start: &Start) -> Outcome {
 fn revoke_receiver(start: &Start) -> Outcome {
     let ep = ok("create", create_endpoint(memory(start)))?;
     let p = peer(start, "recv-revoked", ep, Rights::RECV)?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Receiving)?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     let m = ok("msg", Msg::word(7).with(grantable_console(start)?))?;
     want("send after the revoke", ep.try_send(&m), Err(Error::WouldBlock))?;
@@ -436,7 +448,7 @@ fn revoke_sender(start: &Start) -> Outcome {
     let client = ok("derive", ep.client(99))?;
     let p = peer(start, "send-revoked", client, Rights::SEND)?;
     ok("close", client.close())?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Sending)?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
     exited_ok("sender (its send must say Revoked, its handle kept)", p)
@@ -446,7 +458,7 @@ fn revoke_sender(start: &Start) -> Outcome {
 fn revoke_caller(start: &Start) -> Outcome {
     let ep = ok("create", create_endpoint(memory(start)))?;
     let p = peer(start, "call-revoked", ep, Rights::SEND)?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Sending)?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
     exited_ok("caller (its call must say Revoked)", p)
@@ -480,7 +492,7 @@ fn revoke_carried(start: &Start) -> Outcome {
         Rights::SEND,
         Some((lent, Rights::SEND | Rights::GRANT)),
     )?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Sending)?;
     want("revoke the lent handle (the child's copy)", lent.revoke(), Ok(1))?;
     want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
     exited_ok("sender (its send must say Revoked)", p)
@@ -493,9 +505,11 @@ fn revoke_drop(start: &Start) -> Outcome {
     let middle = ok("derive", ep.derive(Rights::SEND | Rights::RECV | Rights::GRANT))?;
     let p = peer(start, "recv-then-revoked", middle, Rights::RECV)?;
     ok("drop the middle capability", middle.close())?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Receiving)?;
     ok("send to the receiver after the drop", ep.try_send(&Msg::word(1)))?;
-    pause(start)?;
+    // It took the message (so it is not in that receive any more) and
+    // waits in its second.
+    blocked_in(start, p, ProcState::Receiving)?;
     want("revoke (the child's copy, re-parented)", ep.revoke(), Ok(1))?;
     want("send after the revoke", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))?;
     exited_ok("receiver (its second recv must say Revoked)", p)
@@ -516,9 +530,11 @@ fn revoke_table(start: &Start) -> Outcome {
         Some((setup, Rights::SEND)),
     )?;
     exited_ok("the process that gave the waiter its capability", giver)?;
-    pause(start)?;
+    // The giver's message reached the waiter before the giver ended: this
+    // is its receive through the capability it got.
+    blocked_in(start, waiter, ProcState::Receiving)?;
     ok("send to the waiter after the giver's table went", ep.try_send(&Msg::word(1)))?;
-    pause(start)?;
+    blocked_in(start, waiter, ProcState::Receiving)?;
     want("revoke (the waiter's copy, re-parented)", ep.revoke(), Ok(1))?;
     want("send after the revoke", ep.try_send(&Msg::word(2)), Err(Error::WouldBlock))?;
     exited_ok("waiter (its second recv must say Revoked)", waiter)
@@ -560,7 +576,7 @@ fn long(start: &Start) -> Outcome {
     let give = grantable_console(start)?;
     ok("send 4096 bytes and a handle", ep.send_bytes(&pattern(4096, 1), &[give.raw()]))?;
     // 2. The peer waits first, with a 100-byte buffer.
-    pause(start)?;
+    blocked_in(start, p, ProcState::Receiving)?;
     ok("send 3000 bytes", ep.send_bytes(&pattern(3000, 2), &[]))?;
     // 3. The peer calls with 2000 bytes; we answer 1500 and a handle.
     let mut buf = alloc::vec![0u8; 4096];
