@@ -6,7 +6,7 @@
 
 extern crate alloc;
 
-use libos::abi::process::{Grant, Role, SpawnArgs};
+use libos::abi::process::{Grant, ProcState, Role, SpawnArgs};
 use libos::abi::{CapInfo, Error, Syscall};
 use libos::kind::{DiskRange, Memory};
 use libos::process::Spawn;
@@ -185,6 +185,17 @@ fn crasher<K: libos::kind::Kind>(
         .map_err(|_| "spawn hostile-crasher")
 }
 
+/// Waits until `child` is blocked in a call of the kind `state` says
+/// (`proc_state`), for up to 10 s, rather than sleeping for a fixed time
+/// and betting that it has got there.
+fn blocked_in(
+    child: libos::process::Child,
+    state: ProcState,
+    timer: Handle<libos::kind::Timer>,
+) -> Result<(), &'static str> {
+    child.wait_until(state, timer, 1_000_000, 10_000_000_000).map_err(|_| "a peer never blocked")
+}
+
 /// A process blocked in `proc_wait` or `sleep` is tied to the capability it
 /// blocked through: revoking it upstream wakes the waiter with `Revoked` (it
 /// once slept on, or learnt the exit status through authority it had lost).
@@ -196,7 +207,7 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     let sleeper = crasher(image, timer, Rights::WAIT, "timer", "mode=sleep ms=2000")?;
     let lent = sleeper.0.derive(upstream).map_err(|_| "derive the process handle")?;
     let waiter = crasher(image, lent, Rights::WAIT, "child", "mode=wait-revoked")?;
-    timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
+    blocked_in(waiter, ProcState::Waiting, timer)?;
     if lent.revoke() != Ok(1) {
         return Err("revoking the waiter's process handle");
     }
@@ -207,7 +218,7 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     // sleep through a Timer capability.
     let lent = timer.derive(upstream).map_err(|_| "derive the timer")?;
     let napper = crasher(image, lent, Rights::WAIT, "timer", "mode=sleep-revoked ms=10000")?;
-    timer.sleep_ns(100_000_000).map_err(|_| "sleep")?;
+    blocked_in(napper, ProcState::Sleeping, timer)?;
     if lent.revoke() != Ok(1) {
         return Err("revoking the sleeper's timer");
     }
@@ -239,9 +250,12 @@ fn woken_waiter_hears_revoked(start: &Start) -> Result<(), &'static str> {
     let (_, image) = start.images().find(|&(n, _)| n == "hostile-crasher").ok_or("image")?;
     let timer = start.handle::<libos::kind::Timer>("timer").ok_or("timer")?;
     let upstream = Rights::WAIT | Rights::GRANT | Rights::DERIVE | Rights::REVOKE;
-    let child = crasher(image, timer, Rights::WAIT, "timer", "mode=sleep ms=300")?;
+    let child = crasher(image, timer, Rights::WAIT, "timer", "mode=sleep ms=1000")?;
     let lent = child.0.derive(upstream).map_err(|_| "derive the process handle")?;
     let waiter = crasher(image, lent, Rights::WAIT, "child", "mode=wait-revoked")?;
+    // The child's sleep must outlast the waiter's start: a waiter that
+    // came to proc_wait after the end would not be one woken by it.
+    blocked_in(waiter, ProcState::Waiting, timer)?;
     loop {
         match child.try_wait() {
             Ok(_) => break,

@@ -35,6 +35,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use libos::abi::RawHandle;
+use libos::abi::process::ProcState;
 use libos::ipc::{Msg, create_endpoint};
 use libos::kind::{Console, Endpoint, Memory, Notification, Timer};
 use libos::process::{Child, Spawn};
@@ -116,10 +117,15 @@ fn peer(
     ok("spawn the peer", s.spawn())
 }
 
-/// Lets a peer reach the point where it blocks.
-fn pause(start: &Start) -> Outcome {
+/// Waits until `child` is blocked in a call of the kind `state` says
+/// (`proc_state`), for up to 10 s: each case below needs its peer waiting
+/// or queued first, and a sleep of a fixed length (which they used to
+/// take) is outrun by a host that stalls QEMU.
+fn blocked_in(start: &Start, child: Child, state: ProcState) -> Outcome {
     let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
-    ok("sleep", timer.sleep_ns(50_000_000))
+    child
+        .wait_until(state, timer, 1_000_000, 10_000_000_000)
+        .map_err(|e| format!("the peer never reached {state:?}: {e:?}"))
 }
 
 fn exited_ok(what: &str, child: Child) -> Outcome {
@@ -213,7 +219,7 @@ fn rights(start: &Start) -> Outcome {
 fn cross(start: &Start) -> Outcome {
     let n = new_notification(start)?;
     let p = peer(start, "wait-8", 128, Some((n, Rights::WAIT)), None)?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Notified)?;
     // The peer must be blocked in its wait, not finished.
     let badged = ok("derive badge", n.derive_badged(Rights::SEND, 8))?;
     ok("signal", badged.signal())?;
@@ -226,13 +232,12 @@ fn queue(start: &Start) -> Outcome {
     let n = new_notification(start)?;
     let badged = ok("derive badge", n.derive_badged(Rights::SEND, 8))?;
     let first = peer(start, "wait-8", 128, Some((n, Rights::WAIT)), None)?;
-    pause(start)?;
+    blocked_in(start, first, ProcState::Notified)?;
     let second = peer(start, "wait-8", 128, Some((n, Rights::WAIT)), None)?;
-    pause(start)?;
+    blocked_in(start, second, ProcState::Notified)?;
     ok("signal", badged.signal())?;
-    pause(start)?;
-    want("the first waiter, after one signal", first.try_wait(), Ok(ExitStatus::Exited(0)))?;
-    want("the second waiter, after one signal", second.try_wait(), Err(Error::WouldBlock))?;
+    want("the first waiter, after one signal", first.wait(), Ok(ExitStatus::Exited(0)))?;
+    want("the second waiter, after one signal", second.state(), Ok(ProcState::Notified))?;
     ok("signal again", badged.signal())?;
     exited_ok("the second waiter", second)?;
     want("poll after both took their bits", n.poll(), Err(Error::WouldBlock))
@@ -242,7 +247,7 @@ fn revoke(start: &Start) -> Outcome {
     let n = new_notification(start)?;
     let lent = ok("derive", n.derive(Rights::WAIT | Rights::GRANT | Rights::REVOKE))?;
     let p = peer(start, "wait-revoked", 128, Some((lent, Rights::WAIT)), None)?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Notified)?;
     want("revoke (the peer's copy)", lent.revoke(), Ok(1))?;
     exited_ok("the waiter (it must hear Revoked)", p)?;
     // The revoked waiter is out of the queue: a signal now sets the word.
@@ -266,7 +271,7 @@ fn gone(start: &Start) -> Outcome {
     let n = new_notification(start)?;
     let lent = ok("derive", n.derive(Rights::WAIT | Rights::GRANT))?;
     let p = peer(start, "wait-gone", 128, Some((lent, Rights::WAIT)), None)?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Notified)?;
     ok("close the only signaller", n.close())?;
     exited_ok("the waiter (it must hear PeerGone)", p)
 }
@@ -298,7 +303,7 @@ fn bind(start: &Start) -> Outcome {
     // Unbound, endpoint 1 signals nothing.
     ok("unbind endpoint 1", ep1.unbind_notification())?;
     let p = peer(start, "send", 128, None, Some((ep1, Rights::SEND)))?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Sending)?;
     want("poll (unbound)", n.poll(), Err(Error::WouldBlock))?;
     want("the message is there", ok("receive", ep1.try_recv())?.word(0), 42)?;
     exited_ok("the sender", p)?;
@@ -306,7 +311,7 @@ fn bind(start: &Start) -> Outcome {
     // The bound capability dropped: endpoint 2 signals nothing either.
     ok("close bit 2", bit2.close())?;
     let p = peer(start, "send", 128, None, Some((ep2, Rights::SEND)))?;
-    pause(start)?;
+    blocked_in(start, p, ProcState::Sending)?;
     want("poll (bound capability gone)", n.poll(), Err(Error::WouldBlock))?;
     want("the message is there", ok("receive", ep2.try_recv())?.word(0), 42)?;
     exited_ok("the sender", p)?;
@@ -320,8 +325,8 @@ fn bind(start: &Start) -> Outcome {
     exited_ok("the sender", p)?;
 
     // A sender that finds a receiver waiting does not signal: the message
-    // goes straight to it.
-    let p = peer(start, "send-later", 128, None, Some((ep1, Rights::SEND)))?;
+    // goes straight to it (the peer sends only into a waiting receive).
+    let p = peer(start, "send-to-receiver", 128, None, Some((ep1, Rights::SEND)))?;
     want("receive (waiting first)", ok("receive", ep1.recv())?.word(0), 42)?;
     exited_ok("the sender", p)?;
     want("poll after a direct delivery", n.poll(), Err(Error::WouldBlock))?;
