@@ -25,17 +25,31 @@ libos::main!(main);
 
 /// Submits every request a process may have in flight (reads and writes of
 /// the largest size) and dies with them pending.
-fn die_in_flight(disk: Handle<DiskRange>, fault: bool) -> i32 {
+fn die_in_flight(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, fault: bool) -> i32 {
     const BYTES: usize = MAX_ASYNC_SECTORS as usize * 512;
     let mut bufs: Vec<Vec<u8>> = (0..MAX_ASYNC_REQUESTS).map(|_| vec![0x3c; BYTES]).collect();
     for (i, b) in bufs.iter_mut().enumerate() {
         let sector = i as u64 * MAX_ASYNC_SECTORS;
-        let p = if i % 2 == 0 { disk.submit_read(sector, b) } else { disk.submit_write(sector, b) };
-        match p {
-            // Left in flight on purpose: the kernel must cope with the
-            // owner dying first.
-            Ok(p) => core::mem::forget(p),
-            Err(_) => return 1,
+        // `Busy` while an earlier round's orphans still hold the DMA pool
+        // (the disk frees it at the host's pace): tried again every
+        // millisecond for up to 5 s, given a timer.
+        let mut tries = 0;
+        loop {
+            let p =
+                if i % 2 == 0 { disk.submit_read(sector, b) } else { disk.submit_write(sector, b) };
+            match p {
+                // Left in flight on purpose: the kernel must cope with the
+                // owner dying first.
+                Ok(p) => {
+                    core::mem::forget(p);
+                    break;
+                }
+                Err(Error::Busy) if tries < 5000 => match timer {
+                    Some(t) if t.sleep_ns(1_000_000).is_ok() => tries += 1,
+                    _ => return 1,
+                },
+                Err(_) => return 1,
+            }
         }
     }
     if fault {
@@ -220,8 +234,8 @@ fn main(start: &Start) -> i32 {
     }
     let Some(disk) = start.handle::<DiskRange>("disk") else { return 2 };
     match start.arg("mode") {
-        Some("die-exit") => return die_in_flight(disk, false),
-        Some("die-fault") => return die_in_flight(disk, true),
+        Some("die-exit") => return die_in_flight(disk, start.handle::<Timer>("timer"), false),
+        Some("die-fault") => return die_in_flight(disk, start.handle::<Timer>("timer"), true),
         Some("read-until-revoked") => {
             return read_until_revoked(disk, start.handle::<Notification>("told"));
         }

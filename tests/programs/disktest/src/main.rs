@@ -458,6 +458,7 @@ fn revoke_while_blocked(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
 fn owner_dies_in_flight(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()> {
     const ROUNDS: usize = 4;
     let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let timer = start.handle::<Timer>("timer").ok_or(())?;
     let all = Rights::READ | Rights::WRITE | Rights::DERIVE | Rights::REVOKE;
     for round in 0..ROUNDS {
         let r = disk.derive_range(40_000, 8192, all | Rights::GRANT).map_err(|_| ())?;
@@ -466,6 +467,7 @@ fn owner_dies_in_flight(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
             .quota_pages(2048)
             .args(how)
             .grant(r, all, "disk")
+            .and_then(|s| s.grant(timer, Rights::READ | Rights::WAIT, "timer"))
             .and_then(Spawn::spawn)
             .map_err(|e| println!("disktest: spawn: {e:?}"))?;
         let status = child.wait().map_err(|_| ())?;
@@ -477,16 +479,30 @@ fn owner_dies_in_flight(start: &Start, disk: Handle<DiskRange>) -> Result<(), ()
         ensure!(died_as_planned, "round {round}: the child submitted all, then died: {status:?}");
         r.close().map_err(|_| ())?;
     }
-    // Everything of theirs was freed: a full queue works here too.
+    // Everything of theirs is freed once the disk is done with it: a full
+    // queue works here too. `Busy` is tried again for up to 5 s (the last
+    // orphans may still be on the disk, as long as the host takes); a leak
+    // stays `Busy` for ever.
     let mut bufs: Vec<Vec<u8>> = (0..MAX_ASYNC_REQUESTS).map(|_| vec![0u8; 65536]).collect();
-    let pending: Vec<_> = bufs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, b)| disk.submit_read(40_000 + i as u64 * 128, b))
-        .collect::<Result<_, _>>()
-        .map_err(|e| println!("disktest: submit after the children died: {e:?}"))?;
-    for p in pending {
-        ensure!(p.wait() == Ok(128), "read after the children died");
+    for attempt in 0.. {
+        let pending = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| disk.submit_read(40_000 + i as u64 * 128, b))
+            .collect::<Result<Vec<_>, _>>();
+        match pending {
+            Ok(pending) => {
+                for p in pending {
+                    ensure!(p.wait() == Ok(128), "read after the children died");
+                }
+                break;
+            }
+            Err(Error::Busy) if attempt < 500 => ms(timer, 10)?,
+            Err(e) => {
+                println!("disktest: submit after the children died: {e:?}");
+                return Err(());
+            }
+        }
     }
     println!("disktest: owners died with requests in flight ({ROUNDS} rounds); nothing leaked");
     Ok(())
@@ -559,6 +575,7 @@ fn completions_notify(
 ) -> Result<(), ()> {
     const DISK: u64 = 0b10;
     const OTHER: u64 = 0b100;
+    const DISK_AND_OTHER: u64 = DISK | OTHER;
     let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
     let n = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
     let for_disk = n.derive_badged(Rights::SEND, DISK).map_err(err("derive"))?;
@@ -607,13 +624,28 @@ fn completions_notify(
     // One wait sees both sources: a read left uncollected long enough for
     // the kernel to reap it (a tick polls the disk at the latest; a 4 KiB
     // read takes well under a millisecond here), then the other signal.
-    let mut page = [0u8; 4096];
-    let pending = disk.submit_read(0, &mut page).map_err(err("submit"))?;
-    timer.sleep_ns(50_000_000).map_err(err("sleep"))?;
-    other.signal().map_err(err("signal"))?;
-    let one = n.wait();
-    ensure!(one == Ok(DISK | OTHER), "one wait saw both sources: {one:?}");
-    ensure!(pending.wait() == Ok(8), "the read after the loop");
+    // A host that stalls QEMU may make the read outlast the sleep: then
+    // the disk's bit must still come (by itself, to the next wait), and the
+    // round is tried again with a sleep twice as long, up to 1.6 s.
+    let mut both = false;
+    for round in 0..6 {
+        let mut page = [0u8; 4096];
+        let pending = disk.submit_read(0, &mut page).map_err(err("submit"))?;
+        timer.sleep_ns(50_000_000 << round).map_err(err("sleep"))?;
+        other.signal().map_err(err("signal"))?;
+        let one = n.wait();
+        ensure!(matches!(one, Ok(OTHER) | Ok(DISK_AND_OTHER)), "one wait: {one:?}");
+        if one == Ok(OTHER) {
+            let late = n.wait();
+            ensure!(late == Ok(DISK), "a read reaped late, then: {late:?}");
+        }
+        ensure!(pending.wait() == Ok(8), "the read after the loop");
+        if one == Ok(DISK | OTHER) {
+            both = true;
+            break;
+        }
+    }
+    ensure!(both, "one wait never saw both sources: the read outlasted every sleep");
 
     // A ring's entries signal too.
     let mut page = [0u8; 4096];
@@ -795,12 +827,19 @@ fn bind_failure_keeps_binding(
     let err = |what: &'static str| move |e: Error| println!("disktest: {what}: {e:?}");
     let n = Handle::<Notification>::create(memory).map_err(err("notify_create"))?;
     // A read that completes while we sleep: reaped (and announced) by the
-    // kernel, not by our own `disk_complete`.
+    // kernel, not by our own `disk_complete`. Looked for every 10 ms, for
+    // up to 5 s: a signal that is only late (a slow host) still counts.
     let signalled = |n: Handle<Notification>| -> Result<bool, ()> {
         let mut page = [0u8; 4096];
         let pending = disk.submit_read(0, &mut page).map_err(err("submit"))?;
-        timer.sleep_ns(20_000_000).map_err(err("sleep"))?;
-        let seen = n.poll();
+        let mut seen = Err(Error::WouldBlock);
+        for _ in 0..500 {
+            timer.sleep_ns(10_000_000).map_err(err("sleep"))?;
+            seen = n.poll();
+            if seen.is_ok() {
+                break;
+            }
+        }
         ensure!(pending.wait() == Ok(8), "the read failed");
         Ok(seen.is_ok())
     };

@@ -337,6 +337,7 @@ fn revoke_in_flight(disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result<(
 fn ring_in_flight<'a>(
     disk: Handle<DiskRange>,
     memory: Handle<Memory>,
+    timer: Handle<Timer>,
     bufs: &'a mut [Vec<u8>],
 ) -> Result<Ring<'a>, ()> {
     let mut ring = ok(Ring::new_at(memory, 32, FIXED_RING), "ring_create")?;
@@ -344,10 +345,12 @@ fn ring_in_flight<'a>(
         ok(ring.read(disk, i as u64 * 128, b, i as u64).map_err(|(e, _)| e), "push")?;
     }
     // Orphans of the previous round may still hold the DMA pool: retry
-    // until the kernel took every entry.
-    for _ in 0..10_000 {
+    // until the kernel took every entry, for up to 5 s (a budget of time,
+    // not of yields: the disk frees the pool at the host's pace).
+    let t0 = ok(timer.now_ns(), "clock")?;
+    loop {
         ok(ring.submit(0), "submit")?;
-        if ring.queued() == 0 {
+        if ring.queued() == 0 || ok(timer.now_ns(), "clock")? - t0 > 5_000_000_000 {
             break;
         }
         libos::sys::yield_now();
@@ -356,14 +359,15 @@ fn ring_in_flight<'a>(
 }
 
 fn teardown(start: &Start, disk: Handle<DiskRange>, memory: Handle<Memory>) -> Result<(), ()> {
+    let timer = ok(start.handle::<Timer>("timer").ok_or(Error::BadHandle), "no timer")?;
     let mut bufs: Vec<Vec<u8>> = vec![vec![0u8; BIG]; 32];
     // Make the page tables under both areas once.
-    drop(ring_in_flight(disk, memory, &mut bufs[..1])?);
+    drop(ring_in_flight(disk, memory, timer, &mut bufs[..1])?);
     let before = headroom(memory)?;
     // 1. The capability dropped with requests in flight, 8 times: 8 x 2 MiB
     // of bounce buffers, more than the DMA pool holds.
     for round in 0..8 {
-        let ring = ring_in_flight(disk, memory, &mut bufs)?;
+        let ring = ring_in_flight(disk, memory, timer, &mut bufs)?;
         ensure!(ring.queued() == 0, "round {round}: all consumed");
         ok(ring.abandon(), "abandon")?;
     }
@@ -371,7 +375,7 @@ fn teardown(start: &Start, disk: Handle<DiskRange>, memory: Handle<Memory>) -> R
     // 2. Its pages unmapped with requests in flight: the ring is torn
     // down; its capability stays, and says PeerGone.
     {
-        let ring = ring_in_flight(disk, memory, &mut bufs)?;
+        let ring = ring_in_flight(disk, memory, timer, &mut bufs)?;
         let pages = ring_pages(32);
         // SAFETY: nothing but the abandoned ring uses its pages.
         let unmapped = unsafe { libos::sys::mem_unmap(FIXED_RING, pages * PAGE) };
