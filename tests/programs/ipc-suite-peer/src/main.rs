@@ -197,6 +197,15 @@ fn run(start: &Start, mode: &str) -> Result<(), String> {
             let me = m.handle::<Process>(0).ok_or("no handle")?;
             want("leave CPU 0", sys::proc_set_cpus(me.raw(), 1 << 1), Ok(1 << 1))
         }
+        "caller-until-stopped" => {
+            // Calls until a message waits on "lent" (the suite's blocking
+            // send, which our try_recv takes).
+            let stop = start.handle::<Endpoint>("lent").ok_or("no lent handle")?;
+            while stop.try_recv().map(drop) == Err(Error::WouldBlock) {
+                want("answer", ok("call", ep.call(&Msg::word(1)))?.word(0), 2)?;
+            }
+            Ok(())
+        }
         "caller-1s" => {
             let timer = start.handle::<Timer>("timer").ok_or("no timer")?;
             let end = ok("clock", timer.now_ns())? + YIELD_PAIR_NS;
