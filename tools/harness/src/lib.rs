@@ -287,13 +287,18 @@ pub struct Event {
     pub action: qmp::Action,
 }
 
-/// When [`Machine::run`] kills QEMU on purpose: `delay` after the first
-/// console line containing `after_line` appears. The run then ends as
-/// [`Exit::Stopped`], with the console printed up to that moment.
+/// When [`Machine::run`] kills QEMU on purpose: `delay` after the
+/// `occurrence`-th console line containing `after_line` appears. The run
+/// then ends as [`Exit::Stopped`], with the console printed up to that
+/// moment.
 #[derive(Clone, Debug)]
 pub struct StopRule {
     /// Text of the console line that starts the clock.
     pub after_line: String,
+    /// Which line with that text starts it: 1 for the first. A count of
+    /// the guest's own lines, rather than a longer delay, cuts at a point
+    /// of its work that does not depend on how fast the host runs it.
+    pub occurrence: usize,
     /// How long after that line to kill QEMU.
     pub delay: Duration,
 }
@@ -454,14 +459,15 @@ fn wait_until(
     on_poll: &mut dyn FnMut(&Mutex<Vec<u8>>),
 ) -> Exit {
     let mut stop_at: Option<Instant> = None;
-    // Console bytes already searched for the stop line (minus an overlap).
+    // Console bytes already searched for the stop line, and the lines with
+    // it seen so far.
     let mut searched: usize = 0;
+    let mut seen = 0;
     loop {
         if let (Some(rule), None) = (stop, stop_at) {
             let bytes = console.lock().unwrap();
-            let from = searched.saturating_sub(rule.after_line.len());
-            let needle = rule.after_line.as_bytes();
-            if bytes[from..].windows(needle.len().max(1)).any(|w| w == needle) {
+            seen += count_new(&bytes, searched, rule.after_line.as_bytes());
+            if seen >= rule.occurrence.max(1) {
                 stop_at = Some(Instant::now() + rule.delay);
             }
             searched = bytes.len();
@@ -483,6 +489,17 @@ fn wait_until(
             Err(_) => return Exit::Killed,
         }
     }
+}
+
+/// How many times `needle` occurs in `bytes` ending past `searched` (the
+/// bytes searched before): each occurrence is counted once, including one
+/// that straddles the two parts.
+fn count_new(bytes: &[u8], searched: usize, needle: &[u8]) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    let from = searched.saturating_sub(needle.len() - 1);
+    bytes[from.min(bytes.len())..].windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 /// The events of one run still to happen.
@@ -638,9 +655,17 @@ impl Image {
         }
         let mut machine = Machine::new(out);
         machine.uefi = self.uefi;
+        if self.uefi {
+            // OVMF's own start-up under TCG takes a good part of a minute
+            // on a loaded host, before the kernel's first line.
+            machine.timeout = machine.timeout.max(UEFI_TIMEOUT);
+        }
         Ok(machine)
     }
 }
+
+/// The least time a UEFI boot is given ([`Machine::timeout`]).
+pub const UEFI_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A fresh, empty directory for one test's files (images, data disk).
 pub fn test_dir(name: &str) -> PathBuf {
@@ -684,4 +709,23 @@ pub fn authority_graphs(console: &str) -> Vec<(String, String)> {
         }
     }
     graphs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_new;
+
+    #[test]
+    fn stop_lines_are_counted_once_across_reads() {
+        let needle = b"fstest: durable";
+        let text = b"fstest: durable a\nfstest: durable-removed b\nother\nfstest: durable c\n";
+        assert_eq!(count_new(text, 0, needle), 3);
+        // Read in pieces at every split point: the same three, never more.
+        for cut in 0..=text.len() {
+            let first = count_new(&text[..cut], 0, needle);
+            assert_eq!(first + count_new(text, cut, needle), 3, "split at {cut}");
+        }
+        assert_eq!(count_new(text, text.len(), needle), 0);
+        assert_eq!(count_new(text, 0, b""), 0);
+    }
 }

@@ -143,10 +143,14 @@ fn power_cuts(test: &str, seeds: &[u64]) {
     // The files on the disk, as the last check found them.
     let mut model: BTreeMap<String, (u64, String)> = BTreeMap::new();
     for (round, &seed) in seeds.iter().enumerate() {
-        // 2 to 6 s, a different point of the run for each seed.
-        let delay = Duration::from_millis(2000 + seed * 977 % 4000);
+        // After 5 to 44 durable operations and then 0 to 96 ms, a
+        // different point of the run for each seed. Counted in the guest's
+        // own lines: a time after "working" (2 to 6 s, once) gave a loaded
+        // host's slow run too few operations.
+        let occurrence = 5 + (seed * 977 % 40) as usize;
+        let delay = Duration::from_millis(seed * 37 % 97);
         let format = if round == 0 { " format=1" } else { "" };
-        let stop = StopRule { after_line: "fstest: working".into(), delay };
+        let stop = StopRule { after_line: "fstest: durable".into(), occurrence, delay };
         let work = boot(&dir, &disk, &format!("mode=work seed={seed}{format}"), Some(stop));
         assert_eq!(
             work.exit,
@@ -156,7 +160,11 @@ fn power_cuts(test: &str, seeds: &[u64]) {
         );
         work.expect_absent("fstest: error");
         let j = parse_work(&work.console);
-        assert!(j.durable_ops >= 5, "seed {seed}: only {} operations in {delay:?}", j.durable_ops);
+        assert!(
+            j.durable_ops >= occurrence,
+            "seed {seed}: {} operations, cut after {occurrence}",
+            j.durable_ops
+        );
 
         let check = boot(&dir, &disk, "mode=check", None);
         check.expect(Exit::Success, &["fstest: fsck clean", "fstest: check done"]);

@@ -44,7 +44,11 @@ use crate::time;
 use trampoline::Trampoline;
 
 /// How long an AP may take from the first start-up IPI to checking in.
-pub const CHECK_IN_TIMEOUT_NS: u64 = 100_000_000;
+/// Under TCG each virtual CPU is a host thread, which a loaded host may
+/// leave unscheduled for a good part of a second (100 ms, the earlier
+/// value, was a bet on the host); real processors check in within
+/// microseconds, and Linux waits up to 10 s (`do_boot_cpu`).
+pub const CHECK_IN_TIMEOUT_NS: u64 = 1_000_000_000;
 /// Wait after INIT before the first start-up IPI (SDM 9.4.4.1: 10 ms).
 const INIT_DELAY_NS: u64 = 10_000_000;
 /// Wait after a start-up IPI (SDM 9.4.4.1: 200 µs).
