@@ -110,7 +110,7 @@ impl ObjectKind {
                 Rights::READ.union(Rights::WRITE).union(Rights::EXEC).union(Rights::MAP)
             }
             ObjectKind::Endpoint => Rights::SEND.union(Rights::RECV),
-            // WAIT: `proc_wait`; WRITE: steer it (`proc_set_cpus`).
+            // WAIT: `proc_wait`, `proc_state`; WRITE: steer it (`proc_set_cpus`).
             ObjectKind::Process => Rights::WAIT.union(Rights::WRITE),
             // A reply is one-shot: it can be used (SEND) or handed to a
             // helper (GRANT); deriving or revoking it means nothing.

@@ -31,8 +31,8 @@ pub const START_MAGIC: u64 = 0x7472_6174_7370_6f78; // "xopstart"
 pub const START_VERSION: u32 = 1;
 
 /// The rights of the `Process` handle `proc_spawn` returns: every one a
-/// `Process` capability may hold (`WAIT` for `proc_wait`, `WRITE` for
-/// `proc_set_cpus`, the generic ones).
+/// `Process` capability may hold (`WAIT` for `proc_wait` and `proc_state`,
+/// `WRITE` for `proc_set_cpus`, the generic ones).
 pub const PROCESS_HANDLE_RIGHTS: Rights = Rights::WAIT
     .union(Rights::WRITE)
     .union(Rights::GRANT)

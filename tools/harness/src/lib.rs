@@ -295,9 +295,10 @@ pub struct Event {
 pub struct StopRule {
     /// Text of the console line that starts the clock.
     pub after_line: String,
-    /// Which line with that text starts it: 1 for the first. A count of
-    /// the guest's own lines, rather than a longer delay, cuts at a point
-    /// of its work that does not depend on how fast the host runs it.
+    /// Which line with that text starts it, once the line has ended: 1
+    /// for the first. A count of the guest's own lines, rather than a
+    /// longer delay, cuts at a point of its work that does not depend on
+    /// how fast the host runs it.
     pub occurrence: usize,
     /// How long after that line to kill QEMU.
     pub delay: Duration,
@@ -465,12 +466,16 @@ fn wait_until(
     let mut seen = 0;
     loop {
         if let (Some(rule), None) = (stop, stop_at) {
+            // Whole lines only: a line still arriving (the serial port
+            // sends byte by byte) is counted once it ends, as the tests
+            // that parse the console count it.
             let bytes = console.lock().unwrap();
-            seen += count_new(&bytes, searched, rule.after_line.as_bytes());
+            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            seen += count_new(&bytes[..whole], searched, rule.after_line.as_bytes());
             if seen >= rule.occurrence.max(1) {
                 stop_at = Some(Instant::now() + rule.delay);
             }
-            searched = bytes.len();
+            searched = whole.max(searched);
         }
         on_poll(console);
         match child.try_wait() {

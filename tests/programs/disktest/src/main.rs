@@ -625,8 +625,9 @@ fn completions_notify(
     // the kernel to reap it (a tick polls the disk at the latest; a 4 KiB
     // read takes well under a millisecond here), then the other signal.
     // A host that stalls QEMU may make the read outlast the sleep: then
-    // the disk's bit must still come (by itself, to the next wait), and the
-    // round is tried again with a sleep twice as long, up to 1.6 s.
+    // the disk's bit must still come (by itself, within 5 s), and the
+    // round is tried again with a sleep twice as long (3.15 s of sleeps in
+    // all, at most).
     let mut both = false;
     for round in 0..6 {
         let mut page = [0u8; 4096];
@@ -636,7 +637,14 @@ fn completions_notify(
         let one = n.wait();
         ensure!(matches!(one, Ok(OTHER) | Ok(DISK_AND_OTHER)), "one wait: {one:?}");
         if one == Ok(OTHER) {
-            let late = n.wait();
+            let mut late = n.poll();
+            for _ in 0..500 {
+                if late != Err(Error::WouldBlock) {
+                    break;
+                }
+                timer.sleep_ns(10_000_000).map_err(err("sleep"))?;
+                late = n.poll();
+            }
             ensure!(late == Ok(DISK), "a read reaped late, then: {late:?}");
         }
         ensure!(pending.wait() == Ok(8), "the read after the loop");
@@ -901,11 +909,27 @@ fn many_bound(
     // once: each child it wakes signals it again for the next (signals do
     // not queue, so forty signals could wake fewer than forty waiters).
     // Ordered by signals rather than by a sleep, which a slow host outran.
+    // Looked for every millisecond, for up to 10 s, watching for a child
+    // that ended before it said it was ready (it failed a call).
     let all = (1u64 << CHILDREN) - 1;
     let mut seen = 0;
-    while seen != all {
-        seen |= ready.wait().map_err(fail("ready wait"))?;
+    for _ in 0..10_000 {
+        match ready.poll() {
+            Ok(bits) => seen |= bits,
+            Err(Error::WouldBlock) => ms(timer, 1)?,
+            Err(e) => return Err(fail("ready poll")(e)),
+        }
+        if seen == all {
+            break;
+        }
+        if let Some((i, status)) =
+            children.iter().enumerate().find_map(|(i, c)| c.try_wait().ok().map(|s| (i, s)))
+        {
+            println!("disktest: bound reader {i} ended before it was ready: {status:?}");
+            return Err(());
+        }
     }
+    ensure!(seen == all, "only the readers {seen:#x} of {all:#x} were ready after 10 s");
     go.signal().map_err(fail("signal"))?;
     let mut lost = 0;
     for (i, child) in children.into_iter().enumerate() {

@@ -193,7 +193,12 @@ fn blocked_in(
     state: ProcState,
     timer: Handle<libos::kind::Timer>,
 ) -> Result<(), &'static str> {
-    child.wait_until(state, timer, 1_000_000, 10_000_000_000).map_err(|_| "a peer never blocked")
+    match child.wait_until(state, timer, 1_000_000, 10_000_000_000) {
+        Ok(()) => Ok(()),
+        Err(libos::Error::PeerGone) => Err("a peer ended before it blocked"),
+        Err(libos::Error::TimedOut) => Err("a peer did not block within 10 s"),
+        Err(_) => Err("proc_state or the clock failed"),
+    }
 }
 
 /// A process blocked in `proc_wait` or `sleep` is tied to the capability it
@@ -211,7 +216,6 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     if lent.revoke() != Ok(1) {
         return Err("revoking the waiter's process handle");
     }
-    let t0 = timer.now_ns().map_err(|_| "clock")?;
     if !matches!(waiter.wait(), Ok(ExitStatus::Exited(0))) {
         return Err("proc_wait through a revoked capability did not return Revoked");
     }
@@ -219,6 +223,7 @@ fn waiters_wake_when_their_capability_dies(start: &Start) -> Result<(), &'static
     let lent = timer.derive(upstream).map_err(|_| "derive the timer")?;
     let napper = crasher(image, lent, Rights::WAIT, "timer", "mode=sleep-revoked ms=10000")?;
     blocked_in(napper, ProcState::Sleeping, timer)?;
+    let t0 = timer.now_ns().map_err(|_| "clock")?;
     if lent.revoke() != Ok(1) {
         return Err("revoking the sleeper's timer");
     }

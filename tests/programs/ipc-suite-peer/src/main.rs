@@ -354,8 +354,9 @@ fn fast_server(start: &Start, ep: libos::Handle<Endpoint>) -> Result<(), String>
     want("call 2", (m.badge(), m.words().len(), m.handle_count()), (42, 0, 0))?;
     let r = m.reply().ok_or("call 2 has no reply")?;
     ok("answer 2", r.reply(&ok("msg", Msg::new(&[]))?))?;
-    // Not receiving while the client makes call 3.
-    ok("sleep", timer.sleep_ns(50_000_000))?;
+    // Not receiving while the client makes call 3 (which it makes once it
+    // sees this sleep).
+    ok("sleep", timer.sleep_ns(200_000_000))?;
     let m = ok("receive call 3", ep.recv())?;
     want("call 3", (m.badge(), m.words()), (42, &[3][..]))?;
     let r = m.reply().ok_or("call 3 has no reply")?;

@@ -193,18 +193,25 @@ fn migrate(start: &Start) -> Outcome {
     ok("close", stop_rx.close())?;
     let client = ok("spawn the client", client)?;
     let masks: &[u64] = if two { &[1 << 0, 1 << 1, 0b11, 1 << 1, 1 << 0] } else { &[1 << 0] };
-    for (i, &mask) in masks.iter().cycle().take(8).enumerate() {
-        let (who, name) = if i % 2 == 0 { (server, "server") } else { (client, "client") };
-        want(&format!("move the {name} to {mask:#b}"), who.set_cpus(mask), Ok(mask))?;
-        pause(start)?;
-    }
-    // Every online CPU, as ours are; CPUs that do not exist are dropped.
-    let all = ok("the client on every CPU", client.set_cpus(PARENT_CPUS))?;
-    want("every CPU, named", server.set_cpus(u64::MAX), Ok(all))?;
-    if !two {
-        want("CPU 1 on one CPU", server.set_cpus(1 << 1), Err(Error::InvalidArgument))?;
-    }
+    let moves = || -> Outcome {
+        for (i, &mask) in masks.iter().cycle().take(8).enumerate() {
+            let (who, name) = if i % 2 == 0 { (server, "server") } else { (client, "client") };
+            want(&format!("move the {name} to {mask:#b}"), who.set_cpus(mask), Ok(mask))?;
+            pause(start)?;
+        }
+        // Every online CPU, as ours are; CPUs that do not exist are dropped.
+        let all = ok("the client on every CPU", client.set_cpus(PARENT_CPUS))?;
+        want("every CPU, named", server.set_cpus(u64::MAX), Ok(all))?;
+        if !two {
+            want("CPU 1 on one CPU", server.set_cpus(1 << 1), Err(Error::InvalidArgument))?;
+        }
+        Ok(())
+    };
+    // Stopped whatever the moves gave, so that a failure ends the pair
+    // (and the case) rather than leaving it calling for ever.
+    let moved = moves();
     ok("tell the client to stop", stop.send(&Msg::word(0)))?;
+    moved?;
     want("the client's exit", client.wait(), Ok(ExitStatus::Exited(0)))?;
     want("the server's exit", server.wait(), Ok(ExitStatus::Exited(0)))?;
     want("an ended process", client.set_cpus(1), Err(Error::PeerGone))?;
@@ -473,9 +480,18 @@ fn revoke_caller(start: &Start) -> Outcome {
     let ep = ok("create", create_endpoint(memory(start)))?;
     let p = peer(start, "call-revoked", ep, Rights::SEND)?;
     blocked_in(start, p, ProcState::Sending)?;
+    // `proc_state` through a copy with WAIT alone says the same; without
+    // WAIT it says nothing.
+    let watch = Child(ok("derive WAIT", p.0.derive(Rights::WAIT))?);
+    want("its state through a WAIT copy", watch.state(), Ok(ProcState::Sending))?;
+    let blind = Child(ok("derive WRITE", p.0.derive(Rights::WRITE))?);
+    want("its state without WAIT", blind.state(), Err(Error::MissingRight))?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     want("receive after the revoke", ep.try_recv().map(drop), Err(Error::WouldBlock))?;
-    exited_ok("caller (its call must say Revoked)", p)
+    exited_ok("caller (its call must say Revoked)", p)?;
+    want("its state once it has ended", watch.state(), Err(Error::PeerGone))?;
+    ok("close", watch.0.close())?;
+    ok("close", blind.0.close())
 }
 
 /// A caller waiting for its answer through a copy that is then revoked:
@@ -485,6 +501,7 @@ fn revoke_answer(start: &Start) -> Outcome {
     let p = peer(start, "call-revoked", ep, Rights::SEND)?;
     let m = ok("receive the call", ep.recv())?;
     want("the call's word", m.word(0), 7)?;
+    want("the caller, its call taken", p.state(), Ok(ProcState::AwaitingReply))?;
     let r = m.reply().ok_or("a call without a reply handle")?;
     want("revoke (the child's copy)", ep.revoke(), Ok(1))?;
     let give = grantable_console(start)?;
@@ -651,6 +668,7 @@ fn fast(start: &Start) -> Outcome {
     let a = ok("call 2", client.call(&ok("msg", Msg::new(&[]))?))?;
     want("answer 2", (a.words().len(), a.handle_count()), (0, 0))?;
     // The server answers with `ipc_reply` and sleeps: nobody receives.
+    blocked_in(start, server, ProcState::Sleeping)?;
     let a = ok("call 3, the server not receiving", client.call(&Msg::word(3)))?;
     want("answer 3", a.words(), &[4][..])?;
     want("call 4, its reply dropped", client.call(&Msg::word(5)).map(drop), Err(Error::PeerGone))?;

@@ -325,10 +325,13 @@ fn bind(start: &Start) -> Outcome {
     exited_ok("the sender", p)?;
 
     // A sender that finds a receiver waiting does not signal: the message
-    // goes straight to it (the peer sends only into a waiting receive).
-    let p = peer(start, "send-to-receiver", 128, None, Some((ep1, Rights::SEND)))?;
-    want("receive (waiting first)", ok("receive", ep1.recv())?.word(0), 42)?;
+    // goes straight to it. The receiver is a peer, seen waiting before the
+    // (blocking) sender starts.
+    let r = peer(start, "recv", 128, None, Some((ep1, Rights::RECV)))?;
+    blocked_in(start, r, ProcState::Receiving)?;
+    let p = peer(start, "send", 128, None, Some((ep1, Rights::SEND)))?;
     exited_ok("the sender", p)?;
+    exited_ok("the receiver (it must get 42)", r)?;
     want("poll after a direct delivery", n.poll(), Err(Error::WouldBlock))?;
 
     // A non-blocking send with no receiver waiting queues nothing and
