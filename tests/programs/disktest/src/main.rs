@@ -917,7 +917,10 @@ fn many_bound(
         match ready.poll() {
             Ok(bits) => seen |= bits,
             Err(Error::WouldBlock) => ms(timer, 1)?,
-            Err(e) => return Err(fail("ready poll")(e)),
+            Err(e) => {
+                fail("ready poll")(e);
+                return Err(());
+            }
         }
         if seen == all {
             break;
