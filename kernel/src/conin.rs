@@ -54,17 +54,26 @@ impl Default for ConsoleInput {
     }
 }
 
+/// Whether bytes wait and a reader too ([`poll`] would wake it). No change.
+pub fn reader_to_wake(k: &Kernel) -> bool {
+    !k.console_in.bytes.is_empty() && k.console_in.reader.is_some()
+}
+
 /// Most bytes taken from the UART in one poll: its FIFO holds 16, and a
 /// bound keeps a stuck "data ready" bit from holding the tick forever.
 const POLL_BYTES: usize = 64;
 
-/// Moves what the UART received into the ring and, if bytes wait and a
-/// reader does too, wakes it (it runs its `console_read` again and takes
-/// them). Returns how many processes it woke (0 or 1). Called from the
-/// timer tick.
-pub fn poll(k: &mut Kernel) -> usize {
+/// Moves `first` (a byte the tick already took from the UART) and, if
+/// `uart`, what else the UART received into the ring and, if bytes wait
+/// and a reader does too, wakes it (it runs its `console_read` again and
+/// takes them). Returns how many processes it woke (0 or 1). Called from
+/// the timer tick; only the boot CPU's reads the UART.
+pub fn poll(k: &mut Kernel, first: Option<u8>, uart: bool) -> usize {
     let dropped = k.console_in.bytes.dropped();
-    for _ in 0..POLL_BYTES {
+    if let Some(b) = first {
+        k.console_in.bytes.push(b);
+    }
+    for _ in 0..if uart { POLL_BYTES } else { 0 } {
         match crate::console::try_receive() {
             Some(b) => k.console_in.bytes.push(b),
             None => break,

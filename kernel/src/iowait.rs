@@ -28,12 +28,7 @@ use crate::state::{self, Kernel};
 /// O(blocked processes) when a device has anything in flight, O(1) when
 /// none has.
 pub fn on_completion(k: &mut Kernel) -> usize {
-    if k.disk_waits.sync.is_empty()
-        && k.disk_waits.complete.is_empty()
-        && k.disk_waits.settles.is_empty()
-        && k.rings.waiters.is_empty()
-        && k.disk_waits.bound.is_empty()
-    {
+    if no_waits(k) {
         if k.devices.in_flight_total() > 0 {
             k.devices.poll_all();
         }
@@ -118,6 +113,23 @@ fn signal_bound(k: &mut Kernel) -> usize {
             return signalled;
         }
     }
+}
+
+/// Whether nobody waits for a device (no transfer, completion, settle,
+/// ring or bound notification).
+fn no_waits(k: &Kernel) -> bool {
+    k.disk_waits.sync.is_empty()
+        && k.disk_waits.complete.is_empty()
+        && k.disk_waits.settles.is_empty()
+        && k.rings.waiters.is_empty()
+        && k.disk_waits.bound.is_empty()
+}
+
+/// Whether [`on_completion`] would find nothing to do: nobody waits and no
+/// request is in flight. No change: the timer tick asks it under the
+/// kernel lock taken for reading.
+pub fn nothing_to_reap(k: &Kernel) -> bool {
+    no_waits(k) && k.devices.in_flight_total() == 0
 }
 
 /// The block devices' completion interrupt; `from_user` when it

@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 use caps::ObjectId;
+use core::sync::atomic::{AtomicU32, Ordering};
 use kerncore::runq::{CpuSet, RunQueues};
 
 use super::{Block, Process, State};
@@ -17,15 +18,18 @@ use crate::objtable::ObjectTable;
 pub const QUANTUM_TICKS: u32 = 10;
 
 /// One CPU's share of the scheduler: who runs on it, and for how long.
-#[derive(Clone, Copy)]
 pub struct CpuSched {
     /// The process on this CPU (`None`: its idle loop).
     pub current: Option<ObjectId>,
     /// Its capability table, kept here so the syscall path need not look
     /// the process up (cleared when the process ends).
     pub current_table: Option<caps::TableId>,
-    /// Ticks left in the current process's quantum.
-    pub quantum: u32,
+    /// Ticks left in the current process's quantum. An atomic because the
+    /// timer tick counts it down under the kernel lock taken for reading
+    /// (`switch::tick`: most ticks change nothing else); every other
+    /// change is made under the lock taken for writing, which excludes
+    /// that. Relaxed: the lock orders the accesses.
+    quantum: AtomicU32,
     /// The process a direct switch on this CPU put first in the ready
     /// queue (an IPC wake-up of a call's receiver or an answered caller,
     /// or `proc_yield_to`): when the current process blocks and it runs
@@ -36,8 +40,43 @@ pub struct CpuSched {
 }
 
 impl CpuSched {
-    const IDLE: CpuSched =
-        CpuSched { current: None, current_table: None, quantum: QUANTUM_TICKS, donee: None };
+    /// A CPU in its idle loop.
+    fn idle() -> CpuSched {
+        CpuSched {
+            current: None,
+            current_table: None,
+            quantum: AtomicU32::new(QUANTUM_TICKS),
+            donee: None,
+        }
+    }
+
+    /// Ticks left in the current process's quantum.
+    #[inline]
+    pub fn quantum(&self) -> u32 {
+        self.quantum.load(Ordering::Relaxed)
+    }
+
+    /// Gives the current process `ticks` more before the timer preempts it.
+    #[inline]
+    pub fn set_quantum(&self, ticks: u32) {
+        self.quantum.store(ticks, Ordering::Relaxed);
+    }
+
+    /// Ends the current quantum at the next tick (another process must run
+    /// here soon).
+    #[inline]
+    pub fn cut_quantum(&self) {
+        self.set_quantum(self.quantum().min(1));
+    }
+
+    /// One tick of the current quantum gone; returns the ticks left. Only
+    /// this CPU's tick calls it, under the kernel lock (read or write).
+    #[inline]
+    pub fn count_tick(&self) -> u32 {
+        let left = self.quantum().saturating_sub(1);
+        self.set_quantum(left);
+        left
+    }
 }
 
 /// Who is on each CPU, who is waiting for one, and for what. Each CPU
@@ -113,7 +152,7 @@ impl Scheduler {
     /// Nothing to run yet.
     pub fn new() -> Self {
         Scheduler {
-            cpus: [CpuSched::IDLE; MAX_CPUS],
+            cpus: core::array::from_fn(|_| CpuSched::idle()),
             runq: RunQueues::new(crate::arch::percpu::count(), super::kstack::MAX_STACKS),
             sleepers: Vec::new(),
             through: Vec::new(),
@@ -175,8 +214,7 @@ impl Scheduler {
         if p.cpus & (1 << here) != 0 {
             return here;
         }
-        let busy = self.cpu_mut(home);
-        busy.quantum = busy.quantum.min(1);
+        self.cpu_mut(home).cut_quantum();
         home
     }
 
@@ -308,6 +346,12 @@ impl Scheduler {
     }
 
     /// Wakes the sleepers whose time has come.
+    /// Whether a sleeper is due at `now` ([`Scheduler::wake_sleepers`]
+    /// would wake one). O(sleepers), no change.
+    pub fn sleeper_due(&self, now: u64) -> bool {
+        self.sleepers.iter().any(|&(t, _)| t <= now)
+    }
+
     pub fn wake_sleepers(&mut self, procs: &mut ObjectTable<Process>, now: u64) {
         while let Some(i) = self.sleepers.iter().position(|&(t, _)| t <= now) {
             let (_, pid) = self.sleepers.swap_remove(i);

@@ -135,8 +135,7 @@ pub fn set_cpus(k: &mut Kernel, c: Caller, a: calls::ProcSetCpus) -> Result<u64,
     match p.state {
         State::Running if cpus & (1 << p.cpu) == 0 => {
             p.next_cpus = Some(cpus);
-            let busy = sched.cpu_mut(p.cpu);
-            busy.quantum = busy.quantum.min(1);
+            sched.cpu_mut(p.cpu).cut_quantum();
         }
         State::Ready => {
             p.cpus = cpus;
