@@ -63,17 +63,24 @@ pub fn reader_to_wake(k: &Kernel) -> bool {
 /// bound keeps a stuck "data ready" bit from holding the tick forever.
 const POLL_BYTES: usize = 64;
 
-/// Moves `first` (a byte the tick already took from the UART) and, if
-/// `uart`, what else the UART received into the ring and, if bytes wait
-/// and a reader does too, wakes it (it runs its `console_read` again and
-/// takes them). Returns how many processes it woke (0 or 1). Called from
-/// the timer tick; only the boot CPU's reads the UART.
-pub fn poll(k: &mut Kernel, first: Option<u8>, uart: bool) -> usize {
+/// A byte the UART received, if this is the boot CPU: one CPU polls it,
+/// as each poll is a port read, which under emulation stops every virtual
+/// CPU's thread. Needs no lock but the console's.
+pub fn take_typed() -> Option<u8> {
+    if crate::arch::percpu::index() == 0 { crate::console::try_receive() } else { None }
+}
+
+/// Moves `first` (a byte [`take_typed`] took) and, when there was one,
+/// the rest the UART holds into the ring and, if bytes wait and a reader
+/// does too, wakes it (it runs its `console_read` again and takes them).
+/// Returns how many processes it woke (0 or 1). Called from the timer
+/// tick.
+pub fn poll(k: &mut Kernel, first: Option<u8>) -> usize {
     let dropped = k.console_in.bytes.dropped();
     if let Some(b) = first {
         k.console_in.bytes.push(b);
     }
-    for _ in 0..if uart { POLL_BYTES } else { 0 } {
+    for _ in 0..if first.is_some() { POLL_BYTES - 1 } else { 0 } {
         match crate::console::try_receive() {
             Some(b) => k.console_in.bytes.push(b),
             None => break,

@@ -70,7 +70,8 @@ impl CpuSched {
     }
 
     /// One tick of the current quantum gone; returns the ticks left. Only
-    /// this CPU's tick calls it, under the kernel lock (read or write).
+    /// this CPU's tick calls it, under the kernel lock taken for reading
+    /// (which excludes every other change to it).
     #[inline]
     pub fn count_tick(&self) -> u32 {
         let left = self.quantum().saturating_sub(1);
@@ -345,13 +346,13 @@ impl Scheduler {
         Some(self.through.swap_remove(i).pid)
     }
 
-    /// Wakes the sleepers whose time has come.
     /// Whether a sleeper is due at `now` ([`Scheduler::wake_sleepers`]
     /// would wake one). O(sleepers), no change.
     pub fn sleeper_due(&self, now: u64) -> bool {
         self.sleepers.iter().any(|&(t, _)| t <= now)
     }
 
+    /// Wakes the sleepers whose time has come.
     pub fn wake_sleepers(&mut self, procs: &mut ObjectTable<Process>, now: u64) {
         while let Some(i) = self.sleepers.iter().position(|&(t, _)| t <= now) {
             let (_, pid) = self.sleepers.swap_remove(i);

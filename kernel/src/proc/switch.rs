@@ -277,13 +277,11 @@ pub fn exit_current(mut k: KernelGuard) -> ! {
 /// cost two processes making null syscalls on two CPUs about a tenth of
 /// their calls (`smp_syscalls_per_sec_2`, measured in one sitting).
 pub fn tick(now_ns: u64, from_user: bool) {
-    let (expired, typed) = {
+    let typed = {
         let k = state::read();
         let here = k.sched.here();
         let expired = from_user && here.current.is_some() && here.count_tick() == 0;
-        // The UART is polled by one CPU: each poll is a port read, which
-        // under emulation stops every virtual CPU's thread.
-        let typed = if percpu::index() == 0 { crate::console::try_receive() } else { None };
+        let typed = crate::conin::take_typed();
         if !expired
             && typed.is_none()
             && !k.sched.sleeper_due(now_ns)
@@ -292,7 +290,7 @@ pub fn tick(now_ns: u64, from_user: bool) {
         {
             return;
         }
-        (expired, typed)
+        typed
     };
     let mut k = state::lock();
     let kernel = &mut *k;
@@ -307,14 +305,14 @@ pub fn tick(now_ns: u64, from_user: bool) {
     let woke = crate::iowait::on_completion(kernel);
     // Typed bytes: polled here, as the UART's interrupt is not routed
     // (`conin`); the reader runs at once, as a disk waiter would.
-    let woke = woke + crate::conin::poll(kernel, typed, percpu::index() == 0);
+    let woke = woke + crate::conin::poll(kernel, typed);
     let here = kernel.sched.here_mut();
     if !from_user || here.current.is_none() {
         return;
     }
-    // `expired`: counted down to 0 above; or cut to 0 since (the count
-    // itself is not repeated).
-    if expired || here.quantum() == 0 || woke > 0 {
+    // Counted down above (not again here); only this CPU ever raises it,
+    // so a quantum spent then is still 0.
+    if here.quantum() == 0 || woke > 0 {
         yield_now(k);
     }
 }

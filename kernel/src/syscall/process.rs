@@ -132,22 +132,15 @@ pub fn set_cpus(k: &mut Kernel, c: Caller, a: calls::ProcSetCpus) -> Result<u64,
     })?;
     let Kernel { procs, sched, .. } = k;
     let p = procs.get_mut(pid).filter(|p| p.state != State::Dead).ok_or(Error::PeerGone)?;
-    match p.state {
-        State::Running if cpus & (1 << p.cpu) == 0 => {
-            p.next_cpus = Some(cpus);
-            sched.cpu_mut(p.cpu).cut_quantum();
-        }
-        State::Ready => {
-            p.cpus = cpus;
-            p.next_cpus = None;
-            if sched.runq.remove_near(pid, p.cpu) {
-                sched.enqueue(p, pid, crate::proc::sched::Place::Back);
-            }
-        }
-        _ => {
-            p.cpus = cpus;
-            p.next_cpus = None;
-        }
+    if p.state == State::Running && cpus & (1 << p.cpu) == 0 {
+        p.next_cpus = Some(cpus);
+        sched.cpu_mut(p.cpu).cut_quantum();
+        return Ok(cpus);
+    }
+    p.cpus = cpus;
+    p.next_cpus = None;
+    if p.state == State::Ready && sched.runq.remove_near(pid, p.cpu) {
+        sched.enqueue(p, pid, crate::proc::sched::Place::Back);
     }
     Ok(cpus)
 }
