@@ -412,6 +412,7 @@ impl Machine {
             next: 0,
             due: None,
             searched: 0,
+            unused: 0,
             qmp: None,
             notes: String::new(),
         };
@@ -466,16 +467,11 @@ fn wait_until(
     let mut seen = 0;
     loop {
         if let (Some(rule), None) = (stop, stop_at) {
-            // Whole lines only: a line still arriving (the serial port
-            // sends byte by byte) is counted once it ends, as the tests
-            // that parse the console count it.
             let bytes = console.lock().unwrap();
-            let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            seen += count_new(&bytes[..whole], searched, rule.after_line.as_bytes());
+            seen += count_new_lines(&bytes, &mut searched, rule.after_line.as_bytes());
             if seen >= rule.occurrence.max(1) {
                 stop_at = Some(Instant::now() + rule.delay);
             }
-            searched = whole.max(searched);
         }
         on_poll(console);
         match child.try_wait() {
@@ -507,12 +503,26 @@ fn count_new(bytes: &[u8], searched: usize, needle: &[u8]) -> usize {
     bytes[from.min(bytes.len())..].windows(needle.len()).filter(|w| *w == needle).count()
 }
 
+/// How many whole lines with `needle` the console `bytes` gained since
+/// `searched` (the end of the lines counted before, which it moves on).
+/// Whole lines only: a line still arriving (the serial port sends byte by
+/// byte) is counted once it ends, as the tests that parse the console
+/// count it.
+fn count_new_lines(bytes: &[u8], searched: &mut usize, needle: &[u8]) -> usize {
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let n = count_new(&bytes[..whole], *searched, needle);
+    *searched = whole.max(*searched);
+    n
+}
+
 /// The events of one run still to happen.
 struct Events<'a> {
     rules: &'a [Event],
     next: usize,
     due: Option<Instant>,
     searched: usize,
+    /// Lines with the next event's text seen but not yet used by one.
+    unused: usize,
     qmp: Option<qmp::Qmp>,
     /// What was performed (or failed), one line each, for the run's text.
     notes: String,
@@ -522,19 +532,21 @@ impl Events<'_> {
     /// Performs the next event if its moment has come. What happened,
     /// including a failure to reach QMP, is noted for the end of the run's
     /// console text, where the test's expectations show it.
+    ///
+    /// Each event needs a line of its own: lines with its text that came
+    /// in one read, beyond the one it takes, are kept (`unused`) for the
+    /// next events with the same text.
     fn poll(&mut self, console: &Mutex<Vec<u8>>, socket: &Path) {
         let Some(rule) = self.rules.get(self.next) else { return };
         if self.due.is_none() {
             let bytes = console.lock().unwrap();
-            let from = self.searched.saturating_sub(rule.after_line.len());
             let needle = rule.after_line.as_bytes();
-            if bytes[from..].windows(needle.len().max(1)).any(|w| w == needle) {
-                self.due = Some(Instant::now() + rule.delay);
-                self.searched = bytes.len();
-            } else {
-                self.searched = bytes.len();
+            self.unused += count_new_lines(&bytes, &mut self.searched, needle);
+            if self.unused == 0 {
                 return;
             }
+            self.unused -= 1;
+            self.due = Some(Instant::now() + rule.delay);
         }
         if self.due.is_some_and(|t| Instant::now() < t) {
             return;
@@ -554,6 +566,9 @@ impl Events<'_> {
         self.notes.push_str(&note);
         self.next += 1;
         self.due = None;
+        if self.rules.get(self.next).is_none_or(|r| r.after_line != rule.after_line) {
+            self.unused = 0;
+        }
     }
 }
 

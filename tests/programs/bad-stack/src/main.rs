@@ -21,9 +21,9 @@ const USER_END: u64 = 0x0000_7fff_ffff_0000;
 const SPIN: u64 = 20_000_000;
 
 /// Rounds of back-to-back syscalls, and calls per round. `smp.rs` injects
-/// 25 NMIs, each after a round's line it has not seen yet; lines that reach
-/// it in one read count once, so a slow harness needs more lines than
-/// events (30 left a margin of five).
+/// 25 NMIs, each after a round's line of its own (up to 12 ms after it):
+/// the storm must last while a slow harness injects them, or they land
+/// after it.
 const STORM_ROUNDS: u32 = 75;
 const STORM_CALLS: u32 = 2_000;
 
