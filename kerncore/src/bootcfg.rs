@@ -9,7 +9,7 @@
 //! | `procs` | 1 to the kernel's `MAX_PROCESSES` | most processes alive at once (default and ceiling `MAX_PROCESSES`; a lower limit lets tests reach it) |
 //! | `diskirq` | `on` `off` | whether disks complete by interrupt (default `on`; `off` leaves completions to the idle loop and the timer tick, for tests of that path) |
 //! | `bootdisk` | 8 hex digits | the MBR disk signature (bytes 440..444, little-endian) of the disk the system booted from, written there by the imager: the kernel lists that disk last and read-only (as Linux's `root=PARTUUID=` names a disk by its signature) |
-//! | `irqcpu` | 0 to [`MAX_IRQ_CPU`] | the CPU (by index: 0 is the boot CPU, then the others in the order they came up) disk interrupts go to (default 0; a CPU that is not online: the boot CPU, with a warning) |
+//! | `irqcpu` | 0 to [`MAX_IRQ_CPU`] | the CPU (by index: 0 is the boot CPU, then the others in the order they came up) disk interrupts go to (default 0; a CPU that is not online: the boot CPU, with a warning); NVMe's go to the CPU each queue pair belongs to |
 //! | `iopoll` | 0 to [`MAX_IO_POLL_US`] µs | how long the idle loop polls busy devices before it halts until their interrupt (default [`DEFAULT_IO_POLL_US`]; 0: halt at once) |
 //! | `haltpoll` | 0 to [`MAX_HALT_POLL_US`] µs | how long an idle CPU with nothing to run watches for work before it halts (default [`DEFAULT_HALT_POLL_US`]; 0: halt at once) |
 //!

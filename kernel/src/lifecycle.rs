@@ -274,6 +274,7 @@ pub fn terminate(k: &mut Kernel, pid: ObjectId, status: ExitStatus) {
     k.sched.runq.remove(pid);
     k.sched.dead.push(pid);
     if k.init == Some(pid) {
+        k.devices.log_queues();
         init_ended(status);
     }
 }

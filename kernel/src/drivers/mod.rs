@@ -25,7 +25,8 @@ use dma::KernelHal;
 pub const DISK_VECTOR: u8 = 33;
 
 /// Where the disks' completion interrupts (MSI, MSI-X) go: the local APIC
-/// id of a CPU (`irqcpu=`), or `None` to poll (`diskirq=off`).
+/// id of a CPU (`irqcpu=`), or `None` to poll (`diskirq=off`). NVMe,
+/// with a queue pair per CPU, sends each pair's to its own CPU instead.
 pub type IrqTarget = Option<u8>;
 
 /// A disk a controller's probe found, before it gets its number.
@@ -100,8 +101,8 @@ fn virtio_disks(root: &mut PciRoot<pci::PortCam>, irq: IrqTarget) -> Vec<Found> 
                 // Completions by interrupt; without one, the idle loop and
                 // the timer tick poll (`iowait`), slower but correct.
                 let irq = irq.map(|apic_id| {
-                    pci::enable_msix(root, df, DISK_VECTOR, apic_id)
-                        .and_then(|()| pci::virtio_queue_msix(root, df, 0, 0))
+                    pci::enable_msix(root, df, DISK_VECTOR, &[apic_id])
+                        .and_then(|_| pci::virtio_queue_msix(root, df, 0, 0))
                 });
                 if let Some(Err(e)) = irq {
                     log::warn!("virtio-blk at {df}: no completion interrupt ({e}); polling");

@@ -15,27 +15,28 @@
 //! metadata, is reported and skipped; one of any sector count, odd or
 //! not, is exposed whole.
 //!
-//! **One I/O queue pair per namespace.** Each exposed namespace is its own
-//! [`BlockDevice`](super::block::BlockDevice) ([`namespace::Namespace`])
-//! and owns one submission/completion queue pair ([`queue::QueuePair`]:
-//! its doorbells, phase tag, command ids and PRP lists), so two disks of
-//! one controller share no mutable state: the block layer polls each
-//! alone, and a completion is always its own disk's. This is also the
-//! shape the SMP issue needs (a pair per CPU: the `QueuePair` does not
-//! change). The cost is a queue pair per namespace (19 pages of the DMA
-//! pool at QEMU's MDTS: 2 for 65 submission entries, 1 for the completion
-//! queue, 16 for 64 PRP lists of 1 KiB) and an I/O queue per namespace
-//! from the controller: namespaces beyond the queues it grants, or beyond
+//! **An I/O queue pair per CPU, for each namespace.** Each exposed
+//! namespace is its own [`BlockDevice`](super::block::BlockDevice)
+//! ([`namespace::Namespace`]) and owns a submission/completion queue pair
+//! ([`queue::QueuePair`]: its doorbells, phase tag, command ids and PRP
+//! lists) for every CPU, so two disks of one controller share no mutable
+//! state, and two CPUs doing I/O on one disk submit on different queues.
+//! The controller is asked for `namespaces x CPUs` I/O queues; with fewer
+//! granted, each namespace gets an equal share (at least one, the CPUs
+//! sharing them), and namespaces beyond the queues granted, or beyond
 //! what the DMA pool holds with `POOL_RESERVE_PAGES` left for the disks
 //! probed later (the boot disk) and for transfers, are reported and
-//! skipped. After set-up the admin queue is idle; its pages
-//! stay the controller's, as do the queues' (nothing removes a disk).
+//! skipped. A pair takes 19 pages of the DMA pool at QEMU's MDTS (2 for
+//! 65 submission entries, 1 for the completion queue, 16 for 64 PRP lists
+//! of 1 KiB). After set-up the admin queue is idle; its pages stay the
+//! controller's, as do the queues' (nothing removes a disk).
 //!
-//! Completions come by MSI-X: every completion queue signals table
-//! entry 0, routed to [`DISK_VECTOR`](super::DISK_VECTOR), whose handler
-//! polls every disk. Without interrupts (`diskirq=off`, or no MSI-X) the
-//! completion queues are created with interrupts off and the idle loop
-//! and the timer tick poll them.
+//! Completions come by MSI-X: the queue pairs of CPU `i` signal table
+//! entry `i`, routed to [`DISK_VECTOR`](super::DISK_VECTOR) on CPU `i`
+//! (so `irqcpu=` does not apply to NVMe), whose handler polls every disk.
+//! Without interrupts (`diskirq=off`, or no MSI-X) the completion queues
+//! are created with interrupts off and the idle loop and the timer tick
+//! poll them.
 
 mod namespace;
 mod queue;
@@ -108,9 +109,11 @@ const MAX_COMMAND_BYTES: u64 = caps::abi::disk::MAX_SECTORS * SECTOR_SIZE as u64
 
 /// The disks of every NVMe controller on PCI bus 0, in controller then
 /// namespace order, each with its description for the boot log
-/// (`NVMe namespace 1 at 00:04.0, 256 MiB, 64-deep queue, MSI-X`).
-/// Completions are signalled by MSI-X to `irq`, if it names a CPU. A controller or namespace
-/// that cannot be used is reported in the log and left out.
+/// (`NVMe namespace 1 at 00:04.0, 256 MiB, 2 queue pairs of 64, MSI-X`:
+/// its pairs, one per CPU, and the commands each holds). Completions are
+/// signalled by MSI-X, each CPU's pairs to that CPU, if `irq` is set
+/// (interrupts on). A controller or namespace that cannot be used is
+/// reported in the log and left out.
 pub fn probe(root: &mut PciRoot<PortCam>, irq: super::IrqTarget) -> Vec<Found> {
     let found = pci::functions_of_class(root, CLASS_MASS_STORAGE, SUBCLASS_NVM, PROG_IF_NVME);
     let mut disks = Vec::new();
@@ -271,14 +274,17 @@ impl Controller {
             log::info!("nvme {df}: no namespace to expose");
             return Ok(Vec::new());
         }
-        // I/O queues: one pair per namespace, as many as the controller
-        // grants (Set Features returns the counts allocated, 0-based).
-        let wanted = found.len() as u32 - 1;
+        // I/O queues: a pair per CPU for every namespace, as many as the
+        // controller grants (Set Features returns the counts allocated,
+        // 0-based); with fewer, the CPUs share a namespace's pairs.
+        let cpus = crate::arch::percpu::count().max(1);
+        let wanted = (found.len() * cpus).min(usize::from(u16::MAX)) as u32 - 1;
         let mut c = Command::new(ADMIN_SET_FEATURES, 0);
         c.cdw10 = FEATURE_NUMBER_OF_QUEUES;
         c.cdw11 = wanted << 16 | wanted;
         let granted = self.admin("Set Features (number of queues)", c)?;
-        let pairs = (granted & 0xffff).min(granted >> 16) as usize + 1;
+        let granted = (granted & 0xffff).min(granted >> 16) as usize + 1;
+        let per_namespace = (granted / found.len()).clamp(1, cpus);
         let depth = IO_DEPTH.min(self.cap.max_queue_entries as usize - 1);
         // The largest request in commands must fit in the queue at once.
         if (MAX_COMMAND_BYTES as usize).div_ceil(max_command_bytes) > depth {
@@ -287,8 +293,14 @@ impl Controller {
                 max_command_bytes / 1024
             ));
         }
+        // MSI-X entry `i` interrupts CPU `i`; a namespace's pair for CPU
+        // `i` signals entry `i` (entry 0 if the table is smaller).
+        let apic_ids: Vec<u8> = (0..per_namespace)
+            .filter_map(crate::arch::percpu::by_index)
+            .map(|cpu| cpu.apic_id as u8)
+            .collect();
         let interrupts = match irq {
-            Some(apic_id) => pci::enable_msix(root, df, super::DISK_VECTOR, apic_id),
+            Some(_) => pci::enable_msix(root, df, super::DISK_VECTOR, &apic_ids),
             None => Err("diskirq=off"),
         };
         if let Err(e) = interrupts
@@ -298,39 +310,55 @@ impl Controller {
         }
         let pool_pages = QueuePair::pool_pages(depth, namespace::list_entries(max_command_bytes));
         let mut disks = Vec::new();
-        for (i, ns) in found.iter().enumerate() {
-            if i >= pairs {
+        let mut next_qid = 1;
+        for ns in &found {
+            if usize::from(next_qid) > granted {
                 log::warn!(
-                    "nvme {df} namespace {}: the controller grants {pairs} I/O queue(s); skipped",
+                    "nvme {df} namespace {}: the controller grants {granted} I/O queue(s); skipped",
                     ns.nsid
                 );
                 continue;
             }
-            if dma::free_pages() < pool_pages + POOL_RESERVE_PAGES {
+            let room = dma::free_pages().saturating_sub(POOL_RESERVE_PAGES) / pool_pages;
+            if room == 0 {
                 log::warn!(
                     "nvme {df}: namespaces {} to {} would take the DMA pool's last \
                      {POOL_RESERVE_PAGES} pages (kept for the other disks and for transfers; \
-                     {pool_pages} pages a namespace); skipped",
+                     {pool_pages} pages a queue pair); skipped",
                     ns.nsid,
                     found.last().map_or(ns.nsid, |last| last.nsid)
                 );
                 break;
             }
-            let qid = i as u16 + 1;
-            let io = self.create_queue_pair(qid, depth, max_command_bytes, interrupts.is_ok())?;
+            // `per_namespace` pairs for every namespace fit in what the
+            // controller granted (or it is 1, and the namespaces past the
+            // grant are skipped above).
+            let pairs = per_namespace.min(room);
+            let mut queues = Vec::with_capacity(pairs);
+            for cpu in 0..pairs {
+                let vector = match interrupts {
+                    Ok(routed) if cpu < routed => Some(cpu as u16),
+                    Ok(_) => Some(0),
+                    Err(_) => None,
+                };
+                queues.push(self.create_queue_pair(next_qid, depth, max_command_bytes, vector)?);
+                next_qid += 1;
+            }
             let disk = Namespace::new(
                 ns.nsid,
                 ns.sectors,
                 ns.read_only,
                 info.volatile_write_cache,
                 max_command_bytes,
-                io,
+                queues,
             );
             let description = format!(
-                "NVMe namespace {} at {df}, {}{}, {}-deep queue, {}",
+                "NVMe namespace {} at {df}, {}{}, {} queue pair{} of {}, {}",
                 ns.nsid,
                 Size(ns.sectors),
                 if ns.read_only { ", read-only" } else { "" },
+                disk.queue_pairs(),
+                if disk.queue_pairs() == 1 { "" } else { "s" },
                 disk.depth(),
                 if interrupts.is_ok() { "MSI-X" } else { "polled" }
             );
@@ -377,13 +405,13 @@ impl Controller {
 
     /// Creates I/O queue pair `qid` of `depth` commands on the controller
     /// (completion queue first, then its submission queue: Base 2.0,
-    /// 5.4 and 5.5), interrupting on MSI-X entry 0 if `interrupts`.
+    /// 5.4 and 5.5), interrupting on MSI-X entry `vector`, or polled.
     fn create_queue_pair(
         &mut self,
         qid: u16,
         depth: usize,
         max_command_bytes: usize,
-        interrupts: bool,
+        vector: Option<u16>,
     ) -> Result<QueuePair, String> {
         let io = QueuePair::new(self.regs, qid, depth, namespace::list_entries(max_command_bytes))
             .ok_or_else(|| format!("no room in the DMA pool or BAR0 for I/O queue {qid}"))?;
@@ -391,9 +419,12 @@ impl Controller {
         let mut c = Command::new(ADMIN_CREATE_IO_CQ, 0);
         c.prp1 = io.cq_phys();
         c.cdw10 = size << 16 | u32::from(io.id());
-        // Interrupt vector 0 (bits 31:16), interrupts enabled (bit 1),
+        // Interrupt vector (bits 31:16), interrupts enabled (bit 1),
         // physically contiguous (bit 0).
-        c.cdw11 = u32::from(interrupts) << 1 | 1;
+        c.cdw11 = match vector {
+            Some(v) => u32::from(v) << 16 | 1 << 1 | 1,
+            None => 1,
+        };
         self.admin("Create I/O Completion Queue", c)?;
         let mut c = Command::new(ADMIN_CREATE_IO_SQ, 0);
         c.prp1 = io.sq_phys();

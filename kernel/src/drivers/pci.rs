@@ -116,17 +116,22 @@ fn bar_address(
     (address != 0 && offset < size).then_some(address + offset)
 }
 
-/// Routes MSI-X table entry 0 of `df` to `vector` on the local APIC
-/// `apic_id` (fixed delivery, edge), masks every other entry, and turns
-/// MSI-X on (which also turns the pin interrupt, INTx, off: PCI 3.0,
-/// 6.8.2). Errors: the device has no MSI-X capability, or its table is
-/// not in a memory BAR.
+/// Routes MSI-X table entries `0..apic_ids.len()` of `df` to `vector`,
+/// entry `i` on the local APIC `apic_ids[i]` (fixed delivery, edge),
+/// masks every other entry, and turns MSI-X on (which also turns the pin
+/// interrupt, INTx, off: PCI 3.0, 6.8.2). Returns how many entries were
+/// routed: fewer than asked if the table is smaller (at least one).
+/// Errors: the device has no MSI-X capability, or its table is not in a
+/// memory BAR; `apic_ids` is empty.
 pub fn enable_msix(
     root: &mut PciRoot<PortCam>,
     df: DeviceFunction,
     vector: u8,
-    apic_id: u8,
-) -> Result<(), &'static str> {
+    apic_ids: &[u8],
+) -> Result<usize, &'static str> {
+    if apic_ids.is_empty() {
+        return Err("no CPU to route MSI-X to");
+    }
     let cap = root.capabilities(df).find(|c| c.id == CAP_MSIX).ok_or("no MSI-X capability")?;
     let cam = PortCam;
     let entries = u64::from(cap.private_header & 0x7ff) + 1;
@@ -141,7 +146,7 @@ pub fn enable_msix(
         // SAFETY: the device's MSI-X table (`entries` entries of 16 bytes,
         // in its BAR, mapped uncached just above); we own the device.
         unsafe {
-            if i == 0 {
+            if let Some(&apic_id) = apic_ids.get(i as usize) {
                 entry(i, 0).write_volatile((MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32);
                 entry(i, 1).write_volatile(0);
                 entry(i, 2).write_volatile(u32::from(vector));
@@ -155,7 +160,7 @@ pub fn enable_msix(
     let header = cam.read_word(df, cap.offset);
     let control = ((header >> 16) | MSIX_ENABLE) & !MSIX_FUNCTION_MASK;
     cam.write_word(df, cap.offset, (header & 0xffff) | control << 16);
-    Ok(())
+    Ok(apic_ids.len().min(entries as usize))
 }
 
 /// Routes the MSI of `df` (one message) to `vector` on the local APIC

@@ -1,11 +1,20 @@
 //! What is NVMe's own (issue 15): every namespace of a controller is a
 //! disk, a namespace of 4096-byte sectors is reported and skipped, a
 //! namespace of odd size is exposed whole (its last sector readable, one
-//! past it refused), and the queues are polled when interrupts are off.
+//! past it refused), the queues are polled when interrupts are off, and
+//! each CPU submits on its own queue pair.
 //! The disk, ring and fs suites run on NVMe with `EXOCAP_DISK=nvme`.
 
-use harness::{Exit, Image, Machine, Run, fresh_disk, test_dir};
+use harness::{Exit, Image, Machine, Run, cpus_from_env, fresh_disk, test_dir};
 use std::path::Path;
+
+/// How the boot log describes a namespace's I/O queues on the tests'
+/// machine (`EXOCAP_SMP` CPUs) when the controller grants them all: a
+/// pair per CPU.
+fn queues() -> String {
+    let cpus = cpus_from_env();
+    format!("{cpus} queue pair{} of 64", if cpus == 1 { "" } else { "s" })
+}
 
 /// A `-drive` for `file`, named `id`: uncached (`cache=none`), as the
 /// other tests' data disks, unless its size is no multiple of the host's
@@ -61,8 +70,8 @@ fn every_namespace_is_a_disk() {
         &[
             "nvme 00:",
             "disk 0: NVMe namespace 1 at 00:",
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
-            "disk 1: NVMe namespace 2 at 00:04.0, 32 MiB, 64-deep queue, MSI-X",
+            &format!("disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, {}, MSI-X", queues()),
+            &format!("disk 1: NVMe namespace 2 at 00:04.0, 32 MiB, {}, MSI-X", queues()),
             "disktest: range edges and rights ok",
             "disktest: the last sector is readable, one past it refused",
         ],
@@ -124,7 +133,7 @@ fn with_interrupts_off_the_queues_are_polled() {
     run.expect(
         Exit::Success,
         &[
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, polled",
+            &format!("disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, {}, polled", queues()),
             "requests in flight, all complete with correct data; one more refused",
             "large and unaligned buffers ok",
         ],
@@ -144,7 +153,7 @@ fn requests_larger_than_mdts_are_split() {
         Exit::Success,
         &[
             "32 KiB a command",
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
+            &format!("disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, {}, MSI-X", queues()),
             "requests in flight, all complete with correct data; one more refused",
             "large and unaligned buffers ok",
         ],
@@ -193,7 +202,9 @@ fn many_namespaces_leave_the_dma_pool_to_the_other_disks() {
     run.expect(
         Exit::Success,
         &[
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 64-deep queue, MSI-X",
+            // More namespaces than the controller's 64 I/O queues can give
+            // a pair per CPU each: one each, shared by the CPUs.
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 1 queue pair of 64, MSI-X",
             "; skipped",
             "NCQ depth 32, MSI, the boot disk, read-only",
             "requests in flight, all complete with correct data; one more refused",
@@ -203,4 +214,62 @@ fn many_namespaces_leave_the_dma_pool_to_the_other_disks() {
     .expect_absent("DMA pool exhausted")
     .expect_absent("NVMe namespace 60 at")
     .expect_absent("KERNEL");
+}
+
+/// The per-queue counts of the power-off log line
+/// (`disk 0: commands per CPU's queue pair: 120 96`).
+fn commands_per_queue(run: &Run) -> Vec<u64> {
+    let line = run
+        .console
+        .lines()
+        .find_map(|l| l.split("disk 0: commands per CPU's queue pair:").nth(1))
+        .unwrap_or_else(|| panic!("no per-queue counts\n{}", run.tail(30)));
+    line.split_whitespace().map(|n| n.parse().unwrap()).collect()
+}
+
+/// On two CPUs a namespace has a queue pair per CPU, and a process on
+/// either CPU submits on that CPU's own pair: a child on CPU 1 writes, one
+/// on CPU 0 reads it back, then a reader on each reads at once.
+#[test]
+fn each_cpu_submits_on_its_own_queue_pair() {
+    let dir = test_dir("nvme-percpu");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 64 << 20).unwrap();
+    let mut machine = disktest(&dir, "every-cpu", "");
+    machine.cpus = 2;
+    let run = boot_nvme(machine, &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 2 queue pairs of 64, MSI-X",
+            "disktest: I/O from every CPU ok",
+        ],
+    )
+    .expect_absent("KERNEL");
+    let counts = commands_per_queue(&run);
+    println!("commands per queue pair: {counts:?}");
+    assert!(counts.len() == 2 && counts.iter().all(|&c| c > 0), "commands per queue: {counts:?}");
+}
+
+/// A controller that grants fewer I/O queues than the namespace has CPUs
+/// (`max_ioqpairs=1`): the CPUs share the one pair, and I/O from both
+/// works.
+#[test]
+fn cpus_share_a_queue_pair_when_the_controller_grants_fewer() {
+    let dir = test_dir("nvme-shared-queue");
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 64 << 20).unwrap();
+    let mut machine = disktest(&dir, "every-cpu", "");
+    machine.cpus = 2;
+    let run = boot_nvme_with(machine, ",max_ioqpairs=1", &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 1 queue pair of 64, MSI-X",
+            "disktest: I/O from every CPU ok",
+        ],
+    )
+    .expect_absent("KERNEL");
+    let counts = commands_per_queue(&run);
+    assert!(counts.len() == 1 && counts[0] > 0, "commands per queue: {counts:?}");
 }

@@ -13,7 +13,8 @@
 //! Then it starts its timer and runs its idle loop (`proc::switch`):
 //! every CPU runs the processes of its own run queue, and steals from a
 //! busy CPU's when it has none (`kerncore::runq`), under the kernel lock
-//! (`state`). Device interrupts go to the CPU `irqcpu=` names.
+//! (`state`). Device interrupts go to the CPU `irqcpu=` names, except
+//! NVMe's: each CPU's queue pairs interrupt that CPU.
 //!
 //! An idle CPU watches for work for a while ([`halt_poll`]), then halts;
 //! whoever queues work for it wakes it with an IPI, unless it is still

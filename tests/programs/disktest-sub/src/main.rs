@@ -8,7 +8,10 @@
 //! binds a notification of its own to its disk completions, submits one
 //! read, sleeps `ms=` and exits 0 if the notification was signalled, 20
 //! if not. With `mode=drop-ring`, closes the I/O ring granted as `ring`
-//! (another process's), signals `told` and exits 0.
+//! (another process's), signals `told` and exits 0. With `mode=stamp`,
+//! writes a pattern to `blocks=` 4 KiB blocks from block `first=` and
+//! reads them back; with `mode=check`, reads them and compares (exits 0,
+//! or 40 on a failed call, 41 on wrong data).
 #![no_std]
 #![no_main]
 
@@ -108,6 +111,36 @@ fn reader(disk: Handle<DiskRange>, timer: Option<Handle<Timer>>, ms: u64) -> i32
         reads += 1;
     }
     reads
+}
+
+/// The bytes of 4 KiB block `block` that `stamp` writes: they differ from
+/// block to block and within each sector.
+fn pattern(block: u64) -> [u8; 4096] {
+    let mut b = [0u8; 4096];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (block as u8).wrapping_mul(29) ^ (i as u8).wrapping_mul(11) ^ (i >> 9) as u8;
+    }
+    b
+}
+
+/// With `write`, writes `blocks` 4 KiB blocks from block `first` with
+/// their `pattern` and reads each back; else only reads and compares.
+/// Exits 0, 40 on a failed call, 41 on wrong data.
+fn stamp_or_check(disk: Handle<DiskRange>, first: u64, blocks: u64, write: bool) -> i32 {
+    let mut page = [0u8; 4096];
+    for block in first..first + blocks {
+        let want = pattern(block);
+        if write && disk.write(block * 8, &want).is_err() {
+            return 40;
+        }
+        if disk.read(block * 8, &mut page).is_err() {
+            return 40;
+        }
+        if page != want {
+            return 41;
+        }
+    }
+    0
 }
 
 /// Counts on the CPU for `ms` of the timer's clock: the busy neighbour of
@@ -246,6 +279,10 @@ fn main(start: &Start) -> i32 {
         Some("bound-reader") => {
             let ms = start.arg("ms").and_then(|v| v.parse().ok()).unwrap_or(30);
             return bound_reader(start, disk, ms);
+        }
+        Some(mode @ ("stamp" | "check")) => {
+            let arg = |name| start.arg(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+            return stamp_or_check(disk, arg("first"), arg("blocks"), mode == "stamp");
         }
         _ => {}
     }

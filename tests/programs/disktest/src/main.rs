@@ -720,6 +720,41 @@ fn tick_wakes(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> R
     Ok(())
 }
 
+/// Disk I/O from every CPU of a 2-CPU machine: a child on CPU 1 writes a
+/// pattern and reads it back, a child on CPU 0 reads it and compares, then
+/// a reader on each CPU reads for 300 ms, both at once. (On NVMe each CPU
+/// submits on its own queue pair; the harness checks the counts the
+/// kernel logs at power-off.)
+fn every_cpu(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    let child = |cpus: u64, args: &str| {
+        Spawn::new(image)
+            .quota_pages(256)
+            .without_console()
+            .on_cpus(cpus)
+            .args(args)
+            .grant(disk, Rights::READ | Rights::WRITE, "disk")
+            .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+            .and_then(Spawn::spawn)
+            .map_err(|e| println!("disktest: spawn on CPUs {cpus:#b}: {e:?}"))
+    };
+    const AREA: &str = "first=4096 blocks=64";
+    let status = child(0b10, &format!("mode=stamp {AREA}"))?.wait();
+    ensure!(status == Ok(ExitStatus::Exited(0)), "written on CPU 1: {status:?}");
+    let status = child(0b01, &format!("mode=check {AREA}"))?.wait();
+    ensure!(status == Ok(ExitStatus::Exited(0)), "read back on CPU 0: {status:?}");
+    let readers = [child(0b01, "mode=reader ms=300")?, child(0b10, "mode=reader ms=300")?];
+    for (cpu, r) in readers.iter().enumerate() {
+        let status = r.wait();
+        ensure!(
+            matches!(status, Ok(ExitStatus::Exited(n)) if n > 0),
+            "the reader on CPU {cpu}: {status:?}"
+        );
+    }
+    println!("disktest: I/O from every CPU ok");
+    Ok(())
+}
+
 /// Runs a `disktest-sub mode=reader` child on CPU 0 for `ms` beside a
 /// `disktest-sub mode=<spinner>` child on CPU 0 too, and returns its reads
 /// and the timer ticks they took.
@@ -1146,6 +1181,14 @@ fn main(start: &Start) -> i32 {
                 Some(memory) => many_bound(start, disk, memory, timer),
                 None => Err(()),
             },
+            None => {
+                println!("disktest: no timer");
+                Err(())
+            }
+        }
+    } else if start.arg("mode") == Some("every-cpu") {
+        match timer {
+            Some(timer) => every_cpu(start, disk, timer),
             None => {
                 println!("disktest: no timer");
                 Err(())
