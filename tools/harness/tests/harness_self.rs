@@ -23,3 +23,21 @@ fn a_machine_that_never_exits_times_out_and_is_killed() {
     let run = machine.run();
     assert_eq!(run.exit, Exit::Timeout, "console: {}", run.console);
 }
+
+/// The kernel goes into the image without its debug sections: the BIOS
+/// loader reads every byte of it, and the release kernel's line tables
+/// made each boot about 5 s longer under emulation.
+#[test]
+fn the_image_holds_the_kernel_without_debug_sections() {
+    let dir = harness::test_dir("harness-stripped-kernel");
+    let machine =
+        harness::Image::new("examples=hello").program("init").program("hello").build(&dir);
+    let kernel = std::fs::read(format!("{}.kernel", machine.image.display())).unwrap();
+    let original = std::fs::read(std::env::var("EXOCAP_KERNEL").unwrap()).unwrap();
+    let has_debug = |elf: &[u8]| elf.windows(11).any(|w| w == b".debug_line");
+    assert!(!has_debug(&kernel), "the image's kernel has line tables");
+    if has_debug(&original) {
+        // `debug = 1` in the release profile.
+        assert!(kernel.len() < original.len() / 2, "{} bytes of {}", kernel.len(), original.len());
+    }
+}
