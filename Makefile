@@ -115,19 +115,7 @@ gdb: image runner
 	@echo "  gdb -ex 'add-symbol-file $(KERNEL) -o 0xffffffff80000000' -ex 'target remote :1234'"
 	$(QEMU_RUNNER) $(BUILD)/exocap.img --data-disk $(DATA_DISK) --gdb
 
-# The image builder is its own workspace, and its `bootloader` dependency
-# builds five boot stages, each with its own `core`: about 4.5 minutes of
-# both cores, nearly a quarter of `make test` from a clean clone. It builds
-# in the background beside the lints, the host tests and the kernel and
-# program builds (which leave a core idle much of their time: the kernel
-# is one codegen unit); its log is shown only if it fails.
-test: setup
-	@mkdir -p target
-	@$(MAKE) --no-print-directory imager > target/imager-build.log 2>&1 & imager=$$!; \
-	status=0; $(MAKE) --no-print-directory lint host-test test-kernel user || status=$$?; \
-	if ! wait $$imager; then cat target/imager-build.log; echo "imager: build failed"; exit 1; fi; \
-	exit $$status
-	@$(MAKE) --no-print-directory qemu-test
+test: lint host-test qemu-test
 
 lint: setup
 	cargo fmt --all -- --check
