@@ -201,6 +201,9 @@ bench: kernel user imager runner
 	    --manifest bench/exocap.toml --cmdline "log=warn example=bench-disk"
 	$(foreach d,$(OTHER_CONTROLLERS),target/debug/exocap-bench $(BUILD)/bench-disk.img \
 	    --data-disk $(BUILD)/bench-data.img --controller $(d) --rename disk_=$(d)_ --append &&) true
+	@# NVMe on two CPUs (a queue pair per CPU): nvme_smp2_*.
+	target/debug/exocap-bench $(BUILD)/bench-disk.img --data-disk $(BUILD)/bench-data.img \
+	    --controller nvme --cpus 2 --rename disk_=nvme_smp2_ --append
 	@# The kernel's instructions per request on each controller (-icount:
 	@# deterministic, comparable from one sitting to the next).
 	$(foreach d,virtio $(OTHER_CONTROLLERS),target/debug/exocap-bench $(BUILD)/bench-disk.img \
