@@ -132,17 +132,24 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
 }
 
 /// The local APIC id of CPU `index` (`irqcpu=`), where the disks'
-/// interrupts go, if it is up; else the boot CPU's, with a warning.
+/// interrupts go (but NVMe's, which go to each queue pair's own CPU), if
+/// it is up; else the boot CPU's, with a warning.
 fn disk_interrupt_cpu(index: u32) -> u8 {
     let cpu = match arch::percpu::by_index(index as usize) {
         Some(cpu) => cpu,
         None => {
-            log::warn!("irqcpu={index}: no such CPU online; disk interrupts go to CPU 0");
+            log::warn!(
+                "irqcpu={index}: no such CPU online; disk interrupts go to CPU 0 (but NVMe's)"
+            );
             arch::percpu::current()
         }
     };
     if cpu.index != 0 {
-        log::info!("disk interrupts go to CPU {} (APIC id {})", cpu.index, cpu.apic_id);
+        log::info!(
+            "disk interrupts go to CPU {} (APIC id {}; NVMe's to each queue pair's CPU)",
+            cpu.index,
+            cpu.apic_id
+        );
     }
     cpu.apic_id as u8
 }

@@ -122,8 +122,9 @@ pub trait BlockDevice: Send + Sync {
         0
     }
     /// Commands submitted since boot on each of the device's submission
-    /// queues, for a device with one per CPU (NVMe: CPU `i`'s first);
-    /// empty for a device with a single queue.
+    /// queues, for a device with a queue per CPU (NVMe: CPU `i` submits on
+    /// entry `i` modulo their number; one entry when the CPUs share one
+    /// queue); empty for a device that has no such queues.
     fn commands_per_queue(&self) -> Vec<u64> {
         Vec::new()
     }

@@ -6,7 +6,7 @@
 //! admin queue pair (AQA/ASQ/ACQ), enabled with 4 KiB pages and the NVM
 //! command set, and asked, on its admin queue, for its IDENTIFY data
 //! (serial, model, MDTS, write cache), its active namespaces and their
-//! IDENTIFY data, and for as many I/O queues as there are namespaces to
+//! IDENTIFY data, and for an I/O queue per CPU for every namespace to
 //! expose (Set Features, Number of Queues). Every wait is bounded by the
 //! controller's own CAP.TO: a controller that never becomes ready, or
 //! does not answer, is reported at boot and skipped, as is one that needs
@@ -22,18 +22,19 @@
 //! lists) for every CPU, so two disks of one controller share no mutable
 //! state, and two CPUs doing I/O on one disk submit on different queues.
 //! The controller is asked for `namespaces x CPUs` I/O queues; with fewer
-//! granted, each namespace gets an equal share (at least one, the CPUs
-//! sharing them), and namespaces beyond the queues granted, or beyond
-//! what the DMA pool holds with `POOL_RESERVE_PAGES` left for the disks
-//! probed later (the boot disk) and for transfers, are reported and
-//! skipped. A pair takes 19 pages of the DMA pool at QEMU's MDTS (2 for
+//! granted (or fewer whose doorbells lie in the BAR mapped, or room in
+//! the DMA pool for fewer, with `POOL_RESERVE_PAGES` left for the disks
+//! probed later, the boot disk, and for transfers), each namespace gets
+//! an equal share, at least one, the CPUs sharing them; namespaces beyond
+//! one pair each are reported and skipped. A pair takes 19 pages of the DMA pool at QEMU's MDTS (2 for
 //! 65 submission entries, 1 for the completion queue, 16 for 64 PRP lists
 //! of 1 KiB). After set-up the admin queue is idle; its pages stay the
 //! controller's, as do the queues' (nothing removes a disk).
 //!
 //! Completions come by MSI-X: the queue pairs of CPU `i` signal table
 //! entry `i`, routed to [`DISK_VECTOR`](super::DISK_VECTOR) on CPU `i`
-//! (so `irqcpu=` does not apply to NVMe), whose handler polls every disk.
+//! (so `irqcpu=` does not apply to NVMe; a pair past the controller's
+//! MSI-X table signals entry 0, CPU 0), whose handler polls every disk.
 //! Without interrupts (`diskirq=off`, or no MSI-X) the completion queues
 //! are created with interrupts off and the idle loop and the timer tick
 //! poll them.
@@ -284,8 +285,19 @@ impl Controller {
         c.cdw11 = wanted << 16 | wanted;
         let granted = self.admin("Set Features (number of queues)", c)?;
         let granted = (granted & 0xffff).min(granted >> 16) as usize + 1;
-        let per_namespace = (granted / found.len()).clamp(1, cpus);
+        // Queues whose doorbells lie in the part of BAR0 mapped (a large
+        // doorbell stride leaves room for few).
+        let doorbells = (1..=granted.min(usize::from(u16::MAX)))
+            .take_while(|&qid| self.regs.has_doorbells(qid as u16))
+            .count();
+        let queues = granted.min(doorbells);
         let depth = IO_DEPTH.min(self.cap.max_queue_entries as usize - 1);
+        let pool_pages = QueuePair::pool_pages(depth, namespace::list_entries(max_command_bytes));
+        // Pairs per namespace: as many as the queues and the DMA pool give
+        // every namespace alike (so the CPUs share pairs before a
+        // namespace is left out), one per CPU at most, one at least.
+        let pool_pairs = dma::free_pages().saturating_sub(POOL_RESERVE_PAGES) / pool_pages;
+        let per_namespace = (queues.min(pool_pairs) / found.len()).clamp(1, cpus);
         // The largest request in commands must fit in the queue at once.
         if (MAX_COMMAND_BYTES as usize).div_ceil(max_command_bytes) > depth {
             return Err(format!(
@@ -294,7 +306,7 @@ impl Controller {
             ));
         }
         // MSI-X entry `i` interrupts CPU `i`; a namespace's pair for CPU
-        // `i` signals entry `i` (entry 0 if the table is smaller).
+        // `i` signals entry `i` (entry 0, CPU 0, if the table is smaller).
         let apic_ids: Vec<u8> = (0..per_namespace)
             .filter_map(crate::arch::percpu::by_index)
             .map(|cpu| cpu.apic_id as u8)
@@ -308,13 +320,13 @@ impl Controller {
         {
             log::warn!("nvme {df}: no completion interrupt ({e}); polling");
         }
-        let pool_pages = QueuePair::pool_pages(depth, namespace::list_entries(max_command_bytes));
         let mut disks = Vec::new();
         let mut next_qid = 1;
         for ns in &found {
-            if usize::from(next_qid) > granted {
+            if usize::from(next_qid) > queues {
                 log::warn!(
-                    "nvme {df} namespace {}: the controller grants {granted} I/O queue(s); skipped",
+                    "nvme {df} namespace {}: the controller grants {granted} I/O queue(s), \
+                     {doorbells} with doorbells in the BAR mapped; skipped",
                     ns.nsid
                 );
                 continue;
@@ -330,9 +342,10 @@ impl Controller {
                 );
                 break;
             }
-            // `per_namespace` pairs for every namespace fit in what the
-            // controller granted (or it is 1, and the namespaces past the
-            // grant are skipped above).
+            // `per_namespace` pairs for every namespace fit in the queues
+            // (or it is 1, and the namespaces past them are skipped
+            // above) and in the pool (or it is 1, and those past the pool
+            // are skipped here).
             let pairs = per_namespace.min(room);
             let mut queues = Vec::with_capacity(pairs);
             for cpu in 0..pairs {

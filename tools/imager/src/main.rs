@@ -201,7 +201,40 @@ fn strip_debug(path: &Path) -> Result<Vec<u8>, String> {
     }
     let mut stripped = Vec::new();
     elf.write(&mut stripped).map_err(|e| format!("{}: stripping: {e}", path.display()))?;
+    // The builder writes the file anew (it lays out the dynamic sections
+    // itself): what the bootloader loads must be byte for byte what the
+    // linker made.
+    if loaded(&data)? != loaded(&stripped)? {
+        return Err(format!("{}: stripping changed what is loaded", path.display()));
+    }
     Ok(stripped)
+}
+
+/// What the bootloader takes from a kernel ELF: each segment's type,
+/// addresses, sizes, flags and file bytes, but for the ELF file header
+/// (a segment at offset 0 holds it), whose section-header fields the
+/// strip changes by design.
+fn loaded(elf: &[u8]) -> Result<Vec<(u32, u64, u64, u64, u32, &[u8])>, String> {
+    use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+    let file = ElfFile64::<object::Endianness>::parse(elf).map_err(|e| e.to_string())?;
+    let endian = file.endian();
+    let header_bytes = usize::from(file.elf_header().e_ehsize(endian));
+    let mut segments = Vec::new();
+    for header in file.elf_program_headers() {
+        let mut bytes = header.data(endian, elf).map_err(|()| "segment out of the file")?;
+        if header.p_offset(endian) == 0 {
+            bytes = bytes.get(header_bytes..).unwrap_or_default();
+        }
+        segments.push((
+            header.p_type(endian),
+            header.p_vaddr(endian),
+            header.p_memsz(endian),
+            header.p_align(endian),
+            header.p_flags(endian),
+            bytes,
+        ));
+    }
+    Ok(segments)
 }
 
 /// Writes `signature` into the MBR of the image at `out`.

@@ -5,8 +5,7 @@
 //! A [`QueuePair`] is self-contained: everything it touches is its own
 //! (its queues, its two doorbell registers, its command ids and the PRP
 //! lists of its commands), so any number of pairs of one controller run
-//! side by side without sharing state — one per namespace today, one per
-//! CPU when the kernel has several.
+//! side by side without sharing state: one per CPU for each namespace.
 
 use core::sync::atomic::{Ordering, fence};
 use kerncore::nvme::{CQ_ENTRY_BYTES, PAGE, SQ_ENTRY_BYTES};
