@@ -58,6 +58,18 @@ fn boot_nvme_with(mut machine: Machine, props: &str, disks: &[(&Path, &str)]) ->
     machine.run()
 }
 
+/// `count` fresh namespace images in `dir`: the first of 64 MiB (where
+/// `disktest` works), the others of 1 MiB.
+fn namespace_files(dir: &Path, count: usize) -> Vec<std::path::PathBuf> {
+    (0..count)
+        .map(|i| {
+            let file = dir.join(format!("ns{i}.img"));
+            fresh_disk(&file, if i == 0 { 64 << 20 } else { 1 << 20 }).unwrap();
+            file
+        })
+        .collect()
+}
+
 #[test]
 fn every_namespace_is_a_disk() {
     let dir = test_dir("nvme-two");
@@ -191,12 +203,7 @@ fn many_namespaces_leave_the_dma_pool_to_the_other_disks() {
     // fits are reported and skipped), so that AHCI still brings up the
     // boot disk and transfers still find bounce buffers.
     let dir = test_dir("nvme-many");
-    let mut files = Vec::new();
-    for i in 0..60 {
-        let file = dir.join(format!("ns{i}.img"));
-        fresh_disk(&file, if i == 0 { 64 << 20 } else { 1 << 20 }).unwrap();
-        files.push(file);
-    }
+    let files = namespace_files(&dir, 60);
     let disks: Vec<(&Path, &str)> = files.iter().map(|f| (f.as_path(), "")).collect();
     let run = boot_nvme(disktest(&dir, "queue", ""), &disks);
     run.expect(
@@ -294,12 +301,7 @@ fn cpus_share_a_queue_pair_when_the_controller_grants_fewer() {
 #[test]
 fn namespaces_share_the_pool_before_any_is_left_out() {
     let dir = test_dir("nvme-twelve");
-    let mut files = Vec::new();
-    for i in 0..12 {
-        let file = dir.join(format!("ns{i}.img"));
-        fresh_disk(&file, if i == 0 { 64 << 20 } else { 1 << 20 }).unwrap();
-        files.push(file);
-    }
+    let files = namespace_files(&dir, 12);
     let disks: Vec<(&Path, &str)> = files.iter().map(|f| (f.as_path(), "")).collect();
     let mut machine = disktest(&dir, "edges", "");
     machine.cpus = 4;
