@@ -13,11 +13,14 @@
 //! CPU's queue: that CPU has been woken to run it ([`RunQueues::to_wake`])
 //! and comes back to it warm.
 //!
+//! A CPU that runs a process and has a queue of its own never steals, so
+//! the timer also *pulls* now and then ([`RunQueues::pull`]): a CPU whose
+//! load is 2 below another's takes one of that CPU's waiting processes.
+//!
 //! This is the shape of most SMP schedulers since the 1990s: per-CPU run
-//! queues with balancing when a CPU goes idle (Linux's O(1) scheduler,
-//! FreeBSD's ULE), reduced to what exocap needs: no priorities, one
-//! quantum for everyone, balancing only when a CPU has nothing of its own
-//! to run (at a switch, or at the end of a quantum).
+//! queues with balancing when a CPU goes idle and periodically (Linux's
+//! O(1) scheduler, FreeBSD's ULE), reduced to what exocap needs: no
+//! priorities, one quantum for everyone, equal weights.
 //!
 //! CPU sets are bit masks by CPU index ([`CpuSet`]: bit `i` is CPU `i`);
 //! `N` CPUs at most, `N <= 64`.
@@ -204,6 +207,59 @@ impl<const N: usize> RunQueues<N> {
         wake
     }
 
+    /// Periodic balancing, for the case stealing leaves alone: CPU `cpu`
+    /// runs a process and has a queue of its own, so it never steals, while
+    /// another CPU's load (its queue, plus one if it is in `running`) is
+    /// at least 2 above this CPU's (six processes spawned on one CPU of
+    /// two settle at four and two: the second CPU steals while its own
+    /// queue is empty, and no more). Takes from the most loaded such CPU
+    /// (the lowest among equals) the last process of its queue that `cpu`
+    /// may run (the one that would wait longest there) and returns it,
+    /// for the caller to queue on `cpu`. `None` when no CPU is loaded
+    /// enough or none of its queue may run here. Linux's periodic load
+    /// balancer, reduced to equal weights and one move per call.
+    pub fn pull(&mut self, cpu: u32, running: CpuSet) -> Option<ObjectId> {
+        let (from, at) = self.pullable(cpu, running)?;
+        let e = self.queues[from].remove(at)?;
+        if self.queues[from].is_empty() {
+            self.nonempty &= !(1 << from);
+        }
+        Some(e.pid)
+    }
+
+    /// Whether [`RunQueues::pull`] would move a process to `cpu` (looks at
+    /// queue lengths, and at masks only of a queue loaded enough).
+    pub fn should_pull(&self, cpu: u32, running: CpuSet) -> bool {
+        self.pullable(cpu, running).is_some()
+    }
+
+    /// Where [`RunQueues::pull`] takes from: the queue and the position.
+    fn pullable(&self, cpu: u32, running: CpuSet) -> Option<(usize, usize)> {
+        let c = cpu as usize;
+        if c >= N {
+            return None;
+        }
+        let load = |q: usize| self.queues[q].len() + usize::from(running & (1 << q) != 0);
+        let floor = load(c) + 2;
+        let me: CpuSet = 1 << c;
+        let mut best: Option<(usize, usize)> = None;
+        let mut best_load = 0;
+        let mut candidates = self.nonempty & !me;
+        while candidates != 0 {
+            let from = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            let l = load(from);
+            if l < floor || l <= best_load {
+                continue;
+            }
+            if let Some(at) = self.queues[from].iter().rposition(|e| e.allowed & me != 0) {
+                best = Some((from, at));
+                best_load = l;
+            }
+        }
+        best
+    }
+
     /// Takes `pid` out of whichever queue holds it; whether one did.
     pub fn remove(&mut self, pid: ObjectId) -> bool {
         self.remove_near(pid, 0)
@@ -293,6 +349,59 @@ mod tests {
     }
 
     #[test]
+    fn a_cpu_two_below_another_pulls_its_last_process() {
+        let mut q = RunQueues::<N>::new(N, 8);
+        // CPU 0 runs one and has three waiting; CPU 1 runs one and has
+        // one waiting: 4 against 2.
+        for p in 1..=3 {
+            q.push(0, pid(p), ALL, false).unwrap();
+        }
+        q.push(1, pid(9), ALL, false).unwrap();
+        let running = 0b0011;
+        assert!(q.should_pull(1, running));
+        assert_eq!(q.pull(1, running), Some(pid(3)), "the last of CPU 0's queue");
+        // 3 against 2 (with it queued on CPU 1 by the caller: 3 against 3).
+        assert!(!q.should_pull(1, running));
+        assert_eq!(q.pull(1, running), None);
+        assert!(!q.should_pull(0, running), "CPU 0 is not below CPU 1");
+    }
+
+    #[test]
+    fn a_pull_needs_a_difference_of_two_and_a_process_allowed_here() {
+        let mut q = RunQueues::<N>::new(N, 8);
+        q.push(0, pid(1), ALL, false).unwrap();
+        q.push(0, pid(2), ALL, false).unwrap();
+        // CPU 0: 2 waiting and running (3); CPU 1 idle-running (1): pull.
+        assert!(q.should_pull(1, 0b0011));
+        // CPU 1 runs nothing either (0 against 2): pull.
+        assert!(q.should_pull(1, 0b0001));
+        // CPU 0 not running: 2 against 1, no pull.
+        assert!(!q.should_pull(1, 0b0010));
+        // Pinned to CPU 0: nothing CPU 1 may take.
+        let mut pinned = RunQueues::<N>::new(N, 8);
+        pinned.push(0, pid(1), 0b0001, false).unwrap();
+        pinned.push(0, pid(2), 0b0001, false).unwrap();
+        pinned.push(0, pid(3), 0b0101, false).unwrap();
+        assert_eq!(pinned.pull(1, 0b0011), None);
+        assert_eq!(pinned.pull(2, 0b0011), Some(pid(3)), "the one CPU 2 may run");
+        assert_eq!(pinned.len(0), 2, "the pinned ones stay");
+        assert_eq!(pinned.pull(9, 0b0011), None, "a CPU past N");
+    }
+
+    #[test]
+    fn a_pull_takes_from_the_most_loaded_cpu() {
+        let mut q = RunQueues::<N>::new(N, 8);
+        q.push(0, pid(1), ALL, false).unwrap();
+        q.push(0, pid(2), ALL, false).unwrap();
+        for p in 3..=6 {
+            q.push(2, pid(p), ALL, false).unwrap();
+        }
+        assert_eq!(q.pull(1, 0b0111), Some(pid(6)));
+        assert_eq!(q.len(2), 3);
+        assert_eq!(q.len(0), 2);
+    }
+
+    #[test]
     fn own_queue_first_in_order() {
         let mut q = RunQueues::<N>::new(N, 8);
         q.push(1, pid(1), ALL, false).unwrap();
@@ -373,6 +482,7 @@ mod tests {
     enum Step {
         Push { cpu: u32, pid: u64, allowed: CpuSet, front: bool },
         Pop { cpu: u32, busy: CpuSet },
+        Pull { cpu: u32, running: CpuSet },
         Remove { pid: u64, hint: Option<u32> },
     }
 
@@ -381,6 +491,7 @@ mod tests {
             (0..N as u32 + 1, 0..12u64, 0..=ALL, any::<bool>())
                 .prop_map(|(cpu, pid, allowed, front)| Step::Push { cpu, pid, allowed, front }),
             (0..N as u32 + 1, 0..=ALL).prop_map(|(cpu, busy)| Step::Pop { cpu, busy }),
+            (0..N as u32 + 1, 0..=ALL).prop_map(|(cpu, running)| Step::Pull { cpu, running }),
             (0..12u64, proptest::option::of(0..N as u32 + 1))
                 .prop_map(|(pid, hint)| Step::Remove { pid, hint }),
         ]
@@ -424,6 +535,28 @@ mod tests {
             let (_, p) = best?;
             self.take(p).map(|e| e.1)
         }
+
+        fn pull(&mut self, cpu: u32, running: CpuSet) -> Option<u64> {
+            if cpu as usize >= N {
+                return None;
+            }
+            let load = |c: u32| self.queue(c).len() + usize::from(running & (1 << c) != 0);
+            // The most loaded CPU (lowest among equals) at least 2 above
+            // this one with a process this CPU may run; its last such.
+            let mut best: Option<(usize, u64)> = None;
+            for c in 0..N as u32 {
+                if c == cpu || load(c) < load(cpu) + 2 {
+                    continue;
+                }
+                if let Some(&(p, _)) = self.queue(c).iter().rev().find(|e| e.1 & (1 << cpu) != 0)
+                    && best.is_none_or(|(l, _)| load(c) > l)
+                {
+                    best = Some((load(c), p));
+                }
+            }
+            let (_, p) = best?;
+            self.take(p).map(|e| e.1)
+        }
     }
 
     proptest! {
@@ -459,6 +592,12 @@ mod tests {
                     Step::Pop { cpu, busy } => {
                         let got = q.pop(cpu, || busy);
                         prop_assert_eq!(got.map(|p| p.0), m.pop(cpu, busy));
+                    }
+                    Step::Pull { cpu, running } => {
+                        let should = q.should_pull(cpu, running);
+                        let got = q.pull(cpu, running);
+                        prop_assert_eq!(should, got.is_some());
+                        prop_assert_eq!(got.map(|p| p.0), m.pull(cpu, running));
                     }
                     Step::Remove { pid: p, hint: None } => {
                         prop_assert_eq!(q.remove(pid(p)), m.take(p).is_some());

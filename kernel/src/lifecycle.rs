@@ -291,6 +291,7 @@ fn init_ended(status: ExitStatus) -> ! {
         let _ = write!(interrupts, " {}", cpu.disk_interrupts());
     }
     log::info!("sched: processes taken from the idle loop, per CPU:{switches}");
+    log::info!("sched: {} processes moved by balancing", crate::proc::sched::pulls());
     log::info!("irq: disk interrupts, per CPU:{interrupts}");
     let (shootdowns, mean_ns) = crate::arch::smp::tlb::stats();
     log::info!("tlb: {shootdowns} shootdowns sent");

@@ -124,6 +124,15 @@ pub(super) fn queueing_failed(pid: ObjectId, cpu: u32, e: kerncore::runq::RunqEr
 }
 
 /// The CPUs of `cpus` (each CPU's share, by index) running a process.
+/// Processes moved by [`Scheduler::pull`] since boot (logged at
+/// power-off).
+static PULLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Processes moved by balancing since boot.
+pub fn pulls() -> u64 {
+    PULLS.load(Ordering::Relaxed)
+}
+
 fn busy(cpus: &[CpuSched]) -> CpuSet {
     let mut busy = 0;
     for (i, s) in cpus.iter().enumerate().take(crate::arch::percpu::count()) {
@@ -353,6 +362,26 @@ impl Scheduler {
     }
 
     /// Wakes the sleepers whose time has come.
+    /// Balancing at the end of a quantum (`switch::tick`): if another
+    /// CPU's load is at least 2 above the calling CPU's (`cpu`), one of
+    /// its waiting processes moves to the back of this CPU's queue
+    /// (`kerncore::runq`'s `pull`). Returns whether one did.
+    pub fn pull(&mut self, procs: &mut ObjectTable<Process>, cpu: u32) -> bool {
+        let Some(pid) = self.runq.pull(cpu, busy(&self.cpus)) else { return false };
+        let Some(p) = procs.get_mut(pid) else {
+            // A queued process always has a record (`lifecycle` takes it
+            // out of the queues first); reported, not acted on.
+            log::error!("sched: process {} queued without a record", pid.0);
+            return false;
+        };
+        p.cpu = cpu;
+        if let Err(e) = self.runq.push(cpu, pid, p.cpus, false) {
+            queueing_failed(pid, cpu, e);
+        }
+        PULLS.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     pub fn wake_sleepers(&mut self, procs: &mut ObjectTable<Process>, now: u64) {
         while let Some(i) = self.sleepers.iter().position(|&(t, _)| t <= now) {
             let (_, pid) = self.sleepers.swap_remove(i);

@@ -312,7 +312,14 @@ pub fn tick(now_ns: u64, from_user: bool) {
     }
     // Counted down above (not again here); only this CPU ever raises it,
     // so a quantum spent then is still 0.
-    if here.quantum() == 0 || woke > 0 {
+    let expired = here.quantum() == 0;
+    if expired {
+        // Every quantum a busy CPU looks for a CPU 2 above it in load
+        // (one with a queue of its own never steals): no cost on the
+        // ticks that only count.
+        kernel.sched.pull(&mut kernel.procs, percpu::index());
+    }
+    if expired || woke > 0 {
         yield_now(k);
     }
 }

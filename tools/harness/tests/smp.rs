@@ -242,3 +242,34 @@ fn nmis_during_syscalls_on_one_cpu() {
 fn nmis_during_syscalls_on_four_cpus() {
     nmi_storm(4);
 }
+
+/// Six spinners started together, all queued where their parent runs,
+/// share two CPUs evenly: at the end of a quantum a CPU whose load is 2
+/// below another's pulls one of its waiting processes. Stealing alone
+/// settles at four on one CPU and two on the other (the second CPU steals
+/// only while its own queue is empty): the slowest then makes half the
+/// fastest's count. Counts are compared within one run, so a slow host
+/// slows them alike.
+#[test]
+fn spinners_started_on_one_cpu_spread_over_two() {
+    let dir = test_dir("smp-balance");
+    let mut machine = Image::new("examples=preempt:mode=balance")
+        .program("init")
+        .program("preempt")
+        .program("preempt-spin")
+        .build(&dir);
+    machine.cpus = 2;
+    let run = machine.run();
+    run.expect(Exit::Success, &["preempt: 6 spinners", "example preempt:mode=balance: ok"])
+        .expect_absent("KERNEL");
+    let line = run.console.lines().find(|l| l.contains("the slowest made")).unwrap();
+    let percent: u64 = line
+        .split("the slowest made ")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {line:?}"));
+    let moved = run.console.lines().find(|l| l.contains("moved by balancing")).unwrap_or("");
+    println!("{line}; {moved}");
+    assert!(percent >= 70, "{line}\n{moved}\n{}", run.tail(20));
+}

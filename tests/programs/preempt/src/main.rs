@@ -1,20 +1,75 @@
 //! Starts a child that spins for ever, then checks it still gets the CPU:
 //! without preemption this program would never run again (and the test
-//! would time out).
+//! would time out). With `mode=balance`, measures how evenly six spinners
+//! share the CPUs.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::format;
+use alloc::vec::Vec;
 use libos::kind::Timer;
 use libos::process::Spawn;
-use libos::{Start, println};
+use libos::{ExitStatus, Handle, Rights, Start, println};
 
 libos::main!(main);
 
 const ROUNDS: u32 = 20;
 const SLEEP_NS: u64 = 2_000_000;
 
+/// Spinners of `mode=balance`, and how long each counts.
+const SPINNERS: usize = 6;
+const SPIN_MS: u64 = 1500;
+
+/// `mode=balance`: six spinners started together (all queued where this
+/// process runs) count for `SPIN_MS` each; prints the slowest one's count
+/// as a percentage of the fastest's. On two CPUs without balancing they
+/// settle at four on one CPU and two on the other (the second CPU steals
+/// only while its own queue is empty): 50%.
+fn balance(start: &Start, timer: Handle<Timer>) -> i32 {
+    let (_, spin) =
+        start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
+    let mut children = Vec::new();
+    for _ in 0..SPINNERS {
+        let child = Spawn::new(spin)
+            .quota_pages(256)
+            .without_console()
+            .args(&format!("ms={SPIN_MS}"))
+            .grant(timer, Rights::READ, "timer")
+            .and_then(Spawn::spawn);
+        match child {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                println!("preempt: spawn a spinner: {e:?}");
+                return 1;
+            }
+        }
+    }
+    let mut counts = Vec::new();
+    for c in &children {
+        match c.wait() {
+            Ok(ExitStatus::Exited(n)) if n > 0 => counts.push(n as u64),
+            other => {
+                println!("preempt: a spinner ended with {other:?}");
+                return 1;
+            }
+        }
+    }
+    let (min, max) = (counts.iter().min().copied(), counts.iter().max().copied());
+    let (Some(min), Some(max)) = (min, max) else { return 1 };
+    println!(
+        "preempt: {SPINNERS} spinners, the slowest made {}% of the fastest's count {counts:?}",
+        min * 100 / max
+    );
+    0
+}
+
 fn main(start: &Start) -> i32 {
     let timer = start.handle::<Timer>("timer").expect("a timer");
+    if start.arg("mode") == Some("balance") {
+        return balance(start, timer);
+    }
     let (_, spin) =
         start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
     let child =
