@@ -79,11 +79,10 @@ pub fn poll(k: &mut Kernel, first: Option<u8>) -> usize {
     let dropped = k.console_in.bytes.dropped();
     if let Some(b) = first {
         k.console_in.bytes.push(b);
-    }
-    for _ in 0..if first.is_some() { POLL_BYTES - 1 } else { 0 } {
-        match crate::console::try_receive() {
-            Some(b) => k.console_in.bytes.push(b),
-            None => break,
+        // Read further only after a byte: without one the UART was just
+        // found empty.
+        for b in (1..POLL_BYTES).map_while(|_| crate::console::try_receive()) {
+            k.console_in.bytes.push(b);
         }
     }
     if dropped == 0 && k.console_in.bytes.dropped() > 0 {

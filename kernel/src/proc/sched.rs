@@ -7,7 +7,7 @@
 
 use alloc::vec::Vec;
 use caps::ObjectId;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kerncore::runq::{CpuSet, RunQueues};
 
 use super::{Block, Process, State};
@@ -123,16 +123,16 @@ pub(super) fn queueing_failed(pid: ObjectId, cpu: u32, e: kerncore::runq::RunqEr
     panic!("process {:#x} queued on CPU {cpu}: {e:?}", pid.0);
 }
 
-/// The CPUs of `cpus` (each CPU's share, by index) running a process.
 /// Processes moved by [`Scheduler::pull`] since boot (logged at
 /// power-off).
-static PULLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static PULLS: AtomicU64 = AtomicU64::new(0);
 
 /// Processes moved by balancing since boot.
 pub fn pulls() -> u64 {
     PULLS.load(Ordering::Relaxed)
 }
 
+/// The CPUs of `cpus` (each CPU's share, by index) running a process.
 fn busy(cpus: &[CpuSched]) -> CpuSet {
     let mut busy = 0;
     for (i, s) in cpus.iter().enumerate().take(crate::arch::percpu::count()) {
@@ -361,7 +361,6 @@ impl Scheduler {
         self.sleepers.iter().any(|&(t, _)| t <= now)
     }
 
-    /// Wakes the sleepers whose time has come.
     /// Balancing at the end of a quantum (`switch::tick`): if another
     /// CPU's load is at least 2 above the calling CPU's (`cpu`), one of
     /// its waiting processes moves to the back of this CPU's queue
@@ -382,6 +381,7 @@ impl Scheduler {
         true
     }
 
+    /// Wakes the sleepers whose time has come.
     pub fn wake_sleepers(&mut self, procs: &mut ObjectTable<Process>, now: u64) {
         while let Some(i) = self.sleepers.iter().position(|&(t, _)| t <= now) {
             let (_, pid) = self.sleepers.swap_remove(i);

@@ -239,27 +239,35 @@ fn commands_per_queue(run: &Run) -> Vec<u64> {
     counts(run, "disk 0: commands per CPU's queue pair:")
 }
 
+/// `disktest mode=every-cpu` on a 2-CPU machine with one namespace, the
+/// controller given the properties `props`: checks that the boot log
+/// describes its queues as `queues` (`2 queue pairs of 64`) and that the
+/// test passed; returns the run.
+fn every_cpu_on_two(name: &str, props: &str, queues: &str) -> Run {
+    let dir = test_dir(name);
+    let disk = dir.join("data.img");
+    fresh_disk(&disk, 64 << 20).unwrap();
+    let mut machine = disktest(&dir, "every-cpu", "");
+    machine.cpus = 2;
+    let run = boot_nvme_with(machine, props, &[(&disk, "")]);
+    run.expect(
+        Exit::Success,
+        &[
+            &format!("disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, {queues}, MSI-X"),
+            "disktest: I/O from every CPU ok",
+        ],
+    )
+    .expect_absent("KERNEL");
+    run
+}
+
 /// On two CPUs a namespace has a queue pair per CPU, and a process on
 /// either CPU submits on that CPU's own pair: a child on CPU 1 writes, one
 /// on CPU 0 reads it back, then a reader on each reads at once.
 #[test]
 fn each_cpu_submits_on_its_own_queue_pair() {
-    let dir = test_dir("nvme-percpu");
-    let disk = dir.join("data.img");
-    fresh_disk(&disk, 64 << 20).unwrap();
-    let mut machine = disktest(&dir, "every-cpu", "");
-    machine.cpus = 2;
-    let run = boot_nvme(machine, &[(&disk, "")]);
-    run.expect(
-        Exit::Success,
-        &[
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 2 queue pairs of 64, MSI-X",
-            "disktest: I/O from every CPU ok",
-        ],
-    )
-    .expect_absent("KERNEL");
+    let run = every_cpu_on_two("nvme-percpu", "", "2 queue pairs of 64");
     let per_queue = commands_per_queue(&run);
-    println!("commands per queue pair: {per_queue:?}");
     assert!(
         per_queue.len() == 2 && per_queue.iter().all(|&c| c > 0),
         "commands per queue: {per_queue:?}"
@@ -276,20 +284,7 @@ fn each_cpu_submits_on_its_own_queue_pair() {
 /// works.
 #[test]
 fn cpus_share_a_queue_pair_when_the_controller_grants_fewer() {
-    let dir = test_dir("nvme-shared-queue");
-    let disk = dir.join("data.img");
-    fresh_disk(&disk, 64 << 20).unwrap();
-    let mut machine = disktest(&dir, "every-cpu", "");
-    machine.cpus = 2;
-    let run = boot_nvme_with(machine, ",max_ioqpairs=1", &[(&disk, "")]);
-    run.expect(
-        Exit::Success,
-        &[
-            "disk 0: NVMe namespace 1 at 00:04.0, 64 MiB, 1 queue pair of 64, MSI-X",
-            "disktest: I/O from every CPU ok",
-        ],
-    )
-    .expect_absent("KERNEL");
+    let run = every_cpu_on_two("nvme-shared-queue", ",max_ioqpairs=1", "1 queue pair of 64");
     let per_queue = commands_per_queue(&run);
     assert!(per_queue.len() == 1 && per_queue[0] > 0, "commands per queue: {per_queue:?}");
 }

@@ -21,7 +21,7 @@ use libos::abi::process::ExitStatus;
 use libos::abi::ring::ring_pages;
 use libos::abi::{RawHandle, Syscall};
 use libos::kind::{DiskRange, IoRing, Memory, Notification, Timer};
-use libos::process::Spawn;
+use libos::process::{Child, Spawn};
 use libos::ring::Ring;
 use libos::sys::raw::syscall;
 use libos::{Error, Handle, Rights, Start, println};
@@ -720,24 +720,36 @@ fn tick_wakes(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> R
     Ok(())
 }
 
+/// A `disktest-sub` child with `args`, on the CPUs of the mask `cpus`,
+/// given `disk` with `rights` and the timer.
+fn sub_on(
+    start: &Start,
+    cpus: u64,
+    disk: Handle<DiskRange>,
+    rights: Rights,
+    timer: Handle<Timer>,
+    args: &str,
+) -> Result<Child, ()> {
+    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
+    Spawn::new(image)
+        .quota_pages(256)
+        .without_console()
+        .on_cpus(cpus)
+        .args(args)
+        .grant(disk, rights, "disk")
+        .and_then(|s| s.grant(timer, Rights::READ, "timer"))
+        .and_then(Spawn::spawn)
+        .map_err(|e| println!("disktest: spawn disktest-sub on CPUs {cpus:#b}: {e:?}"))
+}
+
 /// Disk I/O from every CPU of a 2-CPU machine: a child on CPU 1 writes a
 /// pattern and reads it back, a child on CPU 0 reads it and compares, then
 /// a reader on each CPU reads for 300 ms, both at once. (On NVMe each CPU
 /// submits on its own queue pair; the harness checks the counts the
 /// kernel logs at power-off.)
 fn every_cpu(start: &Start, disk: Handle<DiskRange>, timer: Handle<Timer>) -> Result<(), ()> {
-    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
-    let child = |cpus: u64, args: &str| {
-        Spawn::new(image)
-            .quota_pages(256)
-            .without_console()
-            .on_cpus(cpus)
-            .args(args)
-            .grant(disk, Rights::READ | Rights::WRITE, "disk")
-            .and_then(|s| s.grant(timer, Rights::READ, "timer"))
-            .and_then(Spawn::spawn)
-            .map_err(|e| println!("disktest: spawn on CPUs {cpus:#b}: {e:?}"))
-    };
+    let rw = Rights::READ | Rights::WRITE;
+    let child = |cpus: u64, args: &str| sub_on(start, cpus, disk, rw, timer, args);
     const AREA: &str = "first=4096 blocks=64";
     let status = child(0b10, &format!("mode=stamp {AREA}"))?.wait();
     ensure!(status == Ok(ExitStatus::Exited(0)), "written on CPU 1: {status:?}");
@@ -765,18 +777,7 @@ fn pace(
     ms: u64,
     spinner: &str,
 ) -> Result<(u64, u64), ()> {
-    let (_, image) = start.images().find(|&(n, _)| n == "disktest-sub").ok_or(())?;
-    let child = |args: &str| {
-        Spawn::new(image)
-            .quota_pages(256)
-            .without_console()
-            .on_cpus(1)
-            .args(args)
-            .grant(disk, Rights::READ, "disk")
-            .and_then(|s| s.grant(timer, Rights::READ, "timer"))
-            .and_then(Spawn::spawn)
-            .map_err(|_| ())
-    };
+    let child = |args: &str| sub_on(start, 0b1, disk, Rights::READ, timer, args);
     let spinner = child(&format!("mode={spinner} ms={}", ms + 20))?;
     let first = timer.timer_info().map_err(|_| ())?;
     let reader = child(&format!("mode=reader ms={ms}"))?;
