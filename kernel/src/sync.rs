@@ -2,9 +2,9 @@
 //!
 //! The lock order (`docs/architecture.md`, "Locks"): the kernel lock
 //! (`state`), then at most one leaf lock: the heap's, the frame
-//! allocator's, the DMA pool's or the console's. A leaf lock is held for a
-//! few instructions and nothing is waited for under it, so a CPU that
-//! takes two (or the kernel lock under one) breaks the rule that keeps the
+//! allocator's, the DMA pool's, the console's or the PIT's. A leaf lock is
+//! held for a few instructions and nothing is waited for under it, so a
+//! CPU that takes two (or the kernel lock under one) breaks the rule that keeps the
 //! kernel free of deadlock: another CPU taking them in the other order, or
 //! an interrupt handler on this CPU wanting the one already held, spins
 //! for ever.
@@ -79,6 +79,8 @@ pub mod bits {
     pub const DMA: u8 = 1 << 2;
     /// The console (`console`).
     pub const CONSOLE: u8 = 1 << 3;
+    /// The PIT's count (`arch::pit`).
+    pub const PIT: u8 = 1 << 4;
 }
 
 /// `arm()` starts checking, once every CPU's per-CPU area is installed

@@ -9,19 +9,34 @@
 //! every 16 timer ticks and at each read, so a wrap is never missed
 //! unless ticks stop for 38 ms more than that — which is what the checks
 //! are there to catch.
+//!
+//! A sample is three port accesses (latch, low byte, high byte) and an
+//! update of the running count, and the boot CPU's tick takes one beside
+//! `timer_info` on any CPU: so a sample is taken under a leaf lock. (Two
+//! CPUs at the ports at once read each other's bytes, and a step of the
+//! reference clock came out up to one PIT period, 55 ms, off; test
+//! `the_reference_clock_read_on_every_cpu_at_once_agrees_with_the_clock`.)
 
-use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::instructions::port::Port;
+
+use crate::sync::{LeafLock, bits};
 
 /// The PIT's input clock, in Hz.
 const PIT_HZ: u64 = 1_193_182;
 const CHANNEL0: u16 = 0x40;
 const COMMAND: u16 = 0x43;
 
-/// The last count read, and the PIT periods counted so far.
-static LAST: AtomicU64 = AtomicU64::new(0);
-static COUNTED: AtomicU64 = AtomicU64::new(0);
+/// The count read last, and the PIT input clocks counted until then.
+struct Counter {
+    last: u16,
+    counted: u64,
+}
 
+static COUNTER: LeafLock<Counter> =
+    LeafLock::new("pit", bits::PIT, Counter { last: 0, counted: 0 });
+
+/// Latches and reads channel 0's count. Only under [`COUNTER`]'s lock: the
+/// three accesses must not interleave with another CPU's.
 fn read_count() -> u16 {
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL0);
@@ -45,21 +60,26 @@ pub fn start() {
         Port::<u8>::new(CHANNEL0).write(0);
         Port::<u8>::new(CHANNEL0).write(0);
     }
-    LAST.store(u64::from(read_count()), Ordering::Relaxed);
+    let mut counter = COUNTER.lock();
+    counter.last = read_count();
 }
 
 /// Takes a sample: adds the counts since the last one. Call at least
 /// every 54 ms (the timer tick does, every 16 ms).
 pub fn sample() {
-    let now = u64::from(read_count());
-    let last = LAST.swap(now, Ordering::Relaxed);
+    sample_locked(&mut COUNTER.lock());
+}
+
+fn sample_locked(counter: &mut Counter) -> u64 {
+    let now = read_count();
     // Counting down, wrapping at 65536.
-    let elapsed = (last + 65536 - now) % 65536;
-    COUNTED.fetch_add(elapsed, Ordering::Relaxed);
+    counter.counted += u64::from(counter.last.wrapping_sub(now));
+    counter.last = now;
+    counter.counted
 }
 
 /// Nanoseconds since `start`, by the PIT.
 pub fn now_ns() -> u64 {
-    sample();
-    (u128::from(COUNTED.load(Ordering::Relaxed)) * 1_000_000_000 / u128::from(PIT_HZ)) as u64
+    let counted = sample_locked(&mut COUNTER.lock());
+    (u128::from(counted) * 1_000_000_000 / u128::from(PIT_HZ)) as u64
 }

@@ -273,3 +273,27 @@ fn spinners_started_on_one_cpu_spread_over_two() {
     println!("{line}; {moved}");
     assert!(percent >= 70, "{line}\n{moved}\n{}", run.tail(20));
 }
+
+/// The reference clock (the PIT, which `timer_info` reads and the boot
+/// CPU's tick samples) read from both CPUs at once agrees with the clock
+/// at every step: its reads are serialized. (Unserialized, a read on one
+/// CPU interleaved with the tick's on the other and took a byte of the
+/// other's count: a step off by up to 55 ms.)
+#[test]
+fn the_reference_clock_read_on_every_cpu_at_once_agrees_with_the_clock() {
+    let dir = test_dir("smp-reference-clock");
+    let mut machine = Image::new("examples=preempt:mode=reference")
+        .program("init")
+        .program("preempt")
+        .program("preempt-spin")
+        .build(&dir);
+    machine.cpus = 2;
+    let run = machine.run();
+    let line = run.console.lines().find(|l| l.contains("read the reference clock")).unwrap_or("");
+    println!("{line}");
+    run.expect(
+        Exit::Success,
+        &["preempt: 2 CPUs read the reference clock", "example preempt:mode=reference: ok"],
+    )
+    .expect_absent("KERNEL");
+}

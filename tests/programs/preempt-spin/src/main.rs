@@ -1,14 +1,53 @@
 //! Spins for ever, never making a syscall; or, given `ms=` and a timer,
 //! counts for that many milliseconds of the clock (looking at it every
 //! 2^16 steps) and exits with its count in units of 2^16 steps (the
-//! spinners of `preempt mode=balance`).
+//! spinners of `preempt mode=balance`). With `mode=reference`, reads
+//! `timer_info` back to back for `ms` milliseconds instead and exits with
+//! the number of times the reference clock (the PIT) went back or
+//! disagreed with the clock (the TSC), or -1 if a call failed (`preempt
+//! mode=reference`).
 #![no_std]
 #![no_main]
 
-use libos::Start;
 use libos::kind::Timer;
+use libos::{Handle, Start};
 
 libos::main!(main);
+
+/// Whether the reference clock's `reference_ns` and the clock's
+/// `clock_ns` over the same steps agree: within 5% (calibration, as
+/// `disktest mode=timekeeping` allows) and 1 ms (the PIT's resolution is
+/// 838 ns). A count read apart (the latch and the two bytes of two
+/// readers interleaved) is off by up to one period of the PIT, 55 ms.
+fn agree(clock_ns: u64, reference_ns: u64) -> bool {
+    reference_ns.abs_diff(clock_ns) <= clock_ns / 20 + 1_000_000
+}
+
+fn reference(timer: Handle<Timer>, ms: u64) -> i32 {
+    let Ok(mut last) = timer.timer_info() else { return -1 };
+    let end = last.now_ns + ms * 1_000_000;
+    let mut bad = 0;
+    // A step that disagreed, judged with the next one: the host may stop
+    // this virtual CPU between the kernel's reads of the two clocks, which
+    // makes one step's reference too long and the next one's as much too
+    // short. A bad count does not even out.
+    let mut pending: Option<(u64, u64)> = None;
+    while last.now_ns < end {
+        let Ok(info) = timer.timer_info() else { return -1 };
+        if info.reference_ns < last.reference_ns {
+            bad += 1;
+        }
+        let clock = info.now_ns - last.now_ns;
+        let reference = info.reference_ns.saturating_sub(last.reference_ns);
+        match pending.take() {
+            None if !agree(clock, reference) => pending = Some((clock, reference)),
+            None => {}
+            Some((c, r)) => bad += i32::from(!agree(c + clock, r + reference)),
+        }
+        last = info;
+    }
+    bad
+}
 
 fn main(start: &Start) -> i32 {
     let mut x: u64 = 0;
@@ -18,6 +57,9 @@ fn main(start: &Start) -> i32 {
             x = core::hint::black_box(x.wrapping_add(1));
         }
     };
+    if start.arg("mode") == Some("reference") {
+        return reference(timer, ms);
+    }
     let Ok(t0) = timer.now_ns() else { return -1 };
     let mut units = 0;
     while timer.now_ns().is_ok_and(|t| t < t0 + ms * 1_000_000) {

@@ -1,7 +1,8 @@
 //! Starts a child that spins for ever, then checks it still gets the CPU:
 //! without preemption this program would never run again (and the test
 //! would time out). With `mode=balance`, measures how evenly six spinners
-//! share the CPUs.
+//! share the CPUs; with `mode=reference`, checks the reference clock read
+//! on every CPU at once.
 #![no_std]
 #![no_main]
 
@@ -65,10 +66,58 @@ fn balance(start: &Start, timer: Handle<Timer>) -> i32 {
     0
 }
 
+/// `mode=reference`: a child on each CPU (up to 4) reads `timer_info` back
+/// to back for `REFERENCE_MS`, while the boot CPU's tick samples the same
+/// PIT; the reference clock must agree with the clock throughout. (The
+/// PIT is read by latching its count, then reading two bytes: two CPUs at
+/// it at once read each other's bytes. The kernel lock did not keep them
+/// apart: the tick samples without it.)
+fn reference(start: &Start, timer: Handle<Timer>) -> i32 {
+    const REFERENCE_MS: u64 = 1500;
+    let (_, spin) =
+        start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
+    let mut children = Vec::new();
+    for cpu in 0..4 {
+        let child = Spawn::new(spin)
+            .quota_pages(256)
+            .without_console()
+            .on_cpus(1 << cpu)
+            .args(&format!("mode=reference ms={REFERENCE_MS}"))
+            .grant(timer, Rights::READ, "timer")
+            .and_then(Spawn::spawn);
+        match child {
+            Ok(c) => children.push(c),
+            // CPUs past the last online one refuse the child.
+            Err(libos::Error::InvalidArgument) if cpu > 0 => break,
+            Err(e) => {
+                println!("preempt: spawn a reader on CPU {cpu}: {e:?}");
+                return 1;
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    for c in &children {
+        match c.wait() {
+            Ok(ExitStatus::Exited(n)) if n >= 0 => bad.push(n),
+            other => {
+                println!("preempt: a reader ended with {other:?}");
+                return 1;
+            }
+        }
+    }
+    println!(
+        "preempt: {} CPUs read the reference clock for {REFERENCE_MS} ms; disagreements per CPU: {bad:?}",
+        children.len()
+    );
+    i32::from(bad.iter().any(|&n| n > 0))
+}
+
 fn main(start: &Start) -> i32 {
     let timer = start.handle::<Timer>("timer").expect("a timer");
-    if start.arg("mode") == Some("balance") {
-        return balance(start, timer);
+    match start.arg("mode") {
+        Some("balance") => return balance(start, timer),
+        Some("reference") => return reference(start, timer),
+        _ => {}
     }
     let (_, spin) =
         start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
