@@ -5,9 +5,10 @@
 //! objects takes the kernel lock first: a reader-writer spin lock whose
 //! readers each raise a flag of their own (`kerncore::brlock`, whose
 //! protocol is model-checked with `loom` on the host). Everything that
-//! changes the state takes it for writing ([`lock`]); `cap_info` only
-//! looks, and takes it for reading ([`read`]), so such calls on several
-//! CPUs do not contend (`docs/architecture.md`, "Locks"). A CPU waiting
+//! changes the state takes it for writing ([`lock`]); the calls that only
+//! look (`cap_info`, `clock`, `timer_info`, `disk_info`, `cap_graph`:
+//! `syscall::run_shared`) take it for reading ([`read`]), so such calls on
+//! several CPUs do not contend (`docs/architecture.md`, "Locks"). A CPU waiting
 //! for it answers TLB shootdown requests while it spins
 //! (`arch::smp::tlb`), since the holder may be waiting for it to. Taking
 //! it twice on one CPU (a path that blocked or re-entered while holding

@@ -344,6 +344,11 @@ impl Devices {
         self.stats.get(n as usize).copied().unwrap_or((0, 0))
     }
 
+    /// Device `n`'s size in sectors (0 if there is none).
+    pub fn sector_count(&self, n: u32) -> u64 {
+        self.devices.get(n as usize).map_or(0, |d| d.sector_count())
+    }
+
     /// Requests in flight on device `n` (0 if there is none).
     pub fn in_flight(&self, n: u32) -> usize {
         self.devices.get(n as usize).map_or(0, |d| d.in_flight())

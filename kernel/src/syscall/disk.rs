@@ -34,10 +34,10 @@ fn range(k: &Kernel, c: Caller, handle: RawHandle, rights: Rights) -> Result<Sec
 }
 
 /// `disk_info(range, out)`.
-pub fn info(k: &mut Kernel, c: Caller, a: calls::DiskInfo) -> Result<u64, Error> {
+pub fn info(k: &Kernel, c: Caller, a: calls::DiskInfo) -> Result<u64, Error> {
     let r = range(k, c, a.range, Rights::READ)?;
     if a.out != 0 {
-        let device_sectors = k.devices.get(r.device).map_or(0, |d| d.sector_count());
+        let device_sectors = k.devices.sector_count(r.device);
         let (requests, kernel_cycles) = k.devices.stats(r.device);
         let info = DiskInfo {
             sector_size: SECTOR_SIZE as u64,

@@ -65,7 +65,7 @@ fn opaque_node(index: u32, key: u64) -> u32 {
 /// there are. `len` must be a multiple of the record size and `buf`
 /// aligned to 8 (`InvalidArgument`); the whole buffer is checked writable
 /// before anything is written (`BadAddress`).
-pub fn cap_graph(k: &mut Kernel, c: Caller, a: calls::CapGraph) -> Result<u64, Error> {
+pub fn cap_graph(k: &Kernel, c: Caller, a: calls::CapGraph) -> Result<u64, Error> {
     let (buf, len) = (a.buf, a.len);
     if !len.is_multiple_of(GraphNode::SIZE as u64)
         || (len != 0 && !buf.is_multiple_of(RECORD_ALIGN))

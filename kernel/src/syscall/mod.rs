@@ -126,6 +126,7 @@ impl Handlers for Ctx<'_> {
     fn debug_write(&mut self, a: calls::DebugWrite) -> Outcome {
         ret(console::debug_write(self.k, self.c, a))
     }
+    // Answered by `run_shared` (only looks); here only if that changes.
     #[inline]
     fn cap_info(&mut self, a: calls::CapInfo) -> Outcome {
         ret(cap::info(self.k, self.c, a))
@@ -170,10 +171,12 @@ impl Handlers for Ctx<'_> {
     fn sleep(&mut self, a: calls::Sleep) -> Outcome {
         time::sleep(self.k, self.c, a)
     }
+    // Answered by `run_shared` (only looks); here only if that changes.
     #[inline]
     fn clock(&mut self, a: calls::Clock) -> Outcome {
         ret(time::clock(self.k, self.c, a))
     }
+    // Answered by `run_shared` (only looks); here only if that changes.
     #[inline]
     fn disk_info(&mut self, a: calls::DiskInfo) -> Outcome {
         ret(disk::info(self.k, self.c, a))
@@ -222,10 +225,12 @@ impl Handlers for Ctx<'_> {
     fn endpoint_create(&mut self, a: calls::EndpointCreate) -> Outcome {
         ret(ipc::endpoint_create(self.k, self.c, a))
     }
+    // Answered by `run_shared` (only looks); here only if that changes.
     #[inline]
     fn cap_graph(&mut self, a: calls::CapGraph) -> Outcome {
         ret(graph::cap_graph(self.k, self.c, a))
     }
+    // Answered by `run_shared` (only looks); here only if that changes.
     #[inline]
     fn timer_info(&mut self, a: calls::TimerInfo) -> Outcome {
         ret(time::info(self.k, self.c, a))
@@ -299,8 +304,8 @@ const GP_VECTOR: u8 = 13;
 /// Runs `call` and applies its outcome.
 #[inline(always)]
 fn run(number: u64, f: &mut SyscallFrame) {
-    if number == caps::abi::Syscall::CapInfo.as_raw() {
-        f.rax = cap_info_shared(&f.args);
+    if let Some(value) = run_shared(number, &f.args) {
+        f.rax = value;
         return;
     }
     let mut k = state::lock();
@@ -309,16 +314,34 @@ fn run(number: u64, f: &mut SyscallFrame) {
     apply(k, c, number, f, outcome);
 }
 
-/// `cap_info`, which only looks (at the caller's own table and, for its
-/// record, the caller's memory), under the kernel state taken for reading:
-/// on several CPUs at once, it does not contend (`smp_syscalls_per_sec_*`).
-/// Never blocks or switches.
+/// The calls that only look, under the kernel state taken for reading: on
+/// several CPUs at once they do not contend (`smp_syscalls_per_sec_*`,
+/// `docs/architecture.md`, "Locks"). Each looks at the caller's own table
+/// and at objects no reader changes, and may write the caller's memory,
+/// which no unmap (a writer) can pull away meanwhile. None blocks or
+/// switches. `None` for every other call.
+#[inline(always)]
+fn run_shared(number: u64, args: &[u64; 6]) -> Option<u64> {
+    use caps::abi::Syscall as S;
+    Some(match S::from_raw(number)? {
+        S::CapInfo => shared(args, cap::info),
+        S::Clock => shared(args, time::clock),
+        S::TimerInfo => shared(args, time::info),
+        S::DiskInfo => shared(args, disk::info),
+        S::CapGraph => shared(args, graph::cap_graph),
+        _ => return None,
+    })
+}
+
+/// Decodes `args` and runs `handler` under the state taken for reading.
 #[inline(never)]
-fn cap_info_shared(args: &[u64; 6]) -> u64 {
-    use caps::abi::syscall::Call;
+fn shared<A: caps::abi::syscall::Call>(
+    args: &[u64; 6],
+    handler: fn(&Kernel, Caller, A) -> Result<u64, Error>,
+) -> u64 {
     let k = state::read();
     let c = Caller::current(&k);
-    match calls::CapInfo::decode(args).and_then(|a| cap::info(&k, c, a)) {
+    match A::decode(args).and_then(|a| handler(&k, c, a)) {
         Ok(value) => value,
         Err(e) => encode_error(e),
     }

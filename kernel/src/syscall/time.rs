@@ -10,7 +10,7 @@ use crate::proc::Block;
 use crate::state::Kernel;
 
 /// `clock(timer)`: nanoseconds since boot. Needs READ.
-pub fn clock(k: &mut Kernel, c: Caller, a: calls::Clock) -> Result<u64, Error> {
+pub fn clock(k: &Kernel, c: Caller, a: calls::Clock) -> Result<u64, Error> {
     k.caps.lookup(c.table, a.timer, ObjectKind::Timer, Rights::READ)?;
     Ok(crate::time::now_ns())
 }
@@ -30,7 +30,7 @@ pub fn sleep(k: &mut Kernel, c: Caller, a: calls::Sleep) -> Outcome {
 
 /// `timer_info(timer, out)`: the clock, the tick count and the reference
 /// clock (`caps::abi::time::TimerInfo`). Needs READ.
-pub fn info(k: &mut Kernel, c: Caller, a: calls::TimerInfo) -> Result<u64, Error> {
+pub fn info(k: &Kernel, c: Caller, a: calls::TimerInfo) -> Result<u64, Error> {
     k.caps.lookup(c.table, a.timer, ObjectKind::Timer, Rights::READ)?;
     let info = TimerInfo {
         now_ns: crate::time::now_ns(),
