@@ -67,8 +67,9 @@ impl Handle<MemoryObject> {
 }
 
 /// A memory object mapped here: bounds-checked copies in and out, each
-/// refused with `Revoked` once the capability is gone. Unmapped when
-/// dropped.
+/// refused with `Revoked` once the capability is gone (a copy that a
+/// revoke on another CPU overtakes, between its check and its last byte,
+/// faults instead: see the module doc). Unmapped when dropped.
 #[derive(Debug)]
 pub struct SharedBuffer {
     mapping: SharedMapping,
