@@ -37,6 +37,7 @@ pub fn run(name: &str) {
         }
         // Armed now, done when the APs are started.
         "absent-cpu" => crate::arch::smp::selftest_absent_cpu(),
+        "stalled-ap" => crate::arch::smp::selftest_stalled_ap(),
         // Needs the local APIC: done by `after_timer`.
         "nmi-with-user-gs" => return,
         // Needs the kernel state: done by `after_state`.

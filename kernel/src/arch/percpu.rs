@@ -213,6 +213,17 @@ pub fn install(area: &'static mut PerCpu) -> &'static PerCpu {
     area
 }
 
+/// Takes back the areas installed at index `count` and after: their CPU
+/// was given up on and sent back to wait-for-SIPI before it checked in,
+/// so [`count`] and [`by_index`] must not name it. Boot CPU only, while it
+/// starts the APs (no other CPU installs meanwhile).
+pub fn withdraw(count: usize) {
+    for slot in AREAS.iter().skip(count) {
+        slot.store(core::ptr::null_mut(), Ordering::Release);
+    }
+    NEXT_INDEX.store(count as u32, Ordering::Release);
+}
+
 /// The calling CPU's area.
 ///
 /// Kernel code only (every entry from user mode swaps to the kernel's GS

@@ -196,6 +196,21 @@ fn a_cpu_that_never_checks_in_is_logged_and_the_others_still_start() {
         .expect_absent("PANIC");
 }
 
+#[test]
+fn an_ap_that_stalls_before_checking_in_is_given_up_and_not_counted() {
+    // The `stalled-ap` self test stops the first AP after it installed its
+    // per-CPU area, before it checks in: the boot CPU gives up on it, and
+    // the next AP and the examples run on the two CPUs that are online.
+    // The per-CPU counts at power-off list exactly those two (the given-up
+    // AP's area once stayed counted: three, one of them never running).
+    let run = examples_machine_with("smp-stalled-ap", 3, "selftest=stalled-ap").run();
+    run.expect(Exit::Success, &["did not start", "cpus: 2 online", "init: 4/4 examples passed"])
+        .expect_absent("EXCEPTION")
+        .expect_absent("PANIC");
+    let counts = per_cpu(&run, "sched: processes taken from the idle loop, per CPU:", 2);
+    assert!(counts.iter().all(|&n| n > 0), "a CPU ran nothing: {counts:?}");
+}
+
 /// NMIs to every CPU while a process makes syscalls back to back (and,
 /// before that, runs with a bad stack pointer): each lands somewhere on
 /// the syscall path, the parked APs' `hlt`, or user mode, and the

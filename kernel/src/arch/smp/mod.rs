@@ -219,6 +219,19 @@ pub fn selftest_absent_cpu() {
     ABSENT_CPU.store(true, Ordering::Relaxed);
 }
 
+/// The self test `stalled-ap` (test builds): the first AP to start stops
+/// after installing its per-CPU area, before it checks in, as one the
+/// host stopped scheduling would; the boot CPU must give up on it and
+/// take the area back ([`start_one`]).
+#[cfg(feature = "selftest")]
+static STALLED_AP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Arms the `stalled-ap` self test (see [`STALLED_AP`]).
+#[cfg(feature = "selftest")]
+pub fn selftest_stalled_ap() {
+    STALLED_AP.store(true, Ordering::Relaxed);
+}
+
 /// What an AP needs to get from the trampoline to its parking loop; made
 /// by the boot CPU, leaked (an AP keeps its tables and stack for ever).
 struct ApStart {
@@ -320,6 +333,7 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     tramp.prepare(stack_top, ap_entry, start as *const ApStart as u64);
 
     let before = APS_ONLINE.load(Ordering::Acquire);
+    let installed_before = super::percpu::count();
     let checked_in = || APS_ONLINE.load(Ordering::Acquire) != before;
     let began = time::now_ns();
     let sent = apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
@@ -339,7 +353,18 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     // Back to wait-for-SIPI, so it cannot run the trampoline later, with
     // the next AP's parameters. It holds no lock: it takes none before it
     // checks in (its per-CPU area was made here).
-    apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS)
+    if !apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS) {
+        return false;
+    }
+    // Once the INIT has landed, nothing it published stays: an AP that
+    // installed its per-CPU area, or even checked in, after the timeout
+    // is not online, and nothing may count it or give it work (its area
+    // once stayed in `percpu::count`, and NVMe gave it a queue pair).
+    // APs start one at a time, so these are all its own.
+    time::spin_until(INIT_DELAY_NS, || false);
+    super::percpu::withdraw(installed_before);
+    APS_ONLINE.store(before, Ordering::Release);
+    true
 }
 
 /// Where an AP enters Rust, on its own kernel stack, from the trampoline
@@ -365,6 +390,10 @@ extern "C" fn ap_entry(arg: u64) -> ! {
         }
         // Made by the boot CPU for this AP alone; it cannot be gone.
         None => super::halt_forever(),
+    }
+    #[cfg(feature = "selftest")]
+    if STALLED_AP.swap(false, Ordering::AcqRel) {
+        super::halt_forever();
     }
     apic::init_ap();
     APS_ONLINE.fetch_add(1, Ordering::Release);
