@@ -258,35 +258,59 @@ fn nmis_during_syscalls_on_four_cpus() {
     nmi_storm(4);
 }
 
+/// A 2-CPU machine that runs `preempt mode=<mode>` (with its spinner).
+fn preempt_on_two(name: &str, mode: &str) -> Machine {
+    let mut machine = Image::new(&format!("examples=preempt:mode={mode}"))
+        .program("init")
+        .program("preempt")
+        .program("preempt-spin")
+        .build(&test_dir(name));
+    machine.cpus = 2;
+    machine
+}
+
 /// Six spinners started together, all queued where their parent runs,
 /// share two CPUs evenly: at the end of a quantum a CPU whose load is 2
 /// below another's pulls one of its waiting processes. Stealing alone
 /// settles at four on one CPU and two on the other (the second CPU steals
 /// only while its own queue is empty): the slowest then makes half the
-/// fastest's count. Counts are compared within one run, so a slow host
-/// slows them alike.
+/// fastest's count, and nothing is moved by balancing. Counts are
+/// compared within one run, so a slow host slows them alike; but a host
+/// that gives one virtual CPU (a host thread) more time than the other
+/// makes the three spinners there count more, balanced or not (63%, once
+/// in 6 runs): such a run is tried again, up to three in all. Every try
+/// must have moved something by balancing. (`-icount`, which would run
+/// both in turn, changes the start: the second CPU then steals its three
+/// at once, and nothing is left to balance.)
 #[test]
 fn spinners_started_on_one_cpu_spread_over_two() {
-    let dir = test_dir("smp-balance");
-    let mut machine = Image::new("examples=preempt:mode=balance")
-        .program("init")
-        .program("preempt")
-        .program("preempt-spin")
-        .build(&dir);
-    machine.cpus = 2;
-    let run = machine.run();
-    run.expect(Exit::Success, &["preempt: 6 spinners", "example preempt:mode=balance: ok"])
-        .expect_absent("KERNEL");
-    let line = run.console.lines().find(|l| l.contains("the slowest made")).unwrap();
-    let percent: u64 = line
-        .split("the slowest made ")
-        .nth(1)
-        .and_then(|rest| rest.split('%').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no percentage in {line:?}"));
-    let moved = run.console.lines().find(|l| l.contains("moved by balancing")).unwrap_or("");
-    println!("{line}; {moved}");
-    assert!(percent >= 70, "{line}\n{moved}\n{}", run.tail(20));
+    let mut tries = Vec::new();
+    for attempt in 1..=3 {
+        let run = preempt_on_two(&format!("smp-balance-{attempt}"), "balance").run();
+        run.expect(Exit::Success, &["preempt: 6 spinners", "example preempt:mode=balance: ok"])
+            .expect_absent("KERNEL");
+        let line = run.console.lines().find(|l| l.contains("the slowest made")).unwrap();
+        let percent: u64 = line
+            .split("the slowest made ")
+            .nth(1)
+            .and_then(|rest| rest.split('%').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no percentage in {line:?}"));
+        let moved = run.console.lines().find(|l| l.contains("moved by balancing")).unwrap_or("");
+        let moves: u64 = moved
+            .split("sched: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no balancing count in {moved:?}\n{}", run.tail(20)));
+        println!("{line}; {moved}");
+        assert!(moves > 0, "nothing moved by balancing: {line}\n{}", run.tail(20));
+        if percent >= 70 {
+            return;
+        }
+        tries.push(line.to_string());
+    }
+    panic!("uneven in every try:\n{}", tries.join("\n"));
 }
 
 /// The reference clock (the PIT, which `timer_info` reads and the boot
@@ -296,14 +320,7 @@ fn spinners_started_on_one_cpu_spread_over_two() {
 /// other's count: a step off by up to 55 ms.)
 #[test]
 fn the_reference_clock_read_on_every_cpu_at_once_agrees_with_the_clock() {
-    let dir = test_dir("smp-reference-clock");
-    let mut machine = Image::new("examples=preempt:mode=reference")
-        .program("init")
-        .program("preempt")
-        .program("preempt-spin")
-        .build(&dir);
-    machine.cpus = 2;
-    let run = machine.run();
+    let run = preempt_on_two("smp-reference-clock", "reference").run();
     let line = run.console.lines().find(|l| l.contains("read the reference clock")).unwrap_or("");
     println!("{line}");
     run.expect(

@@ -10,8 +10,8 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::vec::Vec;
-use libos::kind::Timer;
-use libos::process::Spawn;
+use libos::kind::{Image, Timer};
+use libos::process::{Child, Spawn};
 use libos::{ExitStatus, Handle, Rights, Start, println};
 
 libos::main!(main);
@@ -23,6 +23,21 @@ const SLEEP_NS: u64 = 2_000_000;
 const SPINNERS: usize = 6;
 const SPIN_MS: u64 = 1500;
 
+/// Starts `preempt-spin` (image `spin`) with `args` and the timer, on
+/// `cpus` (default: ours), without a console.
+fn spinner(
+    spin: Handle<Image>,
+    timer: Handle<Timer>,
+    args: &str,
+    cpus: Option<u64>,
+) -> Result<Child, libos::Error> {
+    let mut s = Spawn::new(spin).quota_pages(256).without_console().args(args);
+    if let Some(cpus) = cpus {
+        s = s.on_cpus(cpus);
+    }
+    s.grant(timer, Rights::READ, "timer").and_then(Spawn::spawn)
+}
+
 /// `mode=balance`: six spinners started together (all queued where this
 /// process runs) count for `SPIN_MS` each; prints the slowest one's count
 /// as a percentage of the fastest's. On two CPUs without balancing they
@@ -33,13 +48,7 @@ fn balance(start: &Start, timer: Handle<Timer>) -> i32 {
         start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
     let mut children = Vec::new();
     for _ in 0..SPINNERS {
-        let child = Spawn::new(spin)
-            .quota_pages(256)
-            .without_console()
-            .args(&format!("ms={SPIN_MS}"))
-            .grant(timer, Rights::READ, "timer")
-            .and_then(Spawn::spawn);
-        match child {
+        match spinner(spin, timer, &format!("ms={SPIN_MS}"), None) {
             Ok(c) => children.push(c),
             Err(e) => {
                 println!("preempt: spawn a spinner: {e:?}");
@@ -78,14 +87,7 @@ fn reference(start: &Start, timer: Handle<Timer>) -> i32 {
         start.images().find(|&(n, _)| n == "preempt-spin").expect("the spinner's image");
     let mut children = Vec::new();
     for cpu in 0..4 {
-        let child = Spawn::new(spin)
-            .quota_pages(256)
-            .without_console()
-            .on_cpus(1 << cpu)
-            .args(&format!("mode=reference ms={REFERENCE_MS}"))
-            .grant(timer, Rights::READ, "timer")
-            .and_then(Spawn::spawn);
-        match child {
+        match spinner(spin, timer, &format!("mode=reference ms={REFERENCE_MS}"), Some(1 << cpu)) {
             Ok(c) => children.push(c),
             // CPUs past the last online one refuse the child.
             Err(libos::Error::InvalidArgument) if cpu > 0 => break,
