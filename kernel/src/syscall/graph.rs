@@ -28,10 +28,15 @@ static KEY: AtomicU64 = AtomicU64::new(0);
 fn key() -> u64 {
     match KEY.load(Ordering::Relaxed) {
         0 => {
-            // Never 0, so it is drawn once (under the kernel lock).
+            // Never 0. `cap_graph` runs under the read side, so two CPUs
+            // may draw at once: the first to store wins, and both use its
+            // key (each once used its own, and one caller's ids matched
+            // no later call's).
             let fresh = cpu::random_u64() | 1;
-            KEY.store(fresh, Ordering::Relaxed);
-            fresh
+            match KEY.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => fresh,
+                Err(first) => first,
+            }
         }
         key => key,
     }
