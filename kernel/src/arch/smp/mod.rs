@@ -22,7 +22,10 @@
 //! has loaded is shot down there before the call returns ([`tlb`]).
 //!
 //! An AP that does not check in is logged and sent an INIT (back to
-//! wait-for-SIPI), never a panic.
+//! wait-for-SIPI), never a panic. Whether it is given up on or waited for
+//! a while more is decided by one compare-and-swap on its start record
+//! ([`ApStart::claim`]): an AP claims its start before it publishes
+//! anything, so one given up on before that publishes nothing.
 
 mod madt;
 pub mod tlb;
@@ -32,7 +35,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use bootloader_api::BootInfo;
 use bootloader_api::info::MemoryRegionKind;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
@@ -232,9 +235,21 @@ pub fn selftest_stalled_ap() {
     STALLED_AP.store(true, Ordering::Relaxed);
 }
 
+/// [`ApStart::claim`]: neither side has decided yet.
+const STARTING: u8 = 0;
+/// [`ApStart::claim`]: the AP goes on; it will check in.
+const CLAIMED: u8 = 1;
+/// [`ApStart::claim`]: the boot CPU gave up; the AP halts unseen.
+const ABANDONED: u8 = 2;
+
 /// What an AP needs to get from the trampoline to its parking loop; made
 /// by the boot CPU, leaked (an AP keeps its tables and stack for ever).
 struct ApStart {
+    /// Who decides this start: the AP claims it ([`CLAIMED`]) before it
+    /// publishes anything, or the boot CPU, timing out, abandons it
+    /// ([`ABANDONED`]); the one compare-and-swap that wins decides, so
+    /// an abandoned AP never publishes and a claimed one is waited for.
+    claim: AtomicU8,
     tables: CpuTables,
     /// Its per-CPU area, made here: an AP takes no lock before it checks
     /// in (an AP given up on and reset with INIT must not die holding the
@@ -328,8 +343,14 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     let stack_top = stack.top();
     let tables = CpuTables::new();
     let percpu = core::cell::Cell::new(Some(super::percpu::allocate(tables.tss())));
-    let start: &'static ApStart =
-        Box::leak(Box::new(ApStart { tables, percpu, root, root_flags, _stack: stack }));
+    let start: &'static ApStart = Box::leak(Box::new(ApStart {
+        claim: AtomicU8::new(STARTING),
+        tables,
+        percpu,
+        root,
+        root_flags,
+        _stack: stack,
+    }));
     tramp.prepare(stack_top, ap_entry, start as *const ApStart as u64);
 
     let before = APS_ONLINE.load(Ordering::Acquire);
@@ -349,6 +370,16 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     {
         return true;
     }
+    let claimed = start
+        .claim
+        .compare_exchange(STARTING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        .is_err();
+    // Claimed: it runs the kernel's code and publishes itself, but its
+    // host thread lags; it checks in unless it stops for good.
+    if claimed && time::spin_until(CHECK_IN_TIMEOUT_NS, checked_in) {
+        log::warn!("cpu: APIC id {id} checked in late");
+        return true;
+    }
     log::warn!("cpu: APIC id {id} did not start");
     // Back to wait-for-SIPI, so it cannot run the trampoline later, with
     // the next AP's parameters. It holds no lock: it takes none before it
@@ -356,14 +387,18 @@ fn start_one(tramp: &Trampoline, id: u8) -> bool {
     if !apic::send_ipi(id, Ipi::Init, IPI_SEND_TIMEOUT_NS) {
         return false;
     }
-    // Once the INIT has landed, nothing it published stays: an AP that
-    // installed its per-CPU area, or even checked in, after the timeout
-    // is not online, and nothing may count it or give it work (its area
-    // once stayed in `percpu::count`, and NVMe gave it a queue pair).
-    // APs start one at a time, so these are all its own.
-    time::spin_until(INIT_DELAY_NS, || false);
-    super::percpu::withdraw(installed_before);
-    APS_ONLINE.store(before, Ordering::Release);
+    // Abandoned, it published nothing and never will. Claimed but stuck
+    // for a second more: once the INIT has landed, nothing it published
+    // stays, so nothing counts it or gives it work (its area once stayed
+    // in `percpu::count`, and NVMe gave it a queue pair). APs start one at
+    // a time, so these are all its own. (Only the INIT delay says it has
+    // landed: under emulation, a host thread stopped in the middle of a
+    // block of translated code finishes that block first.)
+    if claimed {
+        time::spin_until(INIT_DELAY_NS, || false);
+        super::percpu::withdraw(installed_before);
+        APS_ONLINE.store(before, Ordering::Release);
+    }
     true
 }
 
@@ -384,6 +419,11 @@ extern "C" fn ap_entry(arg: u64) -> ! {
     // Every CPU's own MSRs: the `syscall` entry and its machine-check banks.
     super::syscall::init();
     super::mca::init();
+    if start.claim.compare_exchange(STARTING, CLAIMED, Ordering::AcqRel, Ordering::Acquire).is_err()
+    {
+        // The boot CPU gave up on this start (and sends an INIT).
+        super::halt_forever();
+    }
     match start.percpu.take() {
         Some(area) => {
             super::percpu::install(area);
