@@ -278,10 +278,11 @@ fn preempt_on_two(name: &str, mode: &str) -> Machine {
 /// compared within one run, so a slow host slows them alike; but a host
 /// that gives one virtual CPU (a host thread) more time than the other
 /// makes the three spinners there count more, balanced or not (63%, once
-/// in 6 runs): such a run is tried again, up to three in all. Every try
-/// must have moved something by balancing. (`-icount`, which would run
-/// both in turn, changes the start: the second CPU then steals its three
-/// at once, and nothing is left to balance.)
+/// in 6 runs): such a run is tried again, up to three in all. A passing
+/// try must have moved something by balancing, which stealing alone
+/// never does (a start where the second CPU stole its three at once, as
+/// under `-icount`, which runs both virtual CPUs in turn, leaves nothing
+/// to balance, and is tried again too).
 #[test]
 fn spinners_started_on_one_cpu_spread_over_two() {
     let mut tries = Vec::new();
@@ -304,13 +305,12 @@ fn spinners_started_on_one_cpu_spread_over_two() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no balancing count in {moved:?}\n{}", run.tail(20)));
         println!("{line}; {moved}");
-        assert!(moves > 0, "nothing moved by balancing: {line}\n{}", run.tail(20));
-        if percent >= 70 {
+        if moves > 0 && percent >= 70 {
             return;
         }
-        tries.push(line.to_string());
+        tries.push(format!("{line}; {moved}"));
     }
-    panic!("uneven in every try:\n{}", tries.join("\n"));
+    panic!("uneven, or nothing balanced, in every try:\n{}", tries.join("\n"));
 }
 
 /// The reference clock (the PIT, which `timer_info` reads and the boot
