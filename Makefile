@@ -192,7 +192,8 @@ bench: kernel user imager runner
 	target/debug/exocap-bench --linux target/linux/vmlinuz target/linux/initrd.gz --append
 	@# SMP (issue 16): null syscalls from one process on one CPU (in the
 	@# run above) and from two on two CPUs (smp_scaling_2 is the ratio;
-	@# smp_user_scaling_2 that of arithmetic in user mode, the machine's own);
+	@# smp_user_scaling_2 that of arithmetic in user mode, the machine's own;
+	@# smp_derive_scaling_2 that of cap_derive/cap_drop on one's own table);
 	@# the disk figures again on two CPUs, renamed (disk_smp2_*);
 	@# tlb_shootdown_ns, measured by the kernel. (bench-ipc stays on one
 	@# CPU: its floor is two processes handing one CPU to each other.)

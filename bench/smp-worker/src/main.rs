@@ -4,6 +4,9 @@
 //!   syscalls (`cap_kind` on its console handle), signals `done`;
 //! - `spin`: the same, with `calls=<n>` steps of arithmetic in user mode
 //!   instead of the syscalls (the machine's own scaling: no kernel);
+//! - `derive`: the same, with `calls=<n>` pairs of `cap_derive` (of its
+//!   console handle) and `cap_drop` (of the new handle): calls that
+//!   change its own table;
 //! - `caller`: makes `runs=<r>` runs of `calls=<n>` calls on `service`
 //!   (served by `bench-ipc-echo`, which answers the first word plus one),
 //!   each checked, and prints `BENCH <name> <ns> ns` (`name=`): the median
@@ -13,9 +16,10 @@
 #![no_std]
 #![no_main]
 
+use libos::abi::args::DERIVE_SAME;
 use libos::ipc::Msg;
 use libos::kind::{Console, Endpoint, Notification, Timer};
-use libos::{Start, println, sys};
+use libos::{Rights, Start, println, sys};
 
 libos::main!(main);
 
@@ -26,12 +30,24 @@ fn main(start: &Start) -> i32 {
     let calls: u64 = start.arg("calls").and_then(|c| c.parse().ok()).unwrap_or(0);
     match start.arg("mode") {
         Some("caller") => caller(start, calls),
-        Some("spin") => syscalls(start, calls, true),
-        _ => syscalls(start, calls, false),
+        Some("spin") => syscalls(start, calls, Work::Spin),
+        Some("derive") => syscalls(start, calls, Work::DeriveDrop),
+        _ => syscalls(start, calls, Work::Null),
     }
 }
 
-fn syscalls(start: &Start, calls: u64, spin: bool) -> i32 {
+/// What [`syscalls`] repeats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A null capability-checked syscall (`cap_kind`).
+    Null,
+    /// A step of arithmetic in user mode.
+    Spin,
+    /// `cap_derive` then `cap_drop` of the new handle.
+    DeriveDrop,
+}
+
+fn syscalls(start: &Start, calls: u64, work: Work) -> i32 {
     let (Some(console), Some(go), Some(done)) = (
         start.handle::<Console>("console"),
         start.handle::<Notification>("go"),
@@ -43,15 +59,26 @@ fn syscalls(start: &Start, calls: u64, spin: bool) -> i32 {
         return 1;
     }
     let mut failed = false;
-    if spin {
-        let mut x = 1u64;
-        for _ in 0..calls {
-            x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    match work {
+        Work::Spin => {
+            let mut x = 1u64;
+            for _ in 0..calls {
+                x = core::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            failed = x == 0;
         }
-        failed = x == 0;
-    } else {
-        for _ in 0..calls {
-            failed |= sys::cap_kind(console.raw()).is_err();
+        Work::Null => {
+            for _ in 0..calls {
+                failed |= sys::cap_kind(console.raw()).is_err();
+            }
+        }
+        Work::DeriveDrop => {
+            for _ in 0..calls {
+                match sys::cap_derive(console.raw(), Rights::WRITE, DERIVE_SAME, 0, 0) {
+                    Ok(h) => failed |= sys::cap_drop(h).is_err(),
+                    Err(_) => failed = true,
+                }
+            }
         }
     }
     if done.signal().is_err() || failed {

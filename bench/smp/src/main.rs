@@ -13,6 +13,11 @@
 //!   the calls: how well the machine itself scales (under TCG, one host
 //!   thread per virtual CPU, beside QEMU's own), the ceiling of the
 //!   syscall figure's scaling.
+//! - `smp_derive_drop_per_sec_<n>`: the same with `DERIVE_PAIRS` pairs of
+//!   `cap_derive` and `cap_drop` on each worker's own table
+//!   (`bench-smp-worker mode=derive`), calls that change the table: they
+//!   take the kernel lock for writing, so two CPUs contend for it (the
+//!   figure that per-table locks are to raise).
 //! - with `ipc=pinned`, IPC round trips between processes placed on chosen
 //!   CPUs (`Spawn::on_cpus`): a `bench-smp-worker` caller on CPU 0 calls
 //!   `bench-ipc-echo` (the echo server of `bench-ipc`), one word each
@@ -44,6 +49,8 @@ const CALLS: u64 = 400_000;
 /// Steps of arithmetic per worker and run (about as long as the calls).
 const SPIN_STEPS: u64 = 40_000_000;
 const RUNS: usize = 3;
+/// Derive-and-drop pairs per worker and run.
+const DERIVE_PAIRS: u64 = 100_000;
 /// IPC round trips per run of the pinned pairs.
 const IPC_CALLS: u64 = 20_000;
 /// Runs of each pinned pair (the caller prints the median).
@@ -61,6 +68,7 @@ fn main(start: &Start) -> i32 {
     for (work, steps, name, unit) in [
         (Work::Syscalls, CALLS, "syscalls", "calls/s"),
         (Work::Spin, SPIN_STEPS, "user_steps", "steps/s"),
+        (Work::DeriveDrop, DERIVE_PAIRS, "derive_drop", "pairs/s"),
     ] {
         let mut rates = [0u64; RUNS];
         for rate in rates.iter_mut() {
@@ -147,6 +155,8 @@ enum Work {
     Syscalls,
     /// Arithmetic in user mode.
     Spin,
+    /// `cap_derive` and `cap_drop` on the worker's own table.
+    DeriveDrop,
 }
 
 /// One run: spawns the workers, lets them wait, starts them together and
@@ -166,12 +176,13 @@ fn run(
         let mode = match work {
             Work::Syscalls => "",
             Work::Spin => " mode=spin",
+            Work::DeriveDrop => " mode=derive",
         };
         let args = alloc::format!("calls={steps}{mode}");
         let child = Spawn::new(image)
             .quota_pages(256)
             .args(&args)
-            .grant(console, Rights::WRITE, "console")
+            .grant(console, Rights::WRITE | Rights::DERIVE, "console")
             .and_then(|s| s.grant(go, Rights::WAIT, "go"))
             .and_then(|s| s.grant(done, Rights::SEND, "done"))
             .and_then(Spawn::spawn);

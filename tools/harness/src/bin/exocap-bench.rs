@@ -18,7 +18,8 @@
 //! names say when they are not on one CPU). When the file then holds both
 //! `smp_syscalls_per_sec_1` and `smp_syscalls_per_sec_2`, `smp_scaling_2`
 //! is their ratio (and `smp_user_scaling_2` that of
-//! `smp_user_steps_per_sec_1` and `_2`). With `EXOCAP_BENCH_CONSOLE=<file>`
+//! `smp_user_steps_per_sec_1` and `_2`, `smp_derive_scaling_2` that of
+//! `smp_derive_drop_per_sec_1` and `_2`). With `EXOCAP_BENCH_CONSOLE=<file>`
 //! set, the machine's whole console is written there (the kernel's log,
 //! the programs' other lines).
 //!
@@ -279,7 +280,9 @@ fn over_linux_pipe(earlier: &[Figure], linux: &[Figure]) -> Option<Figure> {
 /// `smp_scaling_2`: null syscalls per second on two CPUs (two processes)
 /// over one CPU (one process), and `smp_user_scaling_2`, the same of
 /// arithmetic in user mode (the machine's own scaling, the first one's
-/// ceiling), each if `figures` has both of its figures.
+/// ceiling), and `smp_derive_scaling_2`, the same of `cap_derive` and
+/// `cap_drop` pairs (calls that change the caller's own table), each if
+/// `figures` has both of its figures.
 fn smp_scaling(figures: &[Figure]) -> Vec<Figure> {
     let value = |name: &str| figures.iter().find(|f| f.name == name).map(|f| f.value);
     let ratio = |what: &str, name: &str| {
@@ -291,10 +294,14 @@ fn smp_scaling(figures: &[Figure]) -> Vec<Figure> {
             unit: "ratio".into(),
         })
     };
-    [ratio("syscalls", "smp_scaling_2"), ratio("user_steps", "smp_user_scaling_2")]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        ratio("syscalls", "smp_scaling_2"),
+        ratio("user_steps", "smp_user_scaling_2"),
+        ratio("derive_drop", "smp_derive_scaling_2"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The kernel-time figures of the disk benchmark of a run under
