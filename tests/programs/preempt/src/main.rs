@@ -38,6 +38,22 @@ fn spinner(
     s.grant(timer, Rights::READ, "timer").and_then(Spawn::spawn)
 }
 
+/// The exit codes of `children`, waited for in turn; `None` (said, naming
+/// the child as `what`) if one did not exit with a code `ok` accepts.
+fn results(children: &[Child], what: &str, ok: impl Fn(i32) -> bool) -> Option<Vec<i32>> {
+    let mut codes = Vec::with_capacity(children.len());
+    for c in children {
+        match c.wait() {
+            Ok(ExitStatus::Exited(n)) if ok(n) => codes.push(n),
+            other => {
+                println!("preempt: {what} ended with {other:?}");
+                return None;
+            }
+        }
+    }
+    Some(codes)
+}
+
 /// `mode=balance`: six spinners started together (all queued where this
 /// process runs) count for `SPIN_MS` each; prints the slowest one's count
 /// as a percentage of the fastest's. On two CPUs without balancing they
@@ -56,16 +72,8 @@ fn balance(start: &Start, timer: Handle<Timer>) -> i32 {
             }
         }
     }
-    let mut counts = Vec::new();
-    for c in &children {
-        match c.wait() {
-            Ok(ExitStatus::Exited(n)) if n > 0 => counts.push(n as u64),
-            other => {
-                println!("preempt: a spinner ended with {other:?}");
-                return 1;
-            }
-        }
-    }
+    let Some(counts) = results(&children, "a spinner", |n| n > 0) else { return 1 };
+    let counts: Vec<u64> = counts.into_iter().map(|n| n as u64).collect();
     let (min, max) = (counts.iter().min().copied(), counts.iter().max().copied());
     let (Some(min), Some(max)) = (min, max) else { return 1 };
     println!(
@@ -101,16 +109,7 @@ fn reference(start: &Start, timer: Handle<Timer>) -> i32 {
             }
         }
     }
-    let mut bad = Vec::new();
-    for c in &children {
-        match c.wait() {
-            Ok(ExitStatus::Exited(n)) if n >= 0 => bad.push(n),
-            other => {
-                println!("preempt: a reader ended with {other:?}");
-                return 1;
-            }
-        }
-    }
+    let Some(bad) = results(&children, "a reader", |n| n >= 0) else { return 1 };
     println!(
         "preempt: {} CPUs read the reference clock for {REFERENCE_MS} ms; disagreements per CPU: {bad:?}",
         children.len()
