@@ -212,7 +212,7 @@ pub fn release_aps() {
 /// to 4 CPUs), is tried first, so the timeout path runs and the real APs
 /// after it must still come up.
 #[cfg(feature = "selftest")]
-static ABSENT_CPU: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static ABSENT_CPU: AtomicBool = AtomicBool::new(false);
 #[cfg(feature = "selftest")]
 const ABSENT_APIC_ID: u8 = 200;
 
@@ -227,7 +227,7 @@ pub fn selftest_absent_cpu() {
 /// host stopped scheduling would; the boot CPU must give up on it and
 /// take the area back ([`start_one`]).
 #[cfg(feature = "selftest")]
-static STALLED_AP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static STALLED_AP: AtomicBool = AtomicBool::new(false);
 
 /// Arms the `stalled-ap` self test (see [`STALLED_AP`]).
 #[cfg(feature = "selftest")]
